@@ -1,0 +1,997 @@
+//! Levenberg–Marquardt in the style of MINPACK `lmder` (Moré 1978), with box bounds.
+//!
+//! Minimises `½‖f(x)‖²` for a residual vector `f: ℝᵐ → ℝⁿ` with Jacobian `J`.
+//! Each iteration solves the trust-region subproblem
+//!
+//! ```text
+//! min_p ‖f + J p‖   subject to  ‖D p‖ ≤ Δ
+//! ```
+//!
+//! where `D = diag(d_k)` holds the running maximum of the Jacobian column norms
+//! (MINPACK `mode = 1`). The subproblem is solved exactly (up to 10 % in `‖Dp‖`)
+//! by the Levenberg parameter search `lmpar`: `p(λ) = −(JᵀJ + λD²)⁻¹ Jᵀ f`, using a
+//! column-pivoted Householder QR of `J` and Givens rotations for each trial `λ`
+//! (`qrsolv`). The step is accepted when the ratio `ρ` of actual to predicted
+//! reduction exceeds `10⁻⁴`; `Δ` is updated from `ρ` as in MINPACK.
+//!
+//! **Bounds.** Iterates are kept feasible: a variable sitting on a bound whose
+//! gradient `(Jᵀf)_k` points out of the box is frozen for the iteration (its
+//! column is removed from the subproblem), and the step of the remaining ones is
+//! projected onto the box. When a projection changes the step, the predicted
+//! reduction is computed directly as `‖f‖² − ‖f + J s‖²` for the step `s`
+//! actually taken.
+//!
+//! **Non-finite values.** A residual evaluation that fails or produces a
+//! non-finite value counts as an infinite cost: the trial step is rejected and the
+//! trust region shrinks by a factor 10.
+//!
+//! **Termination** (MINPACK `info` codes in brackets), see [`Termination`]:
+//! `ftol` [1]: `|actred| ≤ ftol` and `prered ≤ ftol` and `ρ ≤ 2`, where both
+//! reductions are relative to `‖f‖²`; `xtol` [2]: `Δ ≤ xtol ‖D x‖`; `gtol` [4]: the
+//! largest cosine between `f` and a column of `J` is `≤ gtol`. The machine
+//! precision variants [6, 7, 8] mean the requested tolerance is below what
+//! `f64` can resolve: the solution is as accurate as it can get.
+
+use crate::model::ModelError;
+
+/// A nonlinear least-squares problem for [`levenberg_marquardt`].
+pub trait LeastSquaresProblem {
+    /// Number of residuals `n`.
+    fn n_residuals(&self) -> usize;
+    /// Number of parameters `m`.
+    fn n_params(&self) -> usize;
+    /// Computes `f(x)` into `r` (length `n`). Errors and non-finite values are
+    /// treated as an infinite cost.
+    fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError>;
+    /// Computes the Jacobian `∂f/∂x` at `x` into `jac`, column-major `n × m`.
+    ///
+    /// It is only called at the `x` of the most recent successful
+    /// [`residuals`](Self::residuals) call, so implementations may reuse work.
+    fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError>;
+}
+
+/// Why the Levenberg–Marquardt iteration stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Termination {
+    /// Relative reduction of the cost (actual and predicted) ≤ `ftol` [MINPACK 1].
+    CostChangeTolerance,
+    /// Relative trust-region radius `Δ/‖Dx‖` ≤ `xtol` [MINPACK 2].
+    StepTolerance,
+    /// Both the `ftol` and the `xtol` tests fired [MINPACK 3].
+    CostChangeAndStepTolerance,
+    /// Largest cosine between residual and a Jacobian column ≤ `gtol` [MINPACK 4];
+    /// also used for an exactly zero residual.
+    GradientTolerance,
+    /// `ftol` is too small: no further reduction possible in `f64` [MINPACK 6].
+    CostChangeAtMachinePrecision,
+    /// `xtol` is too small: no further improvement of `x` possible [MINPACK 7].
+    StepAtMachinePrecision,
+    /// `gtol` is too small: residual orthogonal to the Jacobian columns to
+    /// machine precision [MINPACK 8].
+    GradientAtMachinePrecision,
+    /// Every parameter is held at a bound by a gradient pointing out of the box
+    /// (a constrained stationary point), or there are no parameters.
+    NoFreeParameters,
+    /// The iteration limit was reached (not converged).
+    MaxIterations,
+    /// The residual evaluation limit was reached (not converged) [MINPACK 5].
+    MaxEvaluations,
+    /// The residuals at the starting point are non-finite or the model failed there.
+    NonFiniteAtStart,
+    /// The Jacobian at an accepted point is non-finite or could not be computed.
+    NonFiniteJacobian,
+}
+
+impl Termination {
+    /// True for the terminations that mean a (local) optimum was reached.
+    pub fn is_converged(self) -> bool {
+        use Termination::*;
+        matches!(
+            self,
+            CostChangeTolerance
+                | StepTolerance
+                | CostChangeAndStepTolerance
+                | GradientTolerance
+                | CostChangeAtMachinePrecision
+                | StepAtMachinePrecision
+                | GradientAtMachinePrecision
+                | NoFreeParameters
+        )
+    }
+
+    /// A one-line human-readable explanation.
+    pub fn message(self) -> &'static str {
+        use Termination::*;
+        match self {
+            CostChangeTolerance => "relative reduction of the sum of squares is at most ftol",
+            StepTolerance => "relative change of the parameters is at most xtol",
+            CostChangeAndStepTolerance => "both the ftol and the xtol tests are satisfied",
+            GradientTolerance => "residuals are orthogonal to the Jacobian columns (gtol)",
+            CostChangeAtMachinePrecision => "no further reduction of the sum of squares is possible (machine precision)",
+            StepAtMachinePrecision => "no further improvement of the parameters is possible (machine precision)",
+            GradientAtMachinePrecision => "residuals orthogonal to the Jacobian to machine precision",
+            NoFreeParameters => "all parameters are held at their bounds (or there are none)",
+            MaxIterations => "iteration limit reached before convergence",
+            MaxEvaluations => "evaluation limit reached before convergence",
+            NonFiniteAtStart => "residuals are non-finite (or the model failed) at the start",
+            NonFiniteJacobian => "the Jacobian is non-finite (or failed) at an accepted point",
+        }
+    }
+}
+
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Options of [`levenberg_marquardt`] (MINPACK names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LmOptions {
+    /// Relative cost-reduction tolerance. Default `1e-15`.
+    pub ftol: f64,
+    /// Relative step tolerance. Default `1e-15`.
+    pub xtol: f64,
+    /// Gradient (cosine) tolerance. Default `1e-15`.
+    pub gtol: f64,
+    /// Maximum number of iterations (Jacobian evaluations). Default 1000.
+    pub max_iterations: usize,
+    /// Maximum number of residual evaluations. Default 10000.
+    pub max_evaluations: usize,
+    /// Initial trust radius is `factor · ‖D x₀‖` (or `factor` if that is 0). Default 100.
+    pub factor: f64,
+    /// Lower bounds (length `m`, `-inf` allowed); `None` = unbounded.
+    pub lower: Option<Vec<f64>>,
+    /// Upper bounds (length `m`, `+inf` allowed); `None` = unbounded.
+    pub upper: Option<Vec<f64>>,
+}
+
+impl Default for LmOptions {
+    fn default() -> Self {
+        Self {
+            ftol: 1e-15,
+            xtol: 1e-15,
+            gtol: 1e-15,
+            max_iterations: 1000,
+            max_evaluations: 10000,
+            factor: 100.0,
+            lower: None,
+            upper: None,
+        }
+    }
+}
+
+/// One line of the iteration log (Ceres-style columns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IterationRecord {
+    /// Iteration number (0 = starting point).
+    pub iter: usize,
+    /// Cost `½‖f‖²` after the iteration.
+    pub cost: f64,
+    /// Decrease of the cost during the iteration.
+    pub cost_change: f64,
+    /// `‖Jᵀf‖∞` over the free parameters at the start of the iteration.
+    pub gradient_norm: f64,
+    /// Euclidean norm of the accepted step (0 when none was accepted).
+    pub step_norm: f64,
+    /// Ratio of actual to predicted reduction of the last trial step.
+    pub ratio: f64,
+    /// Levenberg parameter `λ` of the last trial step.
+    pub lambda: f64,
+    /// Trust-region radius `Δ` after the iteration.
+    pub radius: f64,
+    /// Residual evaluations so far.
+    pub evaluations: usize,
+}
+
+/// What [`levenberg_marquardt`] found.
+#[derive(Debug, Clone)]
+pub struct LmReport {
+    /// Final parameters.
+    pub x: Vec<f64>,
+    /// Residuals at `x`.
+    pub residuals: Vec<f64>,
+    /// Final cost `½‖f(x)‖²`.
+    pub cost: f64,
+    /// Initial cost.
+    pub initial_cost: f64,
+    /// Why the iteration stopped.
+    pub termination: Termination,
+    /// Number of iterations (Jacobian evaluations at accepted points).
+    pub iterations: usize,
+    /// Number of residual evaluations.
+    pub residual_evaluations: usize,
+    /// Number of Jacobian evaluations.
+    pub jacobian_evaluations: usize,
+    /// Number of rejected trial steps.
+    pub rejected_steps: usize,
+    /// Per-iteration log (entry 0 is the starting point).
+    pub log: Vec<IterationRecord>,
+    /// Accepted iterates `x₀, x₁, …` (for plotting the path).
+    pub path: Vec<Vec<f64>>,
+    /// `true` for parameters that end on their lower bound.
+    pub at_lower: Vec<bool>,
+    /// `true` for parameters that end on their upper bound.
+    pub at_upper: Vec<bool>,
+    /// Numerical rank of the last Jacobian factorised (free columns only).
+    pub jacobian_rank: usize,
+}
+
+/// Errors that prevent [`levenberg_marquardt`] from running.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LmError {
+    /// `x0` has the wrong length.
+    #[error("starting point has {got} values but the problem has {expected} parameters")]
+    StartLength {
+        /// Expected length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+    /// A starting value is NaN or infinite.
+    #[error("starting value of parameter {index} is not finite ({value})")]
+    NonFiniteStart {
+        /// Parameter index.
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// Bounds have the wrong length.
+    #[error("{which} bounds have {got} values but the problem has {expected} parameters")]
+    BoundsLength {
+        /// "lower" or "upper".
+        which: &'static str,
+        /// Expected length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+    /// A lower bound exceeds its upper bound, or a bound is NaN.
+    #[error("invalid bounds for parameter {index}: lower {lower} > upper {upper} (or NaN)")]
+    InvalidBounds {
+        /// Parameter index.
+        index: usize,
+        /// Lower bound.
+        lower: f64,
+        /// Upper bound.
+        upper: f64,
+    },
+    /// A starting value lies outside its bounds.
+    #[error("starting value {value} of parameter {index} is outside its bounds [{lower}, {upper}]; move it inside")]
+    StartOutsideBounds {
+        /// Parameter index.
+        index: usize,
+        /// Starting value.
+        value: f64,
+        /// Lower bound.
+        lower: f64,
+        /// Upper bound.
+        upper: f64,
+    },
+    /// A tolerance is negative or NaN.
+    #[error("tolerance {name} = {value} must be a non-negative number")]
+    InvalidTolerance {
+        /// Name of the tolerance.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// The problem has fewer residuals than parameters.
+    #[error("{n} residuals are fewer than the {m} parameters; need at least as many observations as parameters")]
+    TooFewResiduals {
+        /// Number of residuals.
+        n: usize,
+        /// Number of parameters.
+        m: usize,
+    },
+}
+
+fn enorm(v: &[f64]) -> f64 {
+    enorm_it(v.iter().copied())
+}
+
+/// Scaled two-norm of an iterator, safe against overflow/underflow.
+fn enorm_it(v: impl Iterator<Item = f64>) -> f64 {
+    let mut scale = 0.0f64;
+    let mut ssq = 1.0f64;
+    for x in v {
+        if x != 0.0 {
+            let a = x.abs();
+            if scale < a {
+                ssq = 1.0 + ssq * (scale / a) * (scale / a);
+                scale = a;
+            } else {
+                ssq += (a / scale) * (a / scale);
+            }
+        }
+    }
+    scale * ssq.sqrt()
+}
+
+/// Column-pivoted Householder QR of the `n × m` column-major `a` (leading dim `ld`), MINPACK `qrfac`.
+#[allow(clippy::too_many_arguments)]
+fn qrfac(
+    n: usize,
+    m: usize,
+    a: &mut [f64],
+    ld: usize,
+    ipvt: &mut [usize],
+    rdiag: &mut [f64],
+    acnorm: &mut [f64],
+    wa: &mut [f64],
+) {
+    let eps = f64::EPSILON;
+    for j in 0..m {
+        acnorm[j] = enorm(&a[j * ld..j * ld + n]);
+        rdiag[j] = acnorm[j];
+        wa[j] = rdiag[j];
+        ipvt[j] = j;
+    }
+    for j in 0..m.min(n) {
+        let mut kmax = j;
+        for k in j..m {
+            if rdiag[k] > rdiag[kmax] {
+                kmax = k;
+            }
+        }
+        if kmax != j {
+            for i in 0..n {
+                a.swap(i + j * ld, i + kmax * ld);
+            }
+            rdiag[kmax] = rdiag[j];
+            wa[kmax] = wa[j];
+            ipvt.swap(j, kmax);
+        }
+        let mut ajnorm = enorm(&a[j + j * ld..n + j * ld]);
+        if ajnorm != 0.0 {
+            if a[j + j * ld] < 0.0 {
+                ajnorm = -ajnorm;
+            }
+            for i in j..n {
+                a[i + j * ld] /= ajnorm;
+            }
+            a[j + j * ld] += 1.0;
+            for k in j + 1..m {
+                let mut sum = 0.0;
+                for i in j..n {
+                    sum += a[i + j * ld] * a[i + k * ld];
+                }
+                let temp = sum / a[j + j * ld];
+                for i in j..n {
+                    a[i + k * ld] -= temp * a[i + j * ld];
+                }
+                if rdiag[k] != 0.0 {
+                    let t = a[j + k * ld] / rdiag[k];
+                    rdiag[k] *= (1.0 - t * t).max(0.0).sqrt();
+                    if 0.05 * (rdiag[k] / wa[k]).powi(2) <= eps {
+                        rdiag[k] = enorm(&a[j + 1 + k * ld..n + k * ld]);
+                        wa[k] = rdiag[k];
+                    }
+                }
+            }
+        }
+        rdiag[j] = -ajnorm;
+    }
+}
+
+/// MINPACK `qrsolv`: solves `[R; √λ D] z ≈ [Qᵀf; 0]` given the QR of `J`.
+#[allow(clippy::too_many_arguments)]
+fn qrsolv(
+    m: usize,
+    r: &mut [f64],
+    ld: usize,
+    ipvt: &[usize],
+    diag: &[f64],
+    qtb: &[f64],
+    x: &mut [f64],
+    sdiag: &mut [f64],
+    wa: &mut [f64],
+) {
+    for j in 0..m {
+        for i in j..m {
+            r[i + j * ld] = r[j + i * ld];
+        }
+        x[j] = r[j + j * ld];
+        wa[j] = qtb[j];
+    }
+    for j in 0..m {
+        let l = ipvt[j];
+        if diag[l] != 0.0 {
+            for s in sdiag[j..m].iter_mut() {
+                *s = 0.0;
+            }
+            sdiag[j] = diag[l];
+            let mut qtbpj = 0.0;
+            for k in j..m {
+                if sdiag[k] == 0.0 {
+                    continue;
+                }
+                let rkk = r[k + k * ld];
+                let (sin, cos);
+                if rkk.abs() < sdiag[k].abs() {
+                    let cotan = rkk / sdiag[k];
+                    sin = 0.5 / (0.25 + 0.25 * cotan * cotan).sqrt();
+                    cos = sin * cotan;
+                } else {
+                    let tan = sdiag[k] / rkk;
+                    cos = 0.5 / (0.25 + 0.25 * tan * tan).sqrt();
+                    sin = cos * tan;
+                }
+                r[k + k * ld] = cos * rkk + sin * sdiag[k];
+                let temp = cos * wa[k] + sin * qtbpj;
+                qtbpj = -sin * wa[k] + cos * qtbpj;
+                wa[k] = temp;
+                for i in k + 1..m {
+                    let temp = cos * r[i + k * ld] + sin * sdiag[i];
+                    sdiag[i] = -sin * r[i + k * ld] + cos * sdiag[i];
+                    r[i + k * ld] = temp;
+                }
+            }
+        }
+        sdiag[j] = r[j + j * ld];
+        r[j + j * ld] = x[j];
+    }
+    let mut nsing = m;
+    for j in 0..m {
+        if sdiag[j] == 0.0 && nsing == m {
+            nsing = j;
+        }
+        if nsing < m {
+            wa[j] = 0.0;
+        }
+    }
+    for j in (0..nsing).rev() {
+        let mut sum = 0.0;
+        for i in j + 1..nsing {
+            sum += r[i + j * ld] * wa[i];
+        }
+        wa[j] = (wa[j] - sum) / sdiag[j];
+    }
+    for j in 0..m {
+        x[ipvt[j]] = wa[j];
+    }
+}
+
+/// MINPACK `lmpar`: finds `λ` such that `‖D p(λ)‖ ≈ Δ` (within 10 %), or `λ = 0`
+/// if the Gauss–Newton step is inside the region. Returns `x = −p`.
+#[allow(clippy::too_many_arguments)]
+fn lmpar(
+    m: usize,
+    r: &mut [f64],
+    ld: usize,
+    ipvt: &[usize],
+    diag: &[f64],
+    qtb: &[f64],
+    delta: f64,
+    par: &mut f64,
+    x: &mut [f64],
+    sdiag: &mut [f64],
+    wa1: &mut [f64],
+    wa2: &mut [f64],
+) {
+    let dwarf = f64::MIN_POSITIVE;
+    let mut nsing = m;
+    for j in 0..m {
+        wa1[j] = qtb[j];
+        if r[j + j * ld] == 0.0 && nsing == m {
+            nsing = j;
+        }
+        if nsing < m {
+            wa1[j] = 0.0;
+        }
+    }
+    for j in (0..nsing).rev() {
+        wa1[j] /= r[j + j * ld];
+        let temp = wa1[j];
+        for i in 0..j {
+            wa1[i] -= r[i + j * ld] * temp;
+        }
+    }
+    for j in 0..m {
+        x[ipvt[j]] = wa1[j];
+    }
+    for j in 0..m {
+        wa2[j] = diag[j] * x[j];
+    }
+    let mut dxnorm = enorm(&wa2[..m]);
+    let mut fp = dxnorm - delta;
+    if fp <= 0.1 * delta {
+        *par = 0.0;
+        return;
+    }
+    let mut parl = 0.0;
+    if nsing >= m {
+        for j in 0..m {
+            let l = ipvt[j];
+            wa1[j] = diag[l] * (wa2[l] / dxnorm);
+        }
+        for j in 0..m {
+            let mut sum = 0.0;
+            for i in 0..j {
+                sum += r[i + j * ld] * wa1[i];
+            }
+            wa1[j] = (wa1[j] - sum) / r[j + j * ld];
+        }
+        let temp = enorm(&wa1[..m]);
+        parl = ((fp / delta) / temp) / temp;
+    }
+    for j in 0..m {
+        let mut sum = 0.0;
+        for i in 0..=j {
+            sum += r[i + j * ld] * qtb[i];
+        }
+        wa1[j] = sum / diag[ipvt[j]];
+    }
+    let gnorm = enorm(&wa1[..m]);
+    let mut paru = gnorm / delta;
+    if paru == 0.0 {
+        paru = dwarf / delta.min(0.1);
+    }
+    *par = par.max(parl).min(paru);
+    if *par == 0.0 {
+        *par = gnorm / dxnorm;
+    }
+    let mut iter = 0;
+    loop {
+        iter += 1;
+        if *par == 0.0 {
+            *par = dwarf.max(0.001 * paru);
+        }
+        let s = par.sqrt();
+        for j in 0..m {
+            wa1[j] = s * diag[j];
+        }
+        qrsolv(m, r, ld, ipvt, &wa1[..m], qtb, x, sdiag, wa2);
+        for j in 0..m {
+            wa2[j] = diag[j] * x[j];
+        }
+        dxnorm = enorm(&wa2[..m]);
+        let temp = fp;
+        fp = dxnorm - delta;
+        if fp.abs() <= 0.1 * delta || (parl == 0.0 && fp <= temp && temp < 0.0) || iter == 10 {
+            return;
+        }
+        for j in 0..m {
+            let l = ipvt[j];
+            wa1[j] = diag[l] * (wa2[l] / dxnorm);
+        }
+        for j in 0..m {
+            wa1[j] /= sdiag[j];
+            let temp = wa1[j];
+            for i in j + 1..m {
+                wa1[i] -= r[i + j * ld] * temp;
+            }
+        }
+        let temp = enorm(&wa1[..m]);
+        let parc = ((fp / delta) / temp) / temp;
+        if fp > 0.0 {
+            parl = parl.max(*par);
+        }
+        if fp < 0.0 {
+            paru = paru.min(*par);
+        }
+        *par = parl.max(*par + parc);
+    }
+}
+
+fn validate(m: usize, x0: &[f64], opts: &LmOptions) -> Result<(Vec<f64>, Vec<f64>), LmError> {
+    if x0.len() != m {
+        return Err(LmError::StartLength { expected: m, got: x0.len() });
+    }
+    if let Some((index, &value)) = x0.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(LmError::NonFiniteStart { index, value });
+    }
+    for (name, value) in [("ftol", opts.ftol), ("xtol", opts.xtol), ("gtol", opts.gtol), ("factor", opts.factor)] {
+        if !(value >= 0.0) || (name == "factor" && value == 0.0) {
+            return Err(LmError::InvalidTolerance { name, value });
+        }
+    }
+    let lo = match &opts.lower {
+        Some(l) if l.len() != m => {
+            return Err(LmError::BoundsLength { which: "lower", expected: m, got: l.len() });
+        }
+        Some(l) => l.clone(),
+        None => vec![f64::NEG_INFINITY; m],
+    };
+    let hi = match &opts.upper {
+        Some(u) if u.len() != m => {
+            return Err(LmError::BoundsLength { which: "upper", expected: m, got: u.len() });
+        }
+        Some(u) => u.clone(),
+        None => vec![f64::INFINITY; m],
+    };
+    for k in 0..m {
+        if !(lo[k] <= hi[k]) {
+            return Err(LmError::InvalidBounds { index: k, lower: lo[k], upper: hi[k] });
+        }
+        if x0[k] < lo[k] || x0[k] > hi[k] {
+            return Err(LmError::StartOutsideBounds { index: k, value: x0[k], lower: lo[k], upper: hi[k] });
+        }
+    }
+    Ok((lo, hi))
+}
+
+fn eval_res<P: LeastSquaresProblem + ?Sized>(p: &mut P, x: &[f64], r: &mut [f64]) -> f64 {
+    match p.residuals(x, r) {
+        Ok(()) => {
+            let nrm = enorm(r);
+            if nrm.is_finite() && r.iter().all(|v| v.is_finite()) { nrm } else { f64::INFINITY }
+        }
+        Err(_) => f64::INFINITY,
+    }
+}
+
+/// Minimises `½‖f(x)‖²` from `x0` by MINPACK-style Levenberg–Marquardt with optional box bounds.
+///
+/// Returns `Err` only when the problem cannot be run (bad shapes, bounds or
+/// options); failure to converge is reported in [`LmReport::termination`].
+pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
+    problem: &mut P,
+    x0: &[f64],
+    opts: &LmOptions,
+) -> Result<LmReport, LmError> {
+    let n = problem.n_residuals();
+    let m = problem.n_params();
+    let (lo, hi) = validate(m, x0, opts)?;
+    if n < m {
+        return Err(LmError::TooFewResiduals { n, m });
+    }
+    let eps = f64::EPSILON;
+
+    let mut x = x0.to_vec();
+    let mut fvec = vec![0.0; n];
+    let mut jac = vec![0.0; n * m];
+    let mut a = vec![0.0; n * m]; // free columns, factorised
+    let mut free = vec![0usize; m];
+    let mut ipvt = vec![0usize; m];
+    let mut rdiag = vec![0.0; m];
+    let mut acnorm = vec![0.0; m];
+    let mut diag = vec![0.0; m];
+    let mut diag_f = vec![0.0; m];
+    let mut qtf = vec![0.0; m];
+    let mut grad = vec![0.0; m];
+    let mut step_f = vec![0.0; m];
+    let (mut wa1, mut wa2, mut wa3) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
+    let mut sdiag = vec![0.0; m];
+    let mut xt = vec![0.0; m];
+    let mut s = vec![0.0; m];
+    let mut ft = vec![0.0; n];
+    let mut wa4 = vec![0.0; n];
+
+    let mut nfev = 1usize;
+    let mut njev = 0usize;
+    let mut fnorm = eval_res(problem, &x, &mut fvec);
+    let initial_cost = 0.5 * fnorm * fnorm;
+    let mut log = vec![IterationRecord {
+        iter: 0,
+        cost: initial_cost,
+        cost_change: 0.0,
+        gradient_norm: f64::NAN,
+        step_norm: 0.0,
+        ratio: f64::NAN,
+        lambda: 0.0,
+        radius: f64::NAN,
+        evaluations: 1,
+    }];
+    let mut path = vec![x.clone()];
+    let mut rejected = 0usize;
+    let mut rank = 0usize;
+
+    let finish = |x: Vec<f64>, fvec: Vec<f64>, fnorm: f64, termination, iterations, nfev, njev, rejected, log, path, rank| {
+        let at_lower = x.iter().zip(&lo).map(|(v, l)| v <= l).collect();
+        let at_upper = x.iter().zip(&hi).map(|(v, h)| v >= h).collect();
+        Ok(LmReport {
+            x,
+            residuals: fvec,
+            cost: 0.5 * fnorm * fnorm,
+            initial_cost,
+            termination,
+            iterations,
+            residual_evaluations: nfev,
+            jacobian_evaluations: njev,
+            rejected_steps: rejected,
+            log,
+            path,
+            at_lower,
+            at_upper,
+            jacobian_rank: rank,
+        })
+    };
+
+    if !fnorm.is_finite() {
+        return finish(x, fvec, fnorm, Termination::NonFiniteAtStart, 0, nfev, njev, rejected, log, path, rank);
+    }
+    if m == 0 {
+        return finish(x, fvec, fnorm, Termination::NoFreeParameters, 0, nfev, njev, rejected, log, path, rank);
+    }
+
+    let mut par = 0.0f64;
+    let mut delta = 0.0f64;
+    let mut xnorm = 0.0f64;
+    let mut iter = 0usize;
+    loop {
+        if iter >= opts.max_iterations {
+            return finish(x, fvec, fnorm, Termination::MaxIterations, iter, nfev, njev, rejected, log, path, rank);
+        }
+        // Jacobian at the current (accepted) point.
+        njev += 1;
+        let ok = problem.jacobian(&x, &mut jac).is_ok() && jac.iter().all(|v| v.is_finite());
+        if !ok {
+            return finish(x, fvec, fnorm, Termination::NonFiniteJacobian, iter, nfev, njev, rejected, log, path, rank);
+        }
+        iter += 1;
+        // Gradient g = Jᵀ f and the free set.
+        let mut nfree = 0;
+        let mut gmax = 0.0f64;
+        for k in 0..m {
+            let col = &jac[k * n..(k + 1) * n];
+            grad[k] = col.iter().zip(&fvec).map(|(a, b)| a * b).sum();
+            let blocked = (x[k] <= lo[k] && grad[k] > 0.0) || (x[k] >= hi[k] && grad[k] < 0.0) || lo[k] == hi[k];
+            if !blocked {
+                free[nfree] = k;
+                nfree += 1;
+                gmax = gmax.max(grad[k].abs());
+            }
+        }
+        // Scaling from the full column norms (MINPACK mode 1).
+        for k in 0..m {
+            let cn = enorm(&jac[k * n..(k + 1) * n]);
+            if iter == 1 {
+                diag[k] = if cn == 0.0 { 1.0 } else { cn };
+            } else {
+                diag[k] = diag[k].max(cn);
+            }
+        }
+        if iter == 1 {
+            xnorm = enorm_it(x.iter().zip(&diag).map(|(a, b)| a * b));
+            delta = opts.factor * xnorm;
+            if delta == 0.0 {
+                delta = opts.factor;
+            }
+        }
+        if nfree == 0 {
+            return finish(x, fvec, fnorm, Termination::NoFreeParameters, iter, nfev, njev, rejected, log, path, rank);
+        }
+        for (c, &k) in free[..nfree].iter().enumerate() {
+            a[c * n..(c + 1) * n].copy_from_slice(&jac[k * n..(k + 1) * n]);
+            diag_f[c] = diag[k];
+        }
+        qrfac(n, nfree, &mut a, n, &mut ipvt[..nfree], &mut rdiag[..nfree], &mut acnorm[..nfree], &mut wa1[..nfree]);
+        // Numerical rank of the free Jacobian.
+        let rmax = rdiag[..nfree].iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+        let tol = eps * (n.max(nfree) as f64) * rmax;
+        rank = rdiag[..nfree].iter().filter(|v| v.abs() > tol).count();
+        // qtf = first nfree components of Qᵀ f.
+        wa4.copy_from_slice(&fvec);
+        for j in 0..nfree {
+            let ajj = a[j + j * n];
+            if ajj != 0.0 {
+                let mut sum = 0.0;
+                for i in j..n {
+                    sum += a[i + j * n] * wa4[i];
+                }
+                let temp = -sum / ajj;
+                for i in j..n {
+                    wa4[i] += a[i + j * n] * temp;
+                }
+            }
+            a[j + j * n] = rdiag[j];
+            qtf[j] = wa4[j];
+        }
+        // Scaled gradient (largest cosine) test.
+        let mut gnorm = 0.0f64;
+        if fnorm != 0.0 {
+            for j in 0..nfree {
+                let l = ipvt[j];
+                if acnorm[l] != 0.0 {
+                    let mut sum = 0.0;
+                    for i in 0..=j {
+                        sum += a[i + j * n] * (qtf[i] / fnorm);
+                    }
+                    gnorm = gnorm.max((sum / acnorm[l]).abs());
+                }
+            }
+        }
+        if gnorm <= opts.gtol {
+            return finish(x, fvec, fnorm, Termination::GradientTolerance, iter, nfev, njev, rejected, log, path, rank);
+        }
+        let cost_before = 0.5 * fnorm * fnorm;
+        // Inner loop: find an acceptable step.
+        loop {
+            lmpar(
+                nfree,
+                &mut a,
+                n,
+                &ipvt[..nfree],
+                &diag_f[..nfree],
+                &qtf[..nfree],
+                delta,
+                &mut par,
+                &mut step_f[..nfree],
+                &mut sdiag[..nfree],
+                &mut wa1[..nfree],
+                &mut wa2[..nfree],
+            );
+            // Trial point, projected onto the box.
+            xt.copy_from_slice(&x);
+            let mut projected = false;
+            for (c, &k) in free[..nfree].iter().enumerate() {
+                let want = x[k] - step_f[c];
+                let v = want.clamp(lo[k], hi[k]);
+                if v != want {
+                    projected = true;
+                }
+                xt[k] = v;
+            }
+            for k in 0..m {
+                s[k] = xt[k] - x[k];
+            }
+            let pnorm = enorm_it(s.iter().zip(&diag).map(|(a, b)| a * b));
+            if iter == 1 {
+                delta = delta.min(pnorm);
+            }
+            nfev += 1;
+            let fnorm1 = eval_res(problem, &xt, &mut ft);
+            let actred = if 0.1 * fnorm1 < fnorm { 1.0 - (fnorm1 / fnorm).powi(2) } else { -1.0 };
+            let (prered, dirder);
+            if !projected {
+                // ‖J p‖ via R: wa3 = R Pᵀ p.
+                for i in 0..nfree {
+                    wa3[i] = 0.0;
+                }
+                for j in 0..nfree {
+                    let temp = -step_f[ipvt[j]];
+                    for i in 0..=j {
+                        wa3[i] += a[i + j * n] * temp;
+                    }
+                }
+                let pn_f = enorm_it(step_f[..nfree].iter().zip(&diag_f[..nfree]).map(|(a, b)| a * b));
+                let temp1 = enorm(&wa3[..nfree]) / fnorm;
+                let temp2 = par.sqrt() * pn_f / fnorm;
+                prered = temp1 * temp1 + temp2 * temp2 / 0.5;
+                dirder = -(temp1 * temp1 + temp2 * temp2);
+            } else {
+                // Direct: J s and ‖f + J s‖.
+                let mut fjs = 0.0;
+                let mut js2 = 0.0;
+                for i in 0..n {
+                    let mut v = 0.0;
+                    for k in 0..m {
+                        if s[k] != 0.0 {
+                            v += jac[i + k * n] * s[k];
+                        }
+                    }
+                    fjs += fvec[i] * v;
+                    js2 += v * v;
+                }
+                let f2 = fnorm * fnorm;
+                prered = -(2.0 * fjs + js2) / f2;
+                dirder = fjs / f2;
+            }
+            let ratio = if prered != 0.0 { actred / prered } else { 0.0 };
+            if ratio <= 0.25 {
+                let mut temp = if actred >= 0.0 { 0.5 } else { 0.5 * dirder / (dirder + 0.5 * actred) };
+                if 0.1 * fnorm1 >= fnorm || temp < 0.1 || !temp.is_finite() {
+                    temp = 0.1;
+                }
+                delta = temp * delta.min(pnorm / 0.1);
+                par /= temp;
+            } else if par == 0.0 || ratio >= 0.75 {
+                delta = pnorm / 0.5;
+                par *= 0.5;
+            }
+            let accepted = ratio >= 1e-4;
+            if accepted {
+                x.copy_from_slice(&xt);
+                fvec.copy_from_slice(&ft);
+                xnorm = enorm_it(x.iter().zip(&diag).map(|(a, b)| a * b));
+                fnorm = fnorm1;
+                path.push(x.clone());
+                let cost = 0.5 * fnorm * fnorm;
+                log.push(IterationRecord {
+                    iter,
+                    cost,
+                    cost_change: cost_before - cost,
+                    gradient_norm: gmax,
+                    step_norm: enorm(&s),
+                    ratio,
+                    lambda: par,
+                    radius: delta,
+                    evaluations: nfev,
+                });
+            } else {
+                rejected += 1;
+            }
+            // Convergence tests.
+            let ftol_hit = actred.abs() <= opts.ftol && prered <= opts.ftol && 0.5 * ratio <= 1.0;
+            let xtol_hit = delta <= opts.xtol * xnorm;
+            let term = if ftol_hit && xtol_hit {
+                Some(Termination::CostChangeAndStepTolerance)
+            } else if ftol_hit {
+                Some(Termination::CostChangeTolerance)
+            } else if xtol_hit {
+                Some(Termination::StepTolerance)
+            } else if nfev >= opts.max_evaluations {
+                Some(Termination::MaxEvaluations)
+            } else if actred.abs() <= eps && prered <= eps && 0.5 * ratio <= 1.0 {
+                Some(Termination::CostChangeAtMachinePrecision)
+            } else if delta <= eps * xnorm {
+                Some(Termination::StepAtMachinePrecision)
+            } else if gnorm <= eps {
+                Some(Termination::GradientAtMachinePrecision)
+            } else if fnorm == 0.0 {
+                Some(Termination::GradientTolerance)
+            } else {
+                None
+            };
+            if let Some(t) = term {
+                return finish(x, fvec, fnorm, t, iter, nfev, njev, rejected, log, path, rank);
+            }
+            if accepted {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rosenbrock as least squares: f = (10(x1 − x0²), 1 − x0).
+    struct Rosen;
+    impl LeastSquaresProblem for Rosen {
+        fn n_residuals(&self) -> usize {
+            2
+        }
+        fn n_params(&self) -> usize {
+            2
+        }
+        fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError> {
+            r[0] = 10.0 * (x[1] - x[0] * x[0]);
+            r[1] = 1.0 - x[0];
+            Ok(())
+        }
+        fn jacobian(&mut self, x: &[f64], j: &mut [f64]) -> Result<(), ModelError> {
+            j[0] = -20.0 * x[0];
+            j[1] = -1.0;
+            j[2] = 10.0;
+            j[3] = 0.0;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn rosenbrock_converges() {
+        let r = levenberg_marquardt(&mut Rosen, &[-1.2, 1.0], &LmOptions::default()).unwrap();
+        assert!(r.termination.is_converged(), "{:?}", r.termination);
+        assert!((r.x[0] - 1.0).abs() < 1e-12 && (r.x[1] - 1.0).abs() < 1e-12, "{:?}", r.x);
+        assert_eq!(r.path.len(), r.log.len());
+    }
+
+    #[test]
+    fn rosenbrock_with_bound_ends_on_bound() {
+        let opts = LmOptions { upper: Some(vec![0.5, f64::INFINITY]), ..Default::default() };
+        let r = levenberg_marquardt(&mut Rosen, &[-1.2, 1.0], &opts).unwrap();
+        assert!(r.termination.is_converged(), "{:?}", r.termination);
+        assert!(r.at_upper[0], "{:?}", r.x);
+        assert!((r.x[0] - 0.5).abs() < 1e-14 && (r.x[1] - 0.25).abs() < 1e-10, "{:?}", r.x);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert!(matches!(
+            levenberg_marquardt(&mut Rosen, &[1.0], &LmOptions::default()),
+            Err(LmError::StartLength { .. })
+        ));
+        assert!(matches!(
+            levenberg_marquardt(&mut Rosen, &[f64::NAN, 1.0], &LmOptions::default()),
+            Err(LmError::NonFiniteStart { .. })
+        ));
+        let opts = LmOptions { lower: Some(vec![0.0, 0.0]), ..Default::default() };
+        assert!(matches!(
+            levenberg_marquardt(&mut Rosen, &[-1.0, 1.0], &opts),
+            Err(LmError::StartOutsideBounds { index: 0, .. })
+        ));
+    }
+}
