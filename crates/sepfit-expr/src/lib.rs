@@ -1,1 +1,54 @@
-//! placeholder
+//! # sepfit-expr: the sepfit formula language
+//!
+//! A scientist writes a model as `response ~ model`; sepfit parses it (with source spans for
+//! every error), finds which parameters enter linearly, derives exact partial derivatives
+//! symbolically, prints them as text or LaTeX, and compiles everything into one fast program.
+//!
+//! ```
+//! use sepfit_expr::ModelFormula;
+//!
+//! let m = ModelFormula::parse("y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c", &["t", "y"]).unwrap();
+//! // f = Σ_j a_j φ_j(t; b) + φ_0: a1, a2, c are eliminated by variable projection.
+//! let lin: Vec<_> = m.linear_params().map(|p| p.name.clone()).collect();
+//! assert_eq!(lin, ["a1", "a2", "c"]);
+//! // ∂φ_1/∂b1, exactly:
+//! let (j, k, d) = m.basis_derivatives()[0];
+//! assert_eq!((j, k), (0, 0));
+//! assert_eq!(m.print(d), "-t*exp(-b1*t)");
+//! assert_eq!(m.latex(d), "-t\\,e^{-b_{1}\\,t}");
+//! ```
+//!
+//! ## Layers
+//! * [`lexer`] and [`parser`]: text → syntax tree ([`ast`]) with a [`Span`] on every node.
+//!   Operator chains are loops and nesting is capped at [`parser::MAX_DEPTH`], so no input
+//!   overflows the stack.
+//! * [`Pool`]: the expression graph. Nodes are hash-consed (equal subexpressions are one node),
+//!   carry a [`Shape`] (scalar, vector of the data's length, matrix), and are simplified as they
+//!   are built.
+//! * [`Pool::diff`]: exact symbolic derivatives. [`Pool::to_plain`], [`Pool::to_latex`]: printing.
+//! * [`ModelFormula`]: the separable structure `Σ_j a_j φ_j(x; b) + φ_0(x; b)`.
+//! * [`Program`]: compiled evaluation of many expressions at once over data columns.
+//! * [`Diagnostic`]: every error, with span, label and hints, rendered with a caret.
+#![deny(missing_docs)]
+
+pub mod ast;
+pub mod compile;
+pub mod diagnostic;
+mod diff;
+pub mod func;
+pub mod lexer;
+mod lower;
+pub mod model;
+pub mod parser;
+pub mod pool;
+mod print;
+pub mod shape;
+pub mod span;
+
+pub use compile::{EvalError, Evaluator, Program};
+pub use diagnostic::{Diagnostic, DiagnosticKind};
+pub use func::Func;
+pub use model::{ModelFormula, ModelOptions, Parameter};
+pub use pool::{ExprId, Node, Pool, SymId, Symbol, SymbolKind};
+pub use shape::{Dim, Shape};
+pub use span::Span;
