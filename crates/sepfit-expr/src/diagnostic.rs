@@ -43,6 +43,8 @@ pub enum DiagnosticKind {
     NotAllowedHere,
     /// Nesting deeper than the parser accepts.
     TooDeep,
+    /// More parameters than one formula may have ([`crate::model::MAX_PARAMS`]).
+    TooManyParameters,
     /// A definition problem (`name = expr;`): redefinition, or use of an undefined name.
     BadDefinition,
 }

@@ -105,6 +105,15 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                     } else {
                         let s = pool.symbol(name, SymbolKind::Parameter, Shape::Scalar);
                         if !params.iter().any(|(p, _)| *p == s) {
+                            if params.len() == crate::model::MAX_PARAMS {
+                                return Err(Diagnostic::new(
+                                    DiagnosticKind::TooManyParameters,
+                                    span,
+                                    format!("more than {} parameters in one formula", crate::model::MAX_PARAMS),
+                                    "one parameter too many",
+                                )
+                                .hint("fit many curves with `sepfit batch` or a global fit instead of one giant formula"));
+                            }
                             params.push((s, span));
                         }
                         pool.sym(s)
@@ -332,7 +341,7 @@ fn closest<'a>(name: &str, options: &[&'a str]) -> Option<&'a str> {
     options
         .iter()
         .map(|o| (func::edit_distance(name, o), *o))
-        .filter(|(d, o)| *d <= 1 + o.len() / 4)
+        .filter(|(d, o)| *d <= 1 + o.len() / 4 && *d < name.chars().count())
         .min()
         .map(|(_, o)| o)
 }

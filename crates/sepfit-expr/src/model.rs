@@ -8,6 +8,10 @@ use crate::pool::{ExprId, Pool, SymId};
 use crate::span::Span;
 use std::collections::HashMap;
 
+/// The most parameters one formula may have. Exact derivatives cost one pass over the formula
+/// per parameter, so this bounds the work on adversarial input (a megabyte of distinct names).
+pub const MAX_PARAMS: usize = 500;
+
 /// A parameter of a model formula.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parameter {

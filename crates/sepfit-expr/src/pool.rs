@@ -417,6 +417,14 @@ impl Pool {
                 return self.neg(d);
             }
         }
+        // (k*x)/c = (k/c)*x for constants k, c
+        if let (Node::Mul(k, x), Some(c)) = (self.node(a), cb) {
+            if let Some(k) = self.as_const(k) {
+                if let Some(kc) = self.fold(k / c) {
+                    return self.mul(kc, x);
+                }
+            }
+        }
         // (p/q)/b = p/(q*b)
         if let Node::Div(p, q) = self.node(a) {
             let qb = self.mul(q, b);

@@ -40,6 +40,8 @@ impl Pool {
             Node::Const(v) => {
                 if v < 0.0 {
                     P_NEG
+                } else if pi_multiple(v).is_some_and(|k| k != 1.0) {
+                    P_MUL
                 } else {
                     P_ATOM
                 }
@@ -217,8 +219,13 @@ fn latex_func(f: Func) -> &'static str {
 
 /// Formats a number: shortest round-trip form, `pi` for π.
 fn format_number(v: f64, style: Style) -> String {
-    if v == std::f64::consts::PI {
-        return if style == Style::Latex { "\\pi".into() } else { "pi".into() };
+    if let Some(k) = pi_multiple(v) {
+        let pi = if style == Style::Latex { "\\pi" } else { "pi" };
+        if k == 1.0 {
+            return pi.into();
+        }
+        let sep = if style == Style::Latex { "\\," } else { "*" };
+        return format!("{k}{sep}{pi}");
     }
     let a = v.abs();
     let s = if a != 0.0 && !(1e-4..1e15).contains(&a) { format!("{v:e}") } else { format!("{v}") };
@@ -254,4 +261,9 @@ fn latex_name(name: &str) -> String {
         Some(s) if !s.is_empty() => format!("{stem_tex}_{{{}}}", s.replace('_', "\\_")),
         _ => stem_tex,
     }
+}
+
+/// `Some(k)` when `v` is exactly `k*π` for a small positive integer or half-integer `k`.
+fn pi_multiple(v: f64) -> Option<f64> {
+    (1..=16).map(|i| i as f64 / 2.0).find(|k| v == k * std::f64::consts::PI)
 }
