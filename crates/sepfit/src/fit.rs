@@ -57,6 +57,8 @@ pub struct FitOptions {
     pub max_iterations: usize,
     /// Maximum residual evaluations.
     pub max_evaluations: usize,
+    /// Initial trust radius factor (see [`LmOptions::factor`]).
+    pub factor: f64,
 }
 
 impl Default for FitOptions {
@@ -74,6 +76,7 @@ impl Default for FitOptions {
             gtol: lm.gtol,
             max_iterations: lm.max_iterations,
             max_evaluations: lm.max_evaluations,
+            factor: lm.factor,
         }
     }
 }
@@ -301,7 +304,7 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
         gtol: options.gtol,
         max_iterations: options.max_iterations,
         max_evaluations: options.max_evaluations,
-        factor: 100.0,
+        factor: options.factor,
         lower: options.lower.clone(),
         upper: options.upper.clone(),
     };

@@ -280,8 +280,8 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                 self.res[i] = t[(i, 0)];
             }
         }
-        if self.res.iter().any(|v| !v.is_finite()) {
-            return Err(ModelError::new("non-finite residuals"));
+        if self.res.iter().any(|v| !v.is_finite()) || self.a.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::new("non-finite residuals or linear parameters"));
         }
         self.last_b.copy_from_slice(b);
         self.valid = true;
