@@ -1,1 +1,26 @@
-fn main() {}
+//! The `sepfit` command-line tool.
+
+mod cli;
+mod cmd;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Model(a) => cmd::model::run(&a),
+        cli::Command::Fit(a) => cmd::fit::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cmd::CliError::Formula { source, diagnostic }) => {
+            eprint!("{}", diagnostic.render(&source));
+            ExitCode::from(2)
+        }
+        Err(cmd::CliError::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

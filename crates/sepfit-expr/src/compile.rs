@@ -40,6 +40,8 @@ enum Opnd {
     R(u32),
     /// A data column.
     C(u32),
+    /// An output buffer.
+    O(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,7 +60,7 @@ enum Op {
 #[derive(Clone, Copy, Debug)]
 struct VInstr {
     op: Op,
-    dst: u32,
+    dst: Loc,
     a: Opnd,
     b: Opnd,
 }
@@ -111,9 +113,14 @@ pub enum EvalError {
 /// Where an output comes from.
 #[derive(Clone, Copy, Debug)]
 enum OutSrc {
+    /// Filled with a data-independent value.
     Scalar(u32),
-    Reg(u32),
+    /// Written in place by the vector program.
+    Home,
+    /// A copy of a data column.
     Col(u32),
+    /// A copy of another output (the same expression requested twice).
+    Copy(u32),
 }
 
 /// A compiled program. See the module docs.
@@ -127,121 +134,167 @@ pub struct Program {
     n_regs: usize,
 }
 
+/// A node of the compile-time IR: the pool's nodes after peephole rewrites.
+#[derive(Clone, Copy, Debug)]
+enum Ir {
+    Const(f64),
+    Param(u32),
+    Col(u32),
+    Op(Op, u32, u32),
+}
+
+/// Where a vector value lives during a chunk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Loc {
+    Reg(u32),
+    Out(u32),
+}
+
 impl Program {
     /// Compiles `outputs`, with `params[i]` bound to the i-th parameter value and `columns[c]` to
     /// the c-th data column at evaluation time.
     pub fn new(pool: &Pool, outputs: &[ExprId], params: &[SymId], columns: &[SymId]) -> Result<Program, EvalError> {
         let reach = pool.reachable(outputs);
-        let top = reach.len();
-        // Classify nodes: data-dependent (vector) or not (scalar).
-        let mut vary = vec![false; top];
-        for i in 0..top {
+        // 1. Lower to IR with peephole rewrites: -(s*v) = (-s)*v and -(v*s) = v*(-s) for
+        //    data-independent s, so the negation is done once per evaluation, not per row.
+        let mut ir: Vec<Ir> = Vec::with_capacity(reach.len());
+        let mut vary: Vec<bool> = Vec::with_capacity(reach.len());
+        let mut map = vec![u32::MAX; reach.len()];
+        let push = |ir: &mut Vec<Ir>, vary: &mut Vec<bool>, n: Ir, v: bool| -> u32 {
+            ir.push(n);
+            vary.push(v);
+            (ir.len() - 1) as u32
+        };
+        for i in 0..reach.len() {
             if !reach[i] {
                 continue;
             }
             let node = pool.node(ExprId(i as u32));
-            vary[i] = match node {
+            let id = match node {
+                Node::Const(c) => push(&mut ir, &mut vary, Ir::Const(c), false),
                 Node::Sym(s) => {
-                    if columns.contains(&s) {
-                        true
-                    } else if params.contains(&s) {
-                        false
+                    if let Some(c) = columns.iter().position(|&c| c == s) {
+                        push(&mut ir, &mut vary, Ir::Col(c as u32), true)
+                    } else if let Some(p) = params.iter().position(|&p| p == s) {
+                        push(&mut ir, &mut vary, Ir::Param(p as u32), false)
                     } else {
                         return Err(EvalError::UnboundSymbol(pool.symbol_info(s).name.clone()));
                     }
                 }
-                Node::Const(_) => false,
-                _ => node.children().any(|c| vary[c.index()]),
-            };
-        }
-        // Scalar program, in id order.
-        let mut scalar_code = Vec::new();
-        let mut slot = vec![u32::MAX; top];
-        let op_of = |pool: &Pool, node: Node| -> (Op, ExprId, ExprId) {
-            match node {
-                Node::Add(a, b) => (Op::Add, a, b),
-                Node::Sub(a, b) => (Op::Sub, a, b),
-                Node::Mul(a, b) => (Op::Mul, a, b),
-                Node::Div(a, b) => (Op::Div, a, b),
-                Node::Pow(a, b) => match pool.as_const(b) {
-                    Some(c) if c == c.trunc() && c.abs() <= 64.0 => (Op::Powi(c as i32), a, a),
-                    Some(c) if c == 0.5 => (Op::Sqrt, a, a),
-                    _ => (Op::Pow, a, b),
-                },
-                Node::Neg(a) => (Op::Neg, a, a),
-                Node::Call(f, a) => (Op::F(f), a, a),
-                Node::Const(_) | Node::Sym(_) => (Op::Neg, ExprId(0), ExprId(0)),
-            }
-        };
-        for i in 0..top {
-            if !reach[i] || vary[i] {
-                continue;
-            }
-            let node = pool.node(ExprId(i as u32));
-            let src = match node {
-                Node::Const(c) => SSrc::Const(c),
-                Node::Sym(s) => SSrc::Param(params.iter().position(|&p| p == s).unwrap_or(0) as u32),
                 _ => {
                     let (op, a, b) = op_of(pool, node);
-                    SSrc::Op(op, slot[a.index()], slot[b.index()])
+                    let (ia, ib) = (map[a.index()], map[b.index()]);
+                    let v = vary[ia as usize] || vary[ib as usize];
+                    match (op, ir[ia as usize]) {
+                        (Op::Neg, Ir::Op(Op::Mul, x, y)) if v && !vary[x as usize] => {
+                            let nx = push(&mut ir, &mut vary, Ir::Op(Op::Neg, x, x), false);
+                            push(&mut ir, &mut vary, Ir::Op(Op::Mul, nx, y), true)
+                        }
+                        (Op::Neg, Ir::Op(Op::Mul, x, y)) if v && !vary[y as usize] => {
+                            let ny = push(&mut ir, &mut vary, Ir::Op(Op::Neg, y, y), false);
+                            push(&mut ir, &mut vary, Ir::Op(Op::Mul, x, ny), true)
+                        }
+                        _ => push(&mut ir, &mut vary, Ir::Op(op, ia, ib), v),
+                    }
                 }
+            };
+            map[i] = id;
+        }
+        let out_ir: Vec<u32> = outputs.iter().map(|o| map[o.index()]).collect();
+        // 2. Dead-code elimination on the IR (rewrites may leave nodes unused).
+        let top = ir.len();
+        let mut live = vec![false; top];
+        for &o in &out_ir {
+            live[o as usize] = true;
+        }
+        for i in (0..top).rev() {
+            if live[i] {
+                if let Ir::Op(_, a, b) = ir[i] {
+                    live[a as usize] = true;
+                    live[b as usize] = true;
+                }
+            }
+        }
+        // 3. Scalar program, in order.
+        let mut scalar_code = Vec::new();
+        let mut slot = vec![u32::MAX; top];
+        for i in 0..top {
+            if !live[i] || vary[i] {
+                continue;
+            }
+            let src = match ir[i] {
+                Ir::Const(c) => SSrc::Const(c),
+                Ir::Param(p) => SSrc::Param(p),
+                Ir::Col(_) => SSrc::Const(f64::NAN),
+                Ir::Op(op, a, b) => SSrc::Op(op, slot[a as usize], slot[b as usize]),
             };
             slot[i] = scalar_code.len() as u32;
             scalar_code.push(src);
         }
-        // Vector program: instructions for varying non-symbol nodes, in id order.
-        let vnodes: Vec<usize> =
-            (0..top).filter(|&i| reach[i] && vary[i] && !matches!(pool.node(ExprId(i as u32)), Node::Sym(_))).collect();
-        // Last use of each varying node (as instruction index), outputs live to the end.
+        // 4. Vector program. Outputs are written in place; other values get registers that are
+        //    reused once dead.
+        let vnodes: Vec<usize> = (0..top).filter(|&i| live[i] && vary[i] && matches!(ir[i], Ir::Op(..))).collect();
         let mut last_use = vec![0usize; top];
         for (k, &i) in vnodes.iter().enumerate() {
-            for c in pool.node(ExprId(i as u32)).children() {
-                last_use[c.index()] = k;
+            if let Ir::Op(_, a, b) = ir[i] {
+                last_use[a as usize] = k;
+                last_use[b as usize] = k;
             }
         }
-        for o in outputs {
-            last_use[o.index()] = usize::MAX;
+        let mut home_out = vec![u32::MAX; top];
+        for (o, &i) in out_ir.iter().enumerate() {
+            if home_out[i as usize] == u32::MAX && vary[i as usize] && matches!(ir[i as usize], Ir::Op(..)) {
+                home_out[i as usize] = o as u32;
+            }
+            last_use[i as usize] = usize::MAX;
         }
-        let mut reg = vec![u32::MAX; top];
+        let mut loc: Vec<Option<Loc>> = vec![None; top];
         let mut free: Vec<u32> = Vec::new();
         let mut n_regs = 0u32;
         let mut vector_code = Vec::with_capacity(vnodes.len());
-        let opnd = |j: ExprId, reg: &Vec<u32>, slot: &Vec<u32>| -> Opnd {
-            let jj = j.index();
-            if !vary[jj] {
-                Opnd::S(slot[jj])
-            } else if let Node::Sym(s) = pool.node(j) {
-                Opnd::C(columns.iter().position(|&c| c == s).unwrap_or(0) as u32)
-            } else {
-                Opnd::R(reg[jj])
+        let opnd = |j: u32, loc: &[Option<Loc>], slot: &[u32]| -> Opnd {
+            let j = j as usize;
+            match ir[j] {
+                _ if !vary[j] => Opnd::S(slot[j]),
+                Ir::Col(c) => Opnd::C(c),
+                _ => match loc[j] {
+                    Some(Loc::Reg(r)) => Opnd::R(r),
+                    Some(Loc::Out(o)) => Opnd::O(o),
+                    None => Opnd::S(0),
+                },
             }
         };
         for (k, &i) in vnodes.iter().enumerate() {
-            let node = pool.node(ExprId(i as u32));
-            let (op, a, b) = op_of(pool, node);
-            let (oa, ob) = (opnd(a, &reg, &slot), opnd(b, &reg, &slot));
-            let dst = free.pop().unwrap_or_else(|| {
-                n_regs += 1;
-                n_regs - 1
-            });
-            reg[i] = dst;
+            let Ir::Op(op, a, b) = ir[i] else { continue };
+            let (oa, ob) = (opnd(a, &loc, &slot), opnd(b, &loc, &slot));
+            let dst = if home_out[i] != u32::MAX {
+                Loc::Out(home_out[i])
+            } else {
+                Loc::Reg(free.pop().unwrap_or_else(|| {
+                    n_regs += 1;
+                    n_regs - 1
+                }))
+            };
+            loc[i] = Some(dst);
             vector_code.push(VInstr { op, dst, a: oa, b: ob });
-            // Free registers of operands whose last use is this instruction.
-            let mut kids: Vec<ExprId> = node.children().collect();
-            kids.dedup();
-            for c in kids {
-                let ci = c.index();
-                if vary[ci] && last_use[ci] == k && reg[ci] != u32::MAX {
-                    free.push(reg[ci]);
+            for c in if a == b { vec![a] } else { vec![a, b] } {
+                let c = c as usize;
+                if last_use[c] == k {
+                    if let Some(Loc::Reg(r)) = loc[c] {
+                        free.push(r);
+                    }
                 }
             }
         }
-        let outputs = outputs
+        let outputs = out_ir
             .iter()
-            .map(|o| match opnd(*o, &reg, &slot) {
+            .enumerate()
+            .map(|(o, &i)| match opnd(i, &loc, &slot) {
                 Opnd::S(s) => OutSrc::Scalar(s),
-                Opnd::R(r) => OutSrc::Reg(r),
                 Opnd::C(c) => OutSrc::Col(c),
+                Opnd::O(h) if h as usize == o => OutSrc::Home,
+                Opnd::O(h) => OutSrc::Copy(h),
+                Opnd::R(_) => OutSrc::Home,
             })
             .collect();
         Ok(Program {
@@ -270,7 +323,25 @@ impl Program {
             prog: self,
             scalars: vec![0.0; self.scalar_code.len()],
             regs: vec![0.0; self.n_regs * CHUNK],
+            out_ptrs: Vec::with_capacity(self.outputs.len()),
         }
+    }
+}
+
+fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
+    match node {
+        Node::Add(a, b) => (Op::Add, a, b),
+        Node::Sub(a, b) => (Op::Sub, a, b),
+        Node::Mul(a, b) => (Op::Mul, a, b),
+        Node::Div(a, b) => (Op::Div, a, b),
+        Node::Pow(a, b) => match pool.as_const(b) {
+            Some(c) if c == c.trunc() && c.abs() <= 64.0 => (Op::Powi(c as i32), a, a),
+            Some(c) if c == 0.5 => (Op::Sqrt, a, a),
+            _ => (Op::Pow, a, b),
+        },
+        Node::Neg(a) => (Op::Neg, a, a),
+        Node::Call(f, a) => (Op::F(f), a, a),
+        Node::Const(_) | Node::Sym(_) => (Op::Neg, ExprId(0), ExprId(0)),
     }
 }
 
@@ -279,6 +350,8 @@ pub struct Evaluator<'p> {
     prog: &'p Program,
     scalars: Vec<f64>,
     regs: Vec<f64>,
+    /// Output base addresses for the current call (kept to avoid allocating per call).
+    out_ptrs: Vec<usize>,
 }
 
 #[inline(always)]
@@ -373,19 +446,25 @@ impl Evaluator<'_> {
                 outputs[o].fill(self.scalars[*s as usize]);
             }
         }
+        self.out_ptrs.clear();
+        self.out_ptrs.extend(outputs.iter_mut().map(|o| o.as_mut_ptr() as usize));
         let mut start = 0;
         while start < n {
             let len = CHUNK.min(n - start);
             self.run_chunk(columns, start, len);
-            for (o, src) in prog.outputs.iter().enumerate() {
-                let dst = &mut outputs[o][start..start + len];
-                match *src {
-                    OutSrc::Scalar(_) => {}
-                    OutSrc::Reg(r) => dst.copy_from_slice(&self.regs[r as usize * CHUNK..r as usize * CHUNK + len]),
-                    OutSrc::Col(c) => dst.copy_from_slice(&columns[c as usize][start..start + len]),
+            start += len;
+        }
+        for (o, src) in prog.outputs.iter().enumerate() {
+            match *src {
+                OutSrc::Scalar(_) | OutSrc::Home => {}
+                OutSrc::Col(c) => outputs[o].copy_from_slice(columns[c as usize]),
+                OutSrc::Copy(h) => {
+                    let (a, b) = outputs.split_at_mut(o.max(h as usize));
+                    if (h as usize) < o {
+                        b[0].copy_from_slice(a[h as usize]);
+                    }
                 }
             }
-            start += len;
         }
         Ok(())
     }
@@ -393,25 +472,28 @@ impl Evaluator<'_> {
     fn run_chunk(&mut self, columns: &[&[f64]], start: usize, len: usize) {
         let prog = self.prog;
         let scalars = &self.scalars;
+        let outs = &self.out_ptrs;
+        let regs = self.regs.as_mut_ptr();
         for ins in &prog.vector_code {
-            let d = ins.dst as usize;
-            // Split the register file so the destination can be written while operands
-            // (always other registers: operands are freed only after dst is allocated) are read.
-            let (lo, rest) = self.regs.split_at_mut(d * CHUNK);
-            let (dst, hi) = rest.split_at_mut(CHUNK);
-            let dst = &mut dst[..len];
+            // SAFETY: every output buffer is a distinct `&mut [f64]` of length >= start + len
+            // (checked in `eval`), registers are CHUNK-sized blocks of `self.regs`, and an
+            // instruction's destination is never one of its operands (the allocator frees operand
+            // registers only after choosing the destination, and each output is written by one
+            // instruction), so the destination slice aliases nothing that is read.
+            let dst: &mut [f64] = unsafe {
+                match ins.dst {
+                    Loc::Reg(r) => std::slice::from_raw_parts_mut(regs.add(r as usize * CHUNK), len),
+                    Loc::Out(o) => std::slice::from_raw_parts_mut((outs[o as usize] as *mut f64).add(start), len),
+                }
+            };
             let get = |o: Opnd| -> Src<'_> {
                 match o {
                     Opnd::S(s) => Src::S(scalars[s as usize]),
                     Opnd::C(c) => Src::V(&columns[c as usize][start..start + len]),
-                    Opnd::R(r) => {
-                        let r = r as usize;
-                        if r < d {
-                            Src::V(&lo[r * CHUNK..r * CHUNK + len])
-                        } else {
-                            let off = (r - d - 1) * CHUNK;
-                            Src::V(&hi[off..off + len])
-                        }
+                    // SAFETY: as above; operands are only read.
+                    Opnd::R(r) => Src::V(unsafe { std::slice::from_raw_parts(regs.add(r as usize * CHUNK), len) }),
+                    Opnd::O(o) => {
+                        Src::V(unsafe { std::slice::from_raw_parts((outs[o as usize] as *const f64).add(start), len) })
                     }
                 }
             };

@@ -94,8 +94,8 @@ impl Pool {
                         let cm1 = self.constant(c - 1.0);
                         let cc = self.constant(c);
                         let p = self.pow(a, cm1);
-                        let m = self.mul(cc, p);
-                        self.mul(da, m)
+                        let m = self.mul(p, da);
+                        self.mul(cc, m)
                     } else if !dep[a.index()] {
                         let me = ExprId(i as u32);
                         let la = self.call(Func::Log, a);

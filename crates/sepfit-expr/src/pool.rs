@@ -350,6 +350,25 @@ impl Pool {
                 }
             }
         }
+        // Constant factors gather at the front: a*(c*x) = c*(a*x), (c*x)*b = c*(x*b).
+        if ca.is_none() {
+            if let Node::Mul(l, r) = self.node(b) {
+                if let Some(c) = self.as_const(l) {
+                    let m = self.mul(a, r);
+                    let c = self.constant(c);
+                    return self.mul(c, m);
+                }
+            }
+            if cb.is_none() {
+                if let Node::Mul(l, r) = self.node(a) {
+                    if let Some(c) = self.as_const(l) {
+                        let m = self.mul(r, b);
+                        let c = self.constant(c);
+                        return self.mul(c, m);
+                    }
+                }
+            }
+        }
         // (1/x)*y = y/x and y*(1/x) = y/x
         if let Node::Div(n, d) = self.node(a) {
             if self.is_const(n, 1.0) {

@@ -1,0 +1,85 @@
+//! Command-line definitions: what the user typed, as plain data.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Fit nonlinear models with exact derivatives.
+#[derive(Parser, Debug)]
+#[command(name = "sepfit", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what sepfit sees in a model formula: response, linear and nonlinear parameters,
+    /// basis functions and their exact derivatives.
+    Model(ModelArgs),
+    /// Fit a model formula to one dataset (CSV with a header row).
+    Fit(FitArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// The model formula, e.g. "y ~ a1*exp(-b1*t) + c".
+    pub formula: String,
+    /// Data column names, comma separated (every other identifier is a parameter).
+    #[arg(long, value_delimiter = ',', required_unless_present = "data")]
+    pub columns: Vec<String>,
+    /// Read the column names from this CSV file's header instead of --columns.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Print expressions as LaTeX.
+    #[arg(long)]
+    pub latex: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Variable projection with the exact Golub–Pereyra Jacobian (default).
+    Varpro,
+    /// Variable projection with Kaufman's approximate Jacobian.
+    Kaufman,
+    /// All parameters fitted jointly by Levenberg–Marquardt (for comparison).
+    Full,
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// CSV file with a header row; formula identifiers refer to its column names.
+    pub data: PathBuf,
+    /// The model formula, e.g. "y ~ a1*exp(-b1*t) + c".
+    #[arg(long)]
+    pub model: String,
+    /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none).
+    #[arg(long, default_value = "")]
+    pub start: String,
+    /// Hold parameters fixed, e.g. "b2=0.3".
+    #[arg(long, default_value = "")]
+    pub fix: String,
+    /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0".
+    #[arg(long, default_value = "")]
+    pub bounds: String,
+    /// Column of per-point standard deviations (weights 1/sigma^2).
+    #[arg(long)]
+    pub sigma: Option<String>,
+    /// Fitting method.
+    #[arg(long, value_enum, default_value_t = Method::Varpro)]
+    pub method: Method,
+    /// Maximum number of iterations.
+    #[arg(long, default_value_t = 1000)]
+    pub max_iter: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}

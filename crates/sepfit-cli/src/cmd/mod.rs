@@ -1,0 +1,25 @@
+//! Subcommands.
+
+pub mod fit;
+pub mod model;
+
+use sepfit_expr::Diagnostic;
+
+/// An error to report to the user.
+pub enum CliError {
+    /// A formula error, rendered with its source.
+    Formula { source: String, diagnostic: Diagnostic },
+    /// Anything else.
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::Other(e.into())
+    }
+}
+
+/// Wraps a formula diagnostic with its source text.
+pub fn formula_error(source: &str, diagnostic: Diagnostic) -> CliError {
+    CliError::Formula { source: source.to_string(), diagnostic }
+}
