@@ -319,8 +319,12 @@ impl Program {
 
     /// A reusable evaluator with its own buffers.
     pub fn evaluator(&self) -> Evaluator<'_> {
-        Evaluator {
-            prog: self,
+        Evaluator { prog: self, ws: self.workspace() }
+    }
+
+    /// Scratch buffers for [`Program::run`].
+    pub fn workspace(&self) -> Workspace {
+        Workspace {
             scalars: vec![0.0; self.scalar_code.len()],
             regs: vec![0.0; self.n_regs * CHUNK],
             out_ptrs: Vec::with_capacity(self.outputs.len()),
@@ -348,10 +352,23 @@ fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
 /// Runs a [`Program`]; owns the scratch buffers so evaluation does not allocate.
 pub struct Evaluator<'p> {
     prog: &'p Program,
+    ws: Workspace,
+}
+
+/// Scratch buffers of a [`Program`] (from [`Program::workspace`]); evaluation allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Workspace {
     scalars: Vec<f64>,
     regs: Vec<f64>,
     /// Output base addresses for the current call (kept to avoid allocating per call).
     out_ptrs: Vec<usize>,
+}
+
+impl Evaluator<'_> {
+    /// Evaluates every output; see [`Program::run`].
+    pub fn eval(&mut self, params: &[f64], columns: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<(), EvalError> {
+        self.prog.run(&mut self.ws, params, columns, outputs)
+    }
 }
 
 #[inline(always)]
@@ -408,11 +425,15 @@ fn un(dst: &mut [f64], a: Src<'_>, f: impl Fn(f64) -> f64) {
     }
 }
 
-impl Evaluator<'_> {
+impl Program {
     /// Evaluates every output over all rows: `params` in the order given at compile time,
     /// `columns[c]` the data columns (all of one length n), `outputs[o]` of length n each.
-    pub fn eval(&mut self, params: &[f64], columns: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<(), EvalError> {
-        let prog = self.prog;
+    /// `ws` must come from this program's [`Program::workspace`].
+    pub fn run(&self, ws: &mut Workspace, params: &[f64], columns: &[&[f64]], outputs: &mut [&mut [f64]]) -> Result<(), EvalError> {
+        let prog = self;
+        if ws.scalars.len() != prog.scalar_code.len() || ws.regs.len() != prog.n_regs * CHUNK {
+            *ws = prog.workspace();
+        }
         if params.len() != prog.n_params {
             return Err(EvalError::ParamCount { expected: prog.n_params, got: params.len() });
         }
@@ -435,23 +456,23 @@ impl Evaluator<'_> {
         }
         // Scalars.
         for (k, src) in prog.scalar_code.iter().enumerate() {
-            self.scalars[k] = match *src {
+            ws.scalars[k] = match *src {
                 SSrc::Const(c) => c,
                 SSrc::Param(p) => params[p as usize],
-                SSrc::Op(op, a, b) => scalar_op(op, self.scalars[a as usize], self.scalars[b as usize]),
+                SSrc::Op(op, a, b) => scalar_op(op, ws.scalars[a as usize], ws.scalars[b as usize]),
             };
         }
         for (o, src) in prog.outputs.iter().enumerate() {
             if let OutSrc::Scalar(s) = src {
-                outputs[o].fill(self.scalars[*s as usize]);
+                outputs[o].fill(ws.scalars[*s as usize]);
             }
         }
-        self.out_ptrs.clear();
-        self.out_ptrs.extend(outputs.iter_mut().map(|o| o.as_mut_ptr() as usize));
+        ws.out_ptrs.clear();
+        ws.out_ptrs.extend(outputs.iter_mut().map(|o| o.as_mut_ptr() as usize));
         let mut start = 0;
         while start < n {
             let len = CHUNK.min(n - start);
-            self.run_chunk(columns, start, len);
+            prog.run_chunk(ws, columns, start, len);
             start += len;
         }
         for (o, src) in prog.outputs.iter().enumerate() {
@@ -469,11 +490,11 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn run_chunk(&mut self, columns: &[&[f64]], start: usize, len: usize) {
-        let prog = self.prog;
-        let scalars = &self.scalars;
-        let outs = &self.out_ptrs;
-        let regs = self.regs.as_mut_ptr();
+    fn run_chunk(&self, ws: &mut Workspace, columns: &[&[f64]], start: usize, len: usize) {
+        let prog = self;
+        let scalars = &ws.scalars;
+        let outs = &ws.out_ptrs;
+        let regs = ws.regs.as_mut_ptr();
         for ins in &prog.vector_code {
             // SAFETY: every output buffer is a distinct `&mut [f64]` of length >= start + len
             // (checked in `eval`), registers are CHUNK-sized blocks of `self.regs`, and an

@@ -45,7 +45,7 @@ mod print;
 pub mod shape;
 pub mod span;
 
-pub use compile::{EvalError, Evaluator, Program};
+pub use compile::{EvalError, Evaluator, Program, Workspace};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use func::Func;
 pub use model::{ModelFormula, ModelOptions, Parameter};

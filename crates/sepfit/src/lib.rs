@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod fit;
+pub mod formula;
 pub mod lm;
 pub mod model;
 pub mod nist;
@@ -34,6 +35,7 @@ pub mod varpro;
 
 pub use fit::{Fit, FitError, FitOptions, FitWarning, Method, fit};
 pub use lm::{IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination, levenberg_marquardt};
+pub use formula::{FormulaModel, FormulaModelError};
 pub use model::{ModelError, ModelEval, PointModel, SeparableModel};
 pub use stats::ParamStats;
 pub use varpro::{FullProblem, JacobianKind, VarProProblem};

@@ -1,0 +1,178 @@
+//! Models from formulas: a [`ModelFormula`] plus data columns becomes a [`SeparableModel`]
+//! whose basis functions and exact derivatives are evaluated by one compiled program.
+//!
+//! ```
+//! use sepfit::{FitOptions, FormulaModel, fit};
+//! use sepfit_expr::ModelFormula;
+//! let t: Vec<f64> = (0..50).map(|i| i as f64 * 0.1).collect();
+//! let y: Vec<f64> = t.iter().map(|t| 2.0 * (-1.5 * t).exp() + 0.3).collect();
+//! let m = ModelFormula::parse("y ~ a*exp(-k*t) + c", &["t", "y"]).unwrap();
+//! let mut model = FormulaModel::new(m, &[&t, &y]).unwrap();
+//! let y = model.response().to_vec();
+//! let f = fit(&mut model, &y, &FitOptions::with_start(&[1.0])).unwrap();
+//! assert!((f.nonlinear[0] - 1.5).abs() < 1e-10);
+//! ```
+
+use crate::model::{ModelError, ModelEval, SeparableModel};
+use sepfit_expr::{ExprId, ModelFormula, Program, Workspace};
+
+/// Why a formula and data could not be made into a model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FormulaModelError {
+    /// Number of data columns differs from the formula's column names.
+    #[error("the formula was parsed with {expected} column names but {got} data columns were given")]
+    ColumnCount {
+        /// Column names.
+        expected: usize,
+        /// Data columns.
+        got: usize,
+    },
+    /// Columns of different lengths.
+    #[error("column `{name}` has {got} rows, expected {expected}")]
+    ColumnLength {
+        /// Column name.
+        name: String,
+        /// Its length.
+        got: usize,
+        /// The first column's length.
+        expected: usize,
+    },
+    /// The response is not finite at some row (e.g. `log(y)` with `y <= 0`).
+    #[error("the response `{response}` is {value} at row {row}; every observation needs a finite response")]
+    BadResponse {
+        /// The response expression.
+        response: String,
+        /// Zero-based row.
+        row: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A used data column holds a NaN or infinite value.
+    #[error("column `{name}` holds {value} at row {row}; remove or fix that row")]
+    NonFiniteData {
+        /// Column name.
+        name: String,
+        /// Zero-based row.
+        row: usize,
+        /// The value.
+        value: f64,
+    },
+    /// Compilation failed.
+    #[error("{0}")]
+    Compile(#[from] sepfit_expr::EvalError),
+}
+
+/// A [`SeparableModel`] built from a formula and data. See the module docs.
+pub struct FormulaModel {
+    formula: ModelFormula,
+    program: Program,
+    ws: Workspace,
+    /// Used data columns, in the order the program binds them.
+    data: Vec<Vec<f64>>,
+    response: Vec<f64>,
+    pattern: Vec<(usize, usize)>,
+    offset_pattern: Vec<usize>,
+    n: usize,
+}
+
+impl FormulaModel {
+    /// Builds the model; `columns[i]` holds the data of `formula.columns()[i]`.
+    pub fn new(formula: ModelFormula, columns: &[&[f64]]) -> Result<FormulaModel, FormulaModelError> {
+        if columns.len() != formula.columns().len() {
+            return Err(FormulaModelError::ColumnCount { expected: formula.columns().len(), got: columns.len() });
+        }
+        let n = columns.first().map_or(0, |c| c.len());
+        for (name, c) in formula.columns().iter().zip(columns) {
+            if c.len() != n {
+                return Err(FormulaModelError::ColumnLength { name: name.clone(), got: c.len(), expected: n });
+            }
+        }
+        let used = formula.used_columns();
+        for &u in &used {
+            if let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(FormulaModelError::NonFiniteData { name: formula.columns()[u].clone(), row, value });
+            }
+        }
+        let all_syms = formula.column_syms();
+        let syms: Vec<_> = used.iter().map(|&u| all_syms[u]).collect();
+        let data: Vec<Vec<f64>> = used.iter().map(|&u| columns[u].to_vec()).collect();
+        let cols: Vec<&[f64]> = data.iter().map(|c| c.as_slice()).collect();
+        // The response, once.
+        let lhs_prog = Program::new(formula.pool(), &[formula.lhs()], &[], &syms)?;
+        let mut response = vec![0.0; n];
+        lhs_prog.evaluator().eval(&[], &cols, &mut [&mut response])?;
+        if let Some((row, &value)) = response.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(FormulaModelError::BadResponse { response: formula.print(formula.lhs()), row, value });
+        }
+        let mut outs: Vec<ExprId> = formula.basis().to_vec();
+        outs.extend(formula.offset());
+        outs.extend(formula.basis_derivatives().iter().map(|&(_, _, e)| e));
+        outs.extend(formula.offset_derivatives().iter().map(|&(_, e)| e));
+        let program = Program::new(formula.pool(), &outs, &formula.nonlinear_syms(), &syms)?;
+        let ws = program.workspace();
+        let pattern = formula.basis_derivatives().iter().map(|&(j, k, _)| (j, k)).collect();
+        let offset_pattern = formula.offset_derivatives().iter().map(|&(k, _)| k).collect();
+        Ok(FormulaModel { formula, program, ws, data, response, pattern, offset_pattern, n })
+    }
+
+    /// The formula.
+    pub fn formula(&self) -> &ModelFormula {
+        &self.formula
+    }
+
+    /// The response values (the left-hand side evaluated on the data).
+    pub fn response(&self) -> &[f64] {
+        &self.response
+    }
+
+    /// Evaluates the model `Σ a_j φ_j + φ_0` at `(a, b)` on new values of the used columns
+    /// (in the order of [`ModelFormula::used_columns`]); for plotting fitted curves.
+    pub fn predict(&self, a: &[f64], b: &[f64], used_columns: &[&[f64]]) -> Result<Vec<f64>, FormulaModelError> {
+        let n = used_columns.first().map_or(0, |c| c.len());
+        let mut bufs = vec![vec![0.0; n]; self.program.n_outputs()];
+        {
+            let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+            self.program.run(&mut self.program.workspace(), b, used_columns, &mut outs)?;
+        }
+        let p = self.formula.basis().len();
+        let mut f = if self.formula.offset().is_some() { bufs[p].clone() } else { vec![0.0; n] };
+        for j in 0..p {
+            for (fi, v) in f.iter_mut().zip(&bufs[j]) {
+                *fi += a[j] * v;
+            }
+        }
+        Ok(f)
+    }
+}
+
+impl SeparableModel for FormulaModel {
+    fn n_obs(&self) -> usize {
+        self.n
+    }
+    fn n_linear(&self) -> usize {
+        self.formula.basis().len()
+    }
+    fn n_nonlinear(&self) -> usize {
+        self.formula.nonlinear_params().count()
+    }
+    fn has_offset(&self) -> bool {
+        self.formula.offset().is_some()
+    }
+    fn basis_derivative_pattern(&self) -> &[(usize, usize)] {
+        &self.pattern
+    }
+    fn offset_derivative_pattern(&self) -> &[usize] {
+        &self.offset_pattern
+    }
+    fn eval(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
+        let mut outs: Vec<&mut [f64]> = Vec::with_capacity(self.program.n_outputs());
+        outs.extend(out.basis.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
+        if self.formula.offset().is_some() {
+            outs.push(out.offset.as_mut_slice());
+        }
+        outs.extend(out.d_basis.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
+        outs.extend(out.d_offset.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
+        let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
+        self.program.run(&mut self.ws, b, &cols, &mut outs).map_err(|e| ModelError::new(e.to_string()))
+    }
+}
