@@ -70,6 +70,9 @@ pub struct FitArgs {
     /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0".
     #[arg(long, default_value = "")]
     pub bounds: String,
+    /// Fit these parameters as nonlinear even though they enter linearly (e.g. to bound them).
+    #[arg(long, value_delimiter = ',')]
+    pub nonlinear: Vec<String>,
     /// Column of per-point standard deviations (weights 1/sigma^2).
     #[arg(long)]
     pub sigma: Option<String>,

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod data;
 
 use clap::Parser;
 use std::process::ExitCode;

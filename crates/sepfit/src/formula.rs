@@ -76,18 +76,21 @@ pub struct FormulaModel {
 }
 
 impl FormulaModel {
-    /// Builds the model; `columns[i]` holds the data of `formula.columns()[i]`.
+    /// Builds the model; `columns[i]` holds the data of `formula.columns()[i]` (columns the
+    /// formula does not use may be empty).
     pub fn new(formula: ModelFormula, columns: &[&[f64]]) -> Result<FormulaModel, FormulaModelError> {
         if columns.len() != formula.columns().len() {
             return Err(FormulaModelError::ColumnCount { expected: formula.columns().len(), got: columns.len() });
         }
-        let n = columns.first().map_or(0, |c| c.len());
-        for (name, c) in formula.columns().iter().zip(columns) {
-            if c.len() != n {
-                return Err(FormulaModelError::ColumnLength { name: name.clone(), got: c.len(), expected: n });
+        // Only the columns the formula uses must hold data (others may be empty).
+        let used = formula.used_columns();
+        let n = used.first().map_or(0, |&u| columns[u].len());
+        for &u in &used {
+            if columns[u].len() != n {
+                let name = formula.columns()[u].clone();
+                return Err(FormulaModelError::ColumnLength { name, got: columns[u].len(), expected: n });
             }
         }
-        let used = formula.used_columns();
         for &u in &used {
             if let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(FormulaModelError::NonFiniteData { name: formula.columns()[u].clone(), row, value });

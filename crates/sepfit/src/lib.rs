@@ -30,6 +30,7 @@ pub mod formula;
 pub mod lm;
 pub mod model;
 pub mod nist;
+pub mod problem;
 pub mod stats;
 pub mod varpro;
 

@@ -1,8 +1,294 @@
 //! `sepfit fit`: one dataset.
 
-use super::CliError;
-use crate::cli::FitArgs;
+use super::{CliError, emit, formula_error};
+use crate::cli::{FitArgs, Format, Method};
+use crate::data::read_csv;
+use anyhow::{Context, anyhow, bail};
+use sepfit::problem::{NamedFit, NamedOptions, ProblemError, fit_formula};
+use sepfit_expr::ModelFormula;
+use serde_json::{Value, json};
 
-pub fn run(_args: &FitArgs) -> Result<(), CliError> {
-    Err(CliError::Other(anyhow::anyhow!("`sepfit fit` is not wired up yet")))
+pub fn run(args: &FitArgs) -> Result<(), CliError> {
+    let data = read_csv(&args.data)?;
+    // Which columns does the model use? Parse once against the header for that.
+    let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
+    let start = parse_assignments(&args.start, "--start")?;
+    let fixed = parse_assignments(&args.fix, "--fix")?;
+    let bounds = parse_bounds(&args.bounds)?;
+    let m = ModelFormula::parse(&args.model, &cols).map_err(|d| formula_error(&args.model, d))?;
+    let mut used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
+    if let Some(s) = &args.sigma {
+        used.push(s);
+    }
+    data.check_columns(&used)?;
+    let opts = NamedOptions {
+        start,
+        fixed,
+        bounds,
+        sigma: args.sigma.clone(),
+        force_nonlinear: args.nonlinear.clone(),
+        method: match args.method {
+            Method::Varpro => sepfit::Method::VarPro,
+            Method::Kaufman => sepfit::Method::Kaufman,
+            Method::Full => sepfit::Method::Full,
+        },
+        max_iterations: Some(args.max_iter),
+    };
+    let r = match fit_formula(&args.model, &data.dataset()?, &opts) {
+        Ok(r) => r,
+        Err(ProblemError::Formula(d)) => return Err(formula_error(&args.model, d)),
+        Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
+    };
+    match args.format {
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&r, &data.path, args))?)),
+        Format::Text => emit(&to_text(&r, &data.path, args)),
+    }
+}
+
+/// Parses `"b1=1, b2=0.5"`.
+pub fn parse_assignments(s: &str, flag: &str) -> anyhow::Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    for item in s.split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .with_context(|| format!("{flag}: `{item}` should look like `name=value`, e.g. {flag} \"b1=1, b2=0.5\""))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() {
+            bail!("{flag}: `{item}` has no parameter name before `=`");
+        }
+        let v: f64 = value.parse().map_err(|_| anyhow!("{flag}: the value of `{name}` is `{value}`, which is not a number"))?;
+        if !v.is_finite() {
+            bail!("{flag}: the value of `{name}` must be finite, got `{value}`");
+        }
+        out.push((name.to_string(), v));
+    }
+    Ok(out)
+}
+
+/// Parses `"0<b1<10, b2>0, b3<=5"`.
+pub fn parse_bounds(s: &str) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let mut out = Vec::new();
+    for item in s.split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
+        let norm = item.replace("<=", "<").replace(">=", ">");
+        let bad = || anyhow!("--bounds: cannot read `{item}`; write e.g. \"0<b1<10, b2>0, b3<5\"");
+        let num = |t: &str| -> anyhow::Result<f64> {
+            let t = t.trim();
+            match t {
+                "inf" | "+inf" | "Inf" => Ok(f64::INFINITY),
+                "-inf" | "-Inf" => Ok(f64::NEG_INFINITY),
+                _ => t.parse::<f64>().map_err(|_| anyhow!("--bounds: `{t}` in `{item}` is not a number")),
+            }
+        };
+        let ident = |t: &str| -> anyhow::Result<String> {
+            let t = t.trim();
+            if !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || c == '_') && !t.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                Ok(t.to_string())
+            } else {
+                Err(bad())
+            }
+        };
+        let lt: Vec<&str> = norm.split('<').collect();
+        let gt: Vec<&str> = norm.split('>').collect();
+        let (name, lo, hi) = match (lt.len(), gt.len()) {
+            (3, 1) => (ident(lt[1])?, num(lt[0])?, num(lt[2])?),
+            (1, 3) => (ident(gt[1])?, num(gt[2])?, num(gt[0])?),
+            (2, 1) => match ident(lt[0]) {
+                Ok(n) => (n, f64::NEG_INFINITY, num(lt[1])?),
+                Err(_) => (ident(lt[1])?, num(lt[0])?, f64::INFINITY),
+            },
+            (1, 2) => match ident(gt[0]) {
+                Ok(n) => (n, num(gt[1])?, f64::INFINITY),
+                Err(_) => (ident(gt[1])?, f64::NEG_INFINITY, num(gt[0])?),
+            },
+            _ => return Err(bad()),
+        };
+        out.push((name, lo, hi));
+    }
+    Ok(out)
+}
+
+fn num(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+fn method_name(args: &FitArgs) -> &'static str {
+    match args.method {
+        Method::Varpro => "variable projection (exact Golub-Pereyra Jacobian) + Levenberg-Marquardt",
+        Method::Kaufman => "variable projection (Kaufman Jacobian) + Levenberg-Marquardt",
+        Method::Full => "Levenberg-Marquardt on all parameters jointly",
+    }
+}
+
+pub fn to_json(r: &NamedFit, path: &str, args: &FitArgs) -> Value {
+    let f = &r.fit;
+    let params: Vec<Value> = r
+        .params
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "value": num(p.value), "std_error": num(p.std_error),
+                "t_value": num(p.t_value), "p_value": num(p.p_value), "linear": p.linear, "fixed": p.fixed,
+                "start": p.start, "lower": p.bounds.map(|b| num(b.0)), "upper": p.bounds.map(|b| num(b.1)),
+                "at_bound": match p.at_bound { -1 => json!("lower"), 1 => json!("upper"), _ => Value::Null },
+            })
+        })
+        .collect();
+    let names: Vec<&str> = theta_names(r);
+    let correlation = f.stats.correlation.as_ref().map(|c| {
+        (0..c.nrows()).map(|i| (0..c.ncols()).map(|j| num(c[(i, j)])).collect::<Vec<_>>()).collect::<Vec<_>>()
+    });
+    json!({
+        "data": path,
+        "formula": args.model,
+        "method": method_name(args),
+        "n": r.n,
+        "converged": f.converged,
+        "termination": format!("{:?}", f.termination),
+        "termination_message": f.termination.message(),
+        "parameters": params,
+        "rss": num(f.rss),
+        "chi_square": num(f.rss),
+        "dof": f.dof,
+        "residual_std_error": num(f.residual_std_error),
+        "reduced_chi_square": num(f.reduced_chi_square),
+        "r_squared": num(f.r_squared),
+        "aic": num(f.aic),
+        "bic": num(f.bic),
+        "iterations": f.iterations,
+        "evaluations": {"residual": f.residual_evaluations, "jacobian": f.jacobian_evaluations},
+        "correlation": {"parameters": names, "matrix": correlation},
+        "warnings": warnings(r),
+        "notes": r.formula.notes(),
+        "timing": {"solve_s": r.solve_s},
+    })
+}
+
+/// The fit's warnings, with parameter names.
+fn warnings(r: &NamedFit) -> Vec<String> {
+    let nl: Vec<&str> = r.params.iter().filter(|p| !p.linear && !p.fixed).map(|p| p.name.as_str()).collect();
+    r.fit
+        .warnings
+        .iter()
+        .map(|w| match w {
+            sepfit::FitWarning::AtBound { index, upper } => format!(
+                "`{}` ended at its {} bound; its standard error ignores the constraint",
+                nl.get(*index).copied().unwrap_or("?"),
+                if *upper { "upper" } else { "lower" }
+            ),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// Parameter names in the solver's θ order (nonlinear, then linear).
+fn theta_names(r: &NamedFit) -> Vec<&str> {
+    let nl = r.params.iter().filter(|p| !p.linear && !p.fixed).map(|p| p.name.as_str());
+    let lin = r.params.iter().filter(|p| p.linear).map(|p| p.name.as_str());
+    nl.chain(lin).collect()
+}
+
+fn g(v: f64) -> String {
+    if v.is_nan() {
+        "NA".into()
+    } else if v == 0.0 || (1e-4..1e6).contains(&v.abs()) {
+        let s = format!("{v:.7}");
+        let t = format!("{:.*}", 7usize.saturating_sub((v.abs().log10().floor().max(0.0)) as usize), v);
+        if t.len() < s.len() { t } else { s }
+    } else {
+        format!("{v:.6e}")
+    }
+}
+
+fn pval(p: f64) -> String {
+    if p.is_nan() {
+        "NA".into()
+    } else if p < 2e-16 {
+        "< 2e-16".into()
+    } else {
+        format!("{p:.3e}")
+    }
+}
+
+pub fn to_text(r: &NamedFit, path: &str, args: &FitArgs) -> String {
+    let f = &r.fit;
+    let mut s = String::new();
+    s += &format!("sepfit fit: {path} ({} observations)\n", r.n);
+    s += &format!("formula     {}\n", args.model);
+    s += &format!("method      {}\n", method_name(args));
+    let lin: Vec<&str> = r.params.iter().filter(|p| p.linear).map(|p| p.name.as_str()).collect();
+    let nl: Vec<&str> = r.params.iter().filter(|p| !p.linear && !p.fixed).map(|p| p.name.as_str()).collect();
+    s += &format!(
+        "linear      {} (eliminated by variable projection)\nnonlinear   {}\n\n",
+        if lin.is_empty() { "none".to_string() } else { lin.join(", ") },
+        if nl.is_empty() { "none".to_string() } else { nl.join(", ") }
+    );
+    s += &format!(
+        "{:<12} {:>15} {:>13} {:>9} {:>10}  {:<10} {}\n",
+        "Parameter", "Estimate", "Std. Error", "t value", "Pr(>|t|)", "start", "notes"
+    );
+    for p in &r.params {
+        let mut notes = Vec::new();
+        if p.linear {
+            notes.push("linear".to_string());
+        }
+        if p.fixed {
+            notes.push("fixed".to_string());
+        }
+        if let Some((lo, hi)) = p.bounds {
+            notes.push(format!("bounds [{}, {}]", g(lo), g(hi)));
+        }
+        match p.at_bound {
+            -1 => notes.push("AT LOWER BOUND".into()),
+            1 => notes.push("AT UPPER BOUND".into()),
+            _ => {}
+        }
+        s += &format!(
+            "{:<12} {:>15} {:>13} {:>9} {:>10}  {:<10} {}\n",
+            p.name,
+            g(p.value),
+            if p.fixed { "(fixed)".into() } else { g(p.std_error) },
+            if p.fixed { String::new() } else { format!("{:.3}", p.t_value) },
+            if p.fixed { String::new() } else { pval(p.p_value) },
+            p.start.map(g).unwrap_or_else(|| "-".into()),
+            notes.join(", ")
+        );
+    }
+    s += &format!("\nResidual standard error: {} on {} degrees of freedom\n", g(f.residual_std_error), f.dof);
+    s += &format!(
+        "RSS (chi-square) = {}   reduced chi-square = {}   R-squared = {}\n",
+        g(f.rss),
+        g(f.reduced_chi_square),
+        g(f.r_squared)
+    );
+    s += &format!("AIC = {}   BIC = {}   (R's nls convention)\n", g(f.aic), g(f.bic));
+    if let Some(c) = &f.stats.correlation {
+        let names = theta_names(r);
+        let mut pairs = Vec::new();
+        for i in 0..c.nrows() {
+            for j in 0..i {
+                if c[(i, j)].abs() > 0.1 {
+                    pairs.push(format!("{}~{}: {:+.3}", names[j], names[i], c[(i, j)]));
+                }
+            }
+        }
+        if !pairs.is_empty() {
+            s += &format!("Correlations above 0.1: {}\n", pairs.join("   "));
+        }
+    }
+    s += &format!(
+        "\n{} after {} iterations ({} residual and {} Jacobian evaluations), {:.3} ms\n",
+        if f.converged { "Converged" } else { "NOT CONVERGED" },
+        f.iterations,
+        f.residual_evaluations,
+        f.jacobian_evaluations,
+        r.solve_s * 1e3
+    );
+    s += &format!("Termination: {}\n", f.termination.message());
+    for w in warnings(r) {
+        s += &format!("warning: {w}\n");
+    }
+    for n in r.formula.notes() {
+        s += &format!("note: {n}\n");
+    }
+    s
 }

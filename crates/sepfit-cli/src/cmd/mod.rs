@@ -23,3 +23,13 @@ impl<E: Into<anyhow::Error>> From<E> for CliError {
 pub fn formula_error(source: &str, diagnostic: Diagnostic) -> CliError {
     CliError::Formula { source: source.to_string(), diagnostic }
 }
+
+/// Writes to standard output; a closed pipe (`sepfit ... | head`) is not an error.
+pub fn emit(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Other(e.into())),
+        _ => Ok(()),
+    }
+}

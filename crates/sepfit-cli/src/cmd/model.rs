@@ -1,6 +1,6 @@
 //! `sepfit model`: what sepfit sees in a formula.
 
-use super::{CliError, formula_error};
+use super::{CliError, emit, formula_error};
 use crate::cli::{Format, ModelArgs};
 use anyhow::Context;
 use sepfit_expr::{ExprId, ModelFormula};
@@ -15,12 +15,9 @@ pub fn run(args: &ModelArgs) -> Result<(), CliError> {
     let m = ModelFormula::parse(&args.formula, &cols).map_err(|d| formula_error(&args.formula, d))?;
     let show = |id: ExprId| if args.latex { m.latex(id) } else { m.print(id) };
     match args.format {
-        Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&to_json(&m, &show))?);
-        }
-        Format::Text => print!("{}", to_text(&m, &show, args.latex)),
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&m, &show))?)),
+        Format::Text => emit(&to_text(&m, &show, args.latex)),
     }
-    Ok(())
 }
 
 fn read_header(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
