@@ -61,15 +61,15 @@ pub struct FitArgs {
     /// The model formula, e.g. "y ~ a1*exp(-b1*t) + c".
     #[arg(long)]
     pub model: String,
-    /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none).
-    #[arg(long, default_value = "")]
-    pub start: String,
+    /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none; may repeat).
+    #[arg(long)]
+    pub start: Vec<String>,
     /// Hold parameters fixed, e.g. "b2=0.3".
-    #[arg(long, default_value = "")]
-    pub fix: String,
+    #[arg(long)]
+    pub fix: Vec<String>,
     /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0".
-    #[arg(long, default_value = "")]
-    pub bounds: String,
+    #[arg(long)]
+    pub bounds: Vec<String>,
     /// Fit these parameters as nonlinear even though they enter linearly (e.g. to bound them).
     #[arg(long, value_delimiter = ',')]
     pub nonlinear: Vec<String>,

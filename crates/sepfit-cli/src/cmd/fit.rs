@@ -12,9 +12,9 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     let data = read_csv(&args.data)?;
     // Which columns does the model use? Parse once against the header for that.
     let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
-    let start = parse_assignments(&args.start, "--start")?;
-    let fixed = parse_assignments(&args.fix, "--fix")?;
-    let bounds = parse_bounds(&args.bounds)?;
+    let start = parse_assignments(&args.start.join(","), "--start")?;
+    let fixed = parse_assignments(&args.fix.join(","), "--fix")?;
+    let bounds = parse_bounds(&args.bounds.join(","))?;
     let m = ModelFormula::parse(&args.model, &cols).map_err(|d| formula_error(&args.model, d))?;
     let mut used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
     if let Some(s) = &args.sigma {
