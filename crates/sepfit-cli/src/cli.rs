@@ -18,6 +18,8 @@ pub enum Command {
     Model(ModelArgs),
     /// Fit a model formula to one dataset (CSV with a header row).
     Fit(FitArgs),
+    /// Draw the variable-projection loss over two nonlinear parameters with the optimiser's path.
+    Landscape(LandscapeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,4 +87,58 @@ pub struct FitArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also draw the data, the fitted curve and the residuals to this file (.png or .svg).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PathKind {
+    /// The Levenberg–Marquardt iterates of the fit.
+    Lm,
+    /// Seed 000's gradient descent with its simple step search.
+    Gd,
+    /// Both.
+    Both,
+    /// No path.
+    None,
+}
+
+#[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    /// CSV file with a header row.
+    pub data: PathBuf,
+    /// The model formula.
+    #[arg(long)]
+    pub model: String,
+    /// The two nonlinear parameters on the axes, e.g. "b1,b2".
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub params: Vec<String>,
+    /// Axis ranges, e.g. "b1=0:1.35, b2=0:1.35" (default: around the start, path and optimum).
+    #[arg(long, default_value = "")]
+    pub range: String,
+    /// Grid points per axis.
+    #[arg(long, default_value_t = 200)]
+    pub grid: usize,
+    /// Starting values of the nonlinear parameters (the paths start here).
+    #[arg(long)]
+    pub start: Vec<String>,
+    /// Hold parameters fixed, e.g. "b3=0.3".
+    #[arg(long)]
+    pub fix: Vec<String>,
+    /// Column of per-point standard deviations.
+    #[arg(long)]
+    pub sigma: Option<String>,
+    /// Which optimiser path to draw.
+    #[arg(long, value_enum, default_value_t = PathKind::Lm)]
+    pub path: PathKind,
+    /// Gradient-descent iterations (with --path gd or both).
+    #[arg(long, default_value_t = 5000)]
+    pub gd_iterations: usize,
+    /// Output image (.png or .svg).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Image size in pixels, e.g. 900x700.
+    #[arg(long, default_value = "900x700")]
+    pub size: String,
 }

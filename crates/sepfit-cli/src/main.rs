@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         cli::Command::Model(a) => cmd::model::run(&a),
         cli::Command::Fit(a) => cmd::fit::run(&a),
+        cli::Command::Landscape(a) => cmd::landscape::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

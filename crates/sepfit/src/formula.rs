@@ -63,6 +63,7 @@ pub enum FormulaModelError {
 }
 
 /// A [`SeparableModel`] built from a formula and data. See the module docs.
+#[derive(Clone)]
 pub struct FormulaModel {
     formula: ModelFormula,
     program: Program,

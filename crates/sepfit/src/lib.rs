@@ -27,6 +27,7 @@
 
 pub mod fit;
 pub mod formula;
+pub mod landscape;
 pub mod lm;
 pub mod model;
 pub mod nist;

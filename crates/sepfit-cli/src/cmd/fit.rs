@@ -2,22 +2,60 @@
 
 use super::{CliError, emit, formula_error};
 use crate::cli::{FitArgs, Format, Method};
-use crate::data::read_csv;
+use crate::data::{CsvData, read_csv};
 use anyhow::{Context, anyhow, bail};
 use sepfit::problem::{NamedFit, NamedOptions, ProblemError, fit_formula};
 use sepfit_expr::ModelFormula;
 use serde_json::{Value, json};
 
 pub fn run(args: &FitArgs) -> Result<(), CliError> {
-    let data = read_csv(&args.data)?;
-    // Which columns does the model use? Parse once against the header for that.
+    let method = match args.method {
+        Method::Varpro => sepfit::Method::VarPro,
+        Method::Kaufman => sepfit::Method::Kaufman,
+        Method::Full => sepfit::Method::Full,
+    };
+    let (data, r) = prepare_and_fit(
+        &args.data,
+        &args.model,
+        &args.start,
+        &args.fix,
+        &args.bounds,
+        args.sigma.as_deref(),
+        &args.nonlinear,
+        method,
+        args.max_iter,
+    )?;
+    if let Some(out) = &args.plot {
+        plot_fit(&data, &r, &args.model, out)?;
+    }
+    match args.format {
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&r, &data.path, args))?)),
+        Format::Text => emit(&to_text(&r, &data.path, args)),
+    }
+}
+
+/// Reads the CSV, checks the columns the model uses, and fits by name.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_and_fit(
+    path: &std::path::Path,
+    model: &str,
+    start: &[String],
+    fix: &[String],
+    bounds: &[String],
+    sigma: Option<&str>,
+    nonlinear: &[String],
+    method: sepfit::Method,
+    max_iter: usize,
+) -> Result<(CsvData, NamedFit), CliError> {
+    let data = read_csv(path)?;
     let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
-    let start = parse_assignments(&args.start.join(","), "--start")?;
-    let fixed = parse_assignments(&args.fix.join(","), "--fix")?;
-    let bounds = parse_bounds(&args.bounds.join(","))?;
-    let m = ModelFormula::parse(&args.model, &cols).map_err(|d| formula_error(&args.model, d))?;
+    let start = parse_assignments(&start.join(","), "--start")?;
+    let fixed = parse_assignments(&fix.join(","), "--fix")?;
+    let bounds = parse_bounds(&bounds.join(","))?;
+    // Which columns does the model use? Parse once against the header for that.
+    let m = ModelFormula::parse(model, &cols).map_err(|d| formula_error(model, d))?;
     let mut used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
-    if let Some(s) = &args.sigma {
+    if let Some(s) = sigma {
         used.push(s);
     }
     data.check_columns(&used)?;
@@ -25,24 +63,62 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         start,
         fixed,
         bounds,
-        sigma: args.sigma.clone(),
-        force_nonlinear: args.nonlinear.clone(),
-        method: match args.method {
-            Method::Varpro => sepfit::Method::VarPro,
-            Method::Kaufman => sepfit::Method::Kaufman,
-            Method::Full => sepfit::Method::Full,
-        },
-        max_iterations: Some(args.max_iter),
+        sigma: sigma.map(String::from),
+        force_nonlinear: nonlinear.to_vec(),
+        method,
+        max_iterations: Some(max_iter),
     };
-    let r = match fit_formula(&args.model, &data.dataset()?, &opts) {
-        Ok(r) => r,
-        Err(ProblemError::Formula(d)) => return Err(formula_error(&args.model, d)),
-        Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
-    };
-    match args.format {
-        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&r, &data.path, args))?)),
-        Format::Text => emit(&to_text(&r, &data.path, args)),
+    match fit_formula(model, &data.dataset()?, &opts) {
+        Ok(r) => Ok((data, r)),
+        Err(ProblemError::Formula(d)) => Err(formula_error(model, d)),
+        Err(e) => Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
     }
+}
+
+/// Data, fitted curve and residuals. With one independent column on the right-hand side the
+/// curve is evaluated on a fine grid of it; otherwise observed against fitted.
+fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) -> Result<(), CliError> {
+    let m = &r.formula;
+    let rhs_cols: Vec<usize> = {
+        let pool = m.pool();
+        let syms = pool.free_symbols(m.rhs());
+        m.used_columns()
+            .into_iter()
+            .filter(|&c| pool.find_symbol(&m.columns()[c]).is_some_and(|s| syms.contains(&s)))
+            .collect()
+    };
+    let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
+    let fm = sepfit::FormulaModel::new(m.clone(), &columns).map_err(|e| anyhow!(e))?;
+    let x_name;
+    let (x, curve) = if rhs_cols.len() == 1 {
+        let xc = rhs_cols[0];
+        x_name = m.columns()[xc].clone();
+        let xv = &data.columns[xc];
+        let (lo, hi) = xv.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let grid: Vec<f64> = (0..800).map(|i| lo + (hi - lo) * i as f64 / 799.0).collect();
+        let used = m.used_columns();
+        let cols: Vec<Vec<f64>> = used.iter().map(|&u| if u == xc { grid.clone() } else { vec![0.0; grid.len()] }).collect();
+        let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+        let cy = fm.predict(&r.fit.linear, &r.fit.nonlinear, &refs).map_err(|e| anyhow!(e))?;
+        (Some(xv.as_slice()), Some((grid, cy)))
+    } else {
+        x_name = String::new();
+        (None, None)
+    };
+    let y_label = m.print(m.lhs());
+    let title = format!("sepfit: {model}");
+    let pic = sepfit_plot::FitPicture {
+        x,
+        observed: &r.response,
+        fitted: &r.fit.fitted,
+        curve,
+        x_label: &x_name,
+        y_label: &y_label,
+        title: &title,
+        size: (900, 700),
+    };
+    sepfit_plot::draw_fit(&pic, out).map_err(|e| anyhow!(e))?;
+    Ok(())
 }
 
 /// Parses `"b1=1, b2=0.5"`.

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 pub mod fit;
+pub mod landscape;
 pub mod model;
 
 use sepfit_expr::Diagnostic;
