@@ -199,3 +199,82 @@ fn non_convergence_is_reported_not_an_error() {
     assert_eq!(v["converged"], false);
     assert_eq!(v["termination"], "MaxIterations");
 }
+
+fn png_size(path: &std::path::Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&b[12..16], b"IHDR");
+    let w = u32::from_be_bytes(b[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(b[20..24].try_into().unwrap());
+    (w, h)
+}
+
+fn svg_check(path: &std::path::Path, w: u32, h: u32) {
+    let s = std::fs::read_to_string(path).unwrap();
+    assert!(s.starts_with("<svg"), "not an SVG");
+    assert!(s.contains(&format!("width=\"{w}\"")) && s.contains(&format!("height=\"{h}\"")), "size");
+    assert!(s.trim_end().ends_with("</svg>"));
+    assert!(s.len() < 3_000_000, "SVG is {} bytes", s.len());
+}
+
+#[test]
+fn landscape_writes_png_and_svg_of_the_requested_size() {
+    let p = tmp("land.csv", &dexp_csv());
+    let dir = p.parent().unwrap();
+    let png = dir.join("land.png");
+    let o = sepfit(&[
+        "landscape", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c",
+        "--params", "b1,b2", "--start", "b1=1, b2=0.1", "--grid", "60", "--path", "both",
+        "--out", png.to_str().unwrap(), "--size", "640x480",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(png_size(&png), (640, 480));
+    let svg = dir.join("land.svg");
+    let o = sepfit(&[
+        "landscape", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c",
+        "--params", "b2,b1", "--start", "b1=1, b2=0.1", "--range", "b1=0.5:2, b2=0.05:0.5",
+        "--out", svg.to_str().unwrap(), "--size", "700x500",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    svg_check(&svg, 700, 500);
+}
+
+#[test]
+fn fit_plot_for_one_and_several_independent_variables() {
+    let p = tmp("fitplot.csv", &dexp_csv());
+    let dir = p.parent().unwrap();
+    let png = dir.join("fit.png");
+    let o = sepfit(&["fit", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c", "--start", "b1=1, b2=0.1", "--plot", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(png_size(&png), (900, 700));
+    // Two independent variables: observed against fitted.
+    let mut s = String::from("u,v,y\n");
+    for i in 0..30 {
+        let (u, v) = (i as f64 * 0.1, (i % 7) as f64 * 0.3);
+        s += &format!("{u},{v},{}\n", 2.0 * (-0.5 * u).exp() + 0.7 * (-1.5 * v).exp());
+    }
+    let p2 = tmp("multi.csv", &s);
+    let svg = dir.join("multi.svg");
+    let o = sepfit(&["fit", p2.to_str().unwrap(), "--model", "y ~ a*exp(-k*u) + b*exp(-m*v)", "--start", "k=1, m=1", "--plot", svg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    svg_check(&svg, 900, 700);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("fitted y"));
+}
+
+#[test]
+fn bad_landscape_requests_get_clear_errors() {
+    let p = tmp("land2.csv", &dexp_csv());
+    let out = p.parent().unwrap().join("bad.png");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["landscape", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c", "--start", "b1=1, b2=0.1", "--out", out.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        sepfit(&a)
+    };
+    assert_clean_error(&run(&["--params", "b1,k"]), "`k` is not a nonlinear parameter of the model; choose from: b1, b2");
+    assert_clean_error(&run(&["--params", "b1,a1"]), "`a1` enters linearly and is eliminated by variable projection");
+    assert_clean_error(&run(&["--params", "b1,b2", "--range", "b1=2:1"]), "is empty");
+    assert_clean_error(&run(&["--params", "b1,b1"]), "two different nonlinear parameters");
+    let gif = p.parent().unwrap().join("bad.gif");
+    let o = sepfit(&["landscape", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c", "--start", "b1=1, b2=0.1", "--params", "b1,b2", "--out", gif.to_str().unwrap()]);
+    assert_clean_error(&o, "use a file name ending in .png or .svg");
+}

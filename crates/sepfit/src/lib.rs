@@ -32,6 +32,7 @@ pub mod lm;
 pub mod model;
 pub mod nist;
 pub mod problem;
+pub mod qr;
 pub mod stats;
 pub mod varpro;
 
