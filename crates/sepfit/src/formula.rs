@@ -68,6 +68,9 @@ pub struct FormulaModel {
     formula: ModelFormula,
     program: Program,
     ws: Workspace,
+    /// Basis and offset only, for [`SeparableModel::eval_values`].
+    values: Program,
+    values_ws: Workspace,
     /// Used data columns, in the order the program binds them.
     data: Vec<Vec<f64>>,
     response: Vec<f64>,
@@ -114,9 +117,13 @@ impl FormulaModel {
         outs.extend(formula.offset_derivatives().iter().map(|&(_, e)| e));
         let program = Program::new(formula.pool(), &outs, &formula.nonlinear_syms(), &syms)?;
         let ws = program.workspace();
+        let mut vouts: Vec<ExprId> = formula.basis().to_vec();
+        vouts.extend(formula.offset());
+        let values = Program::new(formula.pool(), &vouts, &formula.nonlinear_syms(), &syms)?;
+        let values_ws = values.workspace();
         let pattern = formula.basis_derivatives().iter().map(|&(j, k, _)| (j, k)).collect();
         let offset_pattern = formula.offset_derivatives().iter().map(|&(k, _)| k).collect();
-        Ok(FormulaModel { formula, program, ws, data, response, pattern, offset_pattern, n })
+        Ok(FormulaModel { formula, program, ws, values, values_ws, data, response, pattern, offset_pattern, n })
     }
 
     /// The formula.
@@ -178,5 +185,14 @@ impl SeparableModel for FormulaModel {
         outs.extend(out.d_offset.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
         let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
         self.program.run(&mut self.ws, b, &cols, &mut outs).map_err(|e| ModelError::new(e.to_string()))
+    }
+    fn eval_values(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
+        let mut outs: Vec<&mut [f64]> = Vec::with_capacity(self.values.n_outputs());
+        outs.extend(out.basis.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
+        if self.formula.offset().is_some() {
+            outs.push(out.offset.as_mut_slice());
+        }
+        let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
+        self.values.run(&mut self.values_ws, b, &cols, &mut outs).map_err(|e| ModelError::new(e.to_string()))
     }
 }

@@ -94,6 +94,12 @@ pub trait SeparableModel {
     /// (allocated by [`ModelEval::new`]). Non-finite values are allowed and are
     /// handled by the solver (treated as an infinite cost).
     fn eval(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError>;
+
+    /// Evaluates only `out.basis` and `out.offset` (derivatives may be left stale). Loss-only
+    /// uses (line searches, rejected steps, landscapes) call this; the default evaluates all.
+    fn eval_values(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
+        self.eval(b, out)
+    }
 }
 
 impl<M: SeparableModel + ?Sized> SeparableModel for Box<M> {
@@ -118,6 +124,9 @@ impl<M: SeparableModel + ?Sized> SeparableModel for Box<M> {
     fn eval(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
         (**self).eval(b, out)
     }
+    fn eval_values(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
+        (**self).eval_values(b, out)
+    }
 }
 
 impl<M: SeparableModel + ?Sized> SeparableModel for &mut M {
@@ -141,6 +150,9 @@ impl<M: SeparableModel + ?Sized> SeparableModel for &mut M {
     }
     fn eval(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
         (**self).eval(b, out)
+    }
+    fn eval_values(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
+        (**self).eval_values(b, out)
     }
 }
 
