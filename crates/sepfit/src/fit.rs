@@ -225,8 +225,10 @@ pub struct Fit {
     pub termination: Termination,
     /// Whether the termination means convergence.
     pub converged: bool,
-    /// Iterations.
+    /// Iterations of Levenberg–Marquardt.
     pub iterations: usize,
+    /// Gauss–Newton polishing steps accepted after convergence (see [`crate::lm`]).
+    pub polish_steps: usize,
     /// Residual (model) evaluations.
     pub residual_evaluations: usize,
     /// Jacobian evaluations.
@@ -445,6 +447,7 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
         termination: rep.termination,
         converged,
         iterations: rep.iterations,
+        polish_steps: rep.polish_steps,
         residual_evaluations: rep.residual_evaluations,
         jacobian_evaluations: rep.jacobian_evaluations,
         rss,

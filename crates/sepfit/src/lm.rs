@@ -14,6 +14,47 @@
 //! (`qrsolv`). The step is accepted when the ratio `ρ` of actual to predicted
 //! reduction exceeds `10⁻⁴`; `Δ` is updated from `ρ` as in MINPACK.
 //!
+//! **Steps much better than predicted** (a departure from MINPACK). A step with
+//! `ρ > 2` whose actual reduction is above the rounding level of `‖f‖²` (see
+//! below) is rejected, `Δ` is halved and `λ` doubled: the linear model is not valid
+//! over that step (MINPACK's own `ftol` test already treats `ρ > 2` that way).
+//! MINPACK accepts such steps. They happen on plateaus where the Jacobian is
+//! nearly zero, where the scaling `D` lets an insensitive parameter jump far,
+//! e.g. NIST MGH17 from start 1 (`b4 = 1`, `b5 = 2`, basis `exp(−x b)` ≈ 0 for
+//! `x ≥ 10`): the first step took `b5` from 2 to 0.44 (ρ ≈ 2·10⁵), past `b4`, and the
+//! fit ended at the label-swapped optimum. With the test `b5` descends in steps the
+//! model can follow and the fit reaches the certified one. Over a grid of 225 starts
+//! for MGH17, the share that keeps the labels of the start rose from 98 to 130 (and
+//! label swaps fell from 35 to 12); on the other 53 NIST runs the test never fires
+//! at a real reduction except for Eckerle4 and MGH10 from start 1 (a few
+//! more iterations). Reductions at the rounding level give meaningless `ρ` and
+//! are treated as in MINPACK.
+//!
+//! **Rounding level.** A problem may report through
+//! [`LeastSquaresProblem::rounding_scale`] a norm `‖s‖` such that residual `i`
+//! carries a rounding error of about `ε sᵢ` (for `f = W(y − model)`, `s` is made of
+//! `|y|` and `|model|`). Changes of `‖f‖²` below `8ε‖s‖‖f‖` (relative:
+//! `8ε‖s‖/‖f‖`, at least `8ε`) are treated as rounding noise.
+//!
+//! **Polishing.** After a converged termination, Gauss–Newton steps
+//! (`λ = 0`, `p = J⁺f` from the pivoted QR, singular columns held) are taken from the
+//! final point while two conditions hold: `‖f‖²` does not increase by more than its
+//! rounding level, and the Gauss–Newton correction at the new point is smaller in
+//! `‖D·‖` than the step that led there (Deuflhard's natural monotonicity test, which
+//! needs no cost comparison). At most 50 steps are taken, and none after a step at
+//! the rounding level of `x` (`‖Dp‖ ≤ 4ε‖Dx‖`).
+//! Why: near the solution of an ill-conditioned problem the cost changes by less
+//! than its rounding error long before `x` is accurate (a parameter error `δ` in
+//! units of its standard error changes `‖f‖²` by a relative `δ²/dof`), so the `ftol`
+//! and `xtol` tests fire, and no cost-based acceptance test can go further. The
+//! Gauss–Newton correction keeps shrinking until `Jᵀf` is zero to rounding. On
+//! the NIST StRD problems this raised the smallest LRE of the estimates from
+//! 6.5–7.5 (ENSO, Lanczos3, MGH09, Thurber, MGH10) to above 10.3 on all 54 runs; it
+//! costs one residual and one Jacobian evaluation per step, plus one of each for
+//! the last, rejected step. Polishing steps are counted in
+//! [`LmReport::polish_steps`], not in `iterations`, and are appended to the log
+//! and path; the termination reason is the one that ended the LM iteration.
+//!
 //! **Bounds.** Iterates are kept feasible: a variable sitting on a bound whose
 //! gradient `(Jᵀf)_k` points out of the box is frozen for the iteration (its
 //! column is removed from the subproblem), and the step of the remaining ones is
@@ -48,6 +89,19 @@ pub trait LeastSquaresProblem {
     /// It is only called at the `x` of the most recent successful
     /// [`residuals`](Self::residuals) call, so implementations may reuse work.
     fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError>;
+
+    /// Rounding scale of the residuals at the most recent successful
+    /// [`residuals`](Self::residuals) call: a norm `‖s‖` such that residual `i` is
+    /// computed with an error of about `ε·sᵢ`. For a data-fitting residual
+    /// `f = W(y − model)` this is `‖W|y|‖ + ‖W|model|‖`: the residuals are small
+    /// differences of larger numbers and carry their rounding errors.
+    ///
+    /// Changes of `‖f‖²` smaller than about `2ε‖s‖‖f‖` are rounding noise; the
+    /// solver uses this to tell them from real changes. The default, `None`, means
+    /// `s = f` (residuals accurate to relative precision `ε`).
+    fn rounding_scale(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Why the Levenberg–Marquardt iteration stopped.
@@ -217,6 +271,10 @@ pub struct LmReport {
     pub at_upper: Vec<bool>,
     /// Numerical rank of the last Jacobian factorised (free columns only).
     pub jacobian_rank: usize,
+    /// Gauss–Newton polishing steps accepted after convergence (not counted in
+    /// `iterations`; their evaluations are counted, and they are appended to `log`
+    /// and `path`). See the module docs.
+    pub polish_steps: usize,
 }
 
 /// Errors that prevent [`levenberg_marquardt`] from running.
@@ -613,6 +671,20 @@ fn validate(m: usize, x0: &[f64], opts: &LmOptions) -> Result<(Vec<f64>, Vec<f64
     Ok((lo, hi))
 }
 
+/// Largest ratio of actual to predicted reduction for which a step is accepted,
+/// when the actual reduction is above the rounding level (see the module docs).
+const RATIO_MAX: f64 = 2.0;
+
+/// Relative rounding level of `‖f‖²` after the most recent residual evaluation:
+/// `8ε‖s‖/‖f‖` with `s` from [`LeastSquaresProblem::rounding_scale`] (at least `8ε`).
+fn noise_level<P: LeastSquaresProblem + ?Sized>(problem: &P, fnorm: f64) -> f64 {
+    let eps = f64::EPSILON;
+    match problem.rounding_scale() {
+        Some(s) if s.is_finite() && fnorm > 0.0 => 8.0 * eps * (s / fnorm).max(1.0),
+        _ => 8.0 * eps,
+    }
+}
+
 fn eval_res<P: LeastSquaresProblem + ?Sized>(p: &mut P, x: &[f64], r: &mut [f64]) -> f64 {
     match p.residuals(x, r) {
         Ok(()) => {
@@ -697,6 +769,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             at_lower,
             at_upper,
             jacobian_rank: rank,
+            polish_steps: 0,
         })
     };
 
@@ -711,7 +784,9 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     let mut delta = 0.0f64;
     let mut xnorm = 0.0f64;
     let mut iter = 0usize;
-    loop {
+    // Whether the most recent residual evaluation was at `x`.
+    let mut at_x = true;
+    let term = 'outer: loop {
         if iter >= opts.max_iterations {
             return finish(x, fvec, fnorm, Termination::MaxIterations, iter, nfev, njev, rejected, log, path, rank);
         }
@@ -795,7 +870,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             }
         }
         if gnorm <= opts.gtol {
-            return finish(x, fvec, fnorm, Termination::GradientTolerance, iter, nfev, njev, rejected, log, path, rank);
+            break 'outer Termination::GradientTolerance;
         }
         let cost_before = 0.5 * fnorm * fnorm;
         // Inner loop: find an acceptable step.
@@ -881,7 +956,13 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 dirder = fjs / f2;
             }
             let ratio = if prered != 0.0 { actred / prered } else { 0.0 };
-            if ratio <= 0.25 {
+            // A real (above rounding) reduction far larger than predicted: the
+            // linear model is not valid over this step, so the step is not trusted.
+            let model_invalid = ratio > RATIO_MAX && actred > noise_level(problem, fnorm1.min(fnorm));
+            if model_invalid {
+                delta = 0.5 * delta.min(pnorm);
+                par *= 2.0;
+            } else if ratio <= 0.25 {
                 let mut temp = if actred >= 0.0 { 0.5 } else { 0.5 * dirder / (dirder + 0.5 * actred) };
                 if 0.1 * fnorm1 >= fnorm || temp < 0.1 || !temp.is_finite() {
                     temp = 0.1;
@@ -892,7 +973,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 delta = pnorm / 0.5;
                 par *= 0.5;
             }
-            let accepted = ratio >= 1e-4;
+            let accepted = ratio >= 1e-4 && !model_invalid;
+            at_x = accepted;
             if accepted {
                 x.copy_from_slice(&xt);
                 fvec.copy_from_slice(&ft);
@@ -937,13 +1019,200 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 None
             };
             if let Some(t) = term {
+                if t.is_converged() {
+                    break 'outer t;
+                }
                 return finish(x, fvec, fnorm, t, iter, nfev, njev, rejected, log, path, rank);
             }
             if accepted {
                 break;
             }
         }
+    };
+    let mut polish_steps = 0;
+    if fnorm > 0.0 {
+        if !at_x {
+            // The last evaluation was a rejected trial: evaluate at x again so that
+            // the Jacobian is taken where the problem was last evaluated.
+            nfev += 1;
+            let fn0 = eval_res(problem, &x, &mut fvec);
+            if fn0.is_finite() {
+                fnorm = fn0;
+            }
+        }
+        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter };
+        polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, &diag, &mut ctx);
+        (nfev, njev) = (ctx.nfev, ctx.njev);
     }
+    let mut rep = finish(x, fvec, fnorm, term, iter, nfev, njev, rejected, log, path, rank)?;
+    rep.polish_steps = polish_steps;
+    Ok(rep)
+}
+
+/// A Gauss–Newton step of the free variables at `x` (residuals `f`): `x_new = x − p`.
+struct GnStep {
+    /// The step `p` (zero for variables held at a bound).
+    p: Vec<f64>,
+    /// Predicted relative reduction `(‖f‖² − ‖f − J p‖²)/‖f‖²`.
+    prered: f64,
+    /// `‖Jᵀf‖∞` over the free variables.
+    gmax: f64,
+}
+
+/// Computes the Jacobian at `x` (the point of the most recent residual evaluation,
+/// with residuals `f`) and the Gauss–Newton step over the free variables, from the
+/// pivoted QR of `J` (singular columns get a zero step). `None` if the Jacobian
+/// cannot be computed or is non-finite.
+fn gn_step<P: LeastSquaresProblem + ?Sized>(
+    problem: &mut P,
+    x: &[f64],
+    f: &[f64],
+    lo: &[f64],
+    hi: &[f64],
+) -> Option<GnStep> {
+    let n = f.len();
+    let m = x.len();
+    let mut jac = vec![0.0; n * m];
+    if problem.jacobian(x, &mut jac).is_err() || jac.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut free = vec![];
+    let mut gmax = 0.0f64;
+    for k in 0..m {
+        let col = &jac[k * n..(k + 1) * n];
+        let g: f64 = col.iter().zip(f).map(|(a, b)| a * b).sum();
+        let blocked = (x[k] <= lo[k] && g > 0.0) || (x[k] >= hi[k] && g < 0.0) || lo[k] == hi[k];
+        if !blocked {
+            free.push(k);
+            gmax = gmax.max(g.abs());
+        }
+    }
+    let nf = free.len();
+    let mut a = vec![0.0; n * nf];
+    for (c, &k) in free.iter().enumerate() {
+        a[c * n..(c + 1) * n].copy_from_slice(&jac[k * n..(k + 1) * n]);
+    }
+    let (mut ipvt, mut rdiag, mut acnorm, mut wa1) = (vec![0usize; nf], vec![0.0; nf], vec![0.0; nf], vec![0.0; nf]);
+    qrfac(n, nf, &mut a, n, &mut ipvt, &mut rdiag, &mut acnorm, &mut wa1);
+    let mut wa4 = f.to_vec();
+    let mut qtf = vec![0.0; nf];
+    for j in 0..nf {
+        let ajj = a[j + j * n];
+        if ajj != 0.0 {
+            let mut sum = 0.0;
+            for i in j..n {
+                sum += a[i + j * n] * wa4[i];
+            }
+            let temp = -sum / ajj;
+            for i in j..n {
+                wa4[i] += a[i + j * n] * temp;
+            }
+        }
+        a[j + j * n] = rdiag[j];
+        qtf[j] = wa4[j];
+    }
+    let fnorm = enorm(f);
+    let nsing = rdiag.iter().position(|v| *v == 0.0).unwrap_or(nf);
+    let prered = if fnorm > 0.0 { (enorm(&qtf[..nsing]) / fnorm).powi(2) } else { 0.0 };
+    // λ = 0: an infinite trust radius makes lmpar return the Gauss–Newton step.
+    let mut par = 0.0;
+    let mut pf = vec![0.0; nf];
+    let (mut sdiag, mut wa2) = (vec![0.0; nf], vec![0.0; nf]);
+    let ones = vec![1.0; nf];
+    lmpar(nf, &mut a, n, &ipvt, &ones, &qtf, f64::INFINITY, &mut par, &mut pf, &mut sdiag, &mut wa1, &mut wa2);
+    let mut p = vec![0.0; m];
+    for (c, &k) in free.iter().enumerate() {
+        p[k] = pf[c];
+    }
+    Some(GnStep { p, prered, gmax })
+}
+
+/// Counters and records that [`polish`] extends.
+struct PolishState<'a> {
+    nfev: usize,
+    njev: usize,
+    log: &'a mut Vec<IterationRecord>,
+    path: &'a mut Vec<Vec<f64>>,
+    iter: usize,
+}
+
+/// Upper limit on Gauss–Newton polishing steps (see the module docs).
+const MAX_POLISH_STEPS: usize = 50;
+
+/// Gauss–Newton polishing after convergence (see the module docs). `x` must be
+/// the point of the most recent residual evaluation, with residuals `fvec`.
+/// Returns the number of accepted steps.
+#[allow(clippy::too_many_arguments)]
+fn polish<P: LeastSquaresProblem + ?Sized>(
+    problem: &mut P,
+    x: &mut [f64],
+    fvec: &mut [f64],
+    fnorm: &mut f64,
+    lo: &[f64],
+    hi: &[f64],
+    diag: &[f64],
+    st: &mut PolishState<'_>,
+) -> usize {
+    let eps = f64::EPSILON;
+    let n = fvec.len();
+    let dnorm = |v: &[f64]| enorm_it(v.iter().zip(diag).map(|(a, b)| a * b));
+    st.njev += 1;
+    let Some(mut step) = gn_step(problem, x, fvec, lo, hi) else { return 0 };
+    let mut ft = vec![0.0; n];
+    let mut xt = vec![0.0; x.len()];
+    let mut accepted = 0;
+    while accepted < MAX_POLISH_STEPS {
+        let pn = dnorm(&step.p);
+        let xn = dnorm(x);
+        if pn == 0.0 {
+            break;
+        }
+        for k in 0..x.len() {
+            xt[k] = (x[k] - step.p[k]).clamp(lo[k], hi[k]);
+        }
+        st.nfev += 1;
+        let fn1 = eval_res(problem, &xt, &mut ft);
+        if !fn1.is_finite() {
+            break;
+        }
+        let mut actred = 0.0;
+        for i in 0..n {
+            actred -= ((ft[i] - fvec[i]) / *fnorm) * ((ft[i] + fvec[i]) / *fnorm);
+        }
+        // Reject a step that increases ‖f‖² by more than its rounding level.
+        if actred < -noise_level(problem, fn1.min(*fnorm)) {
+            break;
+        }
+        st.njev += 1;
+        let Some(next) = gn_step(problem, &xt, &ft, lo, hi) else { break };
+        // Natural monotonicity test: the next correction must be smaller.
+        if !(dnorm(&next.p) < pn) {
+            break;
+        }
+        let cost_before = 0.5 * *fnorm * *fnorm;
+        let snorm = enorm_it(x.iter().zip(&xt).map(|(a, b)| a - b));
+        x.copy_from_slice(&xt);
+        fvec.copy_from_slice(&ft);
+        *fnorm = fn1;
+        accepted += 1;
+        st.path.push(x.to_vec());
+        st.log.push(IterationRecord {
+            iter: st.iter + accepted,
+            cost: 0.5 * fn1 * fn1,
+            cost_change: cost_before - 0.5 * fn1 * fn1,
+            gradient_norm: step.gmax,
+            step_norm: snorm,
+            ratio: if step.prered > 0.0 { actred / step.prered } else { f64::NAN },
+            lambda: 0.0,
+            radius: f64::NAN,
+            evaluations: st.nfev,
+        });
+        step = next;
+        if pn <= 4.0 * eps * xn {
+            break;
+        }
+    }
+    accepted
 }
 
 #[cfg(test)]

@@ -153,6 +153,7 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     u: Vec<f64>,
     last_b: Vec<f64>,
     valid: bool,
+    scale: f64,
 }
 
 impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
@@ -199,6 +200,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             u: vec![0.0; p * q],
             last_b: vec![f64::NAN; q],
             valid: false,
+            scale: f64::NAN,
             model,
         })
     }
@@ -212,10 +214,13 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             return Err(ModelError::new("model produced non-finite values"));
         }
         let (n, p) = (self.n, self.p);
+        let mut scale2 = 0.0;
         for i in 0..n {
             let off = if self.has_offset { self.eval.offset[i] } else { 0.0 };
             self.qtz[(i, 0)] = self.w[i] * (self.y[i] - off);
+            scale2 += (self.w[i] * (self.y[i].abs() + off.abs())).powi(2);
         }
+        self.scale = scale2.sqrt();
         if p == 0 {
             for i in 0..n {
                 self.res[i] = self.qtz[(i, 0)];
@@ -403,6 +408,9 @@ impl<M: SeparableModel + ?Sized> LeastSquaresProblem for VarProProblem<'_, M> {
         self.jacobian_at_last(jac);
         Ok(())
     }
+    fn rounding_scale(&self) -> Option<f64> {
+        self.valid.then_some(self.scale)
+    }
 }
 
 /// All parameters `θ = (b, a)` fitted jointly: residual `W(y − Φa − φ₀)`.
@@ -418,6 +426,7 @@ pub struct FullProblem<'m, M: SeparableModel + ?Sized> {
     jac: Mat<f64>,
     last: Vec<f64>,
     valid: bool,
+    scale: f64,
 }
 
 impl<'m, M: SeparableModel + ?Sized> FullProblem<'m, M> {
@@ -436,6 +445,7 @@ impl<'m, M: SeparableModel + ?Sized> FullProblem<'m, M> {
             jac: Mat::zeros(n, p + q),
             last: vec![f64::NAN; p + q],
             valid: false,
+            scale: f64::NAN,
             model,
         })
     }
@@ -455,13 +465,19 @@ impl<M: SeparableModel + ?Sized> LeastSquaresProblem for FullProblem<'_, M> {
         if !self.eval.all_finite() {
             return Err(ModelError::new("model produced non-finite values"));
         }
+        let mut scale2 = 0.0;
         for i in 0..self.y.len() {
             let mut f = if self.has_offset { self.eval.offset[i] } else { 0.0 };
+            let mut size = f.abs() + self.y[i].abs();
             for (j, aj) in a.iter().enumerate() {
-                f += aj * self.eval.basis[(i, j)];
+                let t = aj * self.eval.basis[(i, j)];
+                f += t;
+                size += t.abs();
             }
             r[i] = self.w[i] * (self.y[i] - f);
+            scale2 += (self.w[i] * size).powi(2);
         }
+        self.scale = scale2.sqrt();
         self.last.copy_from_slice(x);
         self.valid = true;
         Ok(())
@@ -480,5 +496,8 @@ impl<M: SeparableModel + ?Sized> LeastSquaresProblem for FullProblem<'_, M> {
             }
         }
         Ok(())
+    }
+    fn rounding_scale(&self) -> Option<f64> {
+        self.valid.then_some(self.scale)
     }
 }
