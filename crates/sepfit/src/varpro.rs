@@ -7,8 +7,9 @@
 //! â(b) = argmin_a ‖W (z − Φ a)‖,   z = y − φ₀(b),   W = diag(1/σᵢ)
 //! ```
 //!
-//! by a rank-revealing column-pivoted Householder QR `WΦ Π = Q R` (faer, low-level
-//! API, block size 1, workspace reused). With `r₁₁` the leading block of numerical
+//! by a rank-revealing column-pivoted Householder QR `WΦ Π = Q R` ([`crate::qr::PivotedQr`],
+//! unblocked, for thin matrices; workspace reused). Loss-only evaluations call
+//! [`SeparableModel::eval_values`]; derivatives are evaluated only when a Jacobian is needed. With `r₁₁` the leading block of numerical
 //! rank `ρ` (|Rᵢᵢ| > ε·max(n,p)·|R₀₀|), the *variable projection functional* is the
 //! residual
 //!
@@ -34,10 +35,8 @@
 use crate::fit::FitError;
 use crate::lm::LeastSquaresProblem;
 use crate::model::{ModelError, ModelEval, SeparableModel};
-use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
-use faer::linalg::householder as hh;
-use faer::linalg::qr::col_pivoting::factor as cpqr;
-use faer::{Conj, Mat, Par};
+use crate::qr::PivotedQr;
+use faer::Mat;
 
 /// Which Jacobian of the variable projection functional to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,17 +138,15 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     pattern: Vec<(usize, usize)>,
     offset_pattern: Vec<usize>,
     eval: ModelEval,
-    qr: Mat<f64>,
-    h: Mat<f64>,
-    perm: Vec<usize>,
-    perm_inv: Vec<usize>,
-    mem: MemBuffer,
-    qtz: Mat<f64>,
-    tmp: Mat<f64>,
+    /// Whether `eval` holds derivatives at `last_b` (not only values).
+    derivs_valid: bool,
+    qr: PivotedQr,
+    qtz: Vec<f64>,
     a: Vec<f64>,
     rank: usize,
     res: Vec<f64>,
-    v: Mat<f64>,
+    /// Column-major `n × q` scratch for the Jacobian.
+    v: Vec<f64>,
     u: Vec<f64>,
     last_b: Vec<f64>,
     valid: bool,
@@ -168,12 +165,6 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         let n = model.n_obs();
         let p = model.n_linear();
         let q = model.n_nonlinear();
-        let size = n.min(p);
-        let req = StackReq::any_of(&[
-            cpqr::qr_in_place_scratch::<usize, f64>(n, p, 1, Par::Seq, Default::default()),
-            hh::apply_block_householder_sequence_transpose_on_the_left_in_place_scratch::<f64>(n, 1, q.max(1)),
-            hh::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(n, 1, q.max(1)),
-        ]);
         let eval = ModelEval::new(&*model);
         Ok(Self {
             y: y.to_vec(),
@@ -186,17 +177,13 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             pattern: model.basis_derivative_pattern().to_vec(),
             offset_pattern: model.offset_derivative_pattern().to_vec(),
             eval,
-            qr: Mat::zeros(n, p),
-            h: Mat::zeros(1, size),
-            perm: vec![0; p],
-            perm_inv: vec![0; p],
-            mem: MemBuffer::new(req),
-            qtz: Mat::zeros(n, 1),
-            tmp: Mat::zeros(n, 1),
+            derivs_valid: false,
+            qr: PivotedQr::new(n, p),
+            qtz: vec![0.0; n],
             a: vec![0.0; p],
             rank: 0,
             res: vec![0.0; n],
-            v: Mat::zeros(n, q),
+            v: vec![0.0; n * q],
             u: vec![0.0; p * q],
             last_b: vec![f64::NAN; q],
             valid: false,
@@ -209,81 +196,41 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// the projected residual. Fails if the model fails or produces non-finite values.
     pub fn project(&mut self, b: &[f64]) -> Result<(), ModelError> {
         self.valid = false;
-        self.model.eval(b, &mut self.eval)?;
-        if !self.eval.all_finite() {
+        self.derivs_valid = false;
+        self.model.eval_values(b, &mut self.eval)?;
+        let (n, p) = (self.n, self.p);
+        let basis_ok = (0..p).all(|j| self.eval.basis.col_as_slice(j).iter().all(|v| v.is_finite()));
+        if !basis_ok || (self.has_offset && !self.eval.offset.iter().all(|v| v.is_finite())) {
             return Err(ModelError::new("model produced non-finite values"));
         }
-        let (n, p) = (self.n, self.p);
         let mut scale2 = 0.0;
         for i in 0..n {
             let off = if self.has_offset { self.eval.offset[i] } else { 0.0 };
-            self.qtz[(i, 0)] = self.w[i] * (self.y[i] - off);
+            self.qtz[i] = self.w[i] * (self.y[i] - off);
             scale2 += (self.w[i] * (self.y[i].abs() + off.abs())).powi(2);
         }
         self.scale = scale2.sqrt();
         if p == 0 {
-            for i in 0..n {
-                self.res[i] = self.qtz[(i, 0)];
-            }
+            self.res.copy_from_slice(&self.qtz);
             self.rank = 0;
         } else {
             for j in 0..p {
-                for i in 0..n {
-                    self.qr[(i, j)] = self.w[i] * self.eval.basis[(i, j)];
+                let src = self.eval.basis.col_as_slice(j);
+                for ((d, s), w) in self.qr.col_mut(j).iter_mut().zip(src).zip(&self.w) {
+                    *d = w * s;
                 }
             }
-            let mut stack = MemStack::new(&mut self.mem);
-            cpqr::qr_in_place(
-                self.qr.as_mut(),
-                self.h.as_mut(),
-                &mut self.perm,
-                &mut self.perm_inv,
-                Par::Seq,
-                &mut stack,
-                Default::default(),
-            );
-            let size = n.min(p);
-            let r00 = if size > 0 { self.qr[(0, 0)].abs() } else { 0.0 };
-            let tol = f64::EPSILON * (n.max(p) as f64) * r00;
-            let mut rank = 0;
-            while rank < size && self.qr[(rank, rank)].abs() > tol {
-                rank += 1;
-            }
-            self.rank = rank;
-            hh::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
-                self.qr.as_ref().subcols(0, size),
-                self.h.as_ref(),
-                Conj::No,
-                self.qtz.as_mut(),
-                Par::Seq,
-                &mut stack,
-            );
-            // Back substitution R11 c = (Qᵀz)_{0..ρ}; a = Π c.
-            self.a.iter_mut().for_each(|v| *v = 0.0);
-            for c in (0..rank).rev() {
-                let mut s = self.qtz[(c, 0)];
-                for i in c + 1..rank {
-                    s -= self.qr[(c, i)] * self.a[self.perm[i]];
-                }
-                self.a[self.perm[c]] = s / self.qr[(c, c)];
-            }
+            self.qr.factor();
+            self.rank = self.qr.rank();
+            self.qr.apply_qt(&mut self.qtz);
+            // a = Π R11⁻¹ (Qᵀz)_{0..ρ}
+            self.qr.solve_r(&self.qtz, &mut self.a);
             // r = Q [0; (Qᵀz)_{ρ..n}]
-            let t = &mut self.tmp;
-            t.copy_from(&self.qtz);
-            for c in 0..rank {
-                t[(c, 0)] = 0.0;
+            self.res.copy_from_slice(&self.qtz);
+            for c in 0..self.rank {
+                self.res[c] = 0.0;
             }
-            hh::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-                self.qr.as_ref().subcols(0, size),
-                self.h.as_ref(),
-                Conj::No,
-                t.as_mut(),
-                Par::Seq,
-                &mut stack,
-            );
-            for i in 0..n {
-                self.res[i] = t[(i, 0)];
-            }
+            self.qr.apply_q(&mut self.res);
         }
         if self.res.iter().any(|v| !v.is_finite()) || self.a.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::new("non-finite residuals or linear parameters"));
@@ -318,74 +265,74 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         &self.w
     }
 
-    /// Computes the Jacobian `∂r/∂b` (column-major `n × q`) at the last projection.
-    pub fn jacobian_at_last(&mut self, jac: &mut [f64]) {
+    /// Computes the Jacobian `∂r/∂b` (column-major `n × q`) at the last projection,
+    /// evaluating the model's derivatives there if that has not been done yet.
+    pub fn jacobian_at_last(&mut self, jac: &mut [f64]) -> Result<(), ModelError> {
         let (n, p, q) = (self.n, self.p, self.q);
+        if !self.derivs_valid {
+            let b = self.last_b.clone();
+            self.model.eval(&b, &mut self.eval)?;
+            let ok = (0..self.eval.d_basis.ncols()).all(|c| self.eval.d_basis.col_as_slice(c).iter().all(|v| v.is_finite()))
+                && (0..self.eval.d_offset.ncols()).all(|c| self.eval.d_offset.col_as_slice(c).iter().all(|v| v.is_finite()));
+            if !ok {
+                return Err(ModelError::new("model derivatives are not finite"));
+            }
+            self.derivs_valid = true;
+        }
         jac.iter_mut().for_each(|v| *v = 0.0);
         if p == 0 {
             for (c, &k) in self.offset_pattern.iter().enumerate() {
+                let d = self.eval.d_offset.col_as_slice(c);
                 for i in 0..n {
-                    jac[i + k * n] = -self.w[i] * self.eval.d_offset[(i, c)];
+                    jac[i + k * n] = -self.w[i] * d[i];
                 }
             }
-            return;
+            return Ok(());
         }
-        self.v.fill(0.0);
+        self.v.iter_mut().for_each(|v| *v = 0.0);
         self.u.iter_mut().for_each(|v| *v = 0.0);
         for (c, &(j, k)) in self.pattern.iter().enumerate() {
             let aj = self.a[j];
+            let d = self.eval.d_basis.col_as_slice(c);
+            let vk = &mut self.v[k * n..(k + 1) * n];
             let mut dot = 0.0;
             for i in 0..n {
-                let d = self.w[i] * self.eval.d_basis[(i, c)];
-                self.v[(i, k)] += aj * d;
-                dot += d * self.res[i];
+                let wd = self.w[i] * d[i];
+                vk[i] += aj * wd;
+                dot += wd * self.res[i];
             }
             self.u[j + k * p] += dot;
         }
         for (c, &k) in self.offset_pattern.iter().enumerate() {
+            let d = self.eval.d_offset.col_as_slice(c);
+            let vk = &mut self.v[k * n..(k + 1) * n];
             for i in 0..n {
-                self.v[(i, k)] += self.w[i] * self.eval.d_offset[(i, c)];
+                vk[i] += self.w[i] * d[i];
             }
         }
-        let size = n.min(p);
-        let mut stack = MemStack::new(&mut self.mem);
-        hh::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
-            self.qr.as_ref().subcols(0, size),
-            self.h.as_ref(),
-            Conj::No,
-            self.v.as_mut(),
-            Par::Seq,
-            &mut stack,
-        );
         let rank = self.rank;
         for k in 0..q {
+            let vk = &mut self.v[k * n..(k + 1) * n];
+            self.qr.apply_qt(vk);
             for c in 0..rank {
-                self.v[(c, k)] = 0.0;
+                vk[c] = 0.0;
             }
             if self.kind == JacobianKind::GolubPereyra {
                 // Solve R11ᵀ s = (Πᵀ u_k)_{0..ρ}, store s in rows 0..ρ.
                 for c in 0..rank {
-                    let mut s = self.u[self.perm[c] + k * p];
+                    let mut s = self.u[self.qr.perm()[c] + k * p];
                     for i in 0..c {
-                        s -= self.qr[(i, c)] * self.v[(i, k)];
+                        s -= self.qr.r(i, c) * vk[i];
                     }
-                    self.v[(c, k)] = s / self.qr[(c, c)];
+                    vk[c] = s / self.qr.r(c, c);
                 }
             }
-        }
-        hh::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-            self.qr.as_ref().subcols(0, size),
-            self.h.as_ref(),
-            Conj::No,
-            self.v.as_mut(),
-            Par::Seq,
-            &mut stack,
-        );
-        for k in 0..q {
+            self.qr.apply_q(vk);
             for i in 0..n {
-                jac[i + k * n] = -self.v[(i, k)];
+                jac[i + k * n] = -vk[i];
             }
         }
+        Ok(())
     }
 }
 
@@ -405,8 +352,7 @@ impl<M: SeparableModel + ?Sized> LeastSquaresProblem for VarProProblem<'_, M> {
         if !self.valid || self.last_b != x {
             self.project(x)?;
         }
-        self.jacobian_at_last(jac);
-        Ok(())
+        self.jacobian_at_last(jac)
     }
     fn rounding_scale(&self) -> Option<f64> {
         self.valid.then_some(self.scale)

@@ -234,7 +234,7 @@ pub fn to_json(r: &NamedFit, path: &str, args: &FitArgs) -> Value {
         "evaluations": {"residual": f.residual_evaluations, "jacobian": f.jacobian_evaluations},
         "correlation": {"parameters": names, "matrix": correlation},
         "warnings": warnings(r),
-        "notes": r.formula.notes(),
+        "notes": r.formula.notes().iter().chain(&r.notes).collect::<Vec<_>>(),
         "timing": {"solve_s": r.solve_s},
     })
 }
@@ -363,7 +363,7 @@ pub fn to_text(r: &NamedFit, path: &str, args: &FitArgs) -> String {
     for w in warnings(r) {
         s += &format!("warning: {w}\n");
     }
-    for n in r.formula.notes() {
+    for n in r.formula.notes().iter().chain(&r.notes) {
         s += &format!("note: {n}\n");
     }
     s
