@@ -117,7 +117,7 @@ def make_columns(spec):
 
 
 class Problem:
-    def __init__(self, spec):
+    def __init__(self, spec, factor=FACTOR):
         self.__dict__.update(spec)
         self.params = self.linear + self.nonlinear
         self.cols = make_columns(self.columns)
@@ -136,7 +136,7 @@ class Problem:
         self.y = self.f(np.array([self.truth[p] for p in self.params])) + rng.normal(0.0, self.sd, self.n)
         # starting points: nonlinear truth x log-uniform factor in [1/FACTOR, FACTOR]
         srng = np.random.default_rng(10_000 + self.seed)
-        fac = np.exp(srng.uniform(-math.log(FACTOR), math.log(FACTOR), size=(N_STARTS, len(self.nonlinear))))
+        fac = np.exp(srng.uniform(-math.log(factor), math.log(factor), size=(N_STARTS, len(self.nonlinear))))
         self.starts = fac * np.array([self.truth[p] for p in self.nonlinear])
 
     def _colargs(self):
@@ -277,7 +277,7 @@ def sepfit_works(binary):
         p = os.path.join(d, "probe.csv")
         t = np.linspace(0, 4, 20)
         with open(p, "w") as fh:
-            fh.write("t,y\n" + "".join(f"{a!r},{2*math.exp(-1.3*a)!r}\n" for a in t))
+            fh.write("t,y\n" + "".join(f"{float(a)!r},{2*math.exp(-1.3*a)!r}\n" for a in t))
         cp = subprocess.run([binary, "fit", p, "--model", "y ~ a*exp(-b*t)", "--start", "b=1",
                              "--format", "json"], capture_output=True, text=True)
         if cp.returncode != 0:
@@ -307,12 +307,17 @@ def main():
     ap.add_argument("--no-sepfit", action="store_true", help="skip the sepfit runs")
     ap.add_argument("--sepfit-methods", default="varpro,kaufman,full")
     ap.add_argument("--problems", default="", help="comma-separated subset of problem names")
-    ap.add_argument("--out", default=os.path.join(ROOT, "data", "reference", "convergence_comparison.md"))
-    ap.add_argument("--runs-out", default=os.path.join(ROOT, "data", "reference", "convergence_runs.json"))
+    ap.add_argument("--factor", type=float, default=FACTOR,
+                    help="starts = truth x log-uniform factor in [1/F, F] (default %(default)s)")
+    ap.add_argument("--out", default=None, help="default data/reference/convergence_comparison[_factorF].md")
+    ap.add_argument("--runs-out", default=None, help="default data/reference/convergence_runs[_factorF].json")
     ap.add_argument("--keep-data", default="", help="write the problem CSVs to this directory and keep them")
     args = ap.parse_args()
 
-    probs = [Problem(s) for s in PROBLEMS]
+    suffix = "" if args.factor == FACTOR else f"_factor{args.factor:g}"
+    args.out = args.out or os.path.join(ROOT, "data", "reference", f"convergence_comparison{suffix}.md")
+    args.runs_out = args.runs_out or os.path.join(ROOT, "data", "reference", f"convergence_runs{suffix}.json")
+    probs = [Problem(s, args.factor) for s in PROBLEMS]
     if args.problems:
         keep = set(args.problems.split(","))
         probs = [p for p in probs if p.name in keep]
@@ -360,19 +365,25 @@ def main():
             s = 0
             for i, r in enumerate(runs[m]):
                 r["success"] = bool(r["rss"] <= best * (1 + REL_TOL))
+                r["start"] = dict(zip(prob.nonlinear, map(float, prob.starts[i])))
                 s += r["success"]
-                rec = dict(problem=prob.name, family=prob.family, method=m, start_index=i,
-                           start=dict(zip(prob.nonlinear, map(float, prob.starts[i]))), **r)
+                rec = dict(problem=prob.name, family=prob.family, method=m, start_index=i, **r)
                 records.append(rec)
             succ[m] = s
         false_conv = {m: sum(1 for r in runs[m] if r.get("converged") and not r["success"]) for m in methods}
         errors = {m: sum(1 for r in runs[m] if r.get("params") is None) for m in methods}
-        rss_mismatch = sum(1 for m in methods for r in runs[m]
-                           if "rss_reported" in r and math.isfinite(r["rss"]) and
-                           abs(r["rss_reported"] - r["rss"]) > 1e-8 * max(r["rss"], 1e-300))
+        rss_mismatch = [(m, r) for m in methods for r in runs[m]
+                        if "rss_reported" in r and math.isfinite(r["rss"]) and
+                        abs(r["rss_reported"] - r["rss"]) > 1e-8 * max(r["rss"], 1e-300)]
+        # peak problems: starts whose centre (parameter m*) lies outside the sampled x range
+        centres = [j for j, q in enumerate(prob.nonlinear) if q.startswith("m")]
+        xcol = next(iter(prob.cols.values()))
+        outside = sum(1 for st in prob.starts
+                      if any(not (xcol.min() <= st[j] <= xcol.max()) for j in centres)) if centres else None
         per_problem[prob.name] = dict(family=prob.family, succ=succ, false_conv=false_conv, errors=errors,
                                       best=best, multistart=ms_rss, truth_fit=truth_fit,
-                                      rss_mismatch=rss_mismatch, n=prob.n, formula=prob.formula)
+                                      rss_mismatch=rss_mismatch, n=prob.n, formula=prob.formula,
+                                      outside=outside)
         print(f"{prob.name:9s} best RSS {best:.10g}  " +
               "  ".join(f"{m}: {succ[m]}/{N_STARTS}" for m in methods), file=sys.stderr)
 
@@ -381,7 +392,8 @@ def main():
     for p in probs:
         if p.family not in families:
             families.append(p.family)
-    cmdline = "python3 scripts/compare_convergence.py " + " ".join(sys.argv[1:])
+    cmdline = ((f"SEPFIT={os.environ['SEPFIT']} " if os.environ.get("SEPFIT") else "") +
+               "python3 scripts/compare_convergence.py " + " ".join(sys.argv[1:]))
     lines = []
     lines.append("# Robust convergence: sepfit vs scipy.optimize.least_squares\n")
     lines.append(f"Generated {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by\n")
@@ -389,7 +401,7 @@ def main():
     lines.append(f"sepfit: {sepfit_note}; scipy {scipy.__version__}, numpy {np.__version__}, sympy {sp.__version__}, "
                  f"Python {platform.python_version()}.\n")
     lines.append(f"Each problem: {N_STARTS} starts, the true nonlinear parameters times independent log-uniform "
-                 f"factors in [1/{FACTOR:g}, {FACTOR:g}] (numpy default_rng, fixed seeds). scipy fits all parameters, "
+                 f"factors in [1/{args.factor:g}, {args.factor:g}] (numpy default_rng, fixed seeds). scipy fits all parameters, "
                  "linear ones started at 1.0, default tolerances; \"2-point\" = finite-difference Jacobian "
                  "(the default), \"analytic\" = exact Jacobian from sympy. sepfit gets only the nonlinear starts. "
                  f"Success = RSS (recomputed from the returned parameters) within {REL_TOL:g} relative of the best "
@@ -446,9 +458,16 @@ def main():
         if d["truth_fit"] > d["best"] * (1 + REL_TOL):
             notes.append(f"- {p.name}: the fit started at the truth ends at RSS {d['truth_fit']:.12g}, above the best "
                          f"{d['best']:.12g}.")
-        if d["rss_mismatch"]:
-            notes.append(f"- {p.name}: {d['rss_mismatch']} sepfit runs report an `rss` that differs from the RSS "
-                         "recomputed from their parameters by more than 1e-8 relative.")
+        for m, r in d["rss_mismatch"]:
+            notes.append(f"- {p.name}, {m}, start {r['start']}: reported `rss` {r['rss_reported']:.12g} differs "
+                         f"from the RSS recomputed from its parameters, {r['rss']:.12g}, by more than 1e-8 relative "
+                         f"(largest |parameter| {max(abs(v) for v in r['params']):.3g}; status {r['status']}, "
+                         f"success={r['success']}).")
+    outside = [(p.name, per_problem[p.name]["outside"]) for p in probs if per_problem[p.name]["outside"] is not None]
+    if outside:
+        notes.append("- Peak problems: the perturbation multiplies the peak centres too, so some starts put a "
+                     "centre outside the sampled x range, from where a local method rarely recovers. Starts with a "
+                     "centre outside the data: " + ", ".join(f"{nm} {k}/{N_STARTS}" for nm, k in outside) + ".")
     if notes:
         lines.append("## Notes\n")
         lines.extend(notes)
