@@ -126,6 +126,42 @@ impl FormulaModel {
         Ok(FormulaModel { formula, program, ws, values, values_ws, data, response, pattern, offset_pattern, n })
     }
 
+    /// Replaces the data (same column layout as [`FormulaModel::new`]), keeping the compiled
+    /// programs: fitting many curves with one model costs no recompilation.
+    pub fn set_data(&mut self, columns: &[&[f64]]) -> Result<(), FormulaModelError> {
+        if columns.len() != self.formula.columns().len() {
+            return Err(FormulaModelError::ColumnCount { expected: self.formula.columns().len(), got: columns.len() });
+        }
+        let used = self.formula.used_columns();
+        let n = used.first().map_or(0, |&u| columns[u].len());
+        for &u in &used {
+            let name = &self.formula.columns()[u];
+            if columns[u].len() != n {
+                return Err(FormulaModelError::ColumnLength { name: name.clone(), got: columns[u].len(), expected: n });
+            }
+            if let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(FormulaModelError::NonFiniteData { name: name.clone(), row, value });
+            }
+        }
+        for (d, &u) in self.data.iter_mut().zip(&used) {
+            d.clear();
+            d.extend_from_slice(columns[u]);
+        }
+        let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
+        let syms: Vec<_> = {
+            let all = self.formula.column_syms();
+            used.iter().map(|&u| all[u]).collect()
+        };
+        let lhs_prog = Program::new(self.formula.pool(), &[self.formula.lhs()], &[], &syms)?;
+        self.response.resize(n, 0.0);
+        lhs_prog.evaluator().eval(&[], &cols, &mut [&mut self.response])?;
+        if let Some((row, &value)) = self.response.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(FormulaModelError::BadResponse { response: self.formula.print(self.formula.lhs()), row, value });
+        }
+        self.n = n;
+        Ok(())
+    }
+
     /// The formula.
     pub fn formula(&self) -> &ModelFormula {
         &self.formula
