@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod fit;
 pub mod formula;
 pub mod landscape;

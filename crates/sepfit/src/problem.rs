@@ -151,11 +151,28 @@ pub struct NamedFit {
     pub notes: Vec<String>,
 }
 
-/// Parses `formula` against the dataset's columns, checks the named options, fits, and reports
-/// results by name.
-pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
-    let t0 = Instant::now();
-    let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
+/// A formula with its named options checked and turned into solver options.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The model formula (fixed values substituted).
+    pub formula: ModelFormula,
+    /// Nonlinear parameter names, in order.
+    pub nonlinear: Vec<String>,
+    /// Starting values of the nonlinear parameters.
+    pub start: Vec<f64>,
+    /// Lower bounds (−∞ when none).
+    pub lower: Vec<f64>,
+    /// Upper bounds (+∞ when none).
+    pub upper: Vec<f64>,
+    /// Solver options (start and bounds filled in; `sigma` not yet).
+    pub options: FitOptions,
+}
+
+/// Parses `formula` against the column names and checks the named options: every name is a
+/// parameter, every nonlinear parameter has a start inside its bounds, bounds are not empty
+/// and apply to nonlinear parameters only.
+pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> Result<Resolved, ProblemError> {
+    let cols: Vec<&str> = column_names.iter().map(String::as_str).collect();
     let mut declared: Vec<&str> = opts.start.iter().map(|(n, _)| n.as_str()).collect();
     declared.extend(opts.bounds.iter().map(|(n, _, _)| n.as_str()));
     let fixed: Vec<(&str, f64)> = opts.fixed.iter().map(|(n, v)| (n.as_str(), *v)).collect();
@@ -215,6 +232,25 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
             )));
         }
     }
+    let has_bounds = !opts.bounds.is_empty();
+    let mut fo = FitOptions {
+        method: opts.method,
+        start: start.clone(),
+        lower: has_bounds.then(|| lower.clone()),
+        upper: has_bounds.then(|| upper.clone()),
+        ..FitOptions::default()
+    };
+    if let Some(it) = opts.max_iterations {
+        fo.max_iterations = it;
+    }
+    Ok(Resolved { formula: m, nonlinear: nl, start, lower, upper, options: fo })
+}
+
+/// Parses `formula` against the dataset's columns, checks the named options, fits, and reports
+/// results by name.
+pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
+    let t0 = Instant::now();
+    let Resolved { formula: m, nonlinear: nl, start, lower, upper, options: mut fo } = resolve(formula, &data.names, opts)?;
     let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
     let mut model = FormulaModel::new(m.clone(), &columns)?;
     let n = model.response().len();
@@ -231,18 +267,7 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
         }
     };
     let y = model.response().to_vec();
-    let has_bounds = !opts.bounds.is_empty();
-    let mut fo = FitOptions {
-        method: opts.method,
-        sigma,
-        start: start.clone(),
-        lower: has_bounds.then(|| lower.clone()),
-        upper: has_bounds.then(|| upper.clone()),
-        ..FitOptions::default()
-    };
-    if let Some(it) = opts.max_iterations {
-        fo.max_iterations = it;
-    }
+    fo.sigma = sigma;
     let mut f = fit(&mut model, &y, &fo)?;
     // Exchangeable parameters (a symmetric model such as a sum of two exponentials) carry no
     // labels of their own: keep the order of their starting values.

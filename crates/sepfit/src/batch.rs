@@ -1,0 +1,444 @@
+//! Many curves with one model.
+//!
+//! * **Batch**: every curve fitted on its own, in parallel ([`BatchFitter::fit_all`]); results
+//!   come back in input order, and a curve with bad data or a failed fit is recorded with its
+//!   reason while the rest go on.
+//! * **Global**: all curves share the nonlinear parameters `b` and each has its own linear
+//!   coefficients `a_c` ([`fit_global`]). With a common independent variable this is variable
+//!   projection with multiple right-hand sides: one QR of the weighted basis `Φ(b)` per
+//!   evaluation serves every curve, `r_c = P⊥ y_c`, and the Golub–Pereyra Jacobian is stacked
+//!   curve by curve.
+//!
+//! ```
+//! use sepfit::batch::BatchFitter;
+//! use sepfit::problem::NamedOptions;
+//! let t: Vec<f64> = (0..50).map(|i| i as f64 * 0.1).collect();
+//! let curves: Vec<Vec<Vec<f64>>> = [0.5, 1.0, 2.0]
+//!     .iter()
+//!     .map(|&k| vec![t.clone(), t.iter().map(|t| 3.0 * (-k * t).exp()).collect()])
+//!     .collect();
+//! let opts = NamedOptions { start: vec![("k".into(), 1.0)], ..Default::default() };
+//! let fitter = BatchFitter::new("y ~ a*exp(-k*t)", &["t".into(), "y".into()], &opts).unwrap();
+//! let results = fitter.fit_all(&curves);
+//! let k: Vec<f64> = results.iter().map(|r| r.values[1]).collect();
+//! assert!((k[0] - 0.5).abs() < 1e-10 && (k[2] - 2.0).abs() < 1e-10);
+//! ```
+
+use crate::fit::{FitError, fit};
+use crate::formula::FormulaModel;
+use crate::lm::{self, LeastSquaresProblem, LmOptions, Termination};
+use crate::model::{ModelError, ModelEval, SeparableModel};
+use crate::problem::{NamedOptions, ProblemError, Resolved, resolve};
+use crate::qr::PivotedQr;
+use crate::stats;
+use faer::Mat;
+use rayon::prelude::*;
+
+/// The result of one curve of a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CurveResult {
+    /// Estimates in [`BatchFitter::param_names`] order (empty on error).
+    pub values: Vec<f64>,
+    /// Standard errors, same order (NaN where unavailable).
+    pub std_errors: Vec<f64>,
+    /// Residual sum of squares.
+    pub rss: f64,
+    /// Degrees of freedom.
+    pub dof: usize,
+    /// LM iterations.
+    pub iterations: usize,
+    /// Whether the fit converged.
+    pub converged: bool,
+    /// Termination reason (or "error").
+    pub termination: String,
+    /// Why the curve could not be fitted, if it could not.
+    pub error: Option<String>,
+}
+
+/// One model, many curves. See the module docs.
+#[derive(Clone, Debug)]
+pub struct BatchFitter {
+    resolved: Resolved,
+    names: Vec<String>,
+    sigma: Option<usize>,
+}
+
+impl BatchFitter {
+    /// Resolves `formula` and the named options against the column names of each curve.
+    pub fn new(formula: &str, column_names: &[String], opts: &NamedOptions) -> Result<Self, ProblemError> {
+        let resolved = resolve(formula, column_names, opts)?;
+        let sigma = match &opts.sigma {
+            None => None,
+            Some(s) => Some(column_names.iter().position(|c| c == s).ok_or_else(|| {
+                ProblemError::Data(format!("sigma column `{s}` is not among the columns: {}", column_names.join(", ")))
+            })?),
+        };
+        let names = resolved.formula.params().iter().map(|p| p.name.clone()).collect();
+        Ok(BatchFitter { resolved, names, sigma })
+    }
+
+    /// Parameter names: linear first, then nonlinear (the order of [`CurveResult::values`]).
+    pub fn param_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The resolved formula and options.
+    pub fn resolved(&self) -> &Resolved {
+        &self.resolved
+    }
+
+    /// Fits one curve (`columns` in the order of the column names), reusing `worker`'s compiled
+    /// model when given. Never panics; problems are recorded in the result.
+    pub fn fit_curve(&self, worker: &mut Option<FormulaModel>, columns: &[&[f64]]) -> CurveResult {
+        match self.try_fit(worker, columns) {
+            Ok(r) => r,
+            Err(e) => CurveResult {
+                values: Vec::new(),
+                std_errors: Vec::new(),
+                rss: f64::NAN,
+                dof: 0,
+                iterations: 0,
+                converged: false,
+                termination: "error".into(),
+                error: Some(e),
+            },
+        }
+    }
+
+    fn try_fit(&self, worker: &mut Option<FormulaModel>, columns: &[&[f64]]) -> Result<CurveResult, String> {
+        let model = match worker {
+            Some(m) => {
+                m.set_data(columns).map_err(|e| e.to_string())?;
+                m
+            }
+            None => worker.insert(FormulaModel::new(self.resolved.formula.clone(), columns).map_err(|e| e.to_string())?),
+        };
+        let y = model.response().to_vec();
+        let mut opts = self.resolved.options.clone();
+        if let Some(s) = self.sigma {
+            opts.sigma = Some(columns[s].to_vec());
+        }
+        let f = fit(model, &y, &opts).map_err(|e| e.to_string())?;
+        let p = f.linear.len();
+        let mut values = f.linear.clone();
+        values.extend(&f.nonlinear);
+        let std_errors = (0..p)
+            .map(|j| f.stats.std_errors[f.linear_index(j)])
+            .chain((0..f.nonlinear.len()).map(|k| f.stats.std_errors[f.nonlinear_index(k)]))
+            .collect();
+        Ok(CurveResult {
+            values,
+            std_errors,
+            rss: f.rss,
+            dof: f.dof,
+            iterations: f.iterations,
+            converged: f.converged,
+            termination: format!("{:?}", f.termination),
+            error: None,
+        })
+    }
+
+    /// Fits every curve in parallel (all cores, or the current rayon pool); results in input
+    /// order. `curves[c][j]` is column `j` of curve `c`.
+    pub fn fit_all<C: AsRef<[Vec<f64>]> + Sync>(&self, curves: &[C]) -> Vec<CurveResult> {
+        curves
+            .par_iter()
+            .map_init(
+                || None,
+                |worker, curve| {
+                    let cols: Vec<&[f64]> = curve.as_ref().iter().map(|c| c.as_slice()).collect();
+                    self.fit_curve(worker, &cols)
+                },
+            )
+            .collect()
+    }
+}
+
+/// The result of a global fit.
+#[derive(Clone, Debug)]
+pub struct GlobalFit {
+    /// Nonlinear parameter names.
+    pub nonlinear_names: Vec<String>,
+    /// Shared nonlinear parameters.
+    pub nonlinear: Vec<f64>,
+    /// Their standard errors (from the full problem's covariance, linear coefficients of every
+    /// curve accounted for).
+    pub nonlinear_std_errors: Vec<f64>,
+    /// Their correlation matrix.
+    pub correlation: Option<Mat<f64>>,
+    /// Linear parameter names.
+    pub linear_names: Vec<String>,
+    /// Per-curve linear coefficients, `linear[c][j]`.
+    pub linear: Vec<Vec<f64>>,
+    /// Residual sum of squares over all curves.
+    pub rss: f64,
+    /// Per-curve residual sums of squares.
+    pub curve_rss: Vec<f64>,
+    /// Degrees of freedom `Σ n_c − q − p·C`.
+    pub dof: usize,
+    /// Residual standard error.
+    pub residual_std_error: f64,
+    /// LM iterations.
+    pub iterations: usize,
+    /// Termination.
+    pub termination: Termination,
+    /// Whether it converged.
+    pub converged: bool,
+}
+
+/// Errors of a global fit.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobalError {
+    /// Options or formula problem.
+    #[error(transparent)]
+    Problem(#[from] ProblemError),
+    /// The curves do not share the independent variables.
+    #[error("{0}")]
+    Data(String),
+    /// The solver could not run.
+    #[error(transparent)]
+    Fit(#[from] FitError),
+}
+
+/// Fits all curves with shared nonlinear parameters. `curves[c][j]` is column `j` (in the order
+/// of `column_names`) of curve `c`; every curve must have the same values in the columns the
+/// model's right-hand side uses (a common time axis, say), and only its response differs.
+pub fn fit_global<C: AsRef<[Vec<f64>]>>(
+    formula: &str,
+    column_names: &[String],
+    opts: &NamedOptions,
+    curves: &[C],
+) -> Result<GlobalFit, GlobalError> {
+    let resolved = resolve(formula, column_names, opts)?;
+    if opts.sigma.is_some() {
+        return Err(GlobalError::Data("global fits do not take --sigma yet; fit unweighted".into()));
+    }
+    let m = &resolved.formula;
+    let first = curves.first().ok_or_else(|| GlobalError::Data("no curves to fit".into()))?.as_ref();
+    // Columns the right-hand side uses must agree across curves.
+    let rhs_syms = m.pool().free_symbols(m.rhs());
+    let rhs_cols: Vec<usize> = m
+        .used_columns()
+        .into_iter()
+        .filter(|&c| m.pool().find_symbol(&m.columns()[c]).is_some_and(|s| rhs_syms.contains(&s)))
+        .collect();
+    for (ci, c) in curves.iter().enumerate() {
+        for &col in &rhs_cols {
+            if c.as_ref()[col] != first[col] {
+                return Err(GlobalError::Data(format!(
+                    "curve {ci} has different values of `{}` from curve 0; a global fit needs the same `{}` for every curve",
+                    column_names[col], column_names[col]
+                )));
+            }
+        }
+    }
+    let cols0: Vec<&[f64]> = first.iter().map(|c| c.as_slice()).collect();
+    let mut model = FormulaModel::new(m.clone(), &cols0).map_err(ProblemError::from)?;
+    let mut ys = Vec::with_capacity(curves.len());
+    for (ci, c) in curves.iter().enumerate() {
+        let cols: Vec<&[f64]> = c.as_ref().iter().map(|v| v.as_slice()).collect();
+        model.set_data(&cols).map_err(|e| GlobalError::Data(format!("curve {ci}: {e}")))?;
+        ys.push(model.response().to_vec());
+    }
+    model.set_data(&cols0).map_err(ProblemError::from)?;
+    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+    let nc = curves.len();
+    if n * nc <= q + p * nc {
+        return Err(FitError::TooFewObservations { n: n * nc, params: q + p * nc }.into());
+    }
+    let mut prob = GlobalProblem::new(&mut model, ys, false);
+    let lm_opts = LmOptions {
+        lower: resolved.options.lower.clone(),
+        upper: resolved.options.upper.clone(),
+        max_iterations: resolved.options.max_iterations,
+        ..LmOptions::default()
+    };
+    let rep = lm::levenberg_marquardt(&mut prob, &resolved.start, &lm_opts).map_err(FitError::from)?;
+    if rep.termination == Termination::NonFiniteAtStart {
+        return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
+    }
+    let mut r = vec![0.0; n * nc];
+    prob.residuals(&rep.x, &mut r).map_err(FitError::NonFiniteAtStart)?;
+    let rss: f64 = r.iter().map(|v| v * v).sum();
+    let curve_rss = (0..nc).map(|c| r[c * n..(c + 1) * n].iter().map(|v| v * v).sum()).collect();
+    let linear = (0..nc).map(|c| prob.a[c * p..(c + 1) * p].to_vec()).collect();
+    // Covariance of b: with Kaufman's Jacobian J_K = −P⊥ ∂f/∂b, s²(J_Kᵀ J_K)⁻¹ is exactly the
+    // b-block of the full problem's covariance (Schur complement over all the a_c).
+    prob.kaufman = true;
+    let mut jk = vec![0.0; n * nc * q];
+    prob.jacobian(&rep.x, &mut jk).map_err(FitError::NonFiniteAtStart)?;
+    let jm = Mat::from_fn(n * nc, q, |i, k| jk[k * n * nc + i]);
+    let dof = n * nc - q - p * nc;
+    let st = stats::param_stats(jm.as_ref(), rss, dof, &rep.x);
+    Ok(GlobalFit {
+        nonlinear_names: resolved.nonlinear.clone(),
+        nonlinear: rep.x.clone(),
+        nonlinear_std_errors: st.std_errors,
+        correlation: st.correlation,
+        linear_names: m.linear_params().map(|p| p.name.clone()).collect(),
+        linear,
+        rss,
+        curve_rss,
+        dof,
+        residual_std_error: (rss / dof as f64).sqrt(),
+        iterations: rep.iterations,
+        termination: rep.termination,
+        converged: rep.termination.is_converged(),
+    })
+}
+
+/// Variable projection with multiple right-hand sides: `r = [P⊥(y_c − φ₀)]_c`, one QR.
+struct GlobalProblem<'m> {
+    model: &'m mut FormulaModel,
+    ys: Vec<Vec<f64>>,
+    eval: ModelEval,
+    qr: PivotedQr,
+    n: usize,
+    p: usize,
+    q: usize,
+    /// Linear coefficients, `a[c*p + j]`.
+    a: Vec<f64>,
+    /// Residuals, `res[c*n + i]`.
+    res: Vec<f64>,
+    last: Vec<f64>,
+    valid: bool,
+    kaufman: bool,
+    v: Vec<f64>,
+}
+
+impl<'m> GlobalProblem<'m> {
+    fn new(model: &'m mut FormulaModel, ys: Vec<Vec<f64>>, kaufman: bool) -> Self {
+        let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+        let nc = ys.len();
+        GlobalProblem {
+            eval: ModelEval::new(&*model),
+            qr: PivotedQr::new(n, p),
+            model,
+            ys,
+            n,
+            p,
+            q,
+            a: vec![0.0; p * nc],
+            res: vec![0.0; n * nc],
+            last: vec![f64::NAN; q],
+            valid: false,
+            kaufman,
+            v: vec![0.0; n],
+        }
+    }
+
+    fn project(&mut self, b: &[f64]) -> Result<(), ModelError> {
+        self.valid = false;
+        self.model.eval_values(b, &mut self.eval)?;
+        let (n, p) = (self.n, self.p);
+        for j in 0..p {
+            let src = self.eval.basis.col_as_slice(j);
+            if src.iter().any(|v| !v.is_finite()) {
+                return Err(ModelError::new("model produced non-finite values"));
+            }
+            self.qr.col_mut(j).copy_from_slice(src);
+        }
+        let has_offset = self.model.has_offset();
+        if has_offset && self.eval.offset.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::new("model produced non-finite values"));
+        }
+        if p > 0 {
+            self.qr.factor();
+        }
+        let rank = if p > 0 { self.qr.rank() } else { 0 };
+        for (c, y) in self.ys.iter().enumerate() {
+            let r = &mut self.res[c * n..(c + 1) * n];
+            for i in 0..n {
+                r[i] = y[i] - if has_offset { self.eval.offset[i] } else { 0.0 };
+            }
+            if p > 0 {
+                self.qr.apply_qt(r);
+                self.qr.solve_r(r, &mut self.a[c * p..(c + 1) * p]);
+                r[..rank].iter_mut().for_each(|v| *v = 0.0);
+                self.qr.apply_q(r);
+            }
+        }
+        if self.res.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::new("non-finite residuals"));
+        }
+        self.last.copy_from_slice(b);
+        self.valid = true;
+        Ok(())
+    }
+}
+
+impl LeastSquaresProblem for GlobalProblem<'_> {
+    fn n_residuals(&self) -> usize {
+        self.res.len()
+    }
+    fn n_params(&self) -> usize {
+        self.q
+    }
+    fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError> {
+        self.project(x)?;
+        r.copy_from_slice(&self.res);
+        Ok(())
+    }
+    fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError> {
+        if !self.valid || self.last != x {
+            self.project(x)?;
+        }
+        let b = self.last.clone();
+        self.model.eval(&b, &mut self.eval)?;
+        let (n, p, q) = (self.n, self.p, self.q);
+        let total = self.res.len();
+        let nc = self.ys.len();
+        let rank = if p > 0 { self.qr.rank() } else { 0 };
+        let pattern = self.model.basis_derivative_pattern().to_vec();
+        let opattern = self.model.offset_derivative_pattern().to_vec();
+        let mut u = vec![0.0; p];
+        for c in 0..nc {
+            let ac = &self.a[c * p..(c + 1) * p];
+            let rc = &self.res[c * n..(c + 1) * n];
+            for k in 0..q {
+                // v = D_k a_c + ∂φ₀/∂b_k ;  u_j = (∂φ_j/∂b_k)ᵀ r_c
+                self.v.iter_mut().for_each(|v| *v = 0.0);
+                u.iter_mut().for_each(|v| *v = 0.0);
+                for (col, &(j, kk)) in pattern.iter().enumerate() {
+                    if kk != k {
+                        continue;
+                    }
+                    let d = self.eval.d_basis.col_as_slice(col);
+                    let mut dot = 0.0;
+                    for i in 0..n {
+                        self.v[i] += ac[j] * d[i];
+                        dot += d[i] * rc[i];
+                    }
+                    u[j] = dot;
+                }
+                for (col, &kk) in opattern.iter().enumerate() {
+                    if kk == k {
+                        let d = self.eval.d_offset.col_as_slice(col);
+                        for i in 0..n {
+                            self.v[i] += d[i];
+                        }
+                    }
+                }
+                if p > 0 {
+                    self.qr.apply_qt(&mut self.v);
+                    self.v[..rank].iter_mut().for_each(|v| *v = 0.0);
+                    if !self.kaufman {
+                        for cc in 0..rank {
+                            let mut s = u[self.qr.perm()[cc]];
+                            for i in 0..cc {
+                                s -= self.qr.r(i, cc) * self.v[i];
+                            }
+                            self.v[cc] = s / self.qr.r(cc, cc);
+                        }
+                    }
+                    self.qr.apply_q(&mut self.v);
+                }
+                let out = &mut jac[k * total + c * n..k * total + (c + 1) * n];
+                for i in 0..n {
+                    out[i] = -self.v[i];
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! Batch and global fitting.
+
+use sepfit::batch::{BatchFitter, fit_global};
+use sepfit::problem::{Dataset, NamedOptions, fit_formula};
+
+fn t() -> Vec<f64> {
+    (0..120).map(|i| i as f64 * 0.05).collect()
+}
+
+/// Deterministic pseudo-noise.
+fn noise(seed: u64, i: usize) -> f64 {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) ^ (i as u64).wrapping_mul(0xBF58476D1CE4E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D049BB133111EB);
+    x ^= x >> 29;
+    (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+}
+
+#[test]
+fn batch_keeps_order_and_survives_bad_curves() {
+    let t = t();
+    let names = vec!["t".to_string(), "y".to_string()];
+    let mut curves = Vec::new();
+    for c in 0..40 {
+        let k = 0.3 + 0.05 * c as f64;
+        let mut y: Vec<f64> = t.iter().map(|t| 2.0 * (-k * t).exp() + 0.1).collect();
+        if c == 7 {
+            y[3] = f64::NAN; // bad data
+        }
+        if c == 11 {
+            y.truncate(2); // too short, and of the wrong length
+        }
+        curves.push(vec![t.clone(), y]);
+    }
+    let opts = NamedOptions { start: vec![("k".into(), 1.0)], ..Default::default() };
+    let f = BatchFitter::new("y ~ a*exp(-k*t) + c", &names, &opts).unwrap();
+    assert_eq!(f.param_names(), ["a", "c", "k"]);
+    let res = f.fit_all(&curves);
+    assert_eq!(res.len(), 40);
+    for (c, r) in res.iter().enumerate() {
+        match c {
+            7 => assert!(r.error.as_deref().unwrap().contains("NaN"), "{:?}", r.error),
+            11 => assert!(r.error.is_some()),
+            _ => {
+                assert!(r.error.is_none() && r.converged, "curve {c}: {r:?}");
+                let k = 0.3 + 0.05 * c as f64;
+                assert!((r.values[2] - k).abs() < 1e-9, "curve {c}: k = {}", r.values[2]);
+            }
+        }
+    }
+}
+
+#[test]
+fn global_fit_matches_the_stacked_single_fit() {
+    let t = t();
+    let (k1, k2) = (1.7, 0.35);
+    let amps = [(2.0, 0.5), (1.0, 1.5), (0.3, 2.2)];
+    let names = vec!["t".to_string(), "y".to_string()];
+    let curves: Vec<Vec<Vec<f64>>> = amps
+        .iter()
+        .enumerate()
+        .map(|(c, &(a1, a2))| {
+            let y = t.iter().enumerate().map(|(i, t)| a1 * (-k1 * t).exp() + a2 * (-k2 * t).exp() + 0.01 * noise(c as u64, i)).collect();
+            vec![t.clone(), y]
+        })
+        .collect();
+    let opts = NamedOptions { start: vec![("k1".into(), 2.5), ("k2".into(), 0.2)], ..Default::default() };
+    let g = fit_global("y ~ a1*exp(-k1*t) + a2*exp(-k2*t)", &names, &opts, &curves).unwrap();
+    assert!(g.converged, "{:?}", g.termination);
+    assert_eq!(g.dof, 3 * 120 - 2 - 6);
+    // Independent check: one ordinary fit of the stacked data, with indicator columns giving
+    // each curve its own amplitudes.
+    let mut cols = vec![Vec::new(); 5];
+    for (c, curve) in curves.iter().enumerate() {
+        for i in 0..t.len() {
+            cols[0].push(t[i]);
+            cols[1].push(curve[1][i]);
+            for d in 0..3 {
+                cols[2 + d].push(if d == c { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    let data = Dataset::new(vec!["t".into(), "y".into(), "i0".into(), "i1".into(), "i2".into()], cols).unwrap();
+    let stacked = "y ~ p0*i0*exp(-k1*t) + q0*i0*exp(-k2*t) + p1*i1*exp(-k1*t) + q1*i1*exp(-k2*t) + p2*i2*exp(-k1*t) + q2*i2*exp(-k2*t)";
+    let r = fit_formula(stacked, &data, &opts).unwrap();
+    let get = |n: &str| r.params.iter().find(|p| p.name == n).unwrap().clone();
+    for (k, name) in ["k1", "k2"].iter().enumerate() {
+        let p = get(name);
+        assert!((g.nonlinear[k] - p.value).abs() < 1e-8 * p.value.abs(), "{name}: {} vs {}", g.nonlinear[k], p.value);
+        assert!(
+            (g.nonlinear_std_errors[k] - p.std_error).abs() < 1e-6 * p.std_error,
+            "{name} se: {} vs {}",
+            g.nonlinear_std_errors[k],
+            p.std_error
+        );
+    }
+    for c in 0..3 {
+        assert!((g.linear[c][0] - get(&format!("p{c}")).value).abs() < 1e-7);
+        assert!((g.linear[c][1] - get(&format!("q{c}")).value).abs() < 1e-7);
+    }
+    assert!((g.rss - r.fit.rss).abs() < 1e-10 * r.fit.rss);
+}
+
+#[test]
+fn global_fit_rejects_different_time_axes() {
+    let names = vec!["t".to_string(), "y".to_string()];
+    let t1 = t();
+    let t2: Vec<f64> = t1.iter().map(|t| t * 1.01).collect();
+    let curves = vec![vec![t1.clone(), t1.iter().map(|t| (-t).exp()).collect()], vec![t2.clone(), t2.iter().map(|t| (-t).exp()).collect()]];
+    let opts = NamedOptions { start: vec![("k".into(), 1.0)], ..Default::default() };
+    let e = fit_global("y ~ a*exp(-k*t)", &names, &opts, &curves).unwrap_err();
+    assert!(e.to_string().contains("same `t` for every curve"), "{e}");
+}
