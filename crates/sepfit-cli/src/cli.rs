@@ -20,6 +20,8 @@ pub enum Command {
     Fit(FitArgs),
     /// Draw the variable-projection loss over two nonlinear parameters with the optimiser's path.
     Landscape(LandscapeArgs),
+    /// Fit the same model to many curves, each on its own, in parallel.
+    Batch(BatchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -90,6 +92,13 @@ pub struct FitArgs {
     /// Also draw the data, the fitted curve and the residuals to this file (.png or .svg).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Global fit: curves (rows grouped by --by) share the nonlinear parameters, each has its own
+    /// linear coefficients.
+    #[arg(long, requires = "by")]
+    pub global: bool,
+    /// Column that names the curve of each row (with --global).
+    #[arg(long)]
+    pub by: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -141,4 +150,47 @@ pub struct LandscapeArgs {
     /// Image size in pixels, e.g. 900x700.
     #[arg(long, default_value = "900x700")]
     pub size: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// CSV file: long format (one row per point, curves named by --by) or, with --wide, one
+    /// column of x and one column per curve.
+    pub data: PathBuf,
+    /// The model formula. With --wide, call the curve values `y`.
+    #[arg(long)]
+    pub model: String,
+    /// Starting values of the nonlinear parameters, used for every curve.
+    #[arg(long)]
+    pub start: Vec<String>,
+    /// Hold parameters fixed, e.g. "bg=0".
+    #[arg(long)]
+    pub fix: Vec<String>,
+    /// Box bounds on nonlinear parameters.
+    #[arg(long)]
+    pub bounds: Vec<String>,
+    /// Column of per-point standard deviations (long format).
+    #[arg(long)]
+    pub sigma: Option<String>,
+    /// Long format: the column naming each row's curve (rows of a curve must be contiguous).
+    #[arg(long, conflicts_with = "wide")]
+    pub by: Option<String>,
+    /// Wide format: the first column is x, every other column is a curve.
+    #[arg(long)]
+    pub wide: bool,
+    /// Output CSV: one row per curve, in input order.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue an interrupted run, skipping curves already written.
+    #[arg(long)]
+    pub resume: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Maximum iterations per curve.
+    #[arg(long, default_value_t = 200)]
+    pub max_iter: usize,
+    /// Curves handed to the workers at a time.
+    #[arg(long, default_value_t = 4096, hide = true)]
+    pub chunk: usize,
 }

@@ -85,3 +85,21 @@ impl CsvData {
         Ok(Dataset::new(self.names.clone(), self.columns.clone())?)
     }
 }
+
+/// The text values of one column (e.g. curve names), read separately from the numbers.
+pub fn read_labels(path: &Path, column: &str) -> Result<Vec<String>> {
+    let shown = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_path(path)
+        .with_context(|| format!("cannot open data file `{shown}`"))?;
+    let headers = rdr.headers().with_context(|| format!("{shown}: cannot read the header row"))?.clone();
+    let idx = headers
+        .iter()
+        .position(|h| h == column)
+        .with_context(|| format!("{shown}: no column `{column}`; columns are: {}", headers.iter().collect::<Vec<_>>().join(", ")))?;
+    let mut out = Vec::new();
+    for (r, rec) in rdr.records().enumerate() {
+        let rec = rec.with_context(|| format!("{shown}, data row {}", r + 1))?;
+        out.push(rec.get(idx).unwrap_or("").to_string());
+    }
+    Ok(out)
+}

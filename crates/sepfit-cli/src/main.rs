@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         cli::Command::Model(a) => cmd::model::run(&a),
         cli::Command::Fit(a) => cmd::fit::run(&a),
         cli::Command::Landscape(a) => cmd::landscape::run(&a),
+        cli::Command::Batch(a) => cmd::batch::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,13 +2,16 @@
 
 use super::{CliError, emit, formula_error};
 use crate::cli::{FitArgs, Format, Method};
-use crate::data::{CsvData, read_csv};
+use crate::data::{CsvData, read_csv, read_labels};
 use anyhow::{Context, anyhow, bail};
 use sepfit::problem::{NamedFit, NamedOptions, ProblemError, fit_formula};
 use sepfit_expr::ModelFormula;
 use serde_json::{Value, json};
 
 pub fn run(args: &FitArgs) -> Result<(), CliError> {
+    if args.global {
+        return run_global(args);
+    }
     let method = match args.method {
         Method::Varpro => sepfit::Method::VarPro,
         Method::Kaufman => sepfit::Method::Kaufman,
@@ -367,4 +370,103 @@ pub fn to_text(r: &NamedFit, path: &str, args: &FitArgs) -> String {
         s += &format!("note: {n}\n");
     }
     s
+}
+
+/// `sepfit fit --global --by COLUMN`: shared nonlinear parameters, per-curve linear ones.
+fn run_global(args: &FitArgs) -> Result<(), CliError> {
+    let t0 = std::time::Instant::now();
+    let by = args.by.as_deref().unwrap_or_default();
+    let data = read_csv(&args.data)?;
+    let labels = read_labels(&args.data, by)?;
+    let names: Vec<String> = data.names.iter().filter(|n| n.as_str() != by).cloned().collect();
+    let cols: Vec<&str> = names.iter().map(String::as_str).collect();
+    let m = ModelFormula::parse(&args.model, &cols).map_err(|d| formula_error(&args.model, d))?;
+    let used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
+    data.check_columns(&used)?;
+    // Group rows by curve, in order of first appearance.
+    let mut order: Vec<String> = Vec::new();
+    let mut rows_of: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    for (r, l) in labels.iter().enumerate() {
+        rows_of.entry(l.clone()).or_insert_with(|| {
+            order.push(l.clone());
+            Vec::new()
+        }).push(r);
+    }
+    let col_data: Vec<&Vec<f64>> = names.iter().map(|n| &data.columns[data.names.iter().position(|x| x == n).unwrap_or(0)]).collect();
+    let curves: Vec<Vec<Vec<f64>>> = order
+        .iter()
+        .map(|id| col_data.iter().map(|c| rows_of[id].iter().map(|&r| c[r]).collect()).collect())
+        .collect();
+    let opts = NamedOptions {
+        start: parse_assignments(&args.start.join(","), "--start")?,
+        fixed: parse_assignments(&args.fix.join(","), "--fix")?,
+        bounds: parse_bounds(&args.bounds.join(","))?,
+        sigma: args.sigma.clone(),
+        max_iterations: Some(args.max_iter),
+        ..Default::default()
+    };
+    let gf = match sepfit::batch::fit_global(&args.model, &names, &opts, &curves) {
+        Ok(v) => v,
+        Err(sepfit::batch::GlobalError::Problem(ProblemError::Formula(d))) => return Err(formula_error(&args.model, d)),
+        Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
+    };
+    let solve_s = t0.elapsed().as_secs_f64();
+    match args.format {
+        Format::Json => {
+            let shared: Vec<Value> = gf
+                .nonlinear_names
+                .iter()
+                .enumerate()
+                .map(|(k, n)| json!({"name": n, "value": num(gf.nonlinear[k]), "std_error": num(gf.nonlinear_std_errors[k]), "linear": false}))
+                .collect();
+            let curves: Vec<Value> = order
+                .iter()
+                .enumerate()
+                .map(|(c, id)| {
+                    let lin: serde_json::Map<String, Value> =
+                        gf.linear_names.iter().enumerate().map(|(j, n)| (n.clone(), num(gf.linear[c][j]))).collect();
+                    json!({"curve": id, "linear": lin, "rss": num(gf.curve_rss[c])})
+                })
+                .collect();
+            let v = json!({
+                "data": data.path, "formula": args.model, "global": true, "curves": curves, "n_curves": order.len(),
+                "converged": gf.converged, "termination": format!("{:?}", gf.termination),
+                "termination_message": gf.termination.message(), "parameters": shared, "rss": num(gf.rss),
+                "dof": gf.dof, "residual_std_error": num(gf.residual_std_error), "iterations": gf.iterations,
+                "timing": {"solve_s": solve_s},
+            });
+            emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))
+        }
+        Format::Text => {
+            let mut s = format!("sepfit fit --global: {} ({} curves grouped by `{by}`)\n", data.path, order.len());
+            s += &format!("formula     {}\n", args.model);
+            s += &format!("shared      {} (nonlinear)\nper curve   {} (linear, eliminated)\n\n", gf.nonlinear_names.join(", "), gf.linear_names.join(", "));
+            s += &format!("{:<12} {:>15} {:>13}\n", "Parameter", "Estimate", "Std. Error");
+            for (k, n) in gf.nonlinear_names.iter().enumerate() {
+                s += &format!("{:<12} {:>15} {:>13}\n", n, g(gf.nonlinear[k]), g(gf.nonlinear_std_errors[k]));
+            }
+            let shown = order.len().min(20);
+            s += &format!("\nlinear coefficients ({} of {} curves shown; --format json lists all):\n{:<12}", shown, order.len(), "curve");
+            for n in &gf.linear_names {
+                s += &format!(" {:>14}", n);
+            }
+            s += &format!(" {:>14}\n", "rss");
+            for (c, id) in order.iter().take(shown).enumerate() {
+                s += &format!("{:<12}", id);
+                for j in 0..gf.linear_names.len() {
+                    s += &format!(" {:>14}", g(gf.linear[c][j]));
+                }
+                s += &format!(" {:>14}\n", g(gf.curve_rss[c]));
+            }
+            s += &format!("\nResidual standard error: {} on {} degrees of freedom\n", g(gf.residual_std_error), gf.dof);
+            s += &format!(
+                "{} after {} iterations, {:.3} ms\nTermination: {}\n",
+                if gf.converged { "Converged" } else { "NOT CONVERGED" },
+                gf.iterations,
+                solve_s * 1e3,
+                gf.termination.message()
+            );
+            emit(&s)
+        }
+    }
 }

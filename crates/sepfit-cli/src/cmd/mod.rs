@@ -1,5 +1,6 @@
 //! Subcommands.
 
+pub mod batch;
 pub mod fit;
 pub mod landscape;
 pub mod model;

@@ -1,0 +1,454 @@
+//! `sepfit batch`: the same model fitted to many curves, each on its own, in parallel.
+//!
+//! Long CSV is streamed: a reader thread splits the file into curves (contiguous rows with the
+//! same `--by` value) and hands chunks of raw rows to the workers, which parse their own rows
+//! and fit them, so parsing runs on all cores and memory stays bounded by the chunk size.
+//! Results are written in input order to `OUT.partial`, flushed after every chunk, and renamed
+//! to `OUT` only when the batch is complete; `--resume` continues from the complete rows of an
+//! interrupted `OUT.partial`.
+
+use super::fit::{parse_assignments, parse_bounds};
+use super::{CliError, formula_error};
+use crate::cli::BatchArgs;
+use anyhow::{Context, anyhow, bail};
+use rayon::prelude::*;
+use sepfit::batch::{BatchFitter, CurveResult};
+use sepfit::problem::{NamedOptions, ProblemError};
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One curve's raw rows, as read.
+struct RawCurve {
+    id: String,
+    /// Data row number (1-based) of its first row.
+    first_row: usize,
+    rows: Vec<u8>,
+}
+
+pub fn run(args: &BatchArgs) -> Result<(), CliError> {
+    let t0 = Instant::now();
+    if args.by.is_none() && !args.wide {
+        return Err(anyhow!("say how curves are laid out: --by COLUMN for long format (one row per point), or --wide (one column per curve)").into());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
+    let threads = pool.current_num_threads();
+    let opts = NamedOptions {
+        start: parse_assignments(&args.start.join(","), "--start")?,
+        fixed: parse_assignments(&args.fix.join(","), "--fix")?,
+        bounds: parse_bounds(&args.bounds.join(","))?,
+        sigma: args.sigma.clone(),
+        max_iterations: Some(args.max_iter),
+        ..Default::default()
+    };
+    let partial = partial_path(&args.out);
+    let summary = pool.install(|| {
+        if args.wide { run_wide(args, &opts, &partial) } else { run_long(args, &opts, &partial) }
+    })?;
+    std::fs::rename(&partial, &args.out)
+        .with_context(|| format!("cannot move {} to {}", partial.display(), args.out.display()))?;
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "fitted {} curves ({} skipped as already done, {} failed, {} not converged) in {:.2} s: {:.0} fits/s on {} thread{}; results in {}",
+        summary.fitted,
+        summary.skipped,
+        summary.failed,
+        summary.not_converged,
+        secs,
+        summary.fitted as f64 / secs,
+        threads,
+        if threads == 1 { "" } else { "s" },
+        args.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Default)]
+struct Summary {
+    fitted: usize,
+    skipped: usize,
+    failed: usize,
+    not_converged: usize,
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<BatchFitter, CliError> {
+    BatchFitter::new(&args.model, names, opts).map_err(|e| match e {
+        ProblemError::Formula(d) => formula_error(&args.model, d),
+        e => CliError::Other(anyhow!(e)),
+    })
+}
+
+fn header(f: &BatchFitter) -> String {
+    let mut h = String::from("curve");
+    for p in f.param_names() {
+        h += &format!(",{p},{p}_se");
+    }
+    h += ",rss,dof,iterations,converged,termination,error\n";
+    h
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn row(id: &str, r: &CurveResult, n_params: usize) -> String {
+    let mut s = csv_field(id);
+    for i in 0..n_params {
+        let v = r.values.get(i).copied().unwrap_or(f64::NAN);
+        let e = r.std_errors.get(i).copied().unwrap_or(f64::NAN);
+        s += &format!(",{v},{e}");
+    }
+    s += &format!(
+        ",{},{},{},{},{},{}\n",
+        r.rss,
+        r.dof,
+        r.iterations,
+        r.converged,
+        r.termination,
+        csv_field(r.error.as_deref().unwrap_or(""))
+    );
+    s
+}
+
+/// Opens the output: a fresh `.partial`, or (with --resume) the complete rows of an earlier
+/// one. Returns the writer and the ids already done, in order.
+fn open_output(args: &BatchArgs, partial: &Path, header: &str) -> anyhow::Result<(BufWriter<File>, Vec<String>)> {
+    if args.out.exists() && !args.resume {
+        // A finished earlier run is simply replaced.
+    }
+    if partial.exists() && !args.resume {
+        bail!(
+            "{} exists: an earlier batch was interrupted; continue it with --resume, or delete that file to start over",
+            partial.display()
+        );
+    }
+    if args.resume && partial.exists() {
+        let mut text = String::new();
+        File::open(partial)?.read_to_string(&mut text)?;
+        // Keep complete lines only (a kill can leave the last one cut short).
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        let body = &text[..complete];
+        let mut lines = body.lines();
+        let first = lines.next().unwrap_or("");
+        if format!("{first}\n") != header {
+            bail!(
+                "{} was written for a different model or parameters; delete it to start over",
+                partial.display()
+            );
+        }
+        let done: Vec<String> = lines.map(|l| parse_id(l)).collect();
+        let mut f = OpenOptions::new().write(true).open(partial)?;
+        f.set_len(complete as u64)?;
+        f.seek(std::io::SeekFrom::End(0))?;
+        return Ok((BufWriter::new(f), done));
+    }
+    let mut w = BufWriter::new(File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?);
+    w.write_all(header.as_bytes())?;
+    Ok((w, Vec::new()))
+}
+
+fn parse_id(line: &str) -> String {
+    if let Some(rest) = line.strip_prefix('"') {
+        let mut id = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    id.push('"');
+                    chars.next();
+                } else {
+                    break;
+                }
+            } else {
+                id.push(c);
+            }
+        }
+        id
+    } else {
+        line.split(',').next().unwrap_or("").to_string()
+    }
+}
+
+fn progress(total: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = match total {
+        Some(t) => indicatif::ProgressBar::new(t),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style = match total {
+        Some(_) => indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} curves  {per_sec}  eta {eta}"),
+        None => indicatif::ProgressStyle::with_template("{spinner} {pos} curves  {per_sec}  {elapsed}"),
+    };
+    if let Ok(style) = style {
+        pb.set_style(style);
+    }
+    Some(pb)
+}
+
+fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Summary, CliError> {
+    let by = args.by.as_deref().unwrap_or_default();
+    let path = args.data.display().to_string();
+    let file = File::open(&args.data).with_context(|| format!("cannot open data file `{path}`"))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    if reader.read_until(b'\n', &mut line).context("cannot read the header row")? == 0 {
+        return Err(anyhow!("{path} is empty: expected a header row").into());
+    }
+    let header_line = String::from_utf8_lossy(&line).trim_end().to_string();
+    let names: Vec<String> = header_line.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect();
+    let by_idx = names
+        .iter()
+        .position(|n| n == by)
+        .ok_or_else(|| anyhow!("{path}: no column `{by}` to group curves by; columns are: {}", names.join(", ")))?;
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(anyhow!("{path}: duplicate column `{n}`; column names must be unique").into());
+        }
+    }
+    // The fitter sees the numeric columns (all but the curve column).
+    let num_names: Vec<String> = names.iter().enumerate().filter(|(i, _)| *i != by_idx).map(|(_, n)| n.clone()).collect();
+    let f = fitter(args, &num_names, opts)?;
+    let used: Vec<usize> = {
+        let m = &f.resolved().formula;
+        let mut u = m.used_columns();
+        if let Some(s) = &args.sigma {
+            if let Some(i) = num_names.iter().position(|n| n == s) {
+                u.push(i);
+            }
+        }
+        u
+    };
+    // Map numeric column index → field index in the file.
+    let field_of: Vec<usize> = (0..names.len()).filter(|&i| i != by_idx).collect();
+    let head = header(&f);
+    let (mut out, done) = open_output(args, partial, &head)?;
+    let n_params = f.param_names().len();
+    let pb = progress(None);
+    let mut summary = Summary { skipped: done.len(), ..Default::default() };
+    let chunk = args.chunk.max(1);
+    let result: Result<(), CliError> = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RawCurve>, String>>(2);
+        let path2 = path.clone();
+        scope.spawn(move || {
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut batch: Vec<RawCurve> = Vec::with_capacity(chunk);
+            let mut cur: Option<RawCurve> = None;
+            let mut row = 0usize;
+            let mut skip = done.len();
+            let mut done_iter = done.into_iter();
+            let mut line = Vec::new();
+            let mut finish = |c: RawCurve, batch: &mut Vec<RawCurve>, seen: &mut HashSet<String>| -> Result<(), String> {
+                if !seen.insert(c.id.clone()) {
+                    return Err(format!(
+                        "{path2}: rows of curve `{}` appear in two separate blocks (again at data row {}); sort the file by `{by}`",
+                        c.id, c.first_row
+                    ));
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    let expect = done_iter.next().unwrap_or_default();
+                    if expect != c.id {
+                        return Err(format!(
+                            "cannot resume: the output has curve `{expect}` where the data has `{}`; delete the .partial file to start over",
+                            c.id
+                        ));
+                    }
+                    return Ok(());
+                }
+                batch.push(c);
+                Ok(())
+            };
+            loop {
+                line.clear();
+                let nread = match reader.read_until(b'\n', &mut line) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("{path2}: read error: {e}")));
+                        return;
+                    }
+                };
+                if nread == 0 {
+                    break;
+                }
+                row += 1;
+                if line.iter().all(|b| b.is_ascii_whitespace()) {
+                    continue;
+                }
+                let id_bytes = line.split(|&b| b == b',').nth(by_idx).unwrap_or(b"");
+                let id = String::from_utf8_lossy(id_bytes).trim().trim_matches('"').to_string();
+                let same = cur.as_ref().is_some_and(|c| c.id == id);
+                if !same {
+                    if let Some(c) = cur.take() {
+                        if let Err(e) = finish(c, &mut batch, &mut seen) {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                        if batch.len() >= chunk && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                            return;
+                        }
+                    }
+                    cur = Some(RawCurve { id, first_row: row, rows: Vec::new() });
+                }
+                if let Some(c) = cur.as_mut() {
+                    c.rows.extend_from_slice(&line);
+                    if !line.ends_with(b"\n") {
+                        c.rows.push(b'\n');
+                    }
+                }
+            }
+            if let Some(c) = cur.take() {
+                if let Err(e) = finish(c, &mut batch, &mut seen) {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch));
+            }
+        });
+        for msg in rx {
+            let batch = msg.map_err(|e| CliError::Other(anyhow!(e)))?;
+            let results: Vec<CurveResult> = batch
+                .par_iter()
+                .map_init(
+                    || None,
+                    |worker, c| match parse_rows(c, &field_of, &used, &num_names) {
+                        Ok(cols) => {
+                            let refs: Vec<&[f64]> = cols.iter().map(|v| v.as_slice()).collect();
+                            f.fit_curve(worker, &refs)
+                        }
+                        Err(e) => CurveResult { termination: "error".into(), error: Some(e), rss: f64::NAN, ..Default::default() },
+                    },
+                )
+                .collect();
+            let mut text = String::with_capacity(results.len() * 128);
+            for (c, r) in batch.iter().zip(&results) {
+                summary.fitted += 1;
+                if r.error.is_some() {
+                    summary.failed += 1;
+                } else if !r.converged {
+                    summary.not_converged += 1;
+                }
+                text += &row(&c.id, r, n_params);
+            }
+            out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
+            if let Some(pb) = &pb {
+                pb.inc(batch.len() as u64);
+            }
+        }
+        Ok(())
+    });
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    result?;
+    out.flush().context("cannot write results")?;
+    Ok(summary)
+}
+
+/// Parses the used numeric columns of one curve's rows; unused columns stay empty.
+fn parse_rows(c: &RawCurve, field_of: &[usize], used: &[usize], names: &[String]) -> Result<Vec<Vec<f64>>, String> {
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); field_of.len()];
+    let mut want = vec![usize::MAX; field_of.iter().max().map_or(0, |m| m + 1)];
+    for &u in used {
+        want[field_of[u]] = u;
+    }
+    for (k, line) in c.rows.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let mut nfields = 0;
+        for (fi, field) in line.split(|&b| b == b',').enumerate() {
+            nfields += 1;
+            let Some(&u) = want.get(fi) else { continue };
+            if u == usize::MAX {
+                continue;
+            }
+            let text = std::str::from_utf8(field).unwrap_or("").trim();
+            match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => cols[u].push(v),
+                _ => {
+                    return Err(format!(
+                        "data row {}, column `{}`: `{text}` is not a finite number",
+                        c.first_row + k,
+                        names[u]
+                    ));
+                }
+            }
+        }
+        if nfields < want.len() {
+            return Err(format!("data row {}: {nfields} fields, fewer than the header's", c.first_row + k));
+        }
+    }
+    Ok(cols)
+}
+
+fn run_wide(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Summary, CliError> {
+    let path = args.data.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&args.data)
+        .with_context(|| format!("cannot open data file `{path}`"))?;
+    let names: Vec<String> = rdr.headers().with_context(|| format!("{path}: cannot read the header"))?.iter().map(String::from).collect();
+    if names.len() < 2 {
+        return Err(anyhow!("{path}: wide format needs an x column and at least one curve column").into());
+    }
+    let mut x = Vec::new();
+    let mut ys: Vec<Vec<f64>> = vec![Vec::new(); names.len() - 1];
+    for (r, rec) in rdr.records().enumerate() {
+        let rec = rec.with_context(|| format!("{path}, data row {}", r + 1))?;
+        let xv: f64 = rec.get(0).unwrap_or("").parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+            anyhow!("{path}, data row {}, column `{}`: `{}` is not a finite number", r + 1, names[0], rec.get(0).unwrap_or(""))
+        })?;
+        x.push(xv);
+        for (j, y) in ys.iter_mut().enumerate() {
+            // A bad cell only fails its own curve.
+            y.push(rec.get(j + 1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN));
+        }
+    }
+    let fit_names = vec![names[0].clone(), "y".to_string()];
+    let f = fitter(args, &fit_names, opts)?;
+    let head = header(&f);
+    let (mut out, done) = open_output(args, partial, &head)?;
+    for (k, id) in done.iter().enumerate() {
+        if names.get(k + 1) != Some(id) {
+            return Err(anyhow!("cannot resume: the output has curve `{id}` where the data has `{}`", names.get(k + 1).map_or("", |s| s)).into());
+        }
+    }
+    let start = done.len();
+    let curves: Vec<Vec<Vec<f64>>> = ys[start..].iter().map(|y| vec![x.clone(), y.clone()]).collect();
+    let pb = progress(Some(curves.len() as u64));
+    let n_params = f.param_names().len();
+    let mut summary = Summary { skipped: start, ..Default::default() };
+    for (ci, chunk) in curves.chunks(args.chunk.max(1)).enumerate() {
+        let results = f.fit_all(chunk);
+        let mut text = String::new();
+        for (k, r) in results.iter().enumerate() {
+            summary.fitted += 1;
+            if r.error.is_some() {
+                summary.failed += 1;
+            } else if !r.converged {
+                summary.not_converged += 1;
+            }
+            text += &row(&names[1 + start + ci * args.chunk.max(1) + k], r, n_params);
+        }
+        out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
+        if let Some(pb) = &pb {
+            pb.inc(chunk.len() as u64);
+        }
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    Ok(summary)
+}
