@@ -529,7 +529,10 @@ impl Program {
                 Op::Powi(k) => un(dst, a, |x| x.powi(k)),
                 Op::Sqrt => un(dst, a, f64::sqrt),
                 Op::Neg => un(dst, a, |x| -x),
-                Op::F(Func::Exp) => un(dst, a, f64::exp),
+                Op::F(Func::Exp) => match a {
+                    Src::V(a) => crate::fast_exp::exp_slice(dst, a),
+                    Src::S(x) => dst.fill(x.exp()),
+                },
                 Op::F(f) => un(dst, a, |x| f.apply(x)),
             }
         }

@@ -35,6 +35,7 @@ pub mod ast;
 pub mod compile;
 pub mod diagnostic;
 mod diff;
+mod fast_exp;
 pub mod func;
 pub mod lexer;
 mod lower;
