@@ -39,6 +39,7 @@ mod fast_exp;
 pub mod func;
 pub mod lexer;
 mod lower;
+pub mod matrix;
 pub mod model;
 pub mod parser;
 pub mod pool;

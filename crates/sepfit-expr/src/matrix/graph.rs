@@ -1,0 +1,800 @@
+//! The typed matrix expression graph: a hash-consed arena of nodes whose shapes are checked
+//! when the graph is built from a formula, and which simplify as they are built.
+//!
+//! Children always have smaller ids than their parents, so id order is a topological order and
+//! every pass (differentiation, evaluation) is a loop over ids, never a recursion.
+//!
+//! Shapes reuse [`Shape`] and [`Dim`]: a vector is a column (`n×1`), a row vector is the
+//! `Matrix(Fixed(1), m)`, and `1×1` is a scalar. [`rc`] and [`from_rc`] convert between a shape
+//! and its (rows, columns) pair, so that `x'*x` is a scalar and `x*b'` an `n×m` matrix.
+
+use crate::func::Func;
+use crate::shape::{Dim, Shape};
+use std::collections::HashMap;
+
+/// Index of a node in a [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MId(pub u32);
+
+impl MId {
+    /// Index as `usize`.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// An `f64` compared and hashed by its bits (so nodes can be hash-consed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Num(u64);
+
+impl Num {
+    /// Wraps a value (`-0.0` becomes `0.0`).
+    pub fn new(v: f64) -> Self {
+        Num(if v == 0.0 { 0.0f64 } else { v }.to_bits())
+    }
+    /// The value.
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+/// A node of the matrix graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MNode {
+    /// A scalar constant.
+    Const(Num),
+    /// An array of the node's (non-scalar) shape, every entry equal to the value (`ones(n)`).
+    Fill(Num),
+    /// The identity matrix of the given size.
+    Eye(Dim),
+    /// A declared variable, by index into [`Graph::vars`].
+    Var(u32),
+    /// `a + b` elementwise, with broadcasting.
+    Add(MId, MId),
+    /// `a - b` elementwise, with broadcasting.
+    Sub(MId, MId),
+    /// `a .* b` elementwise, with broadcasting (a scalar times anything is this node).
+    Mul(MId, MId),
+    /// `a ./ b` elementwise, with broadcasting.
+    Div(MId, MId),
+    /// `a .^ b` elementwise, with broadcasting.
+    Pow(MId, MId),
+    /// `-a`
+    Neg(MId),
+    /// `f(a)` elementwise.
+    Call(Func, MId),
+    /// Matrix product `a * b`.
+    MatMul(MId, MId),
+    /// Transpose `a'`.
+    Transpose(MId),
+    /// Sum of all entries.
+    Sum(MId),
+    /// `sum(A, 1)`: column sums, a `1×c` row.
+    SumRows(MId),
+    /// `sum(A, 2)`: row sums, an `r×1` column.
+    SumCols(MId),
+    /// Euclidean norm of a vector, `‖v‖₂`.
+    Norm2(MId),
+    /// Frobenius norm, `‖A‖_F`.
+    NormF(MId),
+    /// Trace.
+    Trace(MId),
+    /// `diag(v)`: the diagonal matrix with `v` on its diagonal.
+    DiagM(MId),
+    /// `diag(A)`: the diagonal of a square matrix, as a vector.
+    DiagV(MId),
+    /// Matrix inverse.
+    Inv(MId),
+    /// Determinant.
+    Det(MId),
+    /// `log|det(A)|`.
+    LogDet(MId),
+}
+
+impl MNode {
+    /// The children of the node (0, 1 or 2).
+    pub fn children(&self) -> impl Iterator<Item = MId> {
+        use MNode::*;
+        let (a, b) = match *self {
+            Const(_) | Fill(_) | Eye(_) | Var(_) => (None, None),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | MatMul(a, b) => (Some(a), Some(b)),
+            Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
+            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) => (Some(a), None),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
+/// A declared variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Var {
+    /// Its name.
+    pub name: String,
+    /// Its shape.
+    pub shape: Shape,
+}
+
+/// `Dim::Fixed(1)`.
+pub const ONE: Dim = Dim::Fixed(1);
+
+/// (rows, columns) of a shape: a scalar is `1×1`, a vector `n×1`.
+pub fn rc(s: Shape) -> (Dim, Dim) {
+    match s {
+        Shape::Scalar => (ONE, ONE),
+        Shape::Vector(d) => (d, ONE),
+        Shape::Matrix(r, c) => (r, c),
+    }
+}
+
+/// The shape with the given rows and columns (`1×1` → scalar, `n×1` → vector).
+pub fn from_rc(r: Dim, c: Dim) -> Shape {
+    match (r, c) {
+        (ONE, ONE) => Shape::Scalar,
+        (r, ONE) => Shape::Vector(r),
+        (r, c) => Shape::Matrix(r, c),
+    }
+}
+
+fn bdim(a: Dim, b: Dim) -> Option<Dim> {
+    if a == b {
+        Some(a)
+    } else if a == ONE {
+        Some(b)
+    } else if b == ONE {
+        Some(a)
+    } else {
+        None
+    }
+}
+
+/// The shape of an elementwise operation with broadcasting: each dimension must agree or be 1
+/// on one side (a scalar goes with anything; a column minus a row is a matrix).
+pub fn broadcast(a: Shape, b: Shape) -> Option<Shape> {
+    let (ar, ac) = rc(a);
+    let (br, bc) = rc(b);
+    Some(from_rc(bdim(ar, br)?, bdim(ac, bc)?))
+}
+
+/// The transposed shape.
+pub fn transposed(s: Shape) -> Shape {
+    let (r, c) = rc(s);
+    from_rc(c, r)
+}
+
+/// The typed, hash-consed matrix expression graph. See the module docs.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    nodes: Vec<MNode>,
+    shapes: Vec<Shape>,
+    interned: HashMap<(MNode, Shape), MId>,
+    /// Declared variables.
+    pub vars: Vec<Var>,
+    /// Names of the symbolic dimensions (`Dim::Sym(i)` is `dims[i]`).
+    pub dims: Vec<String>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node at `id`.
+    pub fn node(&self, id: MId) -> MNode {
+        self.nodes[id.index()]
+    }
+
+    /// The shape of `id`.
+    pub fn shape(&self, id: MId) -> Shape {
+        self.shapes[id.index()]
+    }
+
+    /// The index of a symbolic dimension by name, adding it if new.
+    pub fn dim(&mut self, name: &str) -> Dim {
+        if let Some(i) = self.dims.iter().position(|d| d == name) {
+            return Dim::Sym(i as u32);
+        }
+        self.dims.push(name.to_string());
+        Dim::Sym((self.dims.len() - 1) as u32)
+    }
+
+    /// A dimension as written (`n`, `3`).
+    pub fn dim_name(&self, d: Dim) -> String {
+        match d {
+            Dim::Sym(i) => self.dims.get(i as usize).cloned().unwrap_or_else(|| format!("d{i}")),
+            Dim::Fixed(k) => k.to_string(),
+            Dim::Obs => "n".to_string(),
+        }
+    }
+
+    /// A shape in words, with the dimension names: `scalar`, `vector of length n`,
+    /// `1×m row vector`, `n×d matrix`.
+    pub fn shape_name(&self, s: Shape) -> String {
+        match s {
+            Shape::Scalar => "scalar".into(),
+            Shape::Vector(d) => format!("vector of length {}", self.dim_name(d)),
+            Shape::Matrix(ONE, c) => format!("1×{} row vector", self.dim_name(c)),
+            Shape::Matrix(r, c) => format!("{}×{} matrix", self.dim_name(r), self.dim_name(c)),
+        }
+    }
+
+    /// A shape as `rows×cols`.
+    pub fn shape_short(&self, s: Shape) -> String {
+        let (r, c) = rc(s);
+        format!("{}×{}", self.dim_name(r), self.dim_name(c))
+    }
+
+    /// Declares a variable (or returns the existing one of that name).
+    pub fn declare(&mut self, name: &str, shape: Shape) -> u32 {
+        if let Some(i) = self.vars.iter().position(|v| v.name == name) {
+            return i as u32;
+        }
+        self.vars.push(Var { name: name.to_string(), shape });
+        (self.vars.len() - 1) as u32
+    }
+
+    /// Finds a variable by name.
+    pub fn find_var(&self, name: &str) -> Option<u32> {
+        self.vars.iter().position(|v| v.name == name).map(|i| i as u32)
+    }
+
+    fn intern(&mut self, node: MNode, shape: Shape) -> MId {
+        if let Some(&id) = self.interned.get(&(node, shape)) {
+            return id;
+        }
+        let id = MId(self.nodes.len() as u32);
+        self.nodes.push(node);
+        self.shapes.push(shape);
+        self.interned.insert((node, shape), id);
+        id
+    }
+
+    // ---- queries used by the simplifier ----
+
+    /// The constant value of a scalar constant.
+    pub fn as_const(&self, id: MId) -> Option<f64> {
+        match self.node(id) {
+            MNode::Const(v) => Some(v.get()),
+            _ => None,
+        }
+    }
+
+    /// The value of a constant or of a constant-filled array.
+    pub fn fill_value(&self, id: MId) -> Option<f64> {
+        match self.node(id) {
+            MNode::Const(v) | MNode::Fill(v) => Some(v.get()),
+            _ => None,
+        }
+    }
+
+    fn is_fill(&self, id: MId, v: f64) -> bool {
+        self.fill_value(id) == Some(v)
+    }
+
+    fn is_scalar(&self, id: MId) -> bool {
+        self.shape(id) == Shape::Scalar
+    }
+
+    fn bshape(&self, a: MId, b: MId) -> Shape {
+        broadcast(self.shape(a), self.shape(b)).unwrap_or(self.shape(a))
+    }
+
+    // ---- leaves ----
+
+    /// A scalar constant.
+    pub fn konst(&mut self, v: f64) -> MId {
+        self.intern(MNode::Const(Num::new(v)), Shape::Scalar)
+    }
+
+    /// An array of shape `s` filled with `v` (a constant if `s` is scalar).
+    pub fn fill(&mut self, v: f64, s: Shape) -> MId {
+        if s == Shape::Scalar {
+            return self.konst(v);
+        }
+        self.intern(MNode::Fill(Num::new(v)), s)
+    }
+
+    /// The identity matrix of size `d`.
+    pub fn eye(&mut self, d: Dim) -> MId {
+        if d == ONE {
+            return self.konst(1.0);
+        }
+        self.intern(MNode::Eye(d), Shape::Matrix(d, d))
+    }
+
+    /// The node of variable `i`.
+    pub fn var(&mut self, i: u32) -> MId {
+        let s = self.vars[i as usize].shape;
+        self.intern(MNode::Var(i), s)
+    }
+
+    /// Replaces a filled array operand by its scalar value when the other operand already has
+    /// the result's shape (`ones(n) ./ y` is `1 ./ y`).
+    fn unfill(&mut self, a: MId, b: MId) -> (MId, MId) {
+        let out = self.bshape(a, b);
+        let a2 = match self.node(a) {
+            MNode::Fill(v) if self.shape(b) == out => self.konst(v.get()),
+            _ => a,
+        };
+        let b2 = match self.node(b) {
+            MNode::Fill(v) if self.shape(a) == out => self.konst(v.get()),
+            _ => b,
+        };
+        (a2, b2)
+    }
+
+    fn fold2(&mut self, a: MId, b: MId, f: impl Fn(f64, f64) -> f64) -> Option<MId> {
+        let (x, y) = (self.fill_value(a)?, self.fill_value(b)?);
+        let v = f(x, y);
+        let s = self.bshape(a, b);
+        v.is_finite().then(|| self.fill(v, s))
+    }
+
+    // ---- elementwise ----
+
+    /// `a + b`, simplified.
+    pub fn add(&mut self, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, |x, y| x + y) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        if self.is_fill(a, 0.0) && self.shape(b) == out {
+            return b;
+        }
+        if self.is_fill(b, 0.0) && self.shape(a) == out {
+            return a;
+        }
+        if let MNode::Neg(y) = self.node(b) {
+            return self.sub(a, y);
+        }
+        if let MNode::Neg(x) = self.node(a) {
+            return self.sub(b, x);
+        }
+        if a == b {
+            let two = self.konst(2.0);
+            return self.mul(two, a);
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::Add(a, b), out)
+    }
+
+    /// `a - b`, simplified.
+    pub fn sub(&mut self, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, |x, y| x - y) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        if self.is_fill(b, 0.0) && self.shape(a) == out {
+            return a;
+        }
+        if self.is_fill(a, 0.0) && self.shape(b) == out {
+            return self.neg(b);
+        }
+        if a == b {
+            return self.fill(0.0, out);
+        }
+        if let MNode::Neg(y) = self.node(b) {
+            return self.add(a, y);
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::Sub(a, b), out)
+    }
+
+    /// `a .* b` (a scalar times anything included), simplified: constants are pulled to the
+    /// front, signs outwards, and broadcasts against `ones` absorbed.
+    pub fn mul(&mut self, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, |x, y| x * y) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        // constants first
+        if self.as_const(b).is_some() && self.as_const(a).is_none() {
+            return self.mul(b, a);
+        }
+        if self.is_fill(a, 0.0) || self.is_fill(b, 0.0) {
+            return self.fill(0.0, out);
+        }
+        if self.is_fill(a, 1.0) && self.shape(b) == out {
+            return b;
+        }
+        if self.is_fill(b, 1.0) && self.shape(a) == out {
+            return a;
+        }
+        if self.fill_value(a) == Some(-1.0) && self.shape(b) == out {
+            return self.neg(b);
+        }
+        if self.fill_value(b) == Some(-1.0) && self.shape(a) == out {
+            return self.neg(a);
+        }
+        // c1 * (y / c2) = (c1/c2) * y when that is an integer (`2*(u/2)` = `u`)
+        if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b)) {
+            if let Some(c2) = self.as_const(c2) {
+                if (c1 / c2).fract() == 0.0 {
+                    let k = self.konst(c1 / c2);
+                    return self.mul(k, y);
+                }
+            }
+        }
+        // (y / c) .* q = (y .* q) / c for a constant c (constants gather at the outside)
+        for (p, q) in [(a, b), (b, a)] {
+            if let MNode::Div(y, c) = self.node(p) {
+                if self.as_const(c).is_some() && self.fill_value(y).is_none() && self.fill_value(q).is_none() {
+                    let m = self.mul(y, q);
+                    return self.div(m, c);
+                }
+            }
+        }
+        if let MNode::Neg(x) = self.node(a) {
+            let m = self.mul(x, b);
+            return self.neg(m);
+        }
+        if let MNode::Neg(y) = self.node(b) {
+            let m = self.mul(a, y);
+            return self.neg(m);
+        }
+        // (k ./ x) .* y = (k .* y) ./ x  for a constant k (so `1./(1+e).*e` reads `e./(1+e)`)
+        for (p, q) in [(a, b), (b, a)] {
+            if let MNode::Div(k, x) = self.node(p) {
+                if self.as_const(k).is_some() && self.shape(q) == out {
+                    let kq = self.mul(k, q);
+                    return self.div(kq, x);
+                }
+            }
+        }
+        // c1 * (c2 * y) = (c1 c2) * y ; x * (c * y) = c * (x * y)
+        if let MNode::Mul(c2, y) = self.node(b) {
+            if let Some(v2) = self.as_const(c2) {
+                if let Some(v1) = self.as_const(a) {
+                    let c = self.konst(v1 * v2);
+                    return self.mul(c, y);
+                }
+                let m = self.mul(a, y);
+                return self.mul(c2, m);
+            }
+        }
+        if let MNode::Mul(c1, x) = self.node(a) {
+            if self.as_const(c1).is_some() {
+                let m = self.mul(x, b);
+                return self.mul(c1, m);
+            }
+        }
+        // (u .* ones(S)) .* b  with b of shape S  =  u .* b
+        for (p, q) in [(a, b), (b, a)] {
+            if let MNode::Mul(u, f) = self.node(p) {
+                if self.is_fill(f, 1.0) && self.shape(q) == self.shape(f) && self.shape(q) == out {
+                    return self.mul(u, q);
+                }
+            }
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::Mul(a, b), out)
+    }
+
+    /// `a ./ b`, simplified.
+    pub fn div(&mut self, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, |x, y| x / y) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        if self.is_fill(b, 1.0) && self.shape(a) == out {
+            return a;
+        }
+        if self.is_fill(a, 0.0) {
+            return self.fill(0.0, out);
+        }
+        if let Some(v) = self.fill_value(a) {
+            if v < 0.0 {
+                let sa = self.shape(a);
+                let pa = self.fill(-v, sa);
+                let d = self.div(pa, b);
+                return self.neg(d);
+            }
+        }
+        if a == b {
+            return self.fill(1.0, out);
+        }
+        if let MNode::Neg(x) = self.node(a) {
+            let d = self.div(x, b);
+            return self.neg(d);
+        }
+        if let MNode::Neg(y) = self.node(b) {
+            let d = self.div(a, y);
+            return self.neg(d);
+        }
+        if let MNode::Mul(c, x) = self.node(a) {
+            if self.as_const(c).is_some() && !self.is_fill(x, 1.0) {
+                let d = self.div(x, b);
+                return self.mul(c, d);
+            }
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::Div(a, b), out)
+    }
+
+    /// `a .^ b`, simplified.
+    pub fn pow(&mut self, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, f64::powf) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        if self.is_fill(b, 1.0) && self.shape(a) == out {
+            return a;
+        }
+        if self.is_fill(b, 0.0) || self.is_fill(a, 1.0) {
+            return self.fill(1.0, out);
+        }
+        // (x^p)^q = x^(pq) for integer p (where it holds for every real x)
+        if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b)) {
+            if let Some(pv) = self.as_const(p) {
+                if pv.fract() == 0.0 && q.fract() == 0.0 {
+                    let e = self.konst(pv * q);
+                    return self.pow(x, e);
+                }
+            }
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::Pow(a, b), out)
+    }
+
+    /// `-a`, simplified.
+    pub fn neg(&mut self, a: MId) -> MId {
+        match self.node(a) {
+            MNode::Const(v) => self.konst(-v.get()),
+            MNode::Fill(v) => {
+                let s = self.shape(a);
+                self.fill(-v.get(), s)
+            }
+            MNode::Neg(x) => x,
+            MNode::Mul(c, x) if self.as_const(c).is_some() => {
+                let v = self.as_const(c).unwrap_or(1.0);
+                let c = self.konst(-v);
+                self.mul(c, x)
+            }
+            MNode::Sub(x, y) => self.sub(y, x),
+            _ => {
+                let s = self.shape(a);
+                self.intern(MNode::Neg(a), s)
+            }
+        }
+    }
+
+    /// `f(a)` elementwise, folded when `a` is constant.
+    pub fn call(&mut self, f: Func, a: MId) -> MId {
+        let s = self.shape(a);
+        if let Some(v) = self.fill_value(a) {
+            let r = f.apply(v);
+            if r.is_finite() {
+                return self.fill(r, s);
+            }
+        }
+        self.intern(MNode::Call(f, a), s)
+    }
+
+    // ---- matrix operations ----
+
+    /// Matrix product (a scalar operand makes it an elementwise product), simplified.
+    pub fn matmul(&mut self, a: MId, b: MId) -> MId {
+        if self.is_scalar(a) || self.is_scalar(b) {
+            return self.mul(a, b);
+        }
+        let (r, _) = rc(self.shape(a));
+        let (_, c) = rc(self.shape(b));
+        let out = from_rc(r, c);
+        if matches!(self.node(a), MNode::Eye(_)) {
+            return b;
+        }
+        if matches!(self.node(b), MNode::Eye(_)) {
+            return a;
+        }
+        if self.is_fill(a, 0.0) || self.is_fill(b, 0.0) {
+            return self.fill(0.0, out);
+        }
+        if let MNode::Neg(x) = self.node(a) {
+            let m = self.matmul(x, b);
+            return self.neg(m);
+        }
+        if let MNode::Neg(y) = self.node(b) {
+            let m = self.matmul(a, y);
+            return self.neg(m);
+        }
+        // scalar factors move out of products: (s x) y = s (x y), x (s y) = s (x y)
+        if let MNode::Mul(s, x) = self.node(a) {
+            if self.is_scalar(s) && !self.is_scalar(x) {
+                let m = self.matmul(x, b);
+                return self.mul(s, m);
+            }
+        }
+        if let MNode::Mul(s, y) = self.node(b) {
+            if self.is_scalar(s) && !self.is_scalar(y) {
+                let m = self.matmul(a, y);
+                return self.mul(s, m);
+            }
+        }
+        self.intern(MNode::MatMul(a, b), out)
+    }
+
+    /// Transpose, simplified (`x'' = x`, scalars and symmetric constants unchanged).
+    pub fn transpose(&mut self, a: MId) -> MId {
+        let s = self.shape(a);
+        if s == Shape::Scalar {
+            return a;
+        }
+        match self.node(a) {
+            MNode::Transpose(x) => x,
+            MNode::Eye(_) | MNode::DiagM(_) => a,
+            MNode::Fill(v) => self.fill(v.get(), transposed(s)),
+            MNode::Neg(x) => {
+                let t = self.transpose(x);
+                self.neg(t)
+            }
+            MNode::Mul(c, x) if self.is_scalar(c) => {
+                let t = self.transpose(x);
+                self.mul(c, t)
+            }
+            // (A B)' = B' A'
+            MNode::MatMul(x, y) => {
+                let (yt, xt) = (self.transpose(y), self.transpose(x));
+                self.matmul(yt, xt)
+            }
+            _ => self.intern(MNode::Transpose(a), transposed(s)),
+        }
+    }
+
+    /// Sum of all entries.
+    pub fn sum(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        match self.node(a) {
+            MNode::Neg(x) => {
+                let s = self.sum(x);
+                self.neg(s)
+            }
+            MNode::Mul(c, x) if self.is_scalar(c) => {
+                let s = self.sum(x);
+                self.mul(c, s)
+            }
+            MNode::Transpose(x) => self.sum(x),
+            _ => self.intern(MNode::Sum(a), Shape::Scalar),
+        }
+    }
+
+    /// `sum(A, 1)`: the `1×c` row of column sums.
+    pub fn sum_rows(&mut self, a: MId) -> MId {
+        let (r, c) = rc(self.shape(a));
+        if r == ONE {
+            return a;
+        }
+        if c == ONE {
+            return self.sum(a);
+        }
+        self.intern(MNode::SumRows(a), from_rc(ONE, c))
+    }
+
+    /// `sum(A, 2)`: the `r×1` column of row sums.
+    pub fn sum_cols(&mut self, a: MId) -> MId {
+        let (r, c) = rc(self.shape(a));
+        if c == ONE {
+            return a;
+        }
+        if r == ONE {
+            return self.sum(a);
+        }
+        self.intern(MNode::SumCols(a), from_rc(r, ONE))
+    }
+
+    /// A one-argument node with a fixed result shape, interned as is.
+    pub fn unary(&mut self, node: MNode, shape: Shape) -> MId {
+        self.intern(node, shape)
+    }
+
+    /// `‖v‖₂`
+    pub fn norm2(&mut self, a: MId) -> MId {
+        self.intern(MNode::Norm2(a), Shape::Scalar)
+    }
+
+    /// `‖A‖_F`
+    pub fn normf(&mut self, a: MId) -> MId {
+        self.intern(MNode::NormF(a), Shape::Scalar)
+    }
+
+    /// `tr(A)`
+    pub fn trace(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        self.intern(MNode::Trace(a), Shape::Scalar)
+    }
+
+    /// `diag(v)`: vector → diagonal matrix.
+    pub fn diag_m(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        let (n, _) = rc(self.shape(a));
+        if let MNode::Fill(v) = self.node(a) {
+            let e = self.eye(n);
+            let k = self.konst(v.get());
+            return self.mul(k, e);
+        }
+        self.intern(MNode::DiagM(a), Shape::Matrix(n, n))
+    }
+
+    /// `diag(A)`: square matrix → its diagonal.
+    pub fn diag_v(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        if let MNode::DiagM(v) = self.node(a) {
+            return v;
+        }
+        let (n, _) = rc(self.shape(a));
+        self.intern(MNode::DiagV(a), Shape::Vector(n))
+    }
+
+    /// `inv(A)`
+    pub fn inv(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            let one = self.konst(1.0);
+            return self.div(one, a);
+        }
+        if let MNode::Inv(x) = self.node(a) {
+            return x;
+        }
+        let s = self.shape(a);
+        self.intern(MNode::Inv(a), s)
+    }
+
+    /// `det(A)`
+    pub fn det(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        self.intern(MNode::Det(a), Shape::Scalar)
+    }
+
+    /// `logdet(A) = log|det(A)|`
+    pub fn logdet(&mut self, a: MId) -> MId {
+        self.intern(MNode::LogDet(a), Shape::Scalar)
+    }
+
+    /// Whether `id` depends on variable `v` (a loop over ids up to `id`).
+    pub fn depends_on(&self, id: MId, v: u32) -> bool {
+        let mut dep = vec![false; id.index() + 1];
+        for i in 0..=id.index() {
+            let n = self.nodes[i];
+            dep[i] = match n {
+                MNode::Var(k) => k == v,
+                _ => n.children().any(|c| dep[c.index()]),
+            };
+        }
+        dep[id.index()]
+    }
+
+    /// The nodes `roots` depend on, as a mask over ids.
+    pub fn reachable(&self, roots: &[MId]) -> Vec<bool> {
+        let top = roots.iter().map(|r| r.index() + 1).max().unwrap_or(0);
+        let mut need = vec![false; top];
+        for r in roots {
+            need[r.index()] = true;
+        }
+        for i in (0..top).rev() {
+            if need[i] {
+                for c in self.nodes[i].children() {
+                    need[c.index()] = true;
+                }
+            }
+        }
+        need
+    }
+}

@@ -1,0 +1,251 @@
+//! Loss formulas in vectors and matrices: declared variables with (symbolic) shapes, a typed
+//! matrix expression graph, exact reverse-mode gradients printed in matrix notation, numeric
+//! evaluation and a gradient check against central differences.
+//!
+//! The same lexer, parser, syntax tree and [`Diagnostic`]s as model formulas; only the lowering
+//! differs: `*` is the matrix product (or a scalar product), `.*` `./` `.^` are elementwise with
+//! broadcasting (a column minus a row, `x - b'`, is a matrix), `'` transposes.
+//!
+//! ```
+//! use sepfit_expr::matrix::{LossFormula, Mat, Values};
+//! let mut f = LossFormula::new("norm2(X*w - y)^2", "X: n x d, w: d, y: n", None).unwrap();
+//! let g = f.gradient("w").unwrap();
+//! assert_eq!(f.ascii(g), "2*X'*(X*w - y)");
+//! assert_eq!(f.unicode(g), "2·Xᵀ·(X·w − y)");
+//! let mut v = Values::new();
+//! v.insert("X".into(), Mat::from_rows(&[vec![1.0, 0.0], vec![0.0, 2.0], vec![1.0, 1.0]]).unwrap());
+//! v.insert("w".into(), Mat::vector(vec![1.0, -1.0]));
+//! v.insert("y".into(), Mat::vector(vec![0.0, 0.0, 1.0]));
+//! let [j, gw] = f.eval(&[f.root(), g], &v).unwrap().try_into().unwrap();
+//! assert!((j.data[0] - 6.0).abs() < 1e-12); // ‖(1, -2, -1)‖₂²
+//! assert_eq!(gw.data, [2.0 * (1.0 - 1.0), 2.0 * (-4.0 - 1.0)]);
+//! assert!(f.check_gradient(&["w"], &[g], &v, 4, 1).unwrap() < 1e-9);
+//! ```
+//!
+//! ## Relation to [`crate::Pool`]
+//! `Pool` is the elementwise scalar graph of model formulas (every node is a scalar or a
+//! per-observation vector). [`Graph`] is a separate arena with the same conventions
+//! (hash-consing, simplify-on-build, children before parents) plus matrix nodes. A model formula
+//! is the special case with no matrix products; unifying them means adding `MatMul`, `Transpose`
+//! and the reductions to `Pool` with `Shape` as here, and retiring this arena.
+
+pub mod eval;
+pub mod grad;
+pub mod graph;
+pub mod lower;
+pub mod print;
+
+pub use eval::{Mat, ValueError, Values};
+pub use graph::{Graph, MId, MNode};
+pub use lower::{Decl, parse_decls};
+pub use print::Style;
+
+use crate::diagnostic::{Diagnostic, DiagnosticKind};
+use crate::shape::{Dim, Shape};
+use crate::span::Span;
+use std::collections::HashMap;
+
+/// Why a loss formula could not be built, differentiated or evaluated.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LossError {
+    /// A problem in the formula; the span refers to the formula text.
+    #[error("{0}")]
+    Formula(Diagnostic),
+    /// A problem in the declarations; the span refers to the declaration text.
+    #[error("{0}")]
+    Declarations(Diagnostic),
+    /// A problem with a variable's value, a requested variable, or evaluation.
+    #[error("{0}")]
+    Value(String),
+}
+
+impl From<ValueError> for LossError {
+    fn from(e: ValueError) -> Self {
+        LossError::Value(e.0)
+    }
+}
+
+/// A parsed, shape-checked loss formula. See the module docs.
+#[derive(Clone, Debug)]
+pub struct LossFormula {
+    /// The expression graph.
+    pub graph: Graph,
+    src: String,
+    root: MId,
+    defs: Vec<(String, MId)>,
+    used: Vec<(u32, Span)>,
+    names: HashMap<MId, String>,
+}
+
+/// The shape of a value: `1×1` is a scalar, `n×1` a vector.
+pub fn shape_of(m: &Mat) -> Shape {
+    graph::from_rc(Dim::Fixed(m.rows), Dim::Fixed(m.cols))
+}
+
+impl LossFormula {
+    /// Parses `src` (statements `name = expr;` ending in the loss) with the variables declared in
+    /// `decls` (see [`parse_decls`]; may be empty). Variables without a declaration take their
+    /// shape from `values` when given; declared variables are checked against their values.
+    pub fn new(src: &str, decls: &str, values: Option<&Values>) -> Result<Self, LossError> {
+        let mut g = Graph::new();
+        for d in parse_decls(decls, &mut g).map_err(LossError::Declarations)? {
+            g.declare(&d.name, d.shape);
+        }
+        if let Some(values) = values {
+            let mut names: Vec<&String> = values.keys().collect();
+            names.sort();
+            for name in names {
+                if g.find_var(name).is_none() {
+                    g.declare(name, shape_of(&values[name]));
+                }
+            }
+            g.bind(values, &[])?;
+        }
+        let parsed = crate::parser::parse(src).map_err(LossError::Formula)?;
+        let low = lower::lower_loss(src, &parsed, &mut g).map_err(LossError::Formula)?;
+        let mut names = HashMap::new();
+        for (n, id) in &low.defs {
+            if !matches!(g.node(*id), MNode::Var(_) | MNode::Const(_)) {
+                names.entry(*id).or_insert_with(|| n.clone());
+            }
+        }
+        Ok(LossFormula { graph: g, src: src.to_string(), root: low.root, defs: low.defs, used: low.used, names })
+    }
+
+    /// The loss (the value of the last statement).
+    pub fn root(&self) -> MId {
+        self.root
+    }
+
+    /// The formula text.
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+
+    /// Names of the variables the formula uses, in order of first use.
+    pub fn variables(&self) -> Vec<String> {
+        self.used.iter().map(|(v, _)| self.graph.vars[*v as usize].name.clone()).collect()
+    }
+
+    /// The shape of a node, in words (`vector of length n`).
+    pub fn shape_name(&self, id: MId) -> String {
+        self.graph.shape_name(self.graph.shape(id))
+    }
+
+    fn var_index(&self, name: &str) -> Result<u32, LossError> {
+        match self.graph.find_var(name) {
+            Some(v) if self.used.iter().any(|(u, _)| *u == v) => Ok(v),
+            _ => Err(LossError::Value(format!(
+                "`{name}` is not a variable of the formula (it uses: {})",
+                self.variables().iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// The gradient of the (scalar) loss with respect to one variable, of that variable's shape.
+    pub fn gradient(&mut self, wrt: &str) -> Result<MId, LossError> {
+        Ok(self.gradients(&[wrt])?[0])
+    }
+
+    /// The gradients of the (scalar) loss with respect to several variables, in one sweep.
+    pub fn gradients(&mut self, wrt: &[&str]) -> Result<Vec<MId>, LossError> {
+        let s = self.graph.shape(self.root);
+        if s != Shape::Scalar {
+            return Err(LossError::Formula(
+                Diagnostic::new(
+                    DiagnosticKind::ShapeMismatch,
+                    Span::new(0, self.src.len()),
+                    format!("a gradient needs a scalar loss, but this is a {}", self.graph.shape_name(s)),
+                    "not a scalar",
+                )
+                .hint("sum it (`sum(...)`), take a norm (`norm2(...)^2`), or ask for the Jacobian of a vector"),
+            ));
+        }
+        let vars = wrt.iter().map(|w| self.var_index(w)).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.graph.gradients(self.root, &vars))
+    }
+
+    /// ASCII form, re-readable by the parser; definitions print as their names.
+    pub fn ascii(&self, id: MId) -> String {
+        self.graph.render(id, Style::Ascii, &self.names)
+    }
+
+    /// Plain Unicode form: `2·Xᵀ·(X·w − y)`.
+    pub fn unicode(&self, id: MId) -> String {
+        self.graph.render(id, Style::Unicode, &self.names)
+    }
+
+    /// LaTeX form.
+    pub fn latex(&self, id: MId) -> String {
+        self.graph.render(id, Style::Latex, &self.names)
+    }
+
+    /// Prints in the given style.
+    pub fn render(&self, id: MId, style: Style) -> String {
+        self.graph.render(id, style, &self.names)
+    }
+
+    /// The definitions `id` refers to (directly or through other definitions), in source order,
+    /// as `(name, node)`; print each with [`Self::render`] to list them under a formula.
+    pub fn definitions_used(&self, id: MId) -> Vec<(String, MId)> {
+        let reach = self.graph.reachable(&[id]);
+        self.defs
+            .iter()
+            .filter(|(n, d)| *d != id && reach.get(d.index()).copied().unwrap_or(false) && self.names.get(d) == Some(n))
+            .cloned()
+            .collect()
+    }
+
+    /// Evaluates nodes with the given values.
+    pub fn eval(&self, ids: &[MId], values: &Values) -> Result<Vec<Mat>, LossError> {
+        Ok(self.graph.eval(ids, values)?)
+    }
+
+    /// Compares the gradients `grads` (of the loss with respect to `wrt`) with Richardson-
+    /// extrapolated central differences along `directions` random directions (seeded), and
+    /// returns the largest relative error `|gᵀv − D_v f| / max(|gᵀv|, |D_v f|)`.
+    pub fn check_gradient(&self, wrt: &[&str], grads: &[MId], values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut uniform = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        let g = self.eval(grads, values)?;
+        let f0 = self.eval(&[self.root], values)?[0].data[0];
+        let mut worst: f64 = 0.0;
+        for _ in 0..directions {
+            let dirs: Vec<Mat> = wrt
+                .iter()
+                .map(|w| {
+                    let x = values.get(*w).ok_or_else(|| LossError::Value(format!("no value for `{w}`")))?;
+                    Ok(Mat { rows: x.rows, cols: x.cols, data: x.data.iter().map(|_| uniform()).collect() })
+                })
+                .collect::<Result<_, LossError>>()?;
+            let gv: f64 = g.iter().zip(&dirs).map(|(g, d)| g.data.iter().zip(&d.data).map(|(a, b)| a * b).sum::<f64>()).sum();
+            let scale = wrt
+                .iter()
+                .map(|w| values[*w].data.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+                .fold(1.0f64, f64::max);
+            let at = |t: f64| -> Result<f64, LossError> {
+                let mut v = values.clone();
+                for (w, d) in wrt.iter().zip(&dirs) {
+                    let x = v.get_mut(*w).ok_or_else(|| LossError::Value(format!("no value for `{w}`")))?;
+                    for (xi, di) in x.data.iter_mut().zip(&d.data) {
+                        *xi += t * di;
+                    }
+                }
+                Ok(self.eval(&[self.root], &v)?[0].data[0])
+            };
+            let h = 1e-3 * scale;
+            let d1 = (at(h)? - at(-h)?) / (2.0 * h);
+            let d2 = (at(h / 2.0)? - at(-h / 2.0)?) / h;
+            let fd = (4.0 * d2 - d1) / 3.0;
+            let denom = gv.abs().max(fd.abs());
+            let e = if denom < 1e-13 * (1.0 + f0.abs()) { (gv - fd).abs() } else { (gv - fd).abs() / denom };
+            worst = worst.max(if e.is_nan() { f64::INFINITY } else { e });
+        }
+        Ok(worst)
+    }
+}

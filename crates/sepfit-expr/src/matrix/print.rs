@@ -1,0 +1,359 @@
+//! Printing matrix expressions: ASCII (re-readable by the parser, `2*X'*(X*w - y)`), plain
+//! Unicode (`2·Xᵀ·(X·w − y)`, `‖x − a‖₂`) and LaTeX. Named definitions print as their names.
+//! The printer walks the graph with an explicit stack, never a recursion.
+
+use super::graph::{Graph, MId, MNode, ONE, rc};
+use crate::func::Func;
+use crate::shape::Shape;
+use std::collections::HashMap;
+
+/// How to print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// ASCII the parser reads back: `2*X'*(X*w - y)`.
+    Ascii,
+    /// Plain Unicode: `2·Xᵀ·(X·w − y)`.
+    Unicode,
+    /// LaTeX: `2\,X^\top\left(X\,w - y\right)`.
+    Latex,
+}
+
+const P_ADD: u8 = 1;
+const P_MUL: u8 = 2;
+const P_NEG: u8 = 3;
+const P_POW: u8 = 4;
+const P_POST: u8 = 5;
+const P_ATOM: u8 = 6;
+
+enum W {
+    V(MId),
+    T(String),
+}
+
+/// `v/π` when it is a small multiple of 1/2 (so `6.283…` prints as `2*pi`).
+fn pi_multiple(v: f64) -> Option<f64> {
+    let k = v / std::f64::consts::PI;
+    let k2 = (2.0 * k).round();
+    (v != 0.0 && k2.abs() <= 64.0 && (2.0 * k - k2).abs() < 1e-14 * k2.abs().max(1.0) && (k2 / 2.0) * std::f64::consts::PI == v)
+        .then_some(k2 / 2.0)
+}
+
+fn num(v: f64, style: Style) -> String {
+    if let Some(k) = pi_multiple(v) {
+        let pi = match style {
+            Style::Ascii => "pi",
+            Style::Unicode => "π",
+            Style::Latex => "\\pi",
+        };
+        let mul = match style {
+            Style::Ascii => "*",
+            Style::Unicode => "",
+            Style::Latex => "\\,",
+        };
+        return match k {
+            1.0 => pi.to_string(),
+            -1.0 => format!("{}{pi}", if style == Style::Unicode { "−" } else { "-" }),
+            k => format!("{}{mul}{pi}", num_plain(k, style)),
+        };
+    }
+    num_plain(v, style)
+}
+
+fn num_plain(v: f64, style: Style) -> String {
+    let s = if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") };
+    if style == Style::Unicode { s.replace('-', "−") } else { s }
+}
+
+fn superscript(k: i64) -> Option<String> {
+    if !(2..=9).contains(&k) {
+        return None;
+    }
+    Some(["", "", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"][k as usize].to_string())
+}
+
+fn latex_name(n: &str) -> String {
+    let split = n.find(|c: char| c.is_ascii_digit()).filter(|&i| i > 0 && n[i..].chars().all(|c| c.is_ascii_digit()));
+    match split {
+        Some(i) => format!("{}_{{{}}}", &n[..i], &n[i..]),
+        None if n.chars().count() > 1 => format!("\\mathrm{{{n}}}"),
+        None => n.to_string(),
+    }
+}
+
+impl Graph {
+    fn prec(&self, id: MId, root: MId, names: &HashMap<MId, String>, style: Style) -> u8 {
+        if id != root && names.contains_key(&id) {
+            return P_ATOM;
+        }
+        match self.node(id) {
+            MNode::Const(v) => {
+                if v.get() < 0.0 {
+                    P_NEG
+                } else if pi_multiple(v.get()).is_some_and(|k| k != 1.0) {
+                    P_MUL
+                } else {
+                    P_ATOM
+                }
+            }
+            MNode::Fill(v) if v.get() != 1.0 => P_MUL,
+            MNode::Add(..) | MNode::Sub(..) => P_ADD,
+            MNode::Div(_, b) if style == Style::Latex && self.shape(b) == Shape::Scalar => P_ATOM,
+            MNode::Mul(..) | MNode::Div(..) | MNode::MatMul(..) => P_MUL,
+            MNode::Neg(_) => P_NEG,
+            MNode::Pow(..) => P_POW,
+            MNode::Transpose(_) => P_POST,
+            MNode::Inv(_) if style != Style::Ascii => P_POST,
+            _ => P_ATOM,
+        }
+    }
+
+    /// Prints `root`; nodes named in `names` (other than `root` itself) print as their names.
+    pub fn render(&self, root: MId, style: Style, names: &HashMap<MId, String>) -> String {
+        let (lp, rp) = if style == Style::Latex { ("\\left(", "\\right)") } else { ("(", ")") };
+        let t = |s: &str| W::T(s.to_string());
+        let mut out = String::new();
+        let mut stack = vec![W::V(root)];
+        while let Some(w) = stack.pop() {
+            let id = match w {
+                W::T(s) => {
+                    out.push_str(&s);
+                    continue;
+                }
+                W::V(id) => id,
+            };
+            if id != root {
+                if let Some(n) = names.get(&id) {
+                    out.push_str(&if style == Style::Latex { latex_name(n) } else { n.clone() });
+                    continue;
+                }
+            }
+            let prec = |c: MId| self.prec(c, root, names, style);
+            let wrap = |p: &mut Vec<W>, c: MId, need: bool| {
+                if need {
+                    p.push(t(lp));
+                    p.push(W::V(c));
+                    p.push(t(rp));
+                } else {
+                    p.push(W::V(c));
+                }
+            };
+            let mut p: Vec<W> = Vec::new();
+            let func = |p: &mut Vec<W>, name: &str, a: MId| {
+                match style {
+                    Style::Latex => p.push(W::T(format!("{name}\\left("))),
+                    _ => p.push(W::T(format!("{name}("))),
+                }
+                p.push(W::V(a));
+                p.push(t(rp));
+            };
+            match self.node(id) {
+                MNode::Const(v) => p.push(W::T(num(v.get(), style))),
+                MNode::Fill(v) => {
+                    let (r, c) = rc(self.shape(id));
+                    let dims = if c == ONE {
+                        self.dim_name(r)
+                    } else {
+                        format!("{}, {}", self.dim_name(r), self.dim_name(c))
+                    };
+                    let ones = match style {
+                        Style::Latex => format!("\\mathbf{{1}}_{{{}}}", dims.replace(", ", "\\times ")),
+                        _ => format!("ones({dims})"),
+                    };
+                    if v.get() == 1.0 {
+                        p.push(W::T(ones));
+                    } else {
+                        let mul = match style {
+                            Style::Ascii => "*",
+                            Style::Unicode => "·",
+                            Style::Latex => "\\,",
+                        };
+                        p.push(W::T(format!("{}{mul}{ones}", num(v.get(), style))));
+                    }
+                }
+                MNode::Eye(d) => p.push(W::T(match style {
+                    Style::Ascii => format!("eye({})", self.dim_name(d)),
+                    _ => "I".into(),
+                })),
+                MNode::Var(k) => {
+                    let n = &self.vars[k as usize].name;
+                    p.push(W::T(if style == Style::Latex { latex_name(n) } else { n.clone() }));
+                }
+                MNode::Add(a, b) | MNode::Sub(a, b) => {
+                    let is_sub = matches!(self.node(id), MNode::Sub(..));
+                    wrap(&mut p, a, false);
+                    p.push(t(match (is_sub, style) {
+                        (false, _) => " + ",
+                        (true, Style::Unicode) => " − ",
+                        (true, _) => " - ",
+                    }));
+                    let pb = prec(b);
+                    wrap(&mut p, b, pb == P_NEG || (is_sub && pb <= P_ADD));
+                }
+                MNode::Neg(a) => {
+                    p.push(t(if style == Style::Unicode { "−" } else { "-" }));
+                    let pa = prec(a);
+                    wrap(&mut p, a, pa <= P_ADD || pa == P_NEG);
+                }
+                MNode::Div(a, b) if style == Style::Latex && self.shape(b) == Shape::Scalar => {
+                    p.push(t("\\frac{"));
+                    p.push(W::V(a));
+                    p.push(t("}{"));
+                    p.push(W::V(b));
+                    p.push(t("}"));
+                }
+                n @ (MNode::Mul(a, b) | MNode::Div(a, b) | MNode::MatMul(a, b)) => {
+                    let scalar_op = self.shape(a) == Shape::Scalar || self.shape(b) == Shape::Scalar;
+                    let op = match (n, style, scalar_op) {
+                        (MNode::MatMul(..), Style::Ascii, _) | (MNode::Mul(..), Style::Ascii, true) => "*",
+                        (MNode::MatMul(..), Style::Unicode, _) | (MNode::Mul(..), Style::Unicode, true) => "·",
+                        (MNode::MatMul(..), Style::Latex, _) | (MNode::Mul(..), Style::Latex, true) => "\\,",
+                        (MNode::Mul(..), Style::Latex, false) => " \\odot ",
+                        (MNode::Mul(..), _, false) => ".*",
+                        (MNode::Div(..), Style::Latex, false) => " \\oslash ",
+                        (MNode::Div(..), _, true) if self.shape(b) == Shape::Scalar => "/",
+                        _ => "./",
+                    };
+                    let (pa, pb) = (prec(a), prec(b));
+                    // `(X*P).*X`: a matrix product inside an elementwise one keeps its parentheses
+                    let mixed = |x: MId| {
+                        let (xm, nm) = (matches!(self.node(x), MNode::MatMul(..)), matches!(n, MNode::MatMul(..)));
+                        prec(x) == P_MUL && !names.contains_key(&x) && xm != nm && !scalar_op
+                    };
+                    wrap(&mut p, a, pa < P_MUL || mixed(a));
+                    p.push(t(op));
+                    let assoc = match (n, self.node(b)) {
+                        _ if pb != P_MUL => true,
+                        (MNode::MatMul(..), MNode::MatMul(..)) => true,
+                        (MNode::Mul(..), MNode::Mul(..)) => true,
+                        (MNode::Mul(x, _), MNode::MatMul(..) | MNode::Div(..)) => self.shape(x) == Shape::Scalar,
+                        _ => false,
+                    };
+                    let is_div = matches!(n, MNode::Div(..));
+                    wrap(&mut p, b, pb < P_MUL || pb == P_NEG || (pb == P_MUL && (is_div || !assoc)));
+                }
+                MNode::Pow(a, b) => {
+                    let pa = prec(a);
+                    let scalar = self.shape(id) == Shape::Scalar;
+                    let k = self.as_const(b).filter(|v| v.fract() == 0.0).map(|v| v as i64);
+                    let base_paren = pa <= P_POW;
+                    match style {
+                        Style::Unicode if scalar && k.and_then(superscript).is_some() => {
+                            wrap(&mut p, a, base_paren);
+                            p.push(W::T(k.and_then(superscript).unwrap_or_default()));
+                        }
+                        Style::Latex => {
+                            if base_paren {
+                                wrap(&mut p, a, true);
+                            } else {
+                                p.push(t("{"));
+                                p.push(W::V(a));
+                                p.push(t("}"));
+                            }
+                            p.push(t(if scalar { "^{" } else { "^{\\circ " }));
+                            p.push(W::V(b));
+                            p.push(t("}"));
+                        }
+                        _ => {
+                            wrap(&mut p, a, base_paren);
+                            p.push(t(if scalar { "^" } else { ".^" }));
+                            let pb = prec(b);
+                            wrap(&mut p, b, pb < P_ATOM);
+                        }
+                    }
+                }
+                MNode::Transpose(a) => {
+                    let need = prec(a) < P_ATOM;
+                    match style {
+                        Style::Latex if !need => {
+                            p.push(t("{"));
+                            p.push(W::V(a));
+                            p.push(t("}^\\top"));
+                        }
+                        _ => {
+                            wrap(&mut p, a, need);
+                            p.push(t(match style {
+                                Style::Ascii => "'",
+                                Style::Unicode => "ᵀ",
+                                Style::Latex => "^\\top",
+                            }));
+                        }
+                    }
+                }
+                MNode::Inv(a) if style != Style::Ascii => {
+                    let need = prec(a) < P_ATOM;
+                    if style == Style::Latex && !need {
+                        p.push(t("{"));
+                        p.push(W::V(a));
+                        p.push(t("}^{-1}"));
+                    } else {
+                        wrap(&mut p, a, need);
+                        p.push(t(if style == Style::Latex { "^{-1}" } else { "⁻¹" }));
+                    }
+                }
+                MNode::Norm2(a) | MNode::NormF(a) if style != Style::Ascii => {
+                    let f = matches!(self.node(id), MNode::NormF(_));
+                    if style == Style::Latex {
+                        p.push(t("\\left\\|"));
+                        p.push(W::V(a));
+                        p.push(t(if f { "\\right\\|_F" } else { "\\right\\|_2" }));
+                    } else {
+                        p.push(t("‖"));
+                        p.push(W::V(a));
+                        p.push(t(if f { "‖_F" } else { "‖₂" }));
+                    }
+                }
+                MNode::Call(f, a) => match (style, f) {
+                    (Style::Latex, Func::Sqrt) => {
+                        p.push(t("\\sqrt{"));
+                        p.push(W::V(a));
+                        p.push(t("}"));
+                    }
+                    (Style::Latex, Func::Abs) => {
+                        p.push(t("\\left|"));
+                        p.push(W::V(a));
+                        p.push(t("\\right|"));
+                    }
+                    (Style::Latex, Func::Exp | Func::Log | Func::Sin | Func::Cos | Func::Tan | Func::Sinh | Func::Cosh | Func::Tanh) => {
+                        func(&mut p, &format!("\\{}", f.name()), a)
+                    }
+                    (Style::Latex, _) => func(&mut p, &format!("\\operatorname{{{}}}", f.name()), a),
+                    _ => func(&mut p, f.name(), a),
+                },
+                n => {
+                    let (name, a) = match n {
+                        MNode::Sum(a) | MNode::SumRows(a) | MNode::SumCols(a) => ("sum", a),
+                        MNode::Norm2(a) => ("norm2", a),
+                        MNode::NormF(a) => ("normF", a),
+                        MNode::Trace(a) => ("tr", a),
+                        MNode::DiagM(a) | MNode::DiagV(a) => ("diag", a),
+                        MNode::Inv(a) => ("inv", a),
+                        MNode::Det(a) => ("det", a),
+                        MNode::LogDet(a) => ("logdet", a),
+                        _ => ("?", id),
+                    };
+                    let suffix = match n {
+                        MNode::SumRows(_) => ", 1",
+                        MNode::SumCols(_) => ", 2",
+                        _ => "",
+                    };
+                    let name = match (style, name) {
+                        (Style::Latex, "det") => "\\det".to_string(),
+                        (Style::Latex, "logdet") => "\\log\\det".to_string(),
+                        (Style::Latex, n) => format!("\\operatorname{{{n}}}"),
+                        (_, n) => n.to_string(),
+                    };
+                    match style {
+                        Style::Latex => p.push(W::T(format!("{name}\\left("))),
+                        _ => p.push(W::T(format!("{name}("))),
+                    }
+                    p.push(W::V(a));
+                    p.push(W::T(format!("{suffix}{rp}")));
+                }
+            }
+            for w in p.into_iter().rev() {
+                stack.push(w);
+            }
+        }
+        out
+    }
+}
