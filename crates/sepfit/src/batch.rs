@@ -303,7 +303,6 @@ struct GlobalProblem<'m> {
     last: Vec<f64>,
     valid: bool,
     kaufman: bool,
-    v: Vec<f64>,
 }
 
 impl<'m> GlobalProblem<'m> {
@@ -323,7 +322,6 @@ impl<'m> GlobalProblem<'m> {
             last: vec![f64::NAN; q],
             valid: false,
             kaufman,
-            v: vec![0.0; n],
         }
     }
 
@@ -391,51 +389,81 @@ impl LeastSquaresProblem for GlobalProblem<'_> {
         let rank = if p > 0 { self.qr.rank() } else { 0 };
         let pattern = self.model.basis_derivative_pattern().to_vec();
         let opattern = self.model.offset_derivative_pattern().to_vec();
+        // Once per evaluation, shared by every curve:
+        //   W_col = P⊥ ∂φ_j/∂b_k for each pattern entry, W0_k = P⊥ ∂φ₀/∂b_k, and Q₁ (n × ρ).
+        // Then J_{c,k} = −(Σ_j a_cj W_(j,k) + W0_k + Q₁ R₁₁⁻ᵀ Πᵀ u_{c,k}),  u_j = (∂φ_j/∂b_k)ᵀ r_c;
+        // Kaufman's approximation drops the Q₁ term.
+        let project_out = |qr: &PivotedQr, v: &mut [f64]| {
+            if p > 0 {
+                qr.apply_qt(v);
+                v[..rank].iter_mut().for_each(|x| *x = 0.0);
+                qr.apply_q(v);
+            }
+        };
+        let mut w_cols = vec![0.0; n * pattern.len()];
+        for col in 0..pattern.len() {
+            let w = &mut w_cols[col * n..(col + 1) * n];
+            w.copy_from_slice(self.eval.d_basis.col_as_slice(col));
+            project_out(&self.qr, w);
+        }
+        let mut w0 = vec![0.0; n * opattern.len()];
+        for col in 0..opattern.len() {
+            let w = &mut w0[col * n..(col + 1) * n];
+            w.copy_from_slice(self.eval.d_offset.col_as_slice(col));
+            project_out(&self.qr, w);
+        }
+        let mut q1 = vec![0.0; n * rank];
+        if !self.kaufman {
+            for c in 0..rank {
+                let e = &mut q1[c * n..(c + 1) * n];
+                e[c] = 1.0;
+                self.qr.apply_q(e);
+            }
+        }
         let mut u = vec![0.0; p];
+        let mut s = vec![0.0; rank];
         for c in 0..nc {
             let ac = &self.a[c * p..(c + 1) * p];
             let rc = &self.res[c * n..(c + 1) * n];
             for k in 0..q {
-                // v = D_k a_c + ∂φ₀/∂b_k ;  u_j = (∂φ_j/∂b_k)ᵀ r_c
-                self.v.iter_mut().for_each(|v| *v = 0.0);
+                let out = &mut jac[k * total + c * n..k * total + (c + 1) * n];
+                out.iter_mut().for_each(|v| *v = 0.0);
                 u.iter_mut().for_each(|v| *v = 0.0);
                 for (col, &(j, kk)) in pattern.iter().enumerate() {
                     if kk != k {
                         continue;
                     }
-                    let d = self.eval.d_basis.col_as_slice(col);
-                    let mut dot = 0.0;
-                    for i in 0..n {
-                        self.v[i] += ac[j] * d[i];
-                        dot += d[i] * rc[i];
+                    let w = &w_cols[col * n..(col + 1) * n];
+                    let aj = ac[j];
+                    for (o, wi) in out.iter_mut().zip(w) {
+                        *o -= aj * wi;
                     }
-                    u[j] = dot;
+                    if !self.kaufman {
+                        let d = self.eval.d_basis.col_as_slice(col);
+                        u[j] = d.iter().zip(rc).map(|(x, y)| x * y).sum();
+                    }
                 }
                 for (col, &kk) in opattern.iter().enumerate() {
                     if kk == k {
-                        let d = self.eval.d_offset.col_as_slice(col);
-                        for i in 0..n {
-                            self.v[i] += d[i];
+                        for (o, wi) in out.iter_mut().zip(&w0[col * n..(col + 1) * n]) {
+                            *o -= wi;
                         }
                     }
                 }
-                if p > 0 {
-                    self.qr.apply_qt(&mut self.v);
-                    self.v[..rank].iter_mut().for_each(|v| *v = 0.0);
-                    if !self.kaufman {
-                        for cc in 0..rank {
-                            let mut s = u[self.qr.perm()[cc]];
-                            for i in 0..cc {
-                                s -= self.qr.r(i, cc) * self.v[i];
-                            }
-                            self.v[cc] = s / self.qr.r(cc, cc);
+                if !self.kaufman && rank > 0 {
+                    for cc in 0..rank {
+                        let mut t = u[self.qr.perm()[cc]];
+                        for i in 0..cc {
+                            t -= self.qr.r(i, cc) * s[i];
+                        }
+                        s[cc] = t / self.qr.r(cc, cc);
+                    }
+                    for cc in 0..rank {
+                        let sc = s[cc];
+                        for (o, qi) in out.iter_mut().zip(&q1[cc * n..(cc + 1) * n]) {
+                            *o -= sc * qi;
                         }
                     }
-                    self.qr.apply_q(&mut self.v);
-                }
-                let out = &mut jac[k * total + c * n..k * total + (c + 1) * n];
-                for i in 0..n {
-                    out[i] = -self.v[i];
                 }
             }
         }
