@@ -310,7 +310,7 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
         lower: options.lower.clone(),
         upper: options.upper.clone(),
     };
-    let (b, a_full, rep) = match options.method {
+    let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {
             let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
             let mut prob = VarProProblem::new(&mut *model, y, sigma, kind)?;
@@ -319,8 +319,12 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
                 let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
                 return Err(FitError::NonFiniteAtStart(err));
             }
-            prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
-            (rep.x.clone(), prob.linear_params().to_vec(), rep)
+            if !prob.is_projected_at(&rep.x) {
+                prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
+            }
+            let a = prob.linear_params().to_vec();
+            let ev = prob.into_full_eval().map_err(FitError::NonFiniteAtStart)?;
+            (rep.x.clone(), a, rep, Some(ev))
         }
         Method::Full => {
             if let Some(ls) = &options.linear_start {
@@ -362,19 +366,23 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
             }
             rep.at_lower.truncate(q);
             rep.at_upper.truncate(q);
-            (b, a, rep)
+            (b, a, rep, None)
         }
     };
-    // Evaluate at the solution and build statistics.
-    let mut ev = ModelEval::new(&*model);
-    model.eval(&b, &mut ev).map_err(FitError::NonFiniteAtStart)?;
-    let mut fitted = vec![0.0; n];
-    for (i, f) in fitted.iter_mut().enumerate() {
-        let mut v = if model.has_offset() { ev.offset[i] } else { 0.0 };
-        for (j, aj) in a_full.iter().enumerate() {
-            v += aj * ev.basis[(i, j)];
+    // Evaluate at the solution (VarPro: the problem's last evaluation) and build statistics.
+    let ev = match ev {
+        Some(ev) => ev,
+        None => {
+            let mut ev = ModelEval::new(&*model);
+            model.eval(&b, &mut ev).map_err(FitError::NonFiniteAtStart)?;
+            ev
         }
-        *f = v;
+    };
+    let mut fitted = if model.has_offset() { ev.offset.clone() } else { vec![0.0; n] };
+    for (j, aj) in a_full.iter().enumerate() {
+        for (f, v) in fitted.iter_mut().zip(ev.basis.col_as_slice(j)) {
+            *f += aj * v;
+        }
     }
     let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(y, f)| y - f).collect();
     let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
@@ -393,22 +401,16 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
     let mut estimates = b.clone();
     estimates.extend_from_slice(&a_full);
     let st = stats::param_stats(jac.as_ref(), rss, dof, &estimates);
-    // Basis rank at the solution.
+    // Basis rank at the solution: the weighted basis is columns q.. of the weighted Jacobian.
     let basis_rank = if p == 0 {
         0
     } else {
-        let mut phi = Mat::zeros(n, p);
-        for j in 0..p {
-            for i in 0..n {
-                phi[(i, j)] = w[i] * ev.basis[(i, j)];
-            }
-        }
-        match phi.as_ref().singular_values() {
-            Ok(s) => {
+        match stats::tall_singular_values(jac.as_ref().subcols(q, p)) {
+            Some(s) => {
                 let smax = s.iter().fold(0.0f64, |a, v| a.max(*v));
                 s.iter().filter(|v| **v > f64::EPSILON * (n.max(p) as f64) * smax).count()
             }
-            Err(_) => 0,
+            None => 0,
         }
     };
     let w2: Vec<f64> = w.iter().map(|v| v * v).collect();

@@ -346,8 +346,35 @@ pub enum LmError {
     },
 }
 
+/// Euclidean norm, safe against overflow and underflow. Fast path: the plain sum of squares
+/// (four accumulators, vectorised) when it is finite and far above the underflow range, so
+/// that no term overflowed and underflowed terms are negligible; otherwise the scaled
+/// one-pass algorithm (which also handles ∞ and NaN).
 fn enorm(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = v.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        acc[0] += c[0] * c[0];
+        acc[1] += c[1] * c[1];
+        acc[2] += c[2] * c[2];
+        acc[3] += c[3] * c[3];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for x in rest {
+        s += x * x;
+    }
+    // 2^-900: any term below 2^-1022 contributes less than n·2^-122 relative.
+    if s.is_finite() && s >= 1.2e-271 {
+        return s.sqrt();
+    }
     enorm_it(v.iter().copied())
+}
+
+/// Whether every value is finite (branch-free, vectorisable).
+fn all_finite(v: &[f64]) -> bool {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
+    !v.iter().fold(false, |bad, x| bad | (x.to_bits() & EXP == EXP))
 }
 
 /// Scaled two-norm of an iterator, safe against overflow/underflow.
@@ -689,7 +716,7 @@ fn eval_res<P: LeastSquaresProblem + ?Sized>(p: &mut P, x: &[f64], r: &mut [f64]
     match p.residuals(x, r) {
         Ok(()) => {
             let nrm = enorm(r);
-            if nrm.is_finite() && r.iter().all(|v| v.is_finite()) { nrm } else { f64::INFINITY }
+            if nrm.is_finite() && all_finite(r) { nrm } else { f64::INFINITY }
         }
         Err(_) => f64::INFINITY,
     }
@@ -784,19 +811,20 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     let mut delta = 0.0f64;
     let mut xnorm = 0.0f64;
     let mut iter = 0usize;
-    // Whether the most recent residual evaluation was at `x`.
-    let mut at_x = true;
+    // Whether `jac` holds the Jacobian at the current `x`.
+    let mut jac_at_current: bool;
     let term = 'outer: loop {
         if iter >= opts.max_iterations {
             return finish(x, fvec, fnorm, Termination::MaxIterations, iter, nfev, njev, rejected, log, path, rank);
         }
         // Jacobian at the current (accepted) point.
         njev += 1;
-        let ok = problem.jacobian(&x, &mut jac).is_ok() && jac.iter().all(|v| v.is_finite());
+        let ok = problem.jacobian(&x, &mut jac).is_ok() && all_finite(&jac);
         if !ok {
             return finish(x, fvec, fnorm, Termination::NonFiniteJacobian, iter, nfev, njev, rejected, log, path, rank);
         }
         iter += 1;
+        jac_at_current = true;
         // Gradient g = Jᵀ f and the free set.
         let mut nfree = 0;
         let mut gmax = 0.0f64;
@@ -974,8 +1002,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 par *= 0.5;
             }
             let accepted = ratio >= 1e-4 && !model_invalid;
-            at_x = accepted;
             if accepted {
+                jac_at_current = false;
                 x.copy_from_slice(&xt);
                 fvec.copy_from_slice(&ft);
                 xnorm = enorm_it(x.iter().zip(&diag).map(|(a, b)| a * b));
@@ -1031,17 +1059,11 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     };
     let mut polish_steps = 0;
     if fnorm > 0.0 {
-        if !at_x {
-            // The last evaluation was a rejected trial: evaluate at x again so that
-            // the Jacobian is taken where the problem was last evaluated.
-            nfev += 1;
-            let fn0 = eval_res(problem, &x, &mut fvec);
-            if fn0.is_finite() {
-                fnorm = fn0;
-            }
-        }
+        // If `x` has not moved since the Jacobian of the last iteration was computed (the
+        // last trial was rejected, or the gradient test fired), polishing starts from it.
+        let jac_at_x = jac_at_current.then_some(jac.as_slice());
         let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter };
-        polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, &diag, &mut ctx);
+        polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, &diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
     }
     let mut rep = finish(x, fvec, fnorm, term, iter, nfev, njev, rejected, log, path, rank)?;
@@ -1059,43 +1081,84 @@ struct GnStep {
     gmax: f64,
 }
 
-/// Computes the Jacobian at `x` (the point of the most recent residual evaluation,
-/// with residuals `f`) and the Gauss–Newton step over the free variables, from the
-/// pivoted QR of `J` (singular columns get a zero step). `None` if the Jacobian
-/// cannot be computed or is non-finite.
+/// Workspace of [`gn_step`], allocated once per polishing phase.
+struct GnWork {
+    jac: Vec<f64>,
+    a: Vec<f64>,
+    free: Vec<usize>,
+    ipvt: Vec<usize>,
+    rdiag: Vec<f64>,
+    acnorm: Vec<f64>,
+    wa1: Vec<f64>,
+    wa2: Vec<f64>,
+    sdiag: Vec<f64>,
+    qtf: Vec<f64>,
+    pf: Vec<f64>,
+    ones: Vec<f64>,
+    wa4: Vec<f64>,
+}
+
+impl GnWork {
+    fn new(n: usize, m: usize) -> Self {
+        GnWork {
+            jac: vec![0.0; n * m],
+            a: vec![0.0; n * m],
+            free: Vec::with_capacity(m),
+            ipvt: vec![0; m],
+            rdiag: vec![0.0; m],
+            acnorm: vec![0.0; m],
+            wa1: vec![0.0; m],
+            wa2: vec![0.0; m],
+            sdiag: vec![0.0; m],
+            qtf: vec![0.0; m],
+            pf: vec![0.0; m],
+            ones: vec![1.0; m],
+            wa4: vec![0.0; n],
+        }
+    }
+}
+
+/// Computes the Gauss–Newton step over the free variables at `x` (residuals `f`) into `out`,
+/// from the pivoted QR of `J` (singular columns get a zero step). Unless `have_jac`, the
+/// Jacobian is first computed into `ws.jac` (`x` must then be the point of the most recent
+/// residual evaluation). `false` if the Jacobian cannot be computed or is non-finite.
+#[allow(clippy::too_many_arguments)]
 fn gn_step<P: LeastSquaresProblem + ?Sized>(
     problem: &mut P,
     x: &[f64],
     f: &[f64],
     lo: &[f64],
     hi: &[f64],
-) -> Option<GnStep> {
+    have_jac: bool,
+    ws: &mut GnWork,
+    out: &mut GnStep,
+) -> bool {
     let n = f.len();
     let m = x.len();
-    let mut jac = vec![0.0; n * m];
-    if problem.jacobian(x, &mut jac).is_err() || jac.iter().any(|v| !v.is_finite()) {
-        return None;
+    if !have_jac && (problem.jacobian(x, &mut ws.jac).is_err() || !all_finite(&ws.jac)) {
+        return false;
     }
-    let mut free = vec![];
+    ws.free.clear();
     let mut gmax = 0.0f64;
     for k in 0..m {
-        let col = &jac[k * n..(k + 1) * n];
+        let col = &ws.jac[k * n..(k + 1) * n];
         let g: f64 = col.iter().zip(f).map(|(a, b)| a * b).sum();
         let blocked = (x[k] <= lo[k] && g > 0.0) || (x[k] >= hi[k] && g < 0.0) || lo[k] == hi[k];
         if !blocked {
-            free.push(k);
+            ws.free.push(k);
             gmax = gmax.max(g.abs());
         }
     }
-    let nf = free.len();
-    let mut a = vec![0.0; n * nf];
-    for (c, &k) in free.iter().enumerate() {
-        a[c * n..(c + 1) * n].copy_from_slice(&jac[k * n..(k + 1) * n]);
+    let nf = ws.free.len();
+    let a = &mut ws.a[..n * nf];
+    for (c, &k) in ws.free.iter().enumerate() {
+        a[c * n..(c + 1) * n].copy_from_slice(&ws.jac[k * n..(k + 1) * n]);
     }
-    let (mut ipvt, mut rdiag, mut acnorm, mut wa1) = (vec![0usize; nf], vec![0.0; nf], vec![0.0; nf], vec![0.0; nf]);
-    qrfac(n, nf, &mut a, n, &mut ipvt, &mut rdiag, &mut acnorm, &mut wa1);
-    let mut wa4 = f.to_vec();
-    let mut qtf = vec![0.0; nf];
+    let (ipvt, rdiag, acnorm, wa1) = (&mut ws.ipvt[..nf], &mut ws.rdiag[..nf], &mut ws.acnorm[..nf], &mut ws.wa1[..nf]);
+    qrfac(n, nf, a, n, ipvt, rdiag, acnorm, wa1);
+    let wa4 = &mut ws.wa4;
+    wa4.copy_from_slice(f);
+    let qtf = &mut ws.qtf[..nf];
     for j in 0..nf {
         let ajj = a[j + j * n];
         if ajj != 0.0 {
@@ -1116,15 +1179,28 @@ fn gn_step<P: LeastSquaresProblem + ?Sized>(
     let prered = if fnorm > 0.0 { (enorm(&qtf[..nsing]) / fnorm).powi(2) } else { 0.0 };
     // λ = 0: an infinite trust radius makes lmpar return the Gauss–Newton step.
     let mut par = 0.0;
-    let mut pf = vec![0.0; nf];
-    let (mut sdiag, mut wa2) = (vec![0.0; nf], vec![0.0; nf]);
-    let ones = vec![1.0; nf];
-    lmpar(nf, &mut a, n, &ipvt, &ones, &qtf, f64::INFINITY, &mut par, &mut pf, &mut sdiag, &mut wa1, &mut wa2);
-    let mut p = vec![0.0; m];
-    for (c, &k) in free.iter().enumerate() {
-        p[k] = pf[c];
+    let pf = &mut ws.pf[..nf];
+    lmpar(
+        nf,
+        a,
+        n,
+        ipvt,
+        &ws.ones[..nf],
+        qtf,
+        f64::INFINITY,
+        &mut par,
+        pf,
+        &mut ws.sdiag[..nf],
+        wa1,
+        &mut ws.wa2[..nf],
+    );
+    out.p.iter_mut().for_each(|v| *v = 0.0);
+    for (c, &k) in ws.free.iter().enumerate() {
+        out.p[k] = pf[c];
     }
-    Some(GnStep { p, prered, gmax })
+    out.prered = prered;
+    out.gmax = gmax;
+    true
 }
 
 /// Counters and records that [`polish`] extends.
@@ -1139,9 +1215,9 @@ struct PolishState<'a> {
 /// Upper limit on Gauss–Newton polishing steps (see the module docs).
 const MAX_POLISH_STEPS: usize = 50;
 
-/// Gauss–Newton polishing after convergence (see the module docs). `x` must be
-/// the point of the most recent residual evaluation, with residuals `fvec`.
-/// Returns the number of accepted steps.
+/// Gauss–Newton polishing after convergence (see the module docs). `fvec` are the residuals
+/// at `x`; `jac_at_x` is the Jacobian at `x` if the caller has it, otherwise `x` must be the
+/// point of the most recent residual evaluation. Returns the number of accepted steps.
 #[allow(clippy::too_many_arguments)]
 fn polish<P: LeastSquaresProblem + ?Sized>(
     problem: &mut P,
@@ -1151,13 +1227,29 @@ fn polish<P: LeastSquaresProblem + ?Sized>(
     lo: &[f64],
     hi: &[f64],
     diag: &[f64],
+    jac_at_x: Option<&[f64]>,
     st: &mut PolishState<'_>,
 ) -> usize {
     let eps = f64::EPSILON;
     let n = fvec.len();
+    let m = x.len();
     let dnorm = |v: &[f64]| enorm_it(v.iter().zip(diag).map(|(a, b)| a * b));
-    st.njev += 1;
-    let Some(mut step) = gn_step(problem, x, fvec, lo, hi) else { return 0 };
+    let mut ws = GnWork::new(n, m);
+    let have_jac = match jac_at_x {
+        Some(j) => {
+            ws.jac.copy_from_slice(j);
+            true
+        }
+        None => {
+            st.njev += 1;
+            false
+        }
+    };
+    let mut step = GnStep { p: vec![0.0; m], prered: 0.0, gmax: 0.0 };
+    let mut next = GnStep { p: vec![0.0; m], prered: 0.0, gmax: 0.0 };
+    if !gn_step(problem, x, fvec, lo, hi, have_jac, &mut ws, &mut step) {
+        return 0;
+    }
     let mut ft = vec![0.0; n];
     let mut xt = vec![0.0; x.len()];
     let mut accepted = 0;
@@ -1184,7 +1276,9 @@ fn polish<P: LeastSquaresProblem + ?Sized>(
             break;
         }
         st.njev += 1;
-        let Some(next) = gn_step(problem, &xt, &ft, lo, hi) else { break };
+        if !gn_step(problem, &xt, &ft, lo, hi, false, &mut ws, &mut next) {
+            break;
+        }
         // Natural monotonicity test: the next correction must be smaller.
         if !(dnorm(&next.p) < pn) {
             break;
@@ -1207,7 +1301,7 @@ fn polish<P: LeastSquaresProblem + ?Sized>(
             radius: f64::NAN,
             evaluations: st.nfev,
         });
-        step = next;
+        std::mem::swap(&mut step, &mut next);
         if pn <= 4.0 * eps * xn {
             break;
         }

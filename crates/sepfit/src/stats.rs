@@ -7,13 +7,15 @@
 //! Cov(θ) = s² (JᵀJ)⁻¹ = s² V Σ⁻² Vᵀ,   s² = RSS/(n − p − q),
 //! ```
 //!
-//! computed from the thin SVD `J = U Σ Vᵀ` (never by inverting `JᵀJ`). This is the
+//! computed from the thin SVD `J = U Σ Vᵀ` (never by inverting `JᵀJ`), obtained as the SVD of
+//! the small triangular factor of a pivoted QR `J Π = Q R` (σ(J) = σ(R)). This is the
 //! convention of R `nls` and of lmfit with `scale_covar=True`: σ only sets the
 //! relative weights, the overall scale comes from the residuals. If `J` is
 //! numerically rank deficient (`σ_min ≤ ε·max(n, m)·σ_max`) no covariance is
 //! reported. Two-sided p values use Student's t with `n − p − q` degrees of freedom:
 //! `P(|T| > |t|) = I_{ν/(ν+t²)}(ν/2, ½)` with the regularized incomplete beta `I`.
 
+use crate::qr::PivotedQr;
 use faer::{Mat, MatRef};
 
 /// `ln Γ(x)` for `x > 0` (Lanczos approximation, g = 7, 9 terms; relative error ~1e-15).
@@ -135,6 +137,28 @@ pub struct ParamStats {
     pub condition_number: f64,
 }
 
+/// Pivoted QR `A Π = Q R` of a tall `n × m` matrix; returns the factorisation and `R`
+/// (`min(n, m) × m`) as a small dense matrix, whose singular values are those of `A`.
+fn tall_qr(a: MatRef<'_, f64>) -> (PivotedQr, Mat<f64>) {
+    let (n, m) = (a.nrows(), a.ncols());
+    let mut qr = PivotedQr::new(n, m);
+    for c in 0..m {
+        for (d, v) in qr.col_mut(c).iter_mut().zip(a.col(c).iter()) {
+            *d = *v;
+        }
+    }
+    qr.factor();
+    let r = Mat::from_fn(n.min(m), m, |i, j| if i <= j { qr.r(i, j) } else { 0.0 });
+    (qr, r)
+}
+
+/// Singular values of a tall `n × m` matrix (`n ≥ m`), from the `m × m` factor of its pivoted
+/// QR (faster than an SVD of the tall matrix, and as accurate). `None` if the SVD fails.
+pub fn tall_singular_values(a: MatRef<'_, f64>) -> Option<Vec<f64>> {
+    let (_, r) = tall_qr(a);
+    r.as_ref().singular_values().ok()
+}
+
 /// Computes [`ParamStats`] from the weighted full Jacobian `j` (`n × m`), the
 /// residual sum of squares, the degrees of freedom and the estimates.
 pub fn param_stats(j: MatRef<'_, f64>, rss: f64, dof: usize, estimates: &[f64]) -> ParamStats {
@@ -164,11 +188,23 @@ pub fn param_stats(j: MatRef<'_, f64>, rss: f64, dof: usize, estimates: &[f64]) 
     if !(0..m).all(|c| j.col(c).iter().all(|v| v.is_finite())) {
         return fail(0, f64::INFINITY);
     }
-    let svd = match j.thin_svd() {
+    // J Π = Q R (pivoted Householder QR), then the SVD of the small R = U Σ Wᵀ:
+    // J = (Q U) Σ (Π W)ᵀ, so σ(J) = σ(R) and V = Π W.
+    let k = n.min(m);
+    let (qr, r) = tall_qr(j);
+    let svd = match r.thin_svd() {
         Ok(s) => s,
         Err(_) => return fail(0, f64::INFINITY),
     };
-    let s: Vec<f64> = (0..m).map(|i| svd.S()[i]).collect();
+    let mut s: Vec<f64> = (0..k).map(|i| svd.S()[i]).collect();
+    s.resize(m, 0.0);
+    let w = svd.V();
+    let mut v = Mat::zeros(m, k);
+    for (row, &pr) in qr.perm().iter().enumerate() {
+        for c in 0..k {
+            v[(pr, c)] = w[(row, c)];
+        }
+    }
     let smax = s.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let smin = s.iter().fold(f64::INFINITY, |a, v| a.min(v.abs()));
     let tol = f64::EPSILON * (n.max(m) as f64) * smax;
@@ -178,7 +214,6 @@ pub fn param_stats(j: MatRef<'_, f64>, rss: f64, dof: usize, estimates: &[f64]) 
         return fail(rank, cond);
     }
     let s2 = if dof > 0 { rss / dof as f64 } else { f64::NAN };
-    let v = svd.V();
     let mut cov = Mat::zeros(m, m);
     for a in 0..m {
         for b in 0..=a {

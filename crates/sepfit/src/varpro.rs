@@ -99,30 +99,41 @@ pub(crate) fn weighted_full_jacobian(
     out: &mut Mat<f64>,
 ) {
     let n = w.len();
-    out.fill(0.0);
-    for (c, &(j, k)) in pattern.iter().enumerate() {
-        let aj = a[j];
-        if aj != 0.0 {
-            for i in 0..n {
-                out[(i, k)] += aj * eval.d_basis[(i, c)];
+    for k in 0..q {
+        let col = &mut out.col_as_slice_mut(k)[..n];
+        col.fill(0.0);
+        for (c, &(j, kk)) in pattern.iter().enumerate() {
+            let aj = a[j];
+            if kk == k && aj != 0.0 {
+                for (o, d) in col.iter_mut().zip(eval.d_basis.col_as_slice(c)) {
+                    *o += aj * d;
+                }
             }
         }
-    }
-    for (c, &k) in offset_pattern.iter().enumerate() {
-        for i in 0..n {
-            out[(i, k)] += eval.d_offset[(i, c)];
+        for (c, &kk) in offset_pattern.iter().enumerate() {
+            if kk == k {
+                for (o, d) in col.iter_mut().zip(eval.d_offset.col_as_slice(c)) {
+                    *o += d;
+                }
+            }
+        }
+        for (o, wi) in col.iter_mut().zip(w) {
+            *o *= wi;
         }
     }
     for j in 0..a.len() {
-        for i in 0..n {
-            out[(i, q + j)] = eval.basis[(i, j)];
+        let col = &mut out.col_as_slice_mut(q + j)[..n];
+        for ((o, b), wi) in col.iter_mut().zip(eval.basis.col_as_slice(j)).zip(w) {
+            *o = b * wi;
         }
     }
-    for c in 0..out.ncols() {
-        for i in 0..n {
-            out[(i, c)] *= w[i];
-        }
-    }
+}
+
+/// Whether every value is finite (branch-free, vectorisable).
+#[inline]
+pub(crate) fn all_finite(v: &[f64]) -> bool {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
+    !v.iter().fold(false, |bad, x| bad | (x.to_bits() & EXP == EXP))
 }
 
 /// The variable projection functional `r(b)` as a [`LeastSquaresProblem`] in `b`.
@@ -260,6 +271,33 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         &self.eval
     }
 
+    /// Whether the last projection succeeded at exactly `b` (its results are then current).
+    pub fn is_projected_at(&self, b: &[f64]) -> bool {
+        self.valid && self.last_b == b
+    }
+
+    /// Evaluates the model's derivatives at the last projection if that has not been done
+    /// yet, and checks that they are finite.
+    fn ensure_derivatives(&mut self) -> Result<(), ModelError> {
+        if !self.derivs_valid {
+            self.model.eval(&self.last_b, &mut self.eval)?;
+            let ok = (0..self.eval.d_basis.ncols()).all(|c| all_finite(self.eval.d_basis.col_as_slice(c)))
+                && (0..self.eval.d_offset.ncols()).all(|c| all_finite(self.eval.d_offset.col_as_slice(c)));
+            if !ok {
+                return Err(ModelError::new("model derivatives are not finite"));
+            }
+            self.derivs_valid = true;
+        }
+        Ok(())
+    }
+
+    /// The full model evaluation (values and derivatives) at the last projection, consuming
+    /// the problem (no copy).
+    pub fn into_full_eval(mut self) -> Result<ModelEval, ModelError> {
+        self.ensure_derivatives()?;
+        Ok(self.eval)
+    }
+
     /// Weights `1/σᵢ`.
     pub fn weights(&self) -> &[f64] {
         &self.w
@@ -269,16 +307,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// evaluating the model's derivatives there if that has not been done yet.
     pub fn jacobian_at_last(&mut self, jac: &mut [f64]) -> Result<(), ModelError> {
         let (n, p, q) = (self.n, self.p, self.q);
-        if !self.derivs_valid {
-            let b = self.last_b.clone();
-            self.model.eval(&b, &mut self.eval)?;
-            let ok = (0..self.eval.d_basis.ncols()).all(|c| self.eval.d_basis.col_as_slice(c).iter().all(|v| v.is_finite()))
-                && (0..self.eval.d_offset.ncols()).all(|c| self.eval.d_offset.col_as_slice(c).iter().all(|v| v.is_finite()));
-            if !ok {
-                return Err(ModelError::new("model derivatives are not finite"));
-            }
-            self.derivs_valid = true;
-        }
+        self.ensure_derivatives()?;
         jac.iter_mut().for_each(|v| *v = 0.0);
         if p == 0 {
             for (c, &k) in self.offset_pattern.iter().enumerate() {
