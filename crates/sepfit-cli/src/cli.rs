@@ -22,6 +22,10 @@ pub enum Command {
     Landscape(LandscapeArgs),
     /// Fit the same model to many curves, each on its own, in parallel.
     Batch(BatchArgs),
+    /// Derive the exact gradient of a loss written in vectors and matrices; evaluate and check it.
+    Grad(GradArgs),
+    /// Minimise a loss with its derived gradient (L-BFGS or gradient descent).
+    Minimize(MinimizeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -193,4 +197,73 @@ pub struct BatchArgs {
     /// Curves handed to the workers at a time.
     #[arg(long, default_value_t = 4096, hide = true)]
     pub chunk: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct GradArgs {
+    /// The loss, e.g. "norm2(X*w - y)^2" or "z = X*w; J = sum(log(1 + exp(z)) - y.*z)".
+    pub formula: String,
+    /// The variable(s) to differentiate with respect to, comma separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub wrt: Vec<String>,
+    /// Variable declarations, e.g. "X: n x d, w: d, y: n, s" (a bare name is a scalar).
+    #[arg(long = "var", default_value = "")]
+    pub var: String,
+    /// JSON file of values: {"X": [[1, 2], [3, 4]], "w": [1, 2], "s": 0.5} (undeclared
+    /// variables take their shapes from here).
+    #[arg(long)]
+    pub at: Option<PathBuf>,
+    /// Compare the gradient with central differences along random directions (needs --at).
+    #[arg(long, requires = "at")]
+    pub check: bool,
+    /// Random directions for --check.
+    #[arg(long, default_value_t = 8)]
+    pub directions: usize,
+    /// Print formulas as LaTeX.
+    #[arg(long)]
+    pub latex: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MinMethod {
+    /// L-BFGS with a strong-Wolfe line search.
+    Lbfgs,
+    /// Gradient descent: backtracking, or a fixed step with --step.
+    Gd,
+}
+
+#[derive(Args, Debug)]
+pub struct MinimizeArgs {
+    /// The loss.
+    pub formula: String,
+    /// The variables to minimise over, comma separated (the others stay at their values).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub wrt: Vec<String>,
+    /// JSON file of values: starting values of the --wrt variables and the data.
+    #[arg(long, required = true)]
+    pub at: PathBuf,
+    /// Variable declarations, e.g. "X: n x d, w: d, y: n".
+    #[arg(long = "var", default_value = "")]
+    pub var: String,
+    /// Method.
+    #[arg(long, value_enum, default_value_t = MinMethod::Lbfgs)]
+    pub method: MinMethod,
+    /// Fixed step for gradient descent (default: backtracking).
+    #[arg(long)]
+    pub step: Option<f64>,
+    /// Maximum number of iterations.
+    #[arg(long, default_value_t = 1000)]
+    pub max_iter: usize,
+    /// Stop when the gradient norm is at most this.
+    #[arg(long, default_value_t = 1e-8)]
+    pub grad_tol: f64,
+    /// Report every iterate (loss, gradient norm, ‖x‖, step).
+    #[arg(long)]
+    pub trace: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

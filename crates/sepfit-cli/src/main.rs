@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         cli::Command::Fit(a) => cmd::fit::run(&a),
         cli::Command::Landscape(a) => cmd::landscape::run(&a),
         cli::Command::Batch(a) => cmd::batch::run(&a),
+        cli::Command::Grad(a) => cmd::grad::run(&a),
+        cli::Command::Minimize(a) => cmd::minimize::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,9 @@
 pub mod batch;
 pub mod fit;
 pub mod formula;
+pub mod gd;
 pub mod landscape;
+pub mod lbfgs;
 pub mod lm;
 pub mod model;
 pub mod nist;

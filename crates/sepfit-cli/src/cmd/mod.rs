@@ -2,7 +2,9 @@
 
 pub mod batch;
 pub mod fit;
+pub mod grad;
 pub mod landscape;
+pub mod minimize;
 pub mod model;
 
 use sepfit_expr::Diagnostic;

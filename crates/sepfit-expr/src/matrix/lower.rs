@@ -251,7 +251,7 @@ fn mismatch(g: &Graph, span: Span, what: &str, a: MId, b: MId) -> Diagnostic {
     Diagnostic::new(
         DiagnosticKind::ShapeMismatch,
         span,
-        format!("{what}: the left operand is a {} but the right operand is a {}", g.shape_name(sa), g.shape_name(sb)),
+        format!("{what} (left: {}, right: {})", g.shape_name(sa), g.shape_name(sb)),
         format!("{} and {}", g.shape_short(sa), g.shape_short(sb)),
     )
 }

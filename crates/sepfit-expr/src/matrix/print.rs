@@ -204,6 +204,7 @@ impl Graph {
                 n @ (MNode::Mul(a, b) | MNode::Div(a, b) | MNode::MatMul(a, b)) => {
                     let scalar_op = self.shape(a) == Shape::Scalar || self.shape(b) == Shape::Scalar;
                     let op = match (n, style, scalar_op) {
+                        (MNode::Div(..), Style::Latex, _) if self.shape(b) != Shape::Scalar => " \\oslash ",
                         (MNode::MatMul(..), Style::Ascii, _) | (MNode::Mul(..), Style::Ascii, true) => "*",
                         (MNode::MatMul(..), Style::Unicode, _) | (MNode::Mul(..), Style::Unicode, true) => "·",
                         (MNode::MatMul(..), Style::Latex, _) | (MNode::Mul(..), Style::Latex, true) => "\\,",

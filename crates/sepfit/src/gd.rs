@@ -1,0 +1,215 @@
+//! Gradient descent with a fixed step or Armijo backtracking, on any differentiable function
+//! given as a closure `f(x, grad) -> value` (it writes the gradient into `grad`).
+//!
+//! Also holds the report types shared with [`crate::lbfgs`].
+//!
+//! ```
+//! use sepfit::gd::{GdOptions, gradient_descent};
+//! // J(w) = ½(b₁w₁² + b₂w₂²), the fixed step 2/(b₁+b₂) contracts ‖w‖ by (κ−1)/(κ+1).
+//! let (b1, b2) = (1.0, 4.0);
+//! let f = |w: &[f64], g: &mut [f64]| {
+//!     g[0] = b1 * w[0];
+//!     g[1] = b2 * w[1];
+//!     0.5 * (b1 * w[0] * w[0] + b2 * w[1] * w[1])
+//! };
+//! let opts = GdOptions { step: Some(2.0 / (b1 + b2)), max_iter: 3, grad_tol: 0.0, ..GdOptions::default() };
+//! let r = gradient_descent(f, &[1.0, 1.0], &opts).unwrap();
+//! let c: f64 = (4.0 - 1.0) / (4.0 + 1.0);
+//! assert!((r.x[0].hypot(r.x[1]) - c.powi(3) * 2f64.sqrt()).abs() < 1e-12);
+//! ```
+
+/// Why a minimiser stopped (not an error: the result is still usable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinTermination {
+    /// `‖∇f‖₂ ≤ grad_tol`.
+    GradientTolerance,
+    /// The iteration limit was reached.
+    MaxIterations,
+    /// No step along the search direction decreased `f` (usually: at machine precision).
+    LineSearchFailed,
+}
+
+impl MinTermination {
+    /// Whether this counts as converged.
+    pub fn converged(self) -> bool {
+        self == MinTermination::GradientTolerance
+    }
+    /// A short description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MinTermination::GradientTolerance => "gradient norm below tolerance",
+            MinTermination::MaxIterations => "maximum number of iterations reached",
+            MinTermination::LineSearchFailed => "line search found no decrease (machine precision?)",
+        }
+    }
+}
+
+/// One iteration of a minimiser.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinIter {
+    /// Iteration number (0 is the start).
+    pub iter: usize,
+    /// f at the iterate.
+    pub f: f64,
+    /// ‖∇f‖₂ at the iterate.
+    pub grad_norm: f64,
+    /// ‖x‖₂ of the iterate.
+    pub x_norm: f64,
+    /// Step length taken to reach it (0 at the start).
+    pub step: f64,
+}
+
+/// What a minimiser did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinReport {
+    /// The final point.
+    pub x: Vec<f64>,
+    /// f there.
+    pub f: f64,
+    /// f at the start.
+    pub f0: f64,
+    /// ‖∇f‖₂ there.
+    pub grad_norm: f64,
+    /// Iterations taken.
+    pub iterations: usize,
+    /// Evaluations of f and its gradient.
+    pub evaluations: usize,
+    /// Why it stopped.
+    pub termination: MinTermination,
+    /// Every iterate (when asked for with `record`).
+    pub trace: Vec<MinIter>,
+}
+
+/// Why a minimiser could not run.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MinError {
+    /// f or its gradient is not finite at the starting point.
+    #[error("the function or its gradient is not finite at the starting point (f = {f})")]
+    NonFiniteStart {
+        /// f at the start.
+        f: f64,
+    },
+    /// An option is out of range.
+    #[error("bad option: {0}")]
+    BadOption(String),
+    /// The starting point is empty.
+    #[error("nothing to minimise: the starting point is empty")]
+    Empty,
+}
+
+/// Options of [`gradient_descent`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct GdOptions {
+    /// A fixed step; `None` backtracks (Armijo) from `initial_step`.
+    pub step: Option<f64>,
+    /// First trial step of the backtracking search (later searches start from twice the last).
+    pub initial_step: f64,
+    /// Iteration limit.
+    pub max_iter: usize,
+    /// Stop when `‖∇f‖₂ ≤ grad_tol`.
+    pub grad_tol: f64,
+    /// Armijo constant.
+    pub c1: f64,
+    /// Record every iterate in [`MinReport::trace`].
+    pub record: bool,
+}
+
+impl Default for GdOptions {
+    fn default() -> Self {
+        GdOptions { step: None, initial_step: 1.0, max_iter: 10_000, grad_tol: 1e-8, c1: 1e-4, record: false }
+    }
+}
+
+pub(crate) fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Minimises `f` from `x0` by gradient descent. See [`GdOptions`].
+pub fn gradient_descent<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &GdOptions) -> Result<MinReport, MinError> {
+    if x0.is_empty() {
+        return Err(MinError::Empty);
+    }
+    if let Some(s) = opts.step {
+        if !(s > 0.0 && s.is_finite()) {
+            return Err(MinError::BadOption(format!("step must be positive, got {s}")));
+        }
+    }
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let mut g = vec![0.0; n];
+    let mut fx = f(&x, &mut g);
+    let f0 = fx;
+    let mut evals = 1;
+    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+        return Err(MinError::NonFiniteStart { f: fx });
+    }
+    let mut trace = Vec::new();
+    let rec = |trace: &mut Vec<MinIter>, iter, fx, g: &[f64], x: &[f64], step| {
+        if opts.record {
+            trace.push(MinIter { iter, f: fx, grad_norm: norm(g), x_norm: norm(x), step });
+        }
+    };
+    rec(&mut trace, 0, fx, &g, &x, 0.0);
+    let mut t = opts.initial_step;
+    let mut xt = vec![0.0; n];
+    let mut gt = vec![0.0; n];
+    let mut termination = MinTermination::MaxIterations;
+    let mut iterations = 0;
+    for it in 1..=opts.max_iter {
+        let gn = norm(&g);
+        if gn <= opts.grad_tol {
+            termination = MinTermination::GradientTolerance;
+            break;
+        }
+        let step = match opts.step {
+            Some(s) => {
+                for i in 0..n {
+                    xt[i] = x[i] - s * g[i];
+                }
+                let ft = f(&xt, &mut gt);
+                evals += 1;
+                fx = ft;
+                s
+            }
+            None => {
+                let mut accepted = None;
+                for _ in 0..80 {
+                    for i in 0..n {
+                        xt[i] = x[i] - t * g[i];
+                    }
+                    let ft = f(&xt, &mut gt);
+                    evals += 1;
+                    if ft.is_finite() && ft <= fx - opts.c1 * t * gn * gn {
+                        accepted = Some(ft);
+                        break;
+                    }
+                    t *= 0.5;
+                }
+                match accepted {
+                    Some(ft) => {
+                        fx = ft;
+                        let s = t;
+                        t *= 2.0;
+                        s
+                    }
+                    None => {
+                        termination = MinTermination::LineSearchFailed;
+                        break;
+                    }
+                }
+            }
+        };
+        std::mem::swap(&mut x, &mut xt);
+        std::mem::swap(&mut g, &mut gt);
+        iterations = it;
+        rec(&mut trace, it, fx, &g, &x, step);
+    }
+    if termination == MinTermination::MaxIterations && norm(&g) <= opts.grad_tol {
+        termination = MinTermination::GradientTolerance;
+    }
+    Ok(MinReport { grad_norm: norm(&g), x, f: fx, f0, iterations, evaluations: evals, termination, trace })
+}

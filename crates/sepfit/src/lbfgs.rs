@@ -1,0 +1,230 @@
+//! L-BFGS (limited-memory BFGS, two-loop recursion) with a strong-Wolfe line search
+//! (Nocedal & Wright, Algorithms 3.5 and 3.6), on a closure `f(x, grad) -> value`.
+//!
+//! ```
+//! use sepfit::lbfgs::{LbfgsOptions, lbfgs};
+//! // Rosenbrock
+//! let f = |x: &[f64], g: &mut [f64]| {
+//!     let (a, b) = (1.0 - x[0], x[1] - x[0] * x[0]);
+//!     g[0] = -2.0 * a - 400.0 * x[0] * b;
+//!     g[1] = 200.0 * b;
+//!     a * a + 100.0 * b * b
+//! };
+//! let r = lbfgs(f, &[-1.2, 1.0], &LbfgsOptions::default()).unwrap();
+//! assert!(r.termination.converged());
+//! assert!((r.x[0] - 1.0).abs() < 1e-7 && (r.x[1] - 1.0).abs() < 1e-7);
+//! ```
+
+pub use crate::gd::{MinError, MinIter, MinReport, MinTermination};
+use crate::gd::{dot, norm};
+use std::collections::VecDeque;
+
+/// Options of [`lbfgs`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LbfgsOptions {
+    /// Number of correction pairs kept.
+    pub memory: usize,
+    /// Iteration limit.
+    pub max_iter: usize,
+    /// Stop when `‖∇f‖₂ ≤ grad_tol`.
+    pub grad_tol: f64,
+    /// Sufficient-decrease constant of the Wolfe conditions.
+    pub c1: f64,
+    /// Curvature constant of the strong Wolfe conditions.
+    pub c2: f64,
+    /// Evaluations allowed per line search.
+    pub max_line_search: usize,
+    /// Record every iterate in [`MinReport::trace`].
+    pub record: bool,
+}
+
+impl Default for LbfgsOptions {
+    fn default() -> Self {
+        LbfgsOptions { memory: 10, max_iter: 1000, grad_tol: 1e-8, c1: 1e-4, c2: 0.9, max_line_search: 40, record: false }
+    }
+}
+
+struct Eval<'a, F> {
+    f: &'a mut F,
+    x: &'a [f64],
+    d: &'a [f64],
+    xt: Vec<f64>,
+    gt: Vec<f64>,
+    evals: usize,
+}
+
+impl<F: FnMut(&[f64], &mut [f64]) -> f64> Eval<'_, F> {
+    /// φ(a) and φ'(a); leaves x + a d and its gradient in `xt`, `gt`.
+    fn phi(&mut self, a: f64) -> (f64, f64) {
+        for i in 0..self.x.len() {
+            self.xt[i] = self.x[i] + a * self.d[i];
+        }
+        let v = (self.f)(&self.xt, &mut self.gt);
+        self.evals += 1;
+        (v, dot(&self.gt, self.d))
+    }
+}
+
+/// Minimiser of the cubic through (a, fa, da), (b, fb, db), or `None`.
+fn cubic_min(a: f64, fa: f64, da: f64, b: f64, fb: f64, db: f64) -> Option<f64> {
+    let d1 = da + db - 3.0 * (fa - fb) / (a - b);
+    let disc = d1 * d1 - da * db;
+    if disc < 0.0 {
+        return None;
+    }
+    let d2 = (b - a).signum() * disc.sqrt();
+    let m = b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2);
+    m.is_finite().then_some(m)
+}
+
+/// Minimises `f` from `x0` by L-BFGS. See [`LbfgsOptions`].
+pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &LbfgsOptions) -> Result<MinReport, MinError> {
+    if x0.is_empty() {
+        return Err(MinError::Empty);
+    }
+    if opts.memory == 0 || !(0.0 < opts.c1 && opts.c1 < opts.c2 && opts.c2 < 1.0) {
+        return Err(MinError::BadOption("need memory ≥ 1 and 0 < c1 < c2 < 1".into()));
+    }
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let mut g = vec![0.0; n];
+    let mut fx = f(&x, &mut g);
+    let f0 = fx;
+    let mut evals = 1;
+    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+        return Err(MinError::NonFiniteStart { f: fx });
+    }
+    let mut trace = Vec::new();
+    if opts.record {
+        trace.push(MinIter { iter: 0, f: fx, grad_norm: norm(&g), x_norm: norm(&x), step: 0.0 });
+    }
+    let mut hist: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::new();
+    let mut termination = MinTermination::MaxIterations;
+    let mut iterations = 0;
+    let mut d = vec![0.0; n];
+    let mut alpha = vec![0.0; opts.memory];
+    for it in 1..=opts.max_iter {
+        if norm(&g) <= opts.grad_tol {
+            termination = MinTermination::GradientTolerance;
+            break;
+        }
+        // two-loop recursion: d = -H g
+        d.copy_from_slice(&g);
+        for (k, (s, y, rho)) in hist.iter().enumerate().rev() {
+            alpha[k] = rho * dot(s, &d);
+            for i in 0..n {
+                d[i] -= alpha[k] * y[i];
+            }
+        }
+        let gamma = hist.back().map(|(s, y, _)| dot(s, y) / dot(y, y)).unwrap_or(1.0 / norm(&g).max(1.0));
+        for v in d.iter_mut() {
+            *v *= gamma;
+        }
+        for (k, (s, y, rho)) in hist.iter().enumerate() {
+            let b = rho * dot(y, &d);
+            for i in 0..n {
+                d[i] += s[i] * (alpha[k] - b);
+            }
+        }
+        for v in d.iter_mut() {
+            *v = -*v;
+        }
+        let mut dphi0 = dot(&g, &d);
+        if !(dphi0 < 0.0) {
+            hist.clear();
+            for i in 0..n {
+                d[i] = -g[i] / norm(&g).max(1.0);
+            }
+            dphi0 = dot(&g, &d);
+        }
+        // strong Wolfe line search
+        let mut ev = Eval { f: &mut f, x: &x, d: &d, xt: vec![0.0; n], gt: vec![0.0; n], evals: 0 };
+        let (c1, c2) = (opts.c1, opts.c2);
+        let mut found: Option<(f64, f64)> = None;
+        let (mut a_prev, mut f_prev, mut d_prev) = (0.0, fx, dphi0);
+        let mut a = 1.0;
+        let mut zoom: Option<((f64, f64, f64), (f64, f64, f64))> = None;
+        for i in 0..opts.max_line_search {
+            let (fa, da) = ev.phi(a);
+            if !fa.is_finite() {
+                a = 0.5 * (a_prev + a);
+                continue;
+            }
+            if fa > fx + c1 * a * dphi0 || (i > 0 && fa >= f_prev) {
+                zoom = Some(((a_prev, f_prev, d_prev), (a, fa, da)));
+                break;
+            }
+            if da.abs() <= -c2 * dphi0 {
+                found = Some((a, fa));
+                break;
+            }
+            if da >= 0.0 {
+                zoom = Some(((a, fa, da), (a_prev, f_prev, d_prev)));
+                break;
+            }
+            (a_prev, f_prev, d_prev) = (a, fa, da);
+            a *= 2.0;
+        }
+        if let Some((mut lo, mut hi)) = zoom {
+            for _ in 0..opts.max_line_search {
+                let (l, h) = (lo.0.min(hi.0), lo.0.max(hi.0));
+                let w = h - l;
+                let mut at = cubic_min(lo.0, lo.1, lo.2, hi.0, hi.1, hi.2).unwrap_or(0.5 * (l + h));
+                if !(at > l + 0.1 * w && at < h - 0.1 * w) {
+                    at = 0.5 * (l + h);
+                }
+                let (fa, da) = ev.phi(at);
+                if !fa.is_finite() || fa > fx + c1 * at * dphi0 || fa >= lo.1 {
+                    hi = (at, fa, da);
+                } else {
+                    if da.abs() <= -c2 * dphi0 {
+                        found = Some((at, fa));
+                        break;
+                    }
+                    if da * (hi.0 - lo.0) >= 0.0 {
+                        hi = lo;
+                    }
+                    lo = (at, fa, da);
+                }
+                if (hi.0 - lo.0).abs() < 1e-16 * lo.0.abs().max(1e-300) {
+                    break;
+                }
+            }
+            // accept the best sufficient-decrease point if Wolfe was not met exactly
+            if found.is_none() && lo.0 > 0.0 && lo.1 < fx {
+                let (fa, _) = ev.phi(lo.0);
+                found = Some((lo.0, fa));
+            }
+        }
+        let (xt, gt) = (std::mem::take(&mut ev.xt), std::mem::take(&mut ev.gt));
+        evals += ev.evals;
+        let Some((step, fa)) = found else {
+            if hist.is_empty() {
+                termination = MinTermination::LineSearchFailed;
+                break;
+            }
+            hist.clear();
+            continue;
+        };
+        let s: Vec<f64> = xt.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = gt.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-12 * norm(&s) * norm(&y) {
+            if hist.len() == opts.memory {
+                hist.pop_front();
+            }
+            hist.push_back((s, y, 1.0 / sy));
+        }
+        x = xt;
+        g = gt;
+        fx = fa;
+        iterations = it;
+        if opts.record {
+            trace.push(MinIter { iter: it, f: fx, grad_norm: norm(&g), x_norm: norm(&x), step });
+        }
+    }
+    if termination == MinTermination::MaxIterations && norm(&g) <= opts.grad_tol {
+        termination = MinTermination::GradientTolerance;
+    }
+    Ok(MinReport { grad_norm: norm(&g), x, f: fx, f0, iterations, evaluations: evals, termination, trace })
+}
