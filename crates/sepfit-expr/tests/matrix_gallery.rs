@@ -277,10 +277,12 @@ fn print_all() {
         ("tr(inv(X)*A)", "X: n x n, A: n x n", "X"),
         ("sum(diag(X))", "X: n x n", "X"),
     ];
+    println!("| seed | loss | declarations | wrt | gradient (printed) | where |");
+    println!("|---|---|---|---|---|---|");
     for (src, d, w) in cases {
         let mut f = LossFormula::new(src, d, None).unwrap_or_else(|e| panic!("{src}: {e}"));
         let g = f.gradient(w).unwrap();
-        let defs: Vec<String> = f.definitions_used(g).iter().map(|(n, id)| format!("{n} = {}", f.ascii(*id))).collect();
-        println!("{src}  d/d{w}:\n   {}\n   {}\n   {}\n   where {:?}", f.ascii(g), f.unicode(g), f.latex(g), defs);
+        let defs: Vec<String> = f.definitions_used(g).iter().map(|(n, id)| format!("`{n} = {}`", f.unicode(*id))).collect();
+        println!("| | `{src}` | `{d}` | `{w}` | `{}` | {} |", f.unicode(g), defs.join(", "));
     }
 }
