@@ -206,21 +206,37 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// Evaluates the model at `b`, solves for the linear parameters and forms
     /// the projected residual. Fails if the model fails or produces non-finite values.
     pub fn project(&mut self, b: &[f64]) -> Result<(), ModelError> {
+        self.project_with(b, false)
+    }
+
+    /// [`project`](Self::project), evaluating the model's derivatives too when `derivatives`
+    /// (the solver's residual calls: most are followed by a Jacobian at the same point, and
+    /// the full evaluation costs little more than values alone, shared subexpressions such
+    /// as `exp(-t/τ)` being computed once).
+    fn project_with(&mut self, b: &[f64], derivatives: bool) -> Result<(), ModelError> {
         self.valid = false;
         self.derivs_valid = false;
-        self.model.eval_values(b, &mut self.eval)?;
+        if derivatives {
+            self.model.eval(b, &mut self.eval)?;
+        } else {
+            self.model.eval_values(b, &mut self.eval)?;
+        }
         let (n, p) = (self.n, self.p);
-        let basis_ok = (0..p).all(|j| self.eval.basis.col_as_slice(j).iter().all(|v| v.is_finite()));
-        if !basis_ok || (self.has_offset && !self.eval.offset.iter().all(|v| v.is_finite())) {
+        let basis_ok = (0..p).all(|j| all_finite(self.eval.basis.col_as_slice(j)));
+        if !basis_ok || (self.has_offset && !all_finite(&self.eval.offset)) {
             return Err(ModelError::new("model produced non-finite values"));
         }
-        let mut scale2 = 0.0;
+        // z = W (y − φ₀) and the rounding scale ‖W(|y| + |φ₀|)‖ (four accumulators).
+        let mut acc = [0.0f64; 4];
+        let (y, w, qtz) = (&self.y[..n], &self.w[..n], &mut self.qtz[..n]);
+        let off: &[f64] = if self.has_offset { &self.eval.offset[..n] } else { &[] };
         for i in 0..n {
-            let off = if self.has_offset { self.eval.offset[i] } else { 0.0 };
-            self.qtz[i] = self.w[i] * (self.y[i] - off);
-            scale2 += (self.w[i] * (self.y[i].abs() + off.abs())).powi(2);
+            let o = if self.has_offset { off[i] } else { 0.0 };
+            qtz[i] = w[i] * (y[i] - o);
+            let t = w[i] * (y[i].abs() + o.abs());
+            acc[i % 4] += t * t;
         }
-        self.scale = scale2.sqrt();
+        self.scale = ((acc[0] + acc[1]) + (acc[2] + acc[3])).sqrt();
         if p == 0 {
             self.res.copy_from_slice(&self.qtz);
             self.rank = 0;
@@ -243,11 +259,14 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             }
             self.qr.apply_q(&mut self.res);
         }
-        if self.res.iter().any(|v| !v.is_finite()) || self.a.iter().any(|v| !v.is_finite()) {
+        if !all_finite(&self.res) || !all_finite(&self.a) {
             return Err(ModelError::new("non-finite residuals or linear parameters"));
         }
         self.last_b.copy_from_slice(b);
         self.valid = true;
+        if derivatives {
+            self.derivs_valid = self.check_derivatives().is_ok();
+        }
         Ok(())
     }
 
@@ -281,14 +300,16 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     fn ensure_derivatives(&mut self) -> Result<(), ModelError> {
         if !self.derivs_valid {
             self.model.eval(&self.last_b, &mut self.eval)?;
-            let ok = (0..self.eval.d_basis.ncols()).all(|c| all_finite(self.eval.d_basis.col_as_slice(c)))
-                && (0..self.eval.d_offset.ncols()).all(|c| all_finite(self.eval.d_offset.col_as_slice(c)));
-            if !ok {
-                return Err(ModelError::new("model derivatives are not finite"));
-            }
+            self.check_derivatives()?;
             self.derivs_valid = true;
         }
         Ok(())
+    }
+
+    fn check_derivatives(&self) -> Result<(), ModelError> {
+        let ok = (0..self.eval.d_basis.ncols()).all(|c| all_finite(self.eval.d_basis.col_as_slice(c)))
+            && (0..self.eval.d_offset.ncols()).all(|c| all_finite(self.eval.d_offset.col_as_slice(c)));
+        if ok { Ok(()) } else { Err(ModelError::new("model derivatives are not finite")) }
     }
 
     /// The full model evaluation (values and derivatives) at the last projection, consuming
@@ -308,8 +329,8 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     pub fn jacobian_at_last(&mut self, jac: &mut [f64]) -> Result<(), ModelError> {
         let (n, p, q) = (self.n, self.p, self.q);
         self.ensure_derivatives()?;
-        jac.iter_mut().for_each(|v| *v = 0.0);
         if p == 0 {
+            jac.iter_mut().for_each(|v| *v = 0.0);
             for (c, &k) in self.offset_pattern.iter().enumerate() {
                 let d = self.eval.d_offset.col_as_slice(c);
                 for i in 0..n {
@@ -322,21 +343,33 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         self.u.iter_mut().for_each(|v| *v = 0.0);
         for (c, &(j, k)) in self.pattern.iter().enumerate() {
             let aj = self.a[j];
-            let d = self.eval.d_basis.col_as_slice(c);
+            let d = &self.eval.d_basis.col_as_slice(c)[..n];
             let vk = &mut self.v[k * n..(k + 1) * n];
-            let mut dot = 0.0;
-            for i in 0..n {
+            // u_jk = (W ∂φ_j/∂b_k)ᵀ r, four accumulators (vectorised).
+            let mut acc = [0.0f64; 4];
+            let mut i = 0;
+            while i + 4 <= n {
+                for l in 0..4 {
+                    let wd = self.w[i + l] * d[i + l];
+                    vk[i + l] += aj * wd;
+                    acc[l] += wd * self.res[i + l];
+                }
+                i += 4;
+            }
+            let mut dot = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            while i < n {
                 let wd = self.w[i] * d[i];
                 vk[i] += aj * wd;
                 dot += wd * self.res[i];
+                i += 1;
             }
             self.u[j + k * p] += dot;
         }
         for (c, &k) in self.offset_pattern.iter().enumerate() {
             let d = self.eval.d_offset.col_as_slice(c);
             let vk = &mut self.v[k * n..(k + 1) * n];
-            for i in 0..n {
-                vk[i] += self.w[i] * d[i];
+            for ((v, w), d) in vk.iter_mut().zip(&self.w).zip(d) {
+                *v += w * d;
             }
         }
         let rank = self.rank;
@@ -357,8 +390,8 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                 }
             }
             self.qr.apply_q(vk);
-            for i in 0..n {
-                jac[i + k * n] = -vk[i];
+            for (j, v) in jac[k * n..(k + 1) * n].iter_mut().zip(vk.iter()) {
+                *j = -v;
             }
         }
         Ok(())
@@ -373,13 +406,13 @@ impl<M: SeparableModel + ?Sized> LeastSquaresProblem for VarProProblem<'_, M> {
         self.q
     }
     fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError> {
-        self.project(x)?;
+        self.project_with(x, true)?;
         r.copy_from_slice(&self.res);
         Ok(())
     }
     fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError> {
         if !self.valid || self.last_b != x {
-            self.project(x)?;
+            self.project_with(x, true)?;
         }
         self.jacobian_at_last(jac)
     }
