@@ -34,13 +34,24 @@ pub struct PivotedQr {
     tau: Vec<f64>,
     perm: Vec<usize>,
     norms: Vec<f64>,
+    /// `‖x_{j+1..n}‖²` of each remaining column at step `j`.
+    tails: Vec<f64>,
     rank: usize,
 }
 
 impl PivotedQr {
     /// Workspace for `n × p` matrices.
     pub fn new(n: usize, p: usize) -> Self {
-        PivotedQr { n, p, a: vec![0.0; n * p], tau: vec![0.0; p], perm: (0..p).collect(), norms: vec![0.0; p], rank: 0 }
+        PivotedQr {
+            n,
+            p,
+            a: vec![0.0; n * p],
+            tau: vec![0.0; p],
+            perm: (0..p).collect(),
+            norms: vec![0.0; p],
+            tails: vec![0.0; p],
+            rank: 0,
+        }
     }
 
     /// The matrix to factor, column-major `n × p`; fill it, then call [`PivotedQr::factor`].
@@ -77,29 +88,39 @@ impl PivotedQr {
         }
         let steps = n.min(p);
         for j in 0..steps {
-            // Pivot: the remaining column with the largest norm over rows j..n.
-            for c in j..p {
-                let col = &self.a[c * n + j..(c + 1) * n];
-                self.norms[c] = dot(col, col);
-            }
-            let mut best = j;
-            for c in j + 1..p {
-                if self.norms[c] > self.norms[best] {
-                    best = c;
+            // Pivot: the remaining column with the largest norm over rows j..n, computed
+            // exactly as x_j² + ‖x_{j+1..n}‖² (the second term is the pivot's reflector norm).
+            // With one column left there is no choice to make.
+            let xnorm2;
+            if j + 1 < p {
+                for c in j..p {
+                    let col = &self.a[c * n + j..(c + 1) * n];
+                    let t = dot(&col[1..], &col[1..]);
+                    self.tails[c] = t;
+                    self.norms[c] = col[0] * col[0] + t;
                 }
-            }
-            if best != j {
-                for i in 0..n {
-                    self.a.swap(j * n + i, best * n + i);
+                let mut best = j;
+                for c in j + 1..p {
+                    if self.norms[c] > self.norms[best] {
+                        best = c;
+                    }
                 }
-                self.perm.swap(j, best);
-                self.norms.swap(j, best);
+                if best != j {
+                    let (lo, hi) = self.a.split_at_mut(best * n);
+                    lo[j * n..(j + 1) * n].swap_with_slice(&mut hi[..n]);
+                    self.perm.swap(j, best);
+                    self.norms.swap(j, best);
+                    self.tails.swap(j, best);
+                }
+                xnorm2 = self.tails[j];
+            } else {
+                let col = &self.a[j * n + j + 1..(j + 1) * n];
+                xnorm2 = dot(col, col);
             }
             // Householder reflector for column j, rows j..n.
             let (head, tail) = self.a.split_at_mut((j + 1) * n);
             let colj = &mut head[j * n + j..(j + 1) * n];
             let alpha = colj[0];
-            let xnorm2 = dot(&colj[1..], &colj[1..]);
             if xnorm2 == 0.0 {
                 self.tau[j] = 0.0;
             } else {

@@ -136,6 +136,30 @@ pub(crate) fn all_finite(v: &[f64]) -> bool {
     !v.iter().fold(false, |bad, x| bad | (x.to_bits() & EXP == EXP))
 }
 
+/// `z = W (y − o)`; returns the rounding scale `‖W(|y| + |o|)‖` (four accumulators).
+fn weighted_difference(y: &[f64], o: &[f64], w: &[f64], z: &mut [f64]) -> f64 {
+    let n = z.len();
+    let (y, o, w) = (&y[..n], &o[..n], &w[..n]);
+    let mut acc = [0.0f64; 4];
+    let mut i = 0;
+    while i + 4 <= n {
+        for l in 0..4 {
+            z[i + l] = w[i + l] * (y[i + l] - o[i + l]);
+            let t = w[i + l] * (y[i + l].abs() + o[i + l].abs());
+            acc[l] += t * t;
+        }
+        i += 4;
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    while i < n {
+        z[i] = w[i] * (y[i] - o[i]);
+        let t = w[i] * (y[i].abs() + o[i].abs());
+        s += t * t;
+        i += 1;
+    }
+    s.sqrt()
+}
+
 /// The variable projection functional `r(b)` as a [`LeastSquaresProblem`] in `b`.
 pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     model: &'m mut M,
@@ -153,6 +177,8 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     derivs_valid: bool,
     qr: PivotedQr,
     qtz: Vec<f64>,
+    /// `n` zeros (the offset of a model without one).
+    zeros: Vec<f64>,
     a: Vec<f64>,
     rank: usize,
     res: Vec<f64>,
@@ -191,6 +217,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             derivs_valid: false,
             qr: PivotedQr::new(n, p),
             qtz: vec![0.0; n],
+            zeros: vec![0.0; n],
             a: vec![0.0; p],
             rank: 0,
             res: vec![0.0; n],
@@ -227,16 +254,12 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             return Err(ModelError::new("model produced non-finite values"));
         }
         // z = W (y − φ₀) and the rounding scale ‖W(|y| + |φ₀|)‖ (four accumulators).
-        let mut acc = [0.0f64; 4];
         let (y, w, qtz) = (&self.y[..n], &self.w[..n], &mut self.qtz[..n]);
-        let off: &[f64] = if self.has_offset { &self.eval.offset[..n] } else { &[] };
-        for i in 0..n {
-            let o = if self.has_offset { off[i] } else { 0.0 };
-            qtz[i] = w[i] * (y[i] - o);
-            let t = w[i] * (y[i].abs() + o.abs());
-            acc[i % 4] += t * t;
-        }
-        self.scale = ((acc[0] + acc[1]) + (acc[2] + acc[3])).sqrt();
+        self.scale = if self.has_offset {
+            weighted_difference(y, &self.eval.offset[..n], w, qtz)
+        } else {
+            weighted_difference(y, &self.zeros[..n], w, qtz)
+        };
         if p == 0 {
             self.res.copy_from_slice(&self.qtz);
             self.rank = 0;
