@@ -74,6 +74,7 @@
 //! `f64` can resolve: the solution is as accurate as it can get.
 
 use crate::model::ModelError;
+use crate::qr::{axpy, dot};
 
 /// A nonlinear least-squares problem for [`levenberg_marquardt`].
 pub trait LeastSquaresProblem {
@@ -434,19 +435,16 @@ fn qrfac(
             if a[j + j * ld] < 0.0 {
                 ajnorm = -ajnorm;
             }
-            for i in j..n {
-                a[i + j * ld] /= ajnorm;
+            for v in &mut a[j + j * ld..n + j * ld] {
+                *v /= ajnorm;
             }
             a[j + j * ld] += 1.0;
             for k in j + 1..m {
-                let mut sum = 0.0;
-                for i in j..n {
-                    sum += a[i + j * ld] * a[i + k * ld];
-                }
-                let temp = sum / a[j + j * ld];
-                for i in j..n {
-                    a[i + k * ld] -= temp * a[i + j * ld];
-                }
+                let (left, right) = a.split_at_mut(k * ld);
+                let colj = &left[j + j * ld..n + j * ld];
+                let colk = &mut right[j..n];
+                let temp = dot(colj, colk) / colj[0];
+                axpy(-temp, colj, colk);
                 if rdiag[k] != 0.0 {
                     let t = a[j + k * ld] / rdiag[k];
                     rdiag[k] *= (1.0 - t * t).max(0.0).sqrt();
@@ -716,7 +714,8 @@ fn eval_res<P: LeastSquaresProblem + ?Sized>(p: &mut P, x: &[f64], r: &mut [f64]
     match p.residuals(x, r) {
         Ok(()) => {
             let nrm = enorm(r);
-            if nrm.is_finite() && all_finite(r) { nrm } else { f64::INFINITY }
+            // A finite norm means every residual is finite (see `enorm`).
+            if nrm.is_finite() { nrm } else { f64::INFINITY }
         }
         Err(_) => f64::INFINITY,
     }
@@ -830,7 +829,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         let mut gmax = 0.0f64;
         for k in 0..m {
             let col = &jac[k * n..(k + 1) * n];
-            grad[k] = col.iter().zip(&fvec).map(|(a, b)| a * b).sum();
+            grad[k] = dot(col, &fvec);
             let blocked = (x[k] <= lo[k] && grad[k] > 0.0) || (x[k] >= hi[k] && grad[k] < 0.0) || lo[k] == hi[k];
             if !blocked {
                 free[nfree] = k;
@@ -871,14 +870,9 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         for j in 0..nfree {
             let ajj = a[j + j * n];
             if ajj != 0.0 {
-                let mut sum = 0.0;
-                for i in j..n {
-                    sum += a[i + j * n] * wa4[i];
-                }
-                let temp = -sum / ajj;
-                for i in j..n {
-                    wa4[i] += a[i + j * n] * temp;
-                }
+                let colj = &a[j + j * n..(j + 1) * n];
+                let temp = -dot(colj, &wa4[j..n]) / ajj;
+                axpy(temp, colj, &mut wa4[j..n]);
             }
             a[j + j * n] = rdiag[j];
             qtf[j] = wa4[j];
@@ -1142,7 +1136,7 @@ fn gn_step<P: LeastSquaresProblem + ?Sized>(
     let mut gmax = 0.0f64;
     for k in 0..m {
         let col = &ws.jac[k * n..(k + 1) * n];
-        let g: f64 = col.iter().zip(f).map(|(a, b)| a * b).sum();
+        let g = dot(col, f);
         let blocked = (x[k] <= lo[k] && g > 0.0) || (x[k] >= hi[k] && g < 0.0) || lo[k] == hi[k];
         if !blocked {
             ws.free.push(k);
@@ -1162,14 +1156,9 @@ fn gn_step<P: LeastSquaresProblem + ?Sized>(
     for j in 0..nf {
         let ajj = a[j + j * n];
         if ajj != 0.0 {
-            let mut sum = 0.0;
-            for i in j..n {
-                sum += a[i + j * n] * wa4[i];
-            }
-            let temp = -sum / ajj;
-            for i in j..n {
-                wa4[i] += a[i + j * n] * temp;
-            }
+            let colj = &a[j + j * n..(j + 1) * n];
+            let temp = -dot(colj, &wa4[j..n]) / ajj;
+            axpy(temp, colj, &mut wa4[j..n]);
         }
         a[j + j * n] = rdiag[j];
         qtf[j] = wa4[j];
