@@ -1,0 +1,260 @@
+//! Property tests of matrix gradients: random scalar losses built from variables of compatible
+//! shapes (`A: n×m`, `B: m×k`, `x: m`, `y: n`, `s` scalar, small random sizes) with `*`, `.*`,
+//! `./` (positive denominators), `+`, `-`, `'`, `exp`/`log`/`sqrt` on safe arguments,
+//! broadcasting (`y - x'`), `sum`, `norm2`, `normF` and `tr` of square products. The gradient with
+//! respect to a random variable of the loss is evaluated and compared, entry by entry, with
+//! Richardson-extrapolated central differences: `|g − fd| / max(1, |g|, |fd|) ≤ 1e-6`. Points where
+//! the difference quotients at two step sizes disagree (a kink, or a loss too curved to
+//! difference) are skipped and counted; most cases must be checked.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use sepfit_expr::matrix::{LossFormula, MId, MNode, Mat, Values};
+use std::cell::Cell;
+
+/// A dimension: 1, or one of the symbolic sizes n, m, k.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum D {
+    One,
+    N,
+    M,
+    K,
+}
+
+const DIMS: [D; 4] = [D::One, D::N, D::M, D::K];
+
+/// Builds expression text from a stream of random choices.
+struct Gen<'a> {
+    choices: &'a [u32],
+    at: usize,
+}
+
+impl Gen<'_> {
+    fn pick(&mut self, k: usize) -> usize {
+        let c = self.choices[self.at % self.choices.len()] as usize;
+        self.at += 1;
+        c % k
+    }
+
+    /// A leaf vector (column) of the given length.
+    fn vector(&mut self, d: D) -> String {
+        match d {
+            D::One => "s".into(),
+            D::N => ["y", "(A*x)"][self.pick(2)].into(),
+            D::M => ["x", "(A'*y)"][self.pick(2)].into(),
+            D::K => "(B'*x)".into(),
+        }
+    }
+
+    /// A leaf of shape r×c: a variable or its transpose, else an outer product of vectors.
+    fn leaf(&mut self, r: D, c: D) -> String {
+        let vars: &[&str] = match (r, c) {
+            (D::One, D::One) => &["s", "0.5", "2"],
+            (D::N, D::M) => &["A"],
+            (D::M, D::N) => &["A'"],
+            (D::M, D::K) => &["B"],
+            (D::K, D::M) => &["B'"],
+            (D::M, D::One) => &["x"],
+            (D::One, D::M) => &["x'"],
+            (D::N, D::One) => &["y"],
+            (D::One, D::N) => &["y'"],
+            _ => &[],
+        };
+        if !vars.is_empty() && self.pick(4) != 0 {
+            return vars[self.pick(vars.len())].to_string();
+        }
+        match (r, c) {
+            (r, D::One) => self.vector(r),
+            (D::One, c) => format!("{}'", self.vector(c)),
+            (r, c) => format!("({}*{}')", self.vector(r), self.vector(c)),
+        }
+    }
+
+    /// A strictly positive expression of shape r×c.
+    fn positive(&mut self, r: D, c: D, depth: u32) -> String {
+        let e = self.expr(r, c, depth);
+        match self.pick(3) {
+            0 => format!("(1 + ({e}).^2)"),
+            1 => format!("sqrt(1 + ({e}).^2)"),
+            _ => format!("exp(({e})./(1 + ({e}).^2))"),
+        }
+    }
+
+    /// An expression of shape r×c.
+    fn expr(&mut self, r: D, c: D, depth: u32) -> String {
+        if depth == 0 || self.pick(5) == 0 {
+            return self.leaf(r, c);
+        }
+        let d = depth - 1;
+        let scalar = r == D::One && c == D::One;
+        let kinds = if scalar { 14 } else { 10 };
+        match self.pick(kinds) {
+            0 => format!("({} + {})", self.expr(r, c, d), self.expr(r, c, d)),
+            1 => format!("({} - {})", self.expr(r, c, d), self.expr(r, c, d)),
+            2 => format!("({} .* {})", self.expr(r, c, d), self.expr(r, c, d)),
+            3 => format!("({} ./ {})", self.expr(r, c, d), self.positive(r, c, d)),
+            4 => {
+                let q = DIMS[self.pick(4)];
+                format!("({} * {})", self.expr(r, q, d), self.expr(q, c, d))
+            }
+            5 => format!("({})'", self.expr(c, r, d)),
+            6 => format!("({} * {})", self.expr(D::One, D::One, d), self.expr(r, c, d)),
+            7 => {
+                // broadcasting: a column against a row (`y - x'`), or a scalar against anything
+                if r != D::One && c != D::One {
+                    format!("({} - {})", self.expr(r, D::One, d), self.expr(D::One, c, d))
+                } else {
+                    format!("({} + {})", self.expr(D::One, D::One, d), self.expr(r, c, d))
+                }
+            }
+            8 => {
+                let e = self.expr(r, c, d);
+                match self.pick(3) {
+                    0 => format!("exp(({e})./(1 + ({e}).^2))"),
+                    1 => format!("log(1 + ({e}).^2)"),
+                    _ => format!("sqrt(2 + ({e}).^2)"),
+                }
+            }
+            9 => format!("-{}", self.expr(r, c, d)),
+            10 => {
+                let (p, q) = (DIMS[self.pick(4)], DIMS[self.pick(4)]);
+                format!("sum({})", self.expr(p, q, d))
+            }
+            11 => {
+                let p = DIMS[1 + self.pick(3)];
+                format!("norm2({})", self.expr(p, D::One, d))
+            }
+            12 => {
+                let (p, q) = (DIMS[self.pick(4)], DIMS[self.pick(4)]);
+                format!("normF({})", self.expr(p, q, d))
+            }
+            _ => {
+                // trace of a square product
+                let (p, q) = (DIMS[1 + self.pick(3)], DIMS[self.pick(4)]);
+                format!("tr({} * {})", self.expr(p, q, d), self.expr(q, p, d))
+            }
+        }
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+    fn mat(&mut self, r: usize, c: usize) -> Mat {
+        Mat { rows: r, cols: c, data: (0..r * c).map(|_| self.next()).collect() }
+    }
+}
+
+enum Outcome {
+    Checked,
+    Skipped,
+    /// The loss uses no variable (a constant): nothing to differentiate.
+    Constant,
+}
+
+fn loss_at(f: &LossFormula, v: &Values) -> f64 {
+    f.eval(&[f.root()], v).map(|m| m[0].data[0]).unwrap_or(f64::NAN)
+}
+
+/// Builds the loss, derives the gradient in a random variable, compares with differences.
+fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<Outcome, TestCaseError> {
+    let mut g = Gen { choices, at: 0 };
+    let src = g.expr(D::One, D::One, 4);
+    let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
+    let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: does not build: {e}")))?;
+    let used = f.variables();
+    if used.is_empty() {
+        return Ok(Outcome::Constant);
+    }
+    let wrt = used[g.pick(used.len())].clone();
+    let grad = f.gradient(&wrt).map_err(|e| TestCaseError::fail(format!("{src}: no gradient in {wrt}: {e}")))?;
+    let mut rng = Rng(seed | 1);
+    let mut v = Values::new();
+    v.insert("A".into(), rng.mat(n, m));
+    v.insert("B".into(), rng.mat(m, k));
+    v.insert("x".into(), rng.mat(m, 1));
+    v.insert("y".into(), rng.mat(n, 1));
+    v.insert("s".into(), rng.mat(1, 1));
+    let f0 = loss_at(&f, &v);
+    if !f0.is_finite() || f0.abs() > 1e8 {
+        return Ok(Outcome::Skipped);
+    }
+    // a norm of a zero argument is a non-smooth point (where `u/‖u‖` is 0/0)
+    let norms: Vec<MId> = (0..f.graph.len() as u32)
+        .map(MId)
+        .filter(|&id| matches!(f.graph.node(id), MNode::Norm2(_) | MNode::NormF(_)))
+        .collect();
+    let norm_values = f.eval(&norms, &v).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+    if norm_values.iter().any(|n| n.data[0] < 1e-6) {
+        return Ok(Outcome::Skipped);
+    }
+    let gv = f.eval(&[grad], &v).map_err(|e| TestCaseError::fail(format!("{src}: gradient does not evaluate: {e}")))?;
+    let gv = &gv[0];
+    let x0 = &v[&wrt];
+    prop_assert_eq!((gv.rows, gv.cols), (x0.rows, x0.cols), "{}: gradient in {} has the wrong size", src, wrt);
+    for idx in 0..x0.data.len() {
+        let h = 1e-3 * x0.data[idx].abs().max(1.0);
+        let at = |t: f64| {
+            let mut w = v.clone();
+            w.get_mut(&wrt).unwrap().data[idx] += t;
+            loss_at(&f, &w)
+        };
+        let d1 = (at(h) - at(-h)) / (2.0 * h);
+        let d2 = (at(h / 2.0) - at(-h / 2.0)) / h;
+        let d4 = (at(h / 4.0) - at(-h / 4.0)) / (h / 2.0);
+        let r1 = (4.0 * d2 - d1) / 3.0;
+        let r2 = (4.0 * d4 - d2) / 3.0;
+        let fd = (16.0 * r2 - r1) / 15.0;
+        if !fd.is_finite() || (r1 - r2).abs() > 1e-5 * r2.abs().max(1.0) {
+            return Ok(Outcome::Skipped); // not smooth enough here to difference
+        }
+        let g = gv.data[idx];
+        let err = (g - fd).abs() / g.abs().max(fd.abs()).max(1.0);
+        prop_assert!(
+            err <= 1e-6,
+            "{src}\n  d/d{wrt}[{idx}]: derived {g}, differences {fd}, relative error {err:e}\n  gradient: {}",
+            f.ascii(grad)
+        );
+    }
+    Ok(Outcome::Checked)
+}
+
+#[test]
+fn random_matrix_gradients_match_differences() {
+    let checked = Cell::new(0usize);
+    let skipped = Cell::new(0usize);
+    let mut runner = TestRunner::new(Config { cases: 2000, failure_persistence: None, ..Config::default() });
+    let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
+    runner
+        .run(&strategy, |(choices, n, m, k, seed)| {
+            match one_case(&choices, n, m, k, seed)? {
+                Outcome::Checked => checked.set(checked.get() + 1),
+                Outcome::Skipped => skipped.set(skipped.get() + 1),
+                Outcome::Constant => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (c, s) = (checked.get(), skipped.get());
+    eprintln!("checked {c}, skipped {s}");
+    assert!(c >= 9 * (c + s) / 10, "only {c} of {} cases could be checked", c + s);
+}
+
+/// The generator covers the operations it claims (a sanity check on the test itself).
+#[test]
+fn generator_covers_operations() {
+    let mut all = String::new();
+    for s in 0..300u32 {
+        let choices: Vec<u32> = (0..96).map(|i| (s.wrapping_mul(2654435761).wrapping_add(i * 40503)) ^ (i << 7)).collect();
+        let mut g = Gen { choices: &choices, at: 0 };
+        all.push_str(&g.expr(D::One, D::One, 4));
+    }
+    for op in [" * ", ".*", "./", " + ", " - ", "'", "exp(", "log(", "sqrt(", "sum(", "norm2(", "normF(", "tr("] {
+        assert!(all.contains(op), "never generated `{op}`");
+    }
+}
