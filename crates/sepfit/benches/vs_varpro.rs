@@ -414,7 +414,7 @@ fn phases(t: &[f64], y: &[f64]) {
     let mut prob = VarProProblem::new(&mut model, y, None, JacobianKind::GolubPereyra).unwrap();
     let t_project = best_of(reps, inner * 10, || prob.project(black_box(&b_opt)).unwrap());
     let mut jac = vec![0.0; N * b_opt.len()];
-    let t_jac = best_of(reps, inner * 10, || prob.jacobian_at_last(black_box(&mut jac)));
+    let t_jac = best_of(reps, inner * 10, || prob.jacobian_at_last(black_box(&mut jac)).unwrap());
     drop(prob);
     let t_vp_new = best_of(reps, inner, || {
         drop(black_box(VarProProblem::new(&mut model, y, None, JacobianKind::GolubPereyra).unwrap()))
