@@ -77,6 +77,17 @@ impl BatchFitter {
         Ok(BatchFitter { resolved, names, sigma })
     }
 
+    /// Sets the relative tolerances of every fit (`ftol = xtol = gtol = tol`). Above `1e-13`
+    /// the final Gauss–Newton polishing is skipped too: digits far below the noise of real
+    /// curves are not worth the extra evaluations when fitting many of them. `ftol` bounds the
+    /// relative change of the sum of squares, so parameters converge to about `√tol` of their
+    /// standard error.
+    pub fn set_tolerance(&mut self, tol: f64) {
+        let o = &mut self.resolved.options;
+        (o.ftol, o.xtol, o.gtol) = (tol, tol, tol);
+        o.polish = tol <= 1e-13;
+    }
+
     /// Parameter names: linear first, then nonlinear (the order of [`CurveResult::values`]).
     pub fn param_names(&self) -> &[String] {
         &self.names

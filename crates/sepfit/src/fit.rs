@@ -59,6 +59,8 @@ pub struct FitOptions {
     pub max_evaluations: usize,
     /// Initial trust radius factor (see [`LmOptions::factor`]).
     pub factor: f64,
+    /// Gauss–Newton polishing of the solution (see [`LmOptions::polish`]).
+    pub polish: bool,
 }
 
 impl Default for FitOptions {
@@ -77,6 +79,7 @@ impl Default for FitOptions {
             max_iterations: lm.max_iterations,
             max_evaluations: lm.max_evaluations,
             factor: lm.factor,
+            polish: lm.polish,
         }
     }
 }
@@ -309,6 +312,7 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
         factor: options.factor,
         lower: options.lower.clone(),
         upper: options.upper.clone(),
+        polish: options.polish,
     };
     let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {

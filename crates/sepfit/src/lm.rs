@@ -201,6 +201,10 @@ pub struct LmOptions {
     pub lower: Option<Vec<f64>>,
     /// Upper bounds (length `m`, `+inf` allowed); `None` = unbounded.
     pub upper: Option<Vec<f64>>,
+    /// Polish a converged solution with Gauss–Newton steps to full double precision (see the
+    /// module docs). Default `true`; turn it off when digits far below the noise level are not
+    /// worth the extra evaluations (e.g. fitting many noisy curves).
+    pub polish: bool,
 }
 
 impl Default for LmOptions {
@@ -214,6 +218,7 @@ impl Default for LmOptions {
             factor: 1.0,
             lower: None,
             upper: None,
+            polish: true,
         }
     }
 }
@@ -1052,7 +1057,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         }
     };
     let mut polish_steps = 0;
-    if fnorm > 0.0 {
+    if fnorm > 0.0 && opts.polish {
         // If `x` has not moved since the Jacobian of the last iteration was computed (the
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(jac.as_slice());

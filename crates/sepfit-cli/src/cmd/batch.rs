@@ -83,10 +83,15 @@ fn partial_path(out: &Path) -> PathBuf {
 }
 
 fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<BatchFitter, CliError> {
-    BatchFitter::new(&args.model, names, opts).map_err(|e| match e {
+    if !(args.tol > 0.0 && args.tol < 1.0) {
+        return Err(anyhow!("--tol {} must be between 0 and 1, e.g. 1e-10", args.tol).into());
+    }
+    let mut f = BatchFitter::new(&args.model, names, opts).map_err(|e| match e {
         ProblemError::Formula(d) => formula_error(&args.model, d),
         e => CliError::Other(anyhow!(e)),
-    })
+    })?;
+    f.set_tolerance(args.tol);
+    Ok(f)
 }
 
 fn header(f: &BatchFitter) -> String {
