@@ -82,8 +82,11 @@ fn grad_errors() {
     let o = sepfit(&["grad", "norm2(X*w - y)^2", "--wrt", "w", "--var", "X: n x d, w: d, y: n", "--at", at.to_str().unwrap()]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("dimension `n` is 2 from the value of `X` but 3 from the value of `y`"), "{e}");
-    let o = sepfit(&["grad", "X*w", "--wrt", "w", "--var", "X: n x d, w: d"]);
+    let o = sepfit(&["grad", "X*W", "--wrt", "W", "--var", "X: n x d, W: d x k"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("a gradient needs a scalar loss"));
+    // a vector expression gets its Jacobian instead
+    let v = json_out(&sepfit(&["grad", "X*w", "--wrt", "w", "--var", "X: n x d, w: d", "--format", "json"]));
+    assert_eq!(v["jacobian_ascii"], "X");
     let o = sepfit(&["grad", "sum(X)", "--wrt", "w", "--var", "X: n x d"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("`w` is not a variable of the formula"));
 }
@@ -150,4 +153,39 @@ fn minimize_lbfgs_logistic_p4() {
     assert!(v["gradient_norm"].as_f64().unwrap() <= 1e-8);
     assert!(v["loss"].as_f64().unwrap() < v["initial_loss"].as_f64().unwrap());
     assert_eq!(v["method"], "lbfgs");
+}
+
+/// Seed 002 §12.2: a vector expression gets its Jacobian, `"jacobian"` as an array of rows,
+/// equal to I/‖u‖ − u·uᵀ/‖u‖³ with u = x − a, and checked against central differences.
+#[test]
+fn grad_jacobian_of_a_vector() {
+    let at = tmp("s12_2.json", r#"{"x": [1, 2, -0.5], "a": [0.5, -1, 0.25]}"#);
+    let o = sepfit(&["grad", "(x - a)/norm2(x - a)", "--wrt", "x", "--var", "x: n, a: n", "--at", at.to_str().unwrap(), "--check", "--format", "json"]);
+    let v = json_out(&o);
+    assert_eq!(v["jacobian_formula"], "(I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂");
+    assert_eq!(v["jacobian_ascii"], "(eye(n) - (x - a)*(x - a)'/norm2(x - a)^2)/norm2(x - a)");
+    let u = [0.5, 3.0, -0.75];
+    let nu = u.iter().map(|t: &f64| t * t).sum::<f64>().sqrt();
+    let j = v["jacobian"].as_array().unwrap();
+    assert_eq!(j.len(), 3);
+    for r in 0..3 {
+        let row = j[r].as_array().unwrap();
+        assert_eq!(row.len(), 3);
+        for c in 0..3 {
+            let want = if r == c { 1.0 / nu } else { 0.0 } - u[r] * u[c] / nu.powi(3);
+            assert!((row[c].as_f64().unwrap() - want).abs() < 1e-12, "J[{r}][{c}]");
+        }
+    }
+    let val = v["value"].as_array().unwrap();
+    assert!((val[1].as_f64().unwrap() - 3.0 / nu).abs() < 1e-12);
+    assert!(v["check"]["max_relative_error"].as_f64().unwrap() <= 1e-7);
+    // text output names the Jacobian
+    let o = sepfit(&["grad", "(x - a)/norm2(x - a)", "--wrt", "x", "--var", "x: n, a: n", "--at", at.to_str().unwrap(), "--check"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("∂f/∂x      = (I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂") && text.contains(": ok"), "{text}");
+    // a matrix intermediate is a clear error, not a crash
+    let o = sepfit(&["grad", "(x*x')*a", "--wrt", "x", "--var", "x: n, a: n"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("matrix"), "{}", String::from_utf8_lossy(&o.stderr));
 }

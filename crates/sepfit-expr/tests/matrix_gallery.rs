@@ -286,3 +286,64 @@ fn print_all() {
         println!("| | `{src}` | `{d}` | `{w}` | `{}` | {} |", f.unicode(g), defs.join(", "));
     }
 }
+
+/// Seed 002 §12.2, the Jacobian ∂/∂x (x − a)/‖x − a‖₂ = I/‖x − a‖ − (x − a)(x − a)ᵀ/‖x − a‖³,
+/// printed as the equivalent `(I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂` (the common factor
+/// 1/‖x − a‖ taken out); checked against central differences and against the seed's form.
+#[test]
+fn s12_2_jacobian() {
+    let mut f = LossFormula::new("(x - a)/norm2(x - a)", "x: n, a: n", None).unwrap();
+    let j = f.jacobian("x").unwrap();
+    assert_eq!(f.ascii(j), "(eye(n) - (x - a)*(x - a)'/norm2(x - a)^2)/norm2(x - a)");
+    assert_eq!(f.unicode(j), "(I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂");
+    for seed in 1..4u64 {
+        let mut rng = Rng(seed * 7919 + 17);
+        let v = vals(vec![("x", rng.mat(5, 1, -1.0, 1.0)), ("a", rng.mat(5, 1, -1.0, 1.0))]);
+        let err = f.check_jacobian("x", j, &v, 6, seed).unwrap();
+        assert!(err <= 1e-7, "relative error {err:e}");
+        // the seed's form, entry by entry
+        let jm = f.eval(&[j], &v).unwrap().remove(0);
+        let u: Vec<f64> = (0..5).map(|i| v["x"].data[i] - v["a"].data[i]).collect();
+        let nu = u.iter().map(|t| t * t).sum::<f64>().sqrt();
+        for r in 0..5 {
+            for c in 0..5 {
+                let want = if r == c { 1.0 / nu } else { 0.0 } - u[r] * u[c] / nu.powi(3);
+                assert!((jm.get(r, c) - want).abs() <= 1e-12 * (1.0 + want.abs()), "J[{r},{c}] = {} vs {want}", jm.get(r, c));
+            }
+        }
+    }
+}
+
+/// More Jacobians: of an affine map, of an elementwise function, of a composition, with a
+/// scalar variable, and of `x·‖x‖²`; each checked against central differences.
+#[test]
+fn jacobians_more() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("A*x + b", "A: m x n, x: n, b: m", "x", "A"),
+        ("exp(x)", "x: n", "x", "diag(exp(x))"),
+        ("A*x*s + b.*s", "A: m x n, x: n, b: m, s: scalar", "s", "A*x + b"),
+        ("log(1 + exp(A*x))", "A: m x n, x: n", "x", "A.*exp(A*x)./(1 + exp(A*x))"),
+        ("x*(x'*x)", "x: n", "x", "x'*x*eye(n) + 2*x*x'"),
+    ];
+    for (src, d, w, expect) in cases {
+        let mut f = LossFormula::new(src, d, None).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let j = f.jacobian(w).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert_eq!(f.ascii(j), *expect, "{src}");
+        for seed in 1..4u64 {
+            let mut rng = Rng(seed * 31 + 5);
+            let all = vals(vec![
+                ("A", rng.mat(4, 3, -1.0, 1.0)),
+                ("x", rng.mat(3, 1, -1.0, 1.0)),
+                ("b", rng.mat(4, 1, -1.0, 1.0)),
+                ("s", Mat::scalar(rng.next(-1.0, 1.0))),
+            ]);
+            let v: Values = f.variables().into_iter().map(|n| (n.clone(), all[&n].clone())).collect();
+            let err = f.check_jacobian(w, j, &v, 6, seed).unwrap();
+            assert!(err <= 1e-7, "{src}: relative error {err:e}");
+        }
+    }
+    // a matrix intermediate that depends on the variable is reported
+    let mut f = LossFormula::new("(x*x')*y", "x: n, y: n", None).unwrap();
+    let e = f.jacobian("x").unwrap_err().to_string();
+    assert!(e.contains("x*x'") && e.contains("matrix"), "{e}");
+}

@@ -258,3 +258,78 @@ fn generator_covers_operations() {
         assert!(all.contains(op), "never generated `{op}`");
     }
 }
+
+/// Jacobians of random vector expressions (length n) with respect to `x`, `y` or `s`, entry by
+/// entry against central differences. Expressions with a matrix intermediate that depends on the
+/// variable (not supported by the forward mode) are counted apart; most must be checked.
+#[test]
+fn random_jacobians_match_differences() {
+    let checked = Cell::new(0usize);
+    let other = Cell::new(0usize);
+    let mut runner = TestRunner::new(Config { cases: 1500, failure_persistence: None, ..Config::default() });
+    let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
+    runner
+        .run(&strategy, |(choices, n, m, k, seed)| {
+            let mut g = Gen { choices: &choices, at: 0 };
+            let src = g.expr(D::N, D::One, 3);
+            let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
+            let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+            let used: Vec<String> = f.variables().into_iter().filter(|v| ["x", "y", "s"].contains(&v.as_str())).collect();
+            if used.is_empty() {
+                other.set(other.get() + 1);
+                return Ok(());
+            }
+            let wrt = used[g.pick(used.len())].clone();
+            let Ok(jac) = f.jacobian(&wrt) else {
+                other.set(other.get() + 1);
+                return Ok(());
+            };
+            let mut rng = Rng(seed | 1);
+            let mut v = Values::new();
+            v.insert("A".into(), rng.mat(n, m));
+            v.insert("B".into(), rng.mat(m, k));
+            v.insert("x".into(), rng.mat(m, 1));
+            v.insert("y".into(), rng.mat(n, 1));
+            v.insert("s".into(), rng.mat(1, 1));
+            let norms: Vec<MId> = (0..f.graph.len() as u32)
+                .map(MId)
+                .filter(|&id| matches!(f.graph.node(id), MNode::Norm2(_) | MNode::NormF(_)))
+                .collect();
+            let nv = f.eval(&norms, &v).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+            if nv.iter().any(|t| t.data[0] < 1e-6) {
+                other.set(other.get() + 1);
+                return Ok(());
+            }
+            let jm = f.eval(&[jac], &v).map_err(|e| TestCaseError::fail(format!("{src}: Jacobian does not evaluate: {e}")))?.remove(0);
+            let x0 = v[&wrt].clone();
+            prop_assert_eq!((jm.rows, jm.cols), (n, x0.data.len()), "{}: Jacobian in {} has the wrong size: {}", src, wrt, f.ascii(jac));
+            for c in 0..x0.data.len() {
+                let h = 1e-3 * x0.data[c].abs().max(1.0);
+                let at = |t: f64| {
+                    let mut w = v.clone();
+                    w.get_mut(&wrt).unwrap().data[c] += t;
+                    f.eval(&[f.root()], &w).map(|m| m[0].data.clone()).unwrap_or_default()
+                };
+                let (p1, m1, p2, m2, p4, m4) = (at(h), at(-h), at(h / 2.0), at(-h / 2.0), at(h / 4.0), at(-h / 4.0));
+                for r in 0..n {
+                    let d1 = (p1[r] - m1[r]) / (2.0 * h);
+                    let d2 = (p2[r] - m2[r]) / h;
+                    let d4 = (p4[r] - m4[r]) / (h / 2.0);
+                    let (r1, r2) = ((4.0 * d2 - d1) / 3.0, (4.0 * d4 - d2) / 3.0);
+                    let fd = (16.0 * r2 - r1) / 15.0;
+                    if !fd.is_finite() || (r1 - r2).abs() > 1e-5 * r2.abs().max(1.0) {
+                        continue;
+                    }
+                    let got = jm.get(r, c);
+                    let err = (got - fd).abs() / got.abs().max(fd.abs()).max(1.0);
+                    prop_assert!(err <= 1e-6, "{src}\n  J[{r},{c}] in {wrt}: derived {got}, differences {fd}, error {err:e}\n  J = {}", f.ascii(jac));
+                }
+            }
+            checked.set(checked.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    let (c, o) = (checked.get(), other.get());
+    eprintln!("Jacobians checked {c}, not applicable or unsupported {o}");
+    assert!(c >= (c + o) / 2, "only {c} of {} cases checked", c + o);
+}

@@ -3,6 +3,8 @@
 
 use super::{CliError, emit, formula_error};
 use crate::cli::{Format, GradArgs};
+use sepfit_expr::Shape;
+use sepfit_expr::matrix::graph::ONE;
 use sepfit_expr::matrix::{LossError, LossFormula, MId, Mat, Style, Values};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -82,6 +84,9 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
     let lerr = |e| loss_error(&a.formula, &a.var, e);
     let mut f = LossFormula::new(&a.formula, &a.var, values.as_ref()).map_err(lerr)?;
     let wrt: Vec<&str> = a.wrt.iter().map(String::as_str).collect();
+    if matches!(f.graph.shape(f.root()), Shape::Vector(_) | Shape::Matrix(ONE, _)) {
+        return run_jacobian(a, &mut f, &wrt, values.as_ref());
+    }
     let grads = f.gradients(&wrt).map_err(lerr)?;
     let style = if a.latex { Style::Latex } else { Style::Unicode };
     let root = f.root();
@@ -166,6 +171,107 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                     "check      max relative error {e:.2e} against central differences along {} random directions: {verdict}\n",
                     a.directions.max(1)
                 ));
+            }
+            emit(&s)
+        }
+    }
+}
+
+/// A vector expression: its Jacobian with respect to each (vector or scalar) variable, a matrix
+/// whose row `i` is the gradient of entry `i`. JSON: `"jacobian_formula"`, and with values
+/// `"value"` (the vector) and `"jacobian"` (an array of rows).
+fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<&Values>) -> Result<(), CliError> {
+    let lerr = |e| loss_error(&a.formula, &a.var, e);
+    let jacs = wrt.iter().map(|w| f.jacobian(w)).collect::<Result<Vec<_>, _>>().map_err(lerr)?;
+    let style = if a.latex { Style::Latex } else { Style::Unicode };
+    let root = f.root();
+    let mut defs: Vec<(String, MId)> = Vec::new();
+    for g in jacs.iter().chain([&root]) {
+        for d in f.definitions_used(*g) {
+            if !defs.contains(&d) {
+                defs.push(d);
+            }
+        }
+    }
+    let (value, jvals) = match values {
+        Some(v) => {
+            let mut ids = vec![root];
+            ids.extend(&jacs);
+            let out = f.eval(&ids, v).map_err(lerr)?;
+            (Some(out[0].clone()), Some(out[1..].to_vec()))
+        }
+        None => (None, None),
+    };
+    let checks = match (values, a.check) {
+        (Some(v), true) => Some(
+            wrt.iter()
+                .zip(&jacs)
+                .map(|(w, j)| f.check_jacobian(w, *j, v, a.directions.max(1), 0x5EED))
+                .collect::<Result<Vec<f64>, _>>()
+                .map_err(lerr)?,
+        ),
+        _ => None,
+    };
+    let rows = |m: &Mat| json!(m.to_rows());
+    match a.format {
+        Format::Json => {
+            let entry = |k: usize| {
+                let mut e = json!({
+                    "wrt": wrt[k],
+                    "jacobian_formula": f.render(jacs[k], Style::Unicode),
+                    "jacobian_ascii": f.render(jacs[k], Style::Ascii),
+                    "jacobian_latex": f.render(jacs[k], Style::Latex),
+                    "shape": f.shape_name(jacs[k]),
+                });
+                if let Some(j) = &jvals {
+                    e["jacobian"] = rows(&j[k]);
+                }
+                if let Some(c) = &checks {
+                    e["check"] = json!({"max_relative_error": c[k], "directions": a.directions.max(1), "ok": c[k] <= 1e-6});
+                }
+                e
+            };
+            let mut out = if wrt.len() == 1 { entry(0) } else { json!({ "jacobians": (0..wrt.len()).map(entry).collect::<Vec<_>>() }) };
+            out["formula"] = json!(f.render(root, Style::Unicode));
+            out["definitions"] = json!(defs
+                .iter()
+                .map(|(n, id)| json!({"name": n, "formula": f.render(*id, Style::Unicode), "ascii": f.render(*id, Style::Ascii)}))
+                .collect::<Vec<_>>());
+            if let Some(v) = &value {
+                out["value"] = mat_to_json(v);
+            }
+            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))
+        }
+        Format::Text => {
+            let mut s = String::new();
+            s.push_str(&format!("expression {}  ({})\n", f.render(root, style), f.shape_name(root)));
+            for (k, w) in wrt.iter().enumerate() {
+                let lhs = if a.latex { format!("\\partial f/\\partial {w}") } else { format!("∂f/∂{w}") };
+                s.push_str(&format!("{lhs:<10} = {}\n", f.render(jacs[k], style)));
+            }
+            if !defs.is_empty() {
+                s.push_str("where\n");
+                for (n, id) in &defs {
+                    s.push_str(&format!("  {n} = {}\n", f.render(*id, style)));
+                }
+            }
+            if let Some(v) = &value {
+                s.push_str(&format!("value      {}\n", mat_to_text(v)));
+            }
+            if let Some(j) = &jvals {
+                for (k, w) in wrt.iter().enumerate() {
+                    s.push_str(&format!("{:<10} {}\n", format!("∂f/∂{w}"), mat_to_text(&j[k])));
+                }
+            }
+            if let Some(c) = &checks {
+                for (k, w) in wrt.iter().enumerate() {
+                    let verdict = if c[k] <= 1e-6 { "ok" } else { "MISMATCH" };
+                    s.push_str(&format!(
+                        "check      ∂f/∂{w}: max relative error {:.2e} against central differences along {} random directions: {verdict}\n",
+                        c[k],
+                        a.directions.max(1)
+                    ));
+                }
             }
             emit(&s)
         }

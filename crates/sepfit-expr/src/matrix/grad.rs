@@ -238,7 +238,7 @@ impl Graph {
     }
 
     /// `Ḡ .* f'(a)` for an elementwise function (`node` is `f(a)`); `None` where `f' = 0`.
-    fn call_adjoint(&mut self, f: Func, a: MId, node: MId, g: MId) -> Option<MId> {
+    pub(crate) fn call_adjoint(&mut self, f: Func, a: MId, node: MId, g: MId) -> Option<MId> {
         let one = self.konst(1.0);
         Some(match f {
             Func::Exp => self.mul(g, node),

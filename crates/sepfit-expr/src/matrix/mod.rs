@@ -32,6 +32,7 @@
 pub mod eval;
 pub mod grad;
 pub mod graph;
+pub mod jacobian;
 pub mod lower;
 pub mod print;
 
@@ -163,6 +164,104 @@ impl LossFormula {
         }
         let vars = wrt.iter().map(|w| self.var_index(w)).collect::<Result<Vec<_>, _>>()?;
         Ok(self.graph.gradients(self.root, &vars))
+    }
+
+    /// The Jacobian `∂f/∂x` of a vector (or scalar) loss expression `f` of length `p` with respect
+    /// to a vector (or scalar) variable `x` of length `d`: a `p×d` expression, row `i` the
+    /// gradient of `f_i`. Seed 002 §12.2, `∂/∂x (x − a)/‖x − a‖₂`, prints as
+    /// `(I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂`, the seed's
+    /// `I/‖x − a‖ − (x − a)(x − a)ᵀ/‖x − a‖³` with the common factor `1/‖x − a‖` taken out.
+    /// See [`jacobian`] for the rules and what is not supported (matrix intermediates).
+    pub fn jacobian(&mut self, wrt: &str) -> Result<MId, LossError> {
+        let whole = Span::new(0, self.src.len());
+        let s = self.graph.shape(self.root);
+        if matches!(s, Shape::Matrix(r, c) if r != graph::ONE && c != graph::ONE) {
+            return Err(LossError::Formula(Diagnostic::new(
+                DiagnosticKind::ShapeMismatch,
+                whole,
+                format!("a Jacobian needs a vector expression, but this is a {}", self.graph.shape_name(s)),
+                "not a vector",
+            )));
+        }
+        let v = self.var_index(wrt)?;
+        let vs = self.graph.vars[v as usize].shape;
+        if matches!(vs, Shape::Matrix(r, c) if r != graph::ONE && c != graph::ONE) {
+            return Err(LossError::Value(format!(
+                "a Jacobian with respect to `{wrt}`, a {}, is not supported: differentiate with respect to a vector or a scalar",
+                self.graph.shape_name(vs)
+            )));
+        }
+        self.graph.jacobian(self.root, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
+            let what = self.graph.render(id, Style::Ascii, &self.names);
+            LossError::Formula(
+                Diagnostic::new(
+                    DiagnosticKind::ShapeMismatch,
+                    whole,
+                    format!(
+                        "the Jacobian in `{wrt}` is not supported here: `{what}` depends on `{wrt}` and is a {}",
+                        self.graph.shape_name(self.graph.shape(id))
+                    ),
+                    "has a matrix intermediate",
+                )
+                .hint("only scalar and vector intermediates can be differentiated into a Jacobian"),
+            )
+        })
+    }
+
+    /// Compares a Jacobian `jac` (of the root with respect to `wrt`) with Richardson-extrapolated
+    /// central differences of the root along `directions` random directions (seeded): the
+    /// largest `‖J·v − D_v f‖∞ / max(‖J·v‖∞, ‖D_v f‖∞)` (absolute where both are tiny).
+    pub fn check_jacobian(&self, wrt: &str, jac: MId, values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut uniform = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        let x = values.get(wrt).ok_or_else(|| LossError::Value(format!("no value for `{wrt}`")))?;
+        let j = self.eval(&[jac], values)?.remove(0);
+        let f0 = self.eval(&[self.root], values)?.remove(0);
+        let scale = x.data.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let fscale = f0.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut worst: f64 = 0.0;
+        for _ in 0..directions {
+            let dir: Vec<f64> = x.data.iter().map(|_| uniform()).collect();
+            // J·v, J stored column-major p×d
+            let p = j.rows;
+            let mut jv = vec![0.0; p];
+            for (k, dk) in dir.iter().enumerate() {
+                for (i, o) in jv.iter_mut().enumerate() {
+                    *o += j.data[k * p + i] * dk;
+                }
+            }
+            let at = |t: f64| -> Result<Vec<f64>, LossError> {
+                let mut v = values.clone();
+                if let Some(xv) = v.get_mut(wrt) {
+                    for (xi, di) in xv.data.iter_mut().zip(&dir) {
+                        *xi += t * di;
+                    }
+                }
+                Ok(self.eval(&[self.root], &v)?.remove(0).data)
+            };
+            let h = 1e-3 * scale;
+            let (fp, fm, fp2, fm2) = (at(h)?, at(-h)?, at(h / 2.0)?, at(-h / 2.0)?);
+            if fp.len() != p {
+                return Err(LossError::Value(format!("the Jacobian has {p} rows but the expression has {} entries", fp.len())));
+            }
+            let mut num: f64 = 0.0;
+            let mut den: f64 = 0.0;
+            for i in 0..p {
+                let d1 = (fp[i] - fm[i]) / (2.0 * h);
+                let d2 = (fp2[i] - fm2[i]) / h;
+                let fd = (4.0 * d2 - d1) / 3.0;
+                num = num.max((jv[i] - fd).abs());
+                den = den.max(jv[i].abs()).max(fd.abs());
+            }
+            let e = if den < 1e-13 * (1.0 + fscale) { num } else { num / den };
+            worst = worst.max(if e.is_nan() { f64::INFINITY } else { e });
+        }
+        Ok(worst)
     }
 
     /// ASCII form, re-readable by the parser; definitions print as their names.
