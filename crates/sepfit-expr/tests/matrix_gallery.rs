@@ -347,3 +347,81 @@ fn jacobians_more() {
     let e = f.jacobian("x").unwrap_err().to_string();
     assert!(e.contains("x*x'") && e.contains("matrix"), "{e}");
 }
+
+/// Least squares `min_b ‖y − E·b‖₂` by Householder QR (no normal equations); `e` column-major n×k.
+fn least_squares(e: &Mat, y: &[f64]) -> Vec<f64> {
+    let (n, k) = (e.rows, e.cols);
+    let mut a = e.data.clone();
+    let mut r = y.to_vec();
+    for j in 0..k {
+        let col = |a: &[f64], i: usize| a[j * n + i];
+        let norm = (j..n).map(|i| col(&a, i).powi(2)).sum::<f64>().sqrt();
+        let alpha = if col(&a, j) > 0.0 { -norm } else { norm };
+        let mut v: Vec<f64> = (j..n).map(|i| col(&a, i)).collect();
+        v[0] -= alpha;
+        let vv: f64 = v.iter().map(|t| t * t).sum();
+        if vv == 0.0 {
+            continue;
+        }
+        let reflect = |x: &mut [f64]| {
+            let d: f64 = v.iter().zip(x.iter()).map(|(p, q)| p * q).sum::<f64>() * 2.0 / vv;
+            for (xi, vi) in x.iter_mut().zip(&v) {
+                *xi -= d * vi;
+            }
+        };
+        for c in j..k {
+            reflect(&mut a[c * n + j..c * n + n]);
+        }
+        reflect(&mut r[j..]);
+    }
+    let mut b = vec![0.0; k];
+    for j in (0..k).rev() {
+        let s: f64 = (j + 1..k).map(|c| a[c * n + j] * b[c]).sum();
+        b[j] = (r[j] - s) / a[j * n + j];
+    }
+    b
+}
+
+/// Seed 001 problem 8, nested: J₁(a) = min_b J(a, b) with J(a, b) = ‖y − exp(−x·aᵀ)·b‖²; by the
+/// envelope theorem ∇J₁(a) = ∇_a J(a, b̂(a)), b̂(a) the linear least-squares solution. The
+/// derived ∇_a J (printed above in `p8_nested`) evaluated at (a, b̂(a)) agrees with
+/// Richardson central differences of J₁, which re-solve for b̂ at every step; ∇_b J vanishes there.
+#[test]
+fn p8_nested_gradient_at_optimal_b() {
+    let src = "sum((y - exp(-x*a')*b).^2)";
+    let mut f = LossFormula::new(src, "x: n, a: k, b: k, y: n", None).unwrap();
+    let [ga, gb]: [_; 2] = f.gradients(&["a", "b"]).unwrap().try_into().unwrap();
+    assert_eq!(f.ascii(ga), "2*(((y - exp(-x*a')*b)*b').*exp(-x*a'))'*x");
+    for seed in 1..4u64 {
+        let mut rng = Rng(seed * 104_729 + 3);
+        let n = 15;
+        let x = Mat::vector((0..n).map(|i| 0.15 * i as f64).collect());
+        // data from a two-exponential with noise, so the residual at b̂ is not zero
+        let y = Mat::vector(x.data.iter().map(|t| 1.5 * (-0.4 * t).exp() - 0.7 * (-2.5 * t).exp() + 0.02 * rng.next(-1.0, 1.0)).collect());
+        let a = Mat::vector(vec![rng.next(0.2, 0.8), rng.next(1.5, 3.0)]);
+        let bhat = |a: &Mat| {
+            let e = Mat { rows: n, cols: 2, data: (0..2).flat_map(|j| x.data.iter().map(move |t| (-t * a.data[j]).exp())).collect() };
+            least_squares(&e, &y.data)
+        };
+        let values = |a: &Mat| vals(vec![("x", x.clone()), ("y", y.clone()), ("a", a.clone()), ("b", Mat::vector(bhat(a)))]);
+        let j1 = |a: &Mat| f.eval(&[f.root()], &values(a)).unwrap()[0].data[0];
+        let v = values(&a);
+        let [g_a, g_b]: [Mat; 2] = f.eval(&[ga, gb], &v).unwrap().try_into().unwrap();
+        // b̂ is stationary in b
+        let gnorm = g_a.data.iter().map(|t| t.abs()).fold(0.0, f64::max);
+        assert!(g_b.data.iter().all(|t| t.abs() <= 1e-10 * gnorm.max(1.0)), "∇_b J at b̂: {:?}", g_b.data);
+        for i in 0..2 {
+            let h = 1e-3;
+            let at = |t: f64| {
+                let mut a2 = a.clone();
+                a2.data[i] += t;
+                j1(&a2)
+            };
+            let d1 = (at(h) - at(-h)) / (2.0 * h);
+            let d2 = (at(h / 2.0) - at(-h / 2.0)) / h;
+            let fd = (4.0 * d2 - d1) / 3.0;
+            let err = (g_a.data[i] - fd).abs() / g_a.data[i].abs().max(fd.abs());
+            assert!(err <= 1e-7, "∂J₁/∂a{i}: derived {} vs differences {fd} (error {err:e})", g_a.data[i]);
+        }
+    }
+}
