@@ -161,6 +161,21 @@ fn loss_at(f: &LossFormula, v: &Values) -> f64 {
     f.eval(&[f.root()], v).map(|m| m[0].data[0]).unwrap_or(f64::NAN)
 }
 
+/// The fused evaluator (blocks, fused sums, `Aᵀ·B` without the transpose) gives the node-by-node
+/// reference's numbers, up to summation order.
+fn same_as_unfused(f: &LossFormula, ids: &[MId], v: &Values, src: &str) -> Result<(), TestCaseError> {
+    let fused = f.eval(ids, v).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+    let plain = f.graph.eval_unfused(ids, v).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+    for (p, q) in fused.iter().zip(&plain) {
+        prop_assert_eq!((p.rows, p.cols), (q.rows, q.cols), "{}: fused and plain shapes differ", src);
+        for (x, y) in p.data.iter().zip(&q.data) {
+            let ok = (x - y).abs() <= 1e-11 * x.abs().max(y.abs()).max(1.0) || (x.is_nan() && y.is_nan());
+            prop_assert!(ok, "{}: fused {} vs plain {}", src, x, y);
+        }
+    }
+    Ok(())
+}
+
 /// Builds the loss, derives the gradient in a random variable, compares with differences.
 fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<Outcome, TestCaseError> {
     let mut g = Gen { choices, at: 0 };
@@ -195,6 +210,7 @@ fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<
     }
     let gv = f.eval(&[grad], &v).map_err(|e| TestCaseError::fail(format!("{src}: gradient does not evaluate: {e}")))?;
     let gv = &gv[0];
+    same_as_unfused(&f, &[f.root(), grad], &v, &src)?;
     let x0 = &v[&wrt];
     prop_assert_eq!((gv.rows, gv.cols), (x0.rows, x0.cols), "{}: gradient in {} has the wrong size", src, wrt);
     for idx in 0..x0.data.len() {
@@ -301,6 +317,7 @@ fn random_jacobians_match_differences() {
                 return Ok(());
             }
             let jm = f.eval(&[jac], &v).map_err(|e| TestCaseError::fail(format!("{src}: Jacobian does not evaluate: {e}")))?.remove(0);
+            same_as_unfused(&f, &[f.root(), jac], &v, &src)?;
             let x0 = v[&wrt].clone();
             prop_assert_eq!((jm.rows, jm.cols), (n, x0.data.len()), "{}: Jacobian in {} has the wrong size: {}", src, wrt, f.ascii(jac));
             for c in 0..x0.data.len() {
@@ -332,4 +349,36 @@ fn random_jacobians_match_differences() {
     let (c, o) = (checked.get(), other.get());
     eprintln!("Jacobians checked {c}, not applicable or unsupported {o}");
     assert!(c >= (c + o) / 2, "only {c} of {} cases checked", c + o);
+}
+
+/// The fused evaluator against the node-by-node reference at sizes that span several blocks
+/// (with partial last blocks), on random losses, their gradients and random vector expressions.
+#[test]
+fn fused_evaluation_matches_plain_at_larger_sizes() {
+    let mut runner = TestRunner::new(Config { cases: 150, failure_persistence: None, ..Config::default() });
+    let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=700, 1usize..=40, 1usize..=5, any::<u64>());
+    runner
+        .run(&strategy, |(choices, n, m, k, seed)| {
+            let mut g = Gen { choices: &choices, at: 0 };
+            let (r, src) = if g.pick(2) == 0 { (D::One, g.expr(D::One, D::One, 4)) } else { (D::N, g.expr(D::N, D::M, 3)) };
+            let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
+            let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
+            let mut ids = vec![f.root()];
+            if r == D::One {
+                let used = f.variables();
+                if !used.is_empty() {
+                    let names: Vec<&str> = used.iter().map(String::as_str).collect();
+                    ids.extend(f.gradients(&names).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?);
+                }
+            }
+            let mut rng = Rng(seed | 1);
+            let mut v = Values::new();
+            v.insert("A".into(), rng.mat(n, m));
+            v.insert("B".into(), rng.mat(m, k));
+            v.insert("x".into(), rng.mat(m, 1));
+            v.insert("y".into(), rng.mat(n, 1));
+            v.insert("s".into(), rng.mat(1, 1));
+            same_as_unfused(&f, &ids, &v, &src)
+        })
+        .unwrap();
 }

@@ -232,7 +232,85 @@ impl Graph {
     }
 
     /// Evaluates `roots` with the given variable values.
+    ///
+    /// Elementwise operations (with broadcasting, and outer products `u·vᵀ`) are fused: a node
+    /// used once by another elementwise node (or by a `sum`), and a cheap difference like
+    /// `x − bᵀ` wherever it is used, is not materialised but computed block by block inside its
+    /// consumer's loop ([`Fused`]); `sum`, `sum(·, 1)` and `sum(·, 2)` of such a group accumulate
+    /// without a temporary. `Aᵀ·B` reads `A` directly (dot products), without forming `Aᵀ`.
     pub fn eval(&self, roots: &[MId], values: &Values) -> Result<Vec<Mat>, ValueError> {
+        let top = roots.iter().map(|r| r.index() + 1).max().unwrap_or(0);
+        // which nodes are needed; `Aᵀ·B` needs `A`, not `Aᵀ`
+        let mut need = vec![false; top];
+        let mut uses = vec![0u32; top];
+        let mut is_root = vec![false; top];
+        for r in roots {
+            need[r.index()] = true;
+            is_root[r.index()] = true;
+        }
+        for i in (0..top).rev() {
+            if !need[i] {
+                continue;
+            }
+            for c in self.operands(MId(i as u32)) {
+                need[c.index()] = true;
+                uses[c.index()] += 1;
+            }
+        }
+        // all consumers accept a fused operand?
+        let mut all_fusing = vec![true; top];
+        for i in 0..top {
+            if !need[i] {
+                continue;
+            }
+            let id = MId(i as u32);
+            let accepts = self.fusible(id) || matches!(self.node(id), MNode::Sum(_) | MNode::SumRows(_) | MNode::SumCols(_));
+            if !accepts {
+                for c in self.operands(id) {
+                    all_fusing[c.index()] = false;
+                }
+            }
+        }
+        let inline: Vec<bool> = (0..top)
+            .map(|i| {
+                let id = MId(i as u32);
+                need[i] && !is_root[i] && all_fusing[i] && self.fusible(id) && (uses[i] == 1 || self.cheap(id))
+            })
+            .collect();
+        let needed_vars: Vec<u32> = (0..top)
+            .filter(|&i| need[i])
+            .filter_map(|i| match self.node(MId(i as u32)) {
+                MNode::Var(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        let dims = self.bind(values, &needed_vars)?;
+        let mut val: Vec<Option<Mat>> = vec![None; top];
+        for i in 0..top {
+            if !need[i] || inline[i] {
+                continue;
+            }
+            let id = MId(i as u32);
+            let group_root = match self.node(id) {
+                MNode::Sum(a) | MNode::SumRows(a) | MNode::SumCols(a) if inline[a.index()] => Some(a),
+                _ if self.fusible(id) => Some(id),
+                _ => None,
+            };
+            let v = match group_root {
+                Some(e) => self.eval_fused(id, e, &inline, &val, &dims)?,
+                None => self.eval_node(id, &val, values, &dims)?,
+            };
+            val[i] = Some(v);
+        }
+        roots
+            .iter()
+            .map(|r| val[r.index()].clone().ok_or_else(|| ValueError("internal: root not evaluated".into())))
+            .collect()
+    }
+
+    /// Evaluates `roots` node by node, every intermediate stored and no fused loops: the plain
+    /// reference the fused [`Self::eval`] is tested against.
+    pub fn eval_unfused(&self, roots: &[MId], values: &Values) -> Result<Vec<Mat>, ValueError> {
         let need = self.reachable(roots);
         let needed_vars: Vec<u32> = (0..need.len())
             .filter(|&i| need[i])
@@ -244,17 +322,218 @@ impl Graph {
         let dims = self.bind(values, &needed_vars)?;
         let mut val: Vec<Option<Mat>> = vec![None; need.len()];
         for i in 0..need.len() {
-            if !need[i] {
-                continue;
+            if need[i] {
+                val[i] = Some(self.eval_node_plain(MId(i as u32), &val, values, &dims)?);
             }
-            let id = MId(i as u32);
-            let v = self.eval_node(id, &val, values, &dims)?;
-            val[i] = Some(v);
         }
         roots
             .iter()
             .map(|r| val[r.index()].clone().ok_or_else(|| ValueError("internal: root not evaluated".into())))
             .collect()
+    }
+
+    /// [`Self::eval_node`] for any node, elementwise ones and outer products included.
+    fn eval_node_plain(&self, id: MId, val: &[Option<Mat>], values: &Values, dims: &[Option<usize>]) -> Result<Mat, ValueError> {
+        let get = |c: MId| val[c.index()].as_ref().ok_or_else(|| ValueError("internal: child not evaluated".into()));
+        match self.node(id) {
+            MNode::MatMul(t, b) if matches!(self.node(t), MNode::Transpose(_)) && !self.fusible(id) => {
+                // plain product with the stored transpose
+                matmul(get(t)?, get(b)?)
+            }
+            MNode::Add(a, b) => zip(get(a)?, get(b)?, |x, y| x + y),
+            MNode::Sub(a, b) => zip(get(a)?, get(b)?, |x, y| x - y),
+            MNode::Mul(a, b) => zip(get(a)?, get(b)?, |x, y| x * y),
+            MNode::Div(a, b) => zip(get(a)?, get(b)?, |x, y| x / y),
+            MNode::Pow(a, b) => zip(get(a)?, get(b)?, pow),
+            MNode::Neg(a) => Ok(map(get(a)?, |x| -x)),
+            MNode::Call(f, a) => Ok(map(get(a)?, |x| f.apply(x))),
+            MNode::MatMul(a, b) => matmul(get(a)?, get(b)?),
+            _ => self.eval_node(id, val, values, dims),
+        }
+    }
+
+    /// The values a node reads when evaluated: its children, except that `Aᵀ·B` reads `A` (unless
+    /// it is an outer product, which the fused loop evaluates).
+    fn operands(&self, id: MId) -> Vec<MId> {
+        let node = self.node(id);
+        if let MNode::MatMul(t, b) = node {
+            if let (MNode::Transpose(x), false) = (self.node(t), self.fusible(id)) {
+                return vec![x, b];
+            }
+        }
+        node.children().collect()
+    }
+
+    /// An elementwise node the fused loop evaluates (an outer product `u·vᵀ` counts).
+    fn fusible(&self, id: MId) -> bool {
+        match self.node(id) {
+            MNode::Add(..) | MNode::Sub(..) | MNode::Mul(..) | MNode::Div(..) | MNode::Pow(..) | MNode::Neg(_) | MNode::Call(..) => true,
+            MNode::MatMul(a, _) => rc(self.shape(a)).1 == super::graph::ONE,
+            _ => false,
+        }
+    }
+
+    /// A sum, difference or product of two non-elementwise values (`x − bᵀ`): recomputed inside
+    /// every loop that uses it rather than stored.
+    fn cheap(&self, id: MId) -> bool {
+        match self.node(id) {
+            MNode::Add(a, b) | MNode::Sub(a, b) | MNode::Mul(a, b) => !self.fusible(a) && !self.fusible(b),
+            MNode::Neg(a) => !self.fusible(a),
+            _ => false,
+        }
+    }
+
+    /// Evaluates the fused group rooted at the elementwise node `e` (every inlined node below it),
+    /// storing it, or, when `id` is a `sum` of it, accumulating the sum.
+    fn eval_fused(&self, id: MId, e: MId, inline: &[bool], val: &[Option<Mat>], dims: &[Option<usize>]) -> Result<Mat, ValueError> {
+        // the program: instructions in dependency order, leaves are stored values
+        let mut prog = Fused { instrs: Vec::new(), leaves: Vec::new() };
+        let mut slot_of: HashMap<MId, Arg> = HashMap::new();
+        let mut stack: Vec<(MId, bool)> = vec![(e, false)];
+        while let Some((n, expanded)) = stack.pop() {
+            if slot_of.contains_key(&n) {
+                continue;
+            }
+            let is_op = n == e || inline[n.index()];
+            if !is_op {
+                let k = prog.leaves.len();
+                prog.leaves.push(n);
+                slot_of.insert(n, Arg::Leaf(k));
+                continue;
+            }
+            let node = self.node(n);
+            if !expanded {
+                stack.push((n, true));
+                for c in node.children() {
+                    if !slot_of.contains_key(&c) {
+                        stack.push((c, false));
+                    }
+                }
+                continue;
+            }
+            let arg = |c: MId| slot_of[&c];
+            let (op, a, b) = match node {
+                MNode::Add(a, b) => (Op::Add, arg(a), Some(arg(b))),
+                MNode::Sub(a, b) => (Op::Sub, arg(a), Some(arg(b))),
+                MNode::Mul(a, b) | MNode::MatMul(a, b) => (Op::Mul, arg(a), Some(arg(b))),
+                MNode::Div(a, b) => (Op::Div, arg(a), Some(arg(b))),
+                MNode::Pow(a, b) => (Op::Pow, arg(a), Some(arg(b))),
+                MNode::Neg(a) => (Op::Neg, arg(a), None),
+                MNode::Call(f, a) => (Op::Call(f), arg(a), None),
+                _ => return err("internal: a non-elementwise node in a fused loop"),
+            };
+            let k = prog.instrs.len();
+            prog.instrs.push(Instr { op, a, b });
+            slot_of.insert(n, Arg::Slot(k));
+        }
+        let (r0, c0) = rc(self.shape(e));
+        let (r, c) = (self.size(r0, dims)?, self.size(c0, dims)?);
+        let leaves: Vec<&Mat> = prog
+            .leaves
+            .iter()
+            .map(|l| val[l.index()].as_ref().ok_or_else(|| ValueError("internal: operand not evaluated".into())))
+            .collect::<Result<_, _>>()?;
+        for m in &leaves {
+            if !(m.rows == r || m.rows == 1) || !(m.cols == c || m.cols == 1) {
+                return err(format!("elementwise operation on {} and {r}×{c} values", m.dims()));
+            }
+        }
+        let red = match self.node(id) {
+            MNode::Sum(_) if id != e => Red::All,
+            MNode::SumRows(_) if id != e => Red::Rows,
+            MNode::SumCols(_) if id != e => Red::Cols,
+            _ => Red::None,
+        };
+        // flat when nothing broadcasts except scalars (and no per-column reduction)
+        let flat = !matches!(red, Red::Rows | Red::Cols) && leaves.iter().all(|m| (m.rows == r && m.cols == c) || (m.rows == 1 && m.cols == 1));
+        let (len, cols) = if flat { (r * c, 1) } else { (r, c) };
+        let mut out = match red {
+            Red::None => Mat::zeros(r, c),
+            Red::All => Mat::zeros(1, 1),
+            Red::Rows => Mat::zeros(1, c),
+            Red::Cols => Mat::zeros(r, 1),
+        };
+        let ni = prog.instrs.len();
+        let mut scratch = vec![0.0; ni * BLOCK];
+        let mut consts: Vec<Option<f64>> = vec![None; ni];
+        let mut lx: Vec<X> = Vec::with_capacity(leaves.len());
+        let root = match slot_of[&e] {
+            Arg::Slot(k) => k,
+            Arg::Leaf(_) => return err("internal: fused root is a leaf"),
+        };
+        for j in 0..cols {
+            let mut i0 = 0;
+            while i0 < len {
+                let n = BLOCK.min(len - i0);
+                lx.clear();
+                for m in &leaves {
+                    lx.push(if m.rows == 1 && m.cols == 1 {
+                        X::S(m.data[0])
+                    } else if flat {
+                        X::V(&m.data[i0..i0 + n])
+                    } else if m.rows == 1 {
+                        X::S(m.data[if m.cols == 1 { 0 } else { j }])
+                    } else {
+                        let jj = if m.cols == 1 { 0 } else { j };
+                        X::V(&m.data[jj * m.rows + i0..jj * m.rows + i0 + n])
+                    });
+                }
+                for (k, ins) in prog.instrs.iter().enumerate() {
+                    let (prev, cur) = scratch.split_at_mut(k * BLOCK);
+                    let get = |a: Arg| -> X {
+                        match a {
+                            Arg::Leaf(l) => lx[l],
+                            Arg::Slot(s) => match consts[s] {
+                                Some(v) => X::S(v),
+                                None => X::V(&prev[s * BLOCK..s * BLOCK + n]),
+                            },
+                        }
+                    };
+                    let o = &mut cur[..n];
+                    let a = get(ins.a);
+                    consts[k] = match (ins.op, ins.b.map(get)) {
+                        (Op::Add, Some(b)) => bin(|x, y| x + y, a, b, o),
+                        (Op::Sub, Some(b)) => bin(|x, y| x - y, a, b, o),
+                        (Op::Mul, Some(b)) => bin(|x, y| x * y, a, b, o),
+                        (Op::Div, Some(b)) => bin(|x, y| x / y, a, b, o),
+                        (Op::Pow, Some(X::S(2.0))) => un(|x| x * x, a, o),
+                        (Op::Pow, Some(b)) => bin(pow, a, b, o),
+                        (Op::Neg, _) => un(|x| -x, a, o),
+                        (Op::Call(f), _) => call(f, a, o),
+                        _ => return err("internal: malformed fused instruction"),
+                    };
+                }
+                let res: X = match consts[root] {
+                    Some(v) => X::S(v),
+                    None => X::V(&scratch[root * BLOCK..root * BLOCK + n]),
+                };
+                match red {
+                    Red::None => {
+                        let dst = &mut out.data[j * len + i0..j * len + i0 + n];
+                        match res {
+                            X::S(v) => dst.fill(v),
+                            X::V(s) => dst.copy_from_slice(s),
+                        }
+                    }
+                    Red::All | Red::Rows => {
+                        let add = match res {
+                            X::S(v) => v * n as f64,
+                            X::V(s) => sum4(s),
+                        };
+                        out.data[if red == Red::All { 0 } else { j }] += add;
+                    }
+                    Red::Cols => {
+                        let dst = &mut out.data[i0..i0 + n];
+                        match res {
+                            X::S(v) => dst.iter_mut().for_each(|d| *d += v),
+                            X::V(s) => dst.iter_mut().zip(s).for_each(|(d, v)| *d += v),
+                        }
+                    }
+                }
+                i0 += n;
+            }
+        }
+        Ok(out)
     }
 
     fn eval_node(&self, id: MId, val: &[Option<Mat>], values: &Values, dims: &[Option<usize>]) -> Result<Mat, ValueError> {
@@ -288,27 +567,23 @@ impl Graph {
             MNode::Pow(a, b) => zip(get(a)?, get(b)?, pow)?,
             MNode::Neg(a) => map(get(a)?, |x| -x),
             MNode::Call(f, a) => map(get(a)?, |x| f.apply(x)),
-            MNode::MatMul(a, b) => {
-                let (a, b) = (get(a)?, get(b)?);
-                if a.cols != b.rows {
-                    return err(format!("matrix product of {} and {} values", a.dims(), b.dims()));
+            MNode::MatMul(t, b) if matches!(self.node(t), MNode::Transpose(_)) && !self.fusible(id) => {
+                let MNode::Transpose(x) = self.node(t) else { unreachable!() };
+                // Xᵀ·B without forming Xᵀ: entry (i, j) is the dot product of columns i and j
+                let (x, b) = (get(x)?, get(b)?);
+                if x.rows != b.rows {
+                    return err(format!("matrix product of {}ᵀ and {} values", x.dims(), b.dims()));
                 }
-                let mut c = Mat::zeros(a.rows, b.cols);
+                let mut c = Mat::zeros(x.cols, b.cols);
                 for j in 0..b.cols {
-                    let cj = &mut c.data[j * a.rows..(j + 1) * a.rows];
-                    for k in 0..a.cols {
-                        let bkj = b.data[j * b.rows + k];
-                        if bkj == 0.0 {
-                            continue;
-                        }
-                        let ak = &a.data[k * a.rows..(k + 1) * a.rows];
-                        for (ci, ai) in cj.iter_mut().zip(ak) {
-                            *ci += ai * bkj;
-                        }
+                    let bj = &b.data[j * b.rows..(j + 1) * b.rows];
+                    for i in 0..x.cols {
+                        c.data[j * x.cols + i] = dot4(&x.data[i * x.rows..(i + 1) * x.rows], bj);
                     }
                 }
                 c
             }
+            MNode::MatMul(a, b) => matmul(get(a)?, get(b)?)?,
             MNode::Transpose(a) => get(a)?.transpose(),
             MNode::Sum(a) => Mat::scalar(get(a)?.data.iter().sum()),
             MNode::SumRows(a) => {
@@ -394,4 +669,131 @@ fn zip(a: &Mat, b: &Mat, f: impl Fn(f64, f64) -> f64) -> Result<Mat, ValueError>
         }
     }
     Ok(out)
+}
+
+/// Rows per block of a fused elementwise loop.
+const BLOCK: usize = 256;
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Neg,
+    Call(crate::func::Func),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Arg {
+    Leaf(usize),
+    Slot(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Instr {
+    op: Op,
+    a: Arg,
+    b: Option<Arg>,
+}
+
+/// A fused elementwise loop: instructions over blocks of rows, reading stored `leaves`.
+struct Fused {
+    instrs: Vec<Instr>,
+    leaves: Vec<MId>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Red {
+    None,
+    All,
+    Rows,
+    Cols,
+}
+
+/// An operand of a block: a value constant over the block, or a slice of it.
+#[derive(Clone, Copy)]
+enum X<'a> {
+    S(f64),
+    V(&'a [f64]),
+}
+
+#[inline(always)]
+fn bin(f: impl Fn(f64, f64) -> f64, a: X, b: X, o: &mut [f64]) -> Option<f64> {
+    match (a, b) {
+        (X::S(x), X::S(y)) => return Some(f(x, y)),
+        (X::V(x), X::S(y)) => o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x, y)),
+        (X::S(x), X::V(y)) => o.iter_mut().zip(y).for_each(|(o, &y)| *o = f(x, y)),
+        (X::V(x), X::V(y)) => o.iter_mut().zip(x).zip(y).for_each(|((o, &x), &y)| *o = f(x, y)),
+    }
+    None
+}
+
+#[inline(always)]
+fn un(f: impl Fn(f64) -> f64, a: X, o: &mut [f64]) -> Option<f64> {
+    match a {
+        X::S(x) => Some(f(x)),
+        X::V(x) => {
+            o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+            None
+        }
+    }
+}
+
+fn call(f: crate::func::Func, a: X, o: &mut [f64]) -> Option<f64> {
+    use crate::func::Func;
+    match f {
+        Func::Exp => un(f64::exp, a, o),
+        Func::Log => un(f64::ln, a, o),
+        Func::Sqrt => un(f64::sqrt, a, o),
+        _ => un(|x| f.apply(x), a, o),
+    }
+}
+
+/// Sum with four accumulators (vectorisable).
+fn sum4(s: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let chunks = s.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            acc[k] += c[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest.iter().sum::<f64>()
+}
+
+/// Dot product with four accumulators (vectorisable).
+fn dot4(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let rest: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+}
+
+fn matmul(a: &Mat, b: &Mat) -> Result<Mat, ValueError> {
+    if a.cols != b.rows {
+        return err(format!("matrix product of {} and {} values", a.dims(), b.dims()));
+    }
+    let mut c = Mat::zeros(a.rows, b.cols);
+    for j in 0..b.cols {
+        let cj = &mut c.data[j * a.rows..(j + 1) * a.rows];
+        for k in 0..a.cols {
+            let bkj = b.data[j * b.rows + k];
+            if bkj == 0.0 {
+                continue;
+            }
+            let ak = &a.data[k * a.rows..(k + 1) * a.rows];
+            for (ci, ai) in cj.iter_mut().zip(ak) {
+                *ci += ai * bkj;
+            }
+        }
+    }
+    Ok(c)
 }
