@@ -447,8 +447,9 @@ impl Graph {
         // flat when nothing broadcasts except scalars (and no per-column reduction)
         let flat = !matches!(red, Red::Rows | Red::Cols) && leaves.iter().all(|m| (m.rows == r && m.cols == c) || (m.rows == 1 && m.cols == 1));
         let (len, cols) = if flat { (r * c, 1) } else { (r, c) };
+        // (the stored result is written in order, block after block: no zero fill first)
         let mut out = match red {
-            Red::None => Mat::zeros(r, c),
+            Red::None => Mat { rows: r, cols: c, data: Vec::with_capacity(r * c) },
             Red::All => Mat::zeros(1, 1),
             Red::Rows => Mat::zeros(1, c),
             Red::Cols => Mat::zeros(r, 1),
@@ -508,13 +509,10 @@ impl Graph {
                     None => X::V(&scratch[root * BLOCK..root * BLOCK + n]),
                 };
                 match red {
-                    Red::None => {
-                        let dst = &mut out.data[j * len + i0..j * len + i0 + n];
-                        match res {
-                            X::S(v) => dst.fill(v),
-                            X::V(s) => dst.copy_from_slice(s),
-                        }
-                    }
+                    Red::None => match res {
+                        X::S(v) => out.data.extend(std::iter::repeat_n(v, n)),
+                        X::V(s) => out.data.extend_from_slice(s),
+                    },
                     Red::All | Red::Rows => {
                         let add = match res {
                             X::S(v) => v * n as f64,
