@@ -1,7 +1,8 @@
 //! Property tests of matrix gradients: random scalar losses built from variables of compatible
 //! shapes (`A: n×m`, `B: m×k`, `x: m`, `y: n`, `s` scalar, small random sizes) with `*`, `.*`,
 //! `./` (positive denominators), `+`, `-`, `'`, `exp`/`log`/`sqrt` on safe arguments,
-//! broadcasting (`y - x'`), `sum`, `norm2`, `normF` and `tr` of square products. The gradient with
+//! broadcasting (`y - x'`), `sum`, `norm2`, `normF`, `tr` of square products, and `logdet`,
+//! `inv`, `det`, `diag` of symmetric positive definite `diag(1 + u.^2) + E·Eᵀ`. The gradient with
 //! respect to a random variable of the loss is evaluated and compared, entry by entry, with
 //! Richardson-extrapolated central differences: `|g − fd| / max(1, |g|, |fd|) ≤ 1e-6`. Points where
 //! the difference quotients at two step sizes disagree (a kink, or a loss too curved to
@@ -27,6 +28,8 @@ const DIMS: [D; 4] = [D::One, D::N, D::M, D::K];
 struct Gen<'a> {
     choices: &'a [u32],
     at: usize,
+    /// Also `logdet`/`inv`/`det` of positive definite matrices (small sizes only: an n×n LU).
+    spd: bool,
 }
 
 impl Gen<'_> {
@@ -87,7 +90,11 @@ impl Gen<'_> {
         }
         let d = depth - 1;
         let scalar = r == D::One && c == D::One;
-        let kinds = if scalar { 14 } else { 10 };
+        let kinds = match (scalar, self.spd) {
+            (false, _) => 10,
+            (true, false) => 14,
+            (true, true) => 17,
+        };
         match self.pick(kinds) {
             0 => format!("({} + {})", self.expr(r, c, d), self.expr(r, c, d)),
             1 => format!("({} - {})", self.expr(r, c, d), self.expr(r, c, d)),
@@ -128,6 +135,18 @@ impl Gen<'_> {
                 let (p, q) = (DIMS[self.pick(4)], DIMS[self.pick(4)]);
                 format!("normF({})", self.expr(p, q, d))
             }
+            14..=16 => {
+                // a symmetric positive definite S = diag(1 + u.^2) + E·Eᵀ, through logdet, inv, det
+                let p = DIMS[1 + self.pick(3)];
+                let q = DIMS[self.pick(4)];
+                let (u, e) = (self.expr(p, D::One, d.min(2)), self.expr(p, q, d.min(2)));
+                let spd = format!("(diag(1 + ({u}).^2) + ({e})*({e})')");
+                match self.pick(3) {
+                    0 => format!("logdet({spd})"),
+                    1 => format!("tr(inv({spd}) * {})", self.expr(p, p, d.min(2))),
+                    _ => format!("log(det({spd}))"),
+                }
+            }
             _ => {
                 // trace of a square product
                 let (p, q) = (DIMS[1 + self.pick(3)], DIMS[self.pick(4)]);
@@ -162,14 +181,15 @@ fn loss_at(f: &LossFormula, v: &Values) -> f64 {
 }
 
 /// The fused evaluator (blocks, fused sums, `Aᵀ·B` without the transpose) gives the node-by-node
-/// reference's numbers, up to summation order.
+/// reference's numbers, up to summation order (amplified by `det`/`inv` of ill-conditioned
+/// matrices, hence 1e-9 rather than a few ulps).
 fn same_as_unfused(f: &LossFormula, ids: &[MId], v: &Values, src: &str) -> Result<(), TestCaseError> {
     let fused = f.eval(ids, v).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
     let plain = f.graph.eval_unfused(ids, v).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
     for (p, q) in fused.iter().zip(&plain) {
         prop_assert_eq!((p.rows, p.cols), (q.rows, q.cols), "{}: fused and plain shapes differ", src);
         for (x, y) in p.data.iter().zip(&q.data) {
-            let ok = (x - y).abs() <= 1e-11 * x.abs().max(y.abs()).max(1.0) || (x.is_nan() && y.is_nan());
+            let ok = (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0) || (x.is_nan() && y.is_nan());
             prop_assert!(ok, "{}: fused {} vs plain {}", src, x, y);
         }
     }
@@ -178,7 +198,7 @@ fn same_as_unfused(f: &LossFormula, ids: &[MId], v: &Values, src: &str) -> Resul
 
 /// Builds the loss, derives the gradient in a random variable, compares with differences.
 fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<Outcome, TestCaseError> {
-    let mut g = Gen { choices, at: 0 };
+    let mut g = Gen { choices, at: 0, spd: true };
     let src = g.expr(D::One, D::One, 4);
     let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
     let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: does not build: {e}")))?;
@@ -267,10 +287,10 @@ fn generator_covers_operations() {
     let mut all = String::new();
     for s in 0..300u32 {
         let choices: Vec<u32> = (0..96).map(|i| (s.wrapping_mul(2654435761).wrapping_add(i * 40503)) ^ (i << 7)).collect();
-        let mut g = Gen { choices: &choices, at: 0 };
+        let mut g = Gen { choices: &choices, at: 0, spd: true };
         all.push_str(&g.expr(D::One, D::One, 4));
     }
-    for op in [" * ", ".*", "./", " + ", " - ", "'", "exp(", "log(", "sqrt(", "sum(", "norm2(", "normF(", "tr("] {
+    for op in [" * ", ".*", "./", " + ", " - ", "'", "exp(", "log(", "sqrt(", "sum(", "norm2(", "normF(", "tr(", "logdet(", "inv(", "det(", "diag("] {
         assert!(all.contains(op), "never generated `{op}`");
     }
 }
@@ -286,7 +306,7 @@ fn random_jacobians_match_differences() {
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            let mut g = Gen { choices: &choices, at: 0 };
+            let mut g = Gen { choices: &choices, at: 0, spd: false };
             let src = g.expr(D::N, D::One, 3);
             let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
             let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
@@ -359,7 +379,7 @@ fn fused_evaluation_matches_plain_at_larger_sizes() {
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=700, 1usize..=40, 1usize..=5, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            let mut g = Gen { choices: &choices, at: 0 };
+            let mut g = Gen { choices: &choices, at: 0, spd: false };
             let (r, src) = if g.pick(2) == 0 { (D::One, g.expr(D::One, D::One, 4)) } else { (D::N, g.expr(D::N, D::M, 3)) };
             let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
             let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
