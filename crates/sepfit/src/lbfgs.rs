@@ -140,6 +140,11 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
         // strong Wolfe line search
         let mut ev = Eval { f: &mut f, x: &x, d: &d, xt: vec![0.0; n], gt: vec![0.0; n], evals: 0 };
         let (c1, c2) = (opts.c1, opts.c2);
+        // Sufficient decrease, or Hager & Zhang's approximate Wolfe condition where the loss
+        // changes only at its rounding level (so that φ(α) ≤ φ(0) + c1·α·φ'(0) cannot be
+        // verified in floating point): φ(α) ≤ φ(0) + ε|φ(0)| and φ'(α) ≤ (2c1 − 1)·φ'(0).
+        let eps_f = 1e-12 * fx.abs();
+        let suff = |a: f64, fa: f64, da: f64| fa <= fx + c1 * a * dphi0 || (fa <= fx + eps_f && da <= (2.0 * c1 - 1.0) * dphi0);
         let mut found: Option<(f64, f64)> = None;
         let (mut a_prev, mut f_prev, mut d_prev) = (0.0, fx, dphi0);
         let mut a = 1.0;
@@ -150,7 +155,7 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
                 a = 0.5 * (a_prev + a);
                 continue;
             }
-            if fa > fx + c1 * a * dphi0 || (i > 0 && fa >= f_prev) {
+            if !suff(a, fa, da) || (i > 0 && fa > f_prev + eps_f) {
                 zoom = Some(((a_prev, f_prev, d_prev), (a, fa, da)));
                 break;
             }
@@ -174,7 +179,7 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
                     at = 0.5 * (l + h);
                 }
                 let (fa, da) = ev.phi(at);
-                if !fa.is_finite() || fa > fx + c1 * at * dphi0 || fa >= lo.1 {
+                if !fa.is_finite() || !suff(at, fa, da) || fa > lo.1 + eps_f {
                     hi = (at, fa, da);
                 } else {
                     if da.abs() <= -c2 * dphi0 {
