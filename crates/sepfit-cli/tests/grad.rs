@@ -218,3 +218,18 @@ fn grad_jacobian_of_a_vector() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("matrix"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `eye(n)` (printed in Jacobians such as §12.2's) reads back: x'·I·x has value ‖x‖² and
+/// gradient 2x; an undeclared dimension is a clear error.
+#[test]
+fn eye_of_a_declared_dimension() {
+    let at = tmp("eye.json", r#"{"x": [1, 2, -0.5]}"#);
+    let o = sepfit(&["grad", "x'*eye(n)*x", "--wrt", "x", "--var", "x: n", "--at", at.to_str().unwrap(), "--check", "--format", "json"]);
+    let v = json_out(&o);
+    assert!((v["value"].as_f64().unwrap() - 5.25).abs() < 1e-14, "{v}");
+    let g: Vec<f64> = v["gradient"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(g, [2.0, 4.0, -1.0]);
+    let o = sepfit(&["grad", "x'*eye(k)*x", "--wrt", "x", "--var", "x: n"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`eye` takes a dimension"));
+}

@@ -21,7 +21,7 @@ pub struct Decl {
 }
 
 /// Matrix functions of the loss language besides the elementwise [`Func`]s.
-pub const MATRIX_FUNCS: [&str; 10] = ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf"];
+pub const MATRIX_FUNCS: [&str; 11] = ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye"];
 
 /// Parses declarations such as `X: n x d, w: d, y: n, s: scalar` or
 /// `X: matrix(n, d); w: vector(d)`. Dimensions are names (symbolic) or integers. A bare
@@ -141,6 +141,16 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
     let mut map: Vec<MId> = vec![MId(u32::MAX); parsed.ast.nodes.len()];
     let mut next = 0usize;
     let mut last: Option<MId> = None;
+    // `eye(n)` names a dimension, not a variable: its argument is read from the syntax tree.
+    let eye_args: std::collections::HashSet<u32> = parsed
+        .ast
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            AstKind::Call { name, args, .. } if name == "eye" && args.len() == 1 => Some(args[0].0),
+            _ => None,
+        })
+        .collect();
     for (st, _span) in &parsed.statements {
         let root = match st {
             Statement::Define { value, .. } => *value,
@@ -166,6 +176,7 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                 AstKind::Paren(x) | AstKind::Pos(x) => m(*x),
                 AstKind::Neg(x) => g.neg(m(*x)),
                 AstKind::Transpose(x) => g.transpose(m(*x)),
+                AstKind::Ident(_) if eye_args.contains(&(i as u32)) => g.konst(0.0),
                 AstKind::Ident(name) => {
                     if let Some((e, _)) = defs.get(name) {
                         *e
@@ -204,6 +215,26 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                 AstKind::Binary(op, a, b) => {
                     let op_span = op_span(src, parsed.ast.span(*a), parsed.ast.span(*b), op.symbol());
                     binary(g, *op, m(*a), m(*b), op_span)?
+                }
+                AstKind::Call { name, args, .. } if name == "eye" && args.len() == 1 => {
+                    let arg = parsed.ast.get(args[0]);
+                    let d = match &arg.kind {
+                        AstKind::Ident(dn) if g.dims.iter().any(|x| x == dn) => g.dim(dn),
+                        AstKind::Num(v) if *v >= 1.0 && v.fract() == 0.0 && *v <= 1e6 => Dim::Fixed(*v as usize),
+                        _ => {
+                            return Err(Diagnostic::new(
+                                DiagnosticKind::ShapeMismatch,
+                                arg.span,
+                                "`eye` takes a dimension: a declared dimension name or a positive whole number",
+                                "not a dimension",
+                            )
+                            .hint(format!(
+                                "declared dimensions: {}",
+                                if g.dims.is_empty() { "(none)".to_string() } else { g.dims.join(", ") }
+                            )));
+                        }
+                    };
+                    g.eye(d)
                 }
                 AstKind::Call { name, name_span, args } => {
                     let ids: Vec<MId> = args.iter().map(|a| m(*a)).collect();
