@@ -214,10 +214,11 @@ pub struct GradArgs {
     /// Variable declarations, e.g. "X: n x d, w: d, y: n, s" (a bare name is a scalar).
     #[arg(long = "var", default_value = "")]
     pub var: String,
-    /// JSON file of values: {"X": [[1, 2], [3, 4]], "w": [1, 2], "s": 0.5} (undeclared
-    /// variables take their shapes from here).
+    /// Values: a JSON file {"X": [[1, 2], [3, 4]], "w": [1, 2], "s": 0.5}, or a CSV file whose
+    /// columns are vectors named by the header; may repeat (undeclared variables take their
+    /// shapes from here).
     #[arg(long)]
-    pub at: Option<PathBuf>,
+    pub at: Vec<PathBuf>,
     /// Compare the gradient with central differences along random directions (needs --at).
     #[arg(long, requires = "at")]
     pub check: bool,
@@ -247,9 +248,10 @@ pub struct MinimizeArgs {
     /// The variables to minimise over, comma separated (the others stay at their values).
     #[arg(long, value_delimiter = ',', required = true)]
     pub wrt: Vec<String>,
-    /// JSON file of values: starting values of the --wrt variables and the data.
+    /// Values (JSON, or CSV columns as vectors; may repeat): starting values of the --wrt
+    /// variables and the data.
     #[arg(long, required = true)]
-    pub at: PathBuf,
+    pub at: Vec<PathBuf>,
     /// Variable declarations, e.g. "X: n x d, w: d, y: n".
     #[arg(long = "var", default_value = "")]
     pub var: String,

@@ -233,3 +233,25 @@ fn eye_of_a_declared_dimension() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`eye` takes a dimension"));
 }
+
+/// Data from CSV columns (vectors named by the header) and the rest from JSON: seed 003's
+/// gradient 2·Xᵀ(X·w − y) with the columns of X given as vectors.
+#[test]
+fn values_from_csv_and_json() {
+    let csv = tmp("reg.csv", "x1,x2,y\n1,0,1\n1,1,2\n1,2,2\n1,3,4\n");
+    let js = tmp("w.json", r#"{"w1": 0.5, "w2": 1.0}"#);
+    let o = sepfit(&[
+        "grad", "norm2(w1*x1 + w2*x2 - y)^2", "--wrt", "w2", "--at", csv.to_str().unwrap(), "--at", js.to_str().unwrap(), "--format", "json",
+    ]);
+    let v = json_out(&o);
+    // r = 0.5 + x2 − y = [-0.5, -0.5, 0.5, -0.5]; loss 1; d/dw2 = 2·x2ᵀr = 2(0 − 0.5 + 1 − 1.5) = −2
+    assert!((v["value"].as_f64().unwrap() - 1.0).abs() < 1e-14, "{v}");
+    assert!((v["gradient"].as_f64().unwrap() + 2.0).abs() < 1e-14, "{v}");
+    let bad = tmp("bad.csv", "x1,y\n1,2\n1,abc\n");
+    let o = sepfit(&["grad", "sum(x1 - y)", "--wrt", "x1", "--at", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`abc`, which is not a number"));
+    let o = sepfit(&["grad", "sum(x1 - y)", "--wrt", "x1", "--at", csv.to_str().unwrap(), "--at", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("given a value twice"));
+}

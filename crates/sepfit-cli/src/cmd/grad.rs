@@ -18,6 +18,35 @@ pub fn loss_error(formula: &str, decls: &str, e: LossError) -> CliError {
     }
 }
 
+/// Reads variable values from every file: JSON objects (numbers, arrays as vectors, arrays of
+/// rows as matrices) or CSV files (each column a vector named by its header). A name given
+/// twice is an error.
+pub fn read_all_values(paths: &[std::path::PathBuf]) -> Result<Option<Values>, CliError> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Values::new();
+    for p in paths {
+        let is_csv = p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let vals = if is_csv { read_csv_values(p)? } else { read_values(p)? };
+        for (name, m) in vals {
+            if out.contains_key(&name) {
+                return Err(anyhow::anyhow!("`{name}` is given a value twice (again in {})", p.display()).into());
+            }
+            out.insert(name, m);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Each column of a CSV file (header row required) as a vector variable.
+pub fn read_csv_values(path: &Path) -> Result<Values, CliError> {
+    let data = crate::data::read_csv(path)?;
+    let names: Vec<&str> = data.names.iter().map(String::as_str).collect();
+    data.check_columns(&names)?;
+    Ok(data.names.iter().cloned().zip(data.columns.iter().map(|c| Mat::vector(c.clone()))).collect())
+}
+
 /// Reads variable values from a JSON object: numbers, arrays (vectors), arrays of rows (matrices).
 pub fn read_values(path: &Path) -> Result<Values, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
@@ -80,7 +109,7 @@ fn mat_to_text(m: &Mat) -> String {
 }
 
 pub fn run(a: &GradArgs) -> Result<(), CliError> {
-    let values = a.at.as_deref().map(read_values).transpose()?;
+    let values = read_all_values(&a.at)?;
     let lerr = |e| loss_error(&a.formula, &a.var, e);
     let mut f = LossFormula::new(&a.formula, &a.var, values.as_ref()).map_err(lerr)?;
     let wrt: Vec<&str> = a.wrt.iter().map(String::as_str).collect();

@@ -1,6 +1,6 @@
 //! `sepfit minimize`: minimise a loss over some of its variables with the derived gradient.
 
-use super::grad::{loss_error, mat_to_json, read_values};
+use super::grad::{loss_error, mat_to_json, read_all_values};
 use super::{CliError, emit};
 use crate::cli::{Format, MinMethod, MinimizeArgs};
 use sepfit::gd::{GdOptions, MinReport, gradient_descent};
@@ -9,7 +9,7 @@ use sepfit_expr::matrix::{LossFormula, Mat, Style};
 use serde_json::json;
 
 pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
-    let values = read_values(&a.at)?;
+    let values = read_all_values(&a.at)?.unwrap_or_default();
     let lerr = |e| loss_error(&a.formula, &a.var, e);
     let mut f = LossFormula::new(&a.formula, &a.var, Some(&values)).map_err(lerr)?;
     let wrt: Vec<&str> = a.wrt.iter().map(String::as_str).collect();
@@ -18,7 +18,7 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
     let mut layout: Vec<(String, usize, usize)> = Vec::new();
     let mut x0 = Vec::new();
     for w in &wrt {
-        let m = values.get(*w).ok_or_else(|| anyhow::anyhow!("no starting value for `{w}` in {}", a.at.display()))?;
+        let m = values.get(*w).ok_or_else(|| anyhow::anyhow!("no starting value for `{w}` in {}", a.at.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))?;
         layout.push((w.to_string(), m.rows, m.cols));
         x0.extend_from_slice(&m.data);
     }
