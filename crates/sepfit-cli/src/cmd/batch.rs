@@ -7,7 +7,7 @@
 //! to `OUT` only when the batch is complete; `--resume` continues from the complete rows of an
 //! interrupted `OUT.partial`.
 
-use super::fit::{parse_assignments, parse_bounds};
+use super::fit::named_options;
 use super::{CliError, formula_error};
 use crate::cli::BatchArgs;
 use anyhow::{Context, anyhow, bail};
@@ -38,14 +38,7 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
     let threads = pool.current_num_threads();
-    let opts = NamedOptions {
-        start: parse_assignments(&args.start.join(","), "--start")?,
-        fixed: parse_assignments(&args.fix.join(","), "--fix")?,
-        bounds: parse_bounds(&args.bounds.join(","))?,
-        sigma: args.sigma.clone(),
-        max_iterations: Some(args.max_iter),
-        ..Default::default()
-    };
+    let opts = named_options(&args.start, &args.fix, &args.bounds, args.sigma.as_deref(), args.max_iter)?;
     let partial = partial_path(&args.out);
     let summary = pool.install(|| {
         if args.wide { run_wide(args, &opts, &partial) } else { run_long(args, &opts, &partial) }

@@ -52,9 +52,11 @@ pub fn prepare_and_fit(
 ) -> Result<(CsvData, NamedFit), CliError> {
     let data = read_csv(path)?;
     let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
-    let start = parse_assignments(&start.join(","), "--start")?;
-    let fixed = parse_assignments(&fix.join(","), "--fix")?;
-    let bounds = parse_bounds(&bounds.join(","))?;
+    let opts = NamedOptions {
+        force_nonlinear: nonlinear.to_vec(),
+        method,
+        ..named_options(start, fix, bounds, sigma, max_iter)?
+    };
     // Which columns does the model use? Parse once against the header for that.
     let m = ModelFormula::parse(model, &cols).map_err(|d| formula_error(model, d))?;
     let mut used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
@@ -62,15 +64,6 @@ pub fn prepare_and_fit(
         used.push(s);
     }
     data.check_columns(&used)?;
-    let opts = NamedOptions {
-        start,
-        fixed,
-        bounds,
-        sigma: sigma.map(String::from),
-        force_nonlinear: nonlinear.to_vec(),
-        method,
-        max_iterations: Some(max_iter),
-    };
     match fit_formula(model, &data.dataset()?, &opts) {
         Ok(r) => Ok((data, r)),
         Err(ProblemError::Formula(d)) => Err(formula_error(model, d)),
@@ -122,6 +115,24 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
     };
     sepfit_plot::draw_fit(&pic, out).map_err(|e| anyhow!(e))?;
     Ok(())
+}
+
+/// Named options from the repeatable `--start`, `--fix` and `--bounds` flags and `--sigma`.
+pub fn named_options(
+    start: &[String],
+    fix: &[String],
+    bounds: &[String],
+    sigma: Option<&str>,
+    max_iter: usize,
+) -> anyhow::Result<NamedOptions> {
+    Ok(NamedOptions {
+        start: parse_assignments(&start.join(","), "--start")?,
+        fixed: parse_assignments(&fix.join(","), "--fix")?,
+        bounds: parse_bounds(&bounds.join(","))?,
+        sigma: sigma.map(String::from),
+        max_iterations: Some(max_iter),
+        ..Default::default()
+    })
 }
 
 /// Parses `"b1=1, b2=0.5"`.
@@ -397,14 +408,7 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         .iter()
         .map(|id| col_data.iter().map(|c| rows_of[id].iter().map(|&r| c[r]).collect()).collect())
         .collect();
-    let opts = NamedOptions {
-        start: parse_assignments(&args.start.join(","), "--start")?,
-        fixed: parse_assignments(&args.fix.join(","), "--fix")?,
-        bounds: parse_bounds(&args.bounds.join(","))?,
-        sigma: args.sigma.clone(),
-        max_iterations: Some(args.max_iter),
-        ..Default::default()
-    };
+    let opts = named_options(&args.start, &args.fix, &args.bounds, args.sigma.as_deref(), args.max_iter)?;
     let gf = match sepfit::batch::fit_global(&args.model, &names, &opts, &curves) {
         Ok(v) => v,
         Err(sepfit::batch::GlobalError::Problem(ProblemError::Formula(d))) => return Err(formula_error(&args.model, d)),
