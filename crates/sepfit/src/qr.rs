@@ -166,64 +166,52 @@ impl PivotedQr {
 
     /// `v ← Qᵀ v` (length `n`).
     pub fn apply_qt(&self, v: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.apply_qt_avx2(v) };
-        }
-        self.apply_qt_impl(v)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn apply_qt_avx2(&self, v: &mut [f64]) {
-        self.apply_qt_impl(v)
-    }
-
-    #[inline(always)]
-    fn apply_qt_impl(&self, v: &mut [f64]) {
-        let n = self.n;
-        for j in 0..self.n.min(self.p) {
-            let tau = self.tau[j];
-            if tau == 0.0 {
-                continue;
-            }
-            let h = &self.a[j * n + j + 1..(j + 1) * n];
-            let w = tau * (v[j] + dot(h, &v[j + 1..]));
-            v[j] -= w;
-            axpy(-w, h, &mut v[j + 1..]);
-        }
+        self.apply(v, true)
     }
 
     /// `v ← Q v` (length `n`).
     pub fn apply_q(&self, v: &mut [f64]) {
+        self.apply(v, false)
+    }
+
+    /// Applies the reflectors `H_0 … H_{k−1}` in order (`Qᵀ`) or in reverse (`Q`).
+    fn apply(&self, v: &mut [f64], transpose: bool) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.apply_q_avx2(v) };
+            return unsafe { self.apply_avx2(v, transpose) };
         }
-        self.apply_q_impl(v)
+        self.apply_impl(v, transpose)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn apply_q_avx2(&self, v: &mut [f64]) {
-        self.apply_q_impl(v)
+    fn apply_avx2(&self, v: &mut [f64], transpose: bool) {
+        self.apply_impl(v, transpose)
     }
 
     #[inline(always)]
-    fn apply_q_impl(&self, v: &mut [f64]) {
-        let n = self.n;
-        for j in (0..self.n.min(self.p)).rev() {
-            let tau = self.tau[j];
-            if tau == 0.0 {
-                continue;
-            }
-            let h = &self.a[j * n + j + 1..(j + 1) * n];
-            let w = tau * (v[j] + dot(h, &v[j + 1..]));
-            v[j] -= w;
-            axpy(-w, h, &mut v[j + 1..]);
+    fn apply_impl(&self, v: &mut [f64], transpose: bool) {
+        let k = self.n.min(self.p);
+        if transpose {
+            (0..k).for_each(|j| self.reflect(j, v));
+        } else {
+            (0..k).rev().for_each(|j| self.reflect(j, v));
         }
+    }
+
+    /// `v ← H_j v` with `H_j = I − τ_j h_j h_jᵀ` (`h_j` has an implicit leading 1).
+    #[inline(always)]
+    fn reflect(&self, j: usize, v: &mut [f64]) {
+        let tau = self.tau[j];
+        if tau == 0.0 {
+            return;
+        }
+        let n = self.n;
+        let h = &self.a[j * n + j + 1..(j + 1) * n];
+        let w = tau * (v[j] + dot(h, &v[j + 1..]));
+        v[j] -= w;
+        axpy(-w, h, &mut v[j + 1..]);
     }
 
     /// Solves `R₁₁ c = (Qᵀz)[..rank]` and writes `x = Π c` (zeros for the rank-deficient part),
