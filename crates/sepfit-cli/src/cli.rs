@@ -52,6 +52,24 @@ pub struct ModelArgs {
     pub format: Format,
 }
 
+/// Parameter options shared by `fit`, `landscape` and `batch`.
+#[derive(Args, Debug)]
+pub struct ParamArgs {
+    /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none;
+    /// may repeat).
+    #[arg(long)]
+    pub start: Vec<String>,
+    /// Hold parameters fixed, e.g. "b2=0.3" (may repeat).
+    #[arg(long)]
+    pub fix: Vec<String>,
+    /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0" (may repeat).
+    #[arg(long)]
+    pub bounds: Vec<String>,
+    /// Column of per-point standard deviations (weights 1/sigma^2).
+    #[arg(long)]
+    pub sigma: Option<String>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
     /// Variable projection with the exact Golub–Pereyra Jacobian (default).
@@ -69,21 +87,11 @@ pub struct FitArgs {
     /// The model formula, e.g. "y ~ a1*exp(-b1*t) + c".
     #[arg(long)]
     pub model: String,
-    /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none; may repeat).
-    #[arg(long)]
-    pub start: Vec<String>,
-    /// Hold parameters fixed, e.g. "b2=0.3".
-    #[arg(long)]
-    pub fix: Vec<String>,
-    /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0".
-    #[arg(long)]
-    pub bounds: Vec<String>,
+    #[command(flatten)]
+    pub param_opts: ParamArgs,
     /// Fit these parameters as nonlinear even though they enter linearly (e.g. to bound them).
     #[arg(long, value_delimiter = ',')]
     pub nonlinear: Vec<String>,
-    /// Column of per-point standard deviations (weights 1/sigma^2).
-    #[arg(long)]
-    pub sigma: Option<String>,
     /// Fitting method.
     #[arg(long, value_enum, default_value_t = Method::Varpro)]
     pub method: Method,
@@ -133,15 +141,9 @@ pub struct LandscapeArgs {
     /// Grid points per axis.
     #[arg(long, default_value_t = 200)]
     pub grid: usize,
-    /// Starting values of the nonlinear parameters (the paths start here).
-    #[arg(long)]
-    pub start: Vec<String>,
-    /// Hold parameters fixed, e.g. "b3=0.3".
-    #[arg(long)]
-    pub fix: Vec<String>,
-    /// Column of per-point standard deviations.
-    #[arg(long)]
-    pub sigma: Option<String>,
+    /// Starting values (the paths start here), fixed values, bounds, weights.
+    #[command(flatten)]
+    pub param_opts: ParamArgs,
     /// Which optimiser path to draw.
     #[arg(long, value_enum, default_value_t = PathKind::Lm)]
     pub path: PathKind,
@@ -164,18 +166,9 @@ pub struct BatchArgs {
     /// The model formula. With --wide, call the curve values `y`.
     #[arg(long)]
     pub model: String,
-    /// Starting values of the nonlinear parameters, used for every curve.
-    #[arg(long)]
-    pub start: Vec<String>,
-    /// Hold parameters fixed, e.g. "bg=0".
-    #[arg(long)]
-    pub fix: Vec<String>,
-    /// Box bounds on nonlinear parameters.
-    #[arg(long)]
-    pub bounds: Vec<String>,
-    /// Column of per-point standard deviations (long format).
-    #[arg(long)]
-    pub sigma: Option<String>,
+    /// Starting values (used for every curve), fixed values, bounds, weights (long format).
+    #[command(flatten)]
+    pub param_opts: ParamArgs,
     /// Long format: the column naming each row's curve (rows of a curve must be contiguous).
     #[arg(long, conflicts_with = "wide")]
     pub by: Option<String>,

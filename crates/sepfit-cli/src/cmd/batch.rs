@@ -38,7 +38,7 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
     let threads = pool.current_num_threads();
-    let opts = named_options(&args.start, &args.fix, &args.bounds, args.sigma.as_deref(), args.max_iter)?;
+    let opts = named_options(&args.param_opts, args.max_iter)?;
     let partial = partial_path(&args.out);
     let summary = pool.install(|| {
         if args.wide { run_wide(args, &opts, &partial) } else { run_long(args, &opts, &partial) }
@@ -222,7 +222,7 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
     let used: Vec<usize> = {
         let m = &f.resolved().formula;
         let mut u = m.used_columns();
-        if let Some(s) = &args.sigma {
+        if let Some(s) = &args.param_opts.sigma {
             if let Some(i) = num_names.iter().position(|n| n == s) {
                 u.push(i);
             }

@@ -1,7 +1,7 @@
 //! `sepfit fit`: one dataset.
 
 use super::{CliError, emit, formula_error};
-use crate::cli::{FitArgs, Format, Method};
+use crate::cli::{FitArgs, Format, Method, ParamArgs};
 use crate::data::{CsvData, read_csv, read_labels};
 use anyhow::{Context, anyhow, bail};
 use sepfit::problem::{NamedFit, NamedOptions, ProblemError, fit_formula};
@@ -17,17 +17,7 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         Method::Kaufman => sepfit::Method::Kaufman,
         Method::Full => sepfit::Method::Full,
     };
-    let (data, r) = prepare_and_fit(
-        &args.data,
-        &args.model,
-        &args.start,
-        &args.fix,
-        &args.bounds,
-        args.sigma.as_deref(),
-        &args.nonlinear,
-        method,
-        args.max_iter,
-    )?;
+    let (data, r) = prepare_and_fit(&args.data, &args.model, &args.param_opts, &args.nonlinear, method, args.max_iter)?;
     if let Some(out) = &args.plot {
         plot_fit(&data, &r, &args.model, out)?;
     }
@@ -38,24 +28,21 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
 }
 
 /// Reads the CSV, checks the columns the model uses, and fits by name.
-#[allow(clippy::too_many_arguments)]
 pub fn prepare_and_fit(
     path: &std::path::Path,
     model: &str,
-    start: &[String],
-    fix: &[String],
-    bounds: &[String],
-    sigma: Option<&str>,
+    params: &ParamArgs,
     nonlinear: &[String],
     method: sepfit::Method,
     max_iter: usize,
 ) -> Result<(CsvData, NamedFit), CliError> {
+    let sigma = params.sigma.as_deref();
     let data = read_csv(path)?;
     let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
     let opts = NamedOptions {
         force_nonlinear: nonlinear.to_vec(),
         method,
-        ..named_options(start, fix, bounds, sigma, max_iter)?
+        ..named_options(params, max_iter)?
     };
     // Which columns does the model use? Parse once against the header for that.
     let m = ModelFormula::parse(model, &cols).map_err(|d| formula_error(model, d))?;
@@ -118,18 +105,12 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
 }
 
 /// Named options from the repeatable `--start`, `--fix` and `--bounds` flags and `--sigma`.
-pub fn named_options(
-    start: &[String],
-    fix: &[String],
-    bounds: &[String],
-    sigma: Option<&str>,
-    max_iter: usize,
-) -> anyhow::Result<NamedOptions> {
+pub fn named_options(params: &ParamArgs, max_iter: usize) -> anyhow::Result<NamedOptions> {
     Ok(NamedOptions {
-        start: parse_assignments(&start.join(","), "--start")?,
-        fixed: parse_assignments(&fix.join(","), "--fix")?,
-        bounds: parse_bounds(&bounds.join(","))?,
-        sigma: sigma.map(String::from),
+        start: parse_assignments(&params.start.join(","), "--start")?,
+        fixed: parse_assignments(&params.fix.join(","), "--fix")?,
+        bounds: parse_bounds(&params.bounds.join(","))?,
+        sigma: params.sigma.clone(),
         max_iterations: Some(max_iter),
         ..Default::default()
     })
@@ -408,7 +389,7 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         .iter()
         .map(|id| col_data.iter().map(|c| rows_of[id].iter().map(|&r| c[r]).collect()).collect())
         .collect();
-    let opts = named_options(&args.start, &args.fix, &args.bounds, args.sigma.as_deref(), args.max_iter)?;
+    let opts = named_options(&args.param_opts, args.max_iter)?;
     let gf = match sepfit::batch::fit_global(&args.model, &names, &opts, &curves) {
         Ok(v) => v,
         Err(sepfit::batch::GlobalError::Problem(ProblemError::Formula(d))) => return Err(formula_error(&args.model, d)),

@@ -15,7 +15,7 @@ pub fn run(args: &LandscapeArgs) -> Result<(), CliError> {
     if args.grid < 2 || args.grid > 2000 {
         return Err(anyhow!("--grid {} must be between 2 and 2000 points per axis", args.grid).into());
     }
-    let (data, r) = prepare_and_fit(&args.data, &args.model, &args.start, &args.fix, &[], args.sigma.as_deref(), &[], sepfit::Method::VarPro, 1000)?;
+    let (data, r) = prepare_and_fit(&args.data, &args.model, &args.param_opts, &[], sepfit::Method::VarPro, 1000)?;
     let nl: Vec<&str> = r.params.iter().filter(|p| !p.linear && !p.fixed).map(|p| p.name.as_str()).collect();
     if args.params.len() != 2 || args.params[0] == args.params[1] {
         return Err(anyhow!("--params needs two different nonlinear parameters, e.g. --params {}", nl.join(",")).into());
@@ -44,6 +44,7 @@ pub fn run(args: &LandscapeArgs) -> Result<(), CliError> {
     let mut model = FormulaModel::new(r.formula.clone(), &columns).map_err(|e| anyhow!(e))?;
     let y = model.response().to_vec();
     let sigma: Option<Vec<f64>> = args
+        .param_opts
         .sigma
         .as_ref()
         .map(|s| data.names.iter().position(|n| n == s).map(|i| data.columns[i].clone()).unwrap_or_default());
