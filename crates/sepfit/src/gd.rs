@@ -120,6 +120,17 @@ impl Default for GdOptions {
     }
 }
 
+/// Evaluates `f` and its gradient at `x0`; a non-finite value or gradient there is an error.
+pub(crate) fn start<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, x0: &[f64]) -> Result<(Vec<f64>, Vec<f64>, f64), MinError> {
+    let x = x0.to_vec();
+    let mut g = vec![0.0; x.len()];
+    let fx = f(&x, &mut g);
+    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+        return Err(MinError::NonFiniteStart { f: fx });
+    }
+    Ok((x, g, fx))
+}
+
 pub(crate) fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
@@ -139,14 +150,9 @@ pub fn gradient_descent<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64
         }
     }
     let n = x0.len();
-    let mut x = x0.to_vec();
-    let mut g = vec![0.0; n];
-    let mut fx = f(&x, &mut g);
+    let (mut x, mut g, mut fx) = start(&mut f, x0)?;
     let f0 = fx;
     let mut evals = 1;
-    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
-        return Err(MinError::NonFiniteStart { f: fx });
-    }
     let mut trace = Vec::new();
     let rec = |trace: &mut Vec<MinIter>, iter, fx, g: &[f64], x: &[f64], step| {
         if opts.record {

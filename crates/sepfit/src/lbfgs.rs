@@ -86,14 +86,9 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
         return Err(MinError::BadOption("need memory ≥ 1 and 0 < c1 < c2 < 1".into()));
     }
     let n = x0.len();
-    let mut x = x0.to_vec();
-    let mut g = vec![0.0; n];
-    let mut fx = f(&x, &mut g);
+    let (mut x, mut g, mut fx) = crate::gd::start(&mut f, x0)?;
     let f0 = fx;
     let mut evals = 1;
-    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
-        return Err(MinError::NonFiniteStart { f: fx });
-    }
     let mut trace = Vec::new();
     if opts.record {
         trace.push(MinIter { iter: 0, f: fx, grad_norm: norm(&g), x_norm: norm(&x), step: 0.0 });
