@@ -469,12 +469,7 @@ impl Program {
         }
         ws.out_ptrs.clear();
         ws.out_ptrs.extend(outputs.iter_mut().map(|o| o.as_mut_ptr() as usize));
-        let mut start = 0;
-        while start < n {
-            let len = CHUNK.min(n - start);
-            prog.run_chunk(ws, columns, start, len);
-            start += len;
-        }
+        prog.run_chunks(ws, columns, n);
         for (o, src) in prog.outputs.iter().enumerate() {
             match *src {
                 OutSrc::Scalar(_) | OutSrc::Home => {}
@@ -490,6 +485,35 @@ impl Program {
         Ok(())
     }
 
+    /// Runs the vector code over rows `0..n` chunk by chunk; the element-wise loops are compiled
+    /// for AVX2 too and that version is chosen at run time (element-wise IEEE operations give
+    /// the same results at any vector width).
+    fn run_chunks(&self, ws: &mut Workspace, columns: &[&[f64]], n: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { self.run_chunks_avx2(ws, columns, n) };
+        }
+        self.run_chunks_impl(ws, columns, n)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_chunks_avx2(&self, ws: &mut Workspace, columns: &[&[f64]], n: usize) {
+        self.run_chunks_impl(ws, columns, n)
+    }
+
+    #[inline(always)]
+    fn run_chunks_impl(&self, ws: &mut Workspace, columns: &[&[f64]], n: usize) {
+        let mut start = 0;
+        while start < n {
+            let len = CHUNK.min(n - start);
+            self.run_chunk(ws, columns, start, len);
+            start += len;
+        }
+    }
+
+    #[inline(always)]
     fn run_chunk(&self, ws: &mut Workspace, columns: &[&[f64]], start: usize, len: usize) {
         let prog = self;
         let scalars = &ws.scalars;

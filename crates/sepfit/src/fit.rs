@@ -317,7 +317,7 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
     let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {
             let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
-            let mut prob = VarProProblem::new(&mut *model, y, sigma, kind)?;
+            let mut prob = VarProProblem::compact(&mut *model, y, sigma, kind)?;
             let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_opts)?;
             if rep.termination == Termination::NonFiniteAtStart {
                 let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
@@ -327,8 +327,9 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
                 prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
             }
             let a = prob.linear_params().to_vec();
+            let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
             let ev = prob.into_full_eval().map_err(FitError::NonFiniteAtStart)?;
-            (rep.x.clone(), a, rep, Some(ev))
+            (rep.x.clone(), a, rep, Some((ev, jac)))
         }
         Method::Full => {
             if let Some(ls) = &options.linear_start {
@@ -374,12 +375,24 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
         }
     };
     // Evaluate at the solution (VarPro: the problem's last evaluation) and build statistics.
-    let ev = match ev {
-        Some(ev) => ev,
+    // The weighted Jacobian of all parameters (VarPro: its compact form `QᵀJ`, with the same
+    // singular values; Full: `n × (q + p)`).
+    let (ev, jac) = match ev {
+        Some(evj) => evj,
         None => {
             let mut ev = ModelEval::new(&*model);
             model.eval(&b, &mut ev).map_err(FitError::NonFiniteAtStart)?;
-            ev
+            let mut jac = Mat::zeros(n, q + p);
+            varpro::weighted_full_jacobian(
+                &ev,
+                model.basis_derivative_pattern(),
+                model.offset_derivative_pattern(),
+                &a_full,
+                &w,
+                q,
+                &mut jac,
+            );
+            (ev, jac)
         }
     };
     let mut fitted = if model.has_offset() { ev.offset.clone() } else { vec![0.0; n] };
@@ -392,19 +405,9 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
     let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
     let rss: f64 = weighted_residuals.iter().map(|r| r * r).sum();
     let dof = n - p - q;
-    let mut jac = Mat::zeros(n, q + p);
-    varpro::weighted_full_jacobian(
-        &ev,
-        model.basis_derivative_pattern(),
-        model.offset_derivative_pattern(),
-        &a_full,
-        &w,
-        q,
-        &mut jac,
-    );
     let mut estimates = b.clone();
     estimates.extend_from_slice(&a_full);
-    let st = stats::param_stats(jac.as_ref(), rss, dof, &estimates);
+    let st = stats::param_stats_n(jac.as_ref(), n, rss, dof, &estimates);
     // Basis rank at the solution: the weighted basis is columns q.. of the weighted Jacobian.
     let basis_rank = if p == 0 {
         0

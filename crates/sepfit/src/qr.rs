@@ -23,11 +23,22 @@
 //! assert!((a[0] - 2.0 / 3.0).abs() < 1e-14 && (a[1] - 0.5).abs() < 1e-14);
 //! ```
 
-/// Householder QR with column pivoting of an `n × p` matrix, in place. See the module docs.
+/// Householder QR with column pivoting of an `n × p` matrix, in place, optionally followed by
+/// `extra` appended columns that are factored in order (no pivoting). See the module docs.
+///
+/// The appended columns are what variable projection needs next to the basis: the data
+/// column `z` and the derivative columns `∂Φ/∂b`. Factoring them after the basis (with
+/// [`PivotedQr::factor_next`]) gives their coordinates in the basis of `Q`, so that every
+/// quantity of a Levenberg–Marquardt step is found in the small triangular factor.
 #[derive(Clone, Debug)]
 pub struct PivotedQr {
     n: usize,
+    /// Columns that take part in the pivoting (the basis).
     p: usize,
+    /// All columns: `p` plus the appended ones.
+    cols: usize,
+    /// Columns factored so far (`p` after [`PivotedQr::factor`], more after `factor_next`).
+    done: usize,
     /// Column-major; after `factor`, `R` on and above the diagonal, Householder vectors below
     /// (with implicit unit first element).
     a: Vec<f64>,
@@ -42,11 +53,19 @@ pub struct PivotedQr {
 impl PivotedQr {
     /// Workspace for `n × p` matrices.
     pub fn new(n: usize, p: usize) -> Self {
+        Self::with_extra(n, p, 0)
+    }
+
+    /// Workspace for `n × (p + extra)` matrices whose first `p` columns are pivoted.
+    pub fn with_extra(n: usize, p: usize, extra: usize) -> Self {
+        let cols = p + extra;
         PivotedQr {
             n,
             p,
-            a: vec![0.0; n * p],
-            tau: vec![0.0; p],
+            cols,
+            done: 0,
+            a: vec![0.0; n * cols],
+            tau: vec![0.0; cols],
             perm: (0..p).collect(),
             norms: vec![0.0; p],
             tails: vec![0.0; p],
@@ -54,7 +73,8 @@ impl PivotedQr {
         }
     }
 
-    /// The matrix to factor, column-major `n × p`; fill it, then call [`PivotedQr::factor`].
+    /// The matrix to factor, column-major `n × p` (or `n × (p + extra)`); fill it, then call
+    /// [`PivotedQr::factor`].
     pub fn a_mut(&mut self) -> &mut [f64] {
         &mut self.a
     }
@@ -64,24 +84,87 @@ impl PivotedQr {
         &mut self.a[j * self.n..(j + 1) * self.n]
     }
 
-    /// Factors `A Π = Q R` in place and determines the numerical rank.
+    /// Factors the first `p` columns, `A Π = Q R`, in place and determines the numerical rank.
+    /// Appended columns are left untouched (see [`PivotedQr::factor_next`]).
     pub fn factor(&mut self) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             return unsafe { self.factor_avx2() };
         }
-        self.factor_impl()
+        self.factor_impl::<Scalar>()
+    }
+
+    /// Factors the next `count` appended columns in order: the reflectors found so far are
+    /// applied to them, then each gets its own reflector (no pivoting). Columns `done..done+count`
+    /// must have been filled (before or after [`PivotedQr::factor`]).
+    ///
+    /// # Panics
+    /// If there are fewer than `count` unfactored columns (a programming error).
+    pub fn factor_next(&mut self, count: usize) {
+        assert!(self.done >= self.p && self.done + count <= self.cols, "factor_next past the last column");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { self.factor_next_avx2(count) };
+        }
+        self.factor_next_impl::<Scalar>(count)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn factor_next_avx2(&mut self, count: usize) {
+        self.factor_next_impl::<Avx2>(count)
+    }
+
+    #[inline(always)]
+    fn factor_next_impl<K: Kernels>(&mut self, count: usize) {
+        let n = self.n;
+        let (start, end) = (self.done, self.done + count);
+        let (head, tail) = self.a.split_at_mut(start * n);
+        let tail = &mut tail[..count * n];
+        for j in 0..n.min(start) {
+            let tau = self.tau[j];
+            if tau == 0.0 {
+                continue;
+            }
+            let h = &head[j * n + j + 1..(j + 1) * n];
+            for col in tail.chunks_exact_mut(n) {
+                let w = tau * (col[j] + K::dot(h, &col[j + 1..]));
+                col[j] -= w;
+                K::axpy(-w, h, &mut col[j + 1..]);
+            }
+        }
+        for j in start..n.min(end) {
+            let (head, tail) = self.a.split_at_mut((j + 1) * n);
+            let colj = &mut head[j * n + j..(j + 1) * n];
+            let xnorm2 = K::dot(&colj[1..], &colj[1..]);
+            let tau = make_reflector(colj, xnorm2);
+            self.tau[j] = tau;
+            if tau != 0.0 {
+                let v = &colj[1..];
+                for col in tail[..(end - j - 1) * n].chunks_exact_mut(n) {
+                    let col = &mut col[j..];
+                    let w = tau * (col[0] + K::dot(v, &col[1..]));
+                    col[0] -= w;
+                    K::axpy(-w, v, &mut col[1..]);
+                }
+            }
+        }
+        for j in n.min(end)..end {
+            self.tau[j] = 0.0;
+        }
+        self.done = end;
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn factor_avx2(&mut self) {
-        self.factor_impl()
+        self.factor_impl::<Avx2>()
     }
 
     #[inline(always)]
-    fn factor_impl(&mut self) {
+    fn factor_impl<K: Kernels>(&mut self) {
         let (n, p) = (self.n, self.p);
         for (j, v) in self.perm.iter_mut().enumerate() {
             *v = j;
@@ -95,7 +178,7 @@ impl PivotedQr {
             if j + 1 < p {
                 for c in j..p {
                     let col = &self.a[c * n + j..(c + 1) * n];
-                    let t = dot(&col[1..], &col[1..]);
+                    let t = K::dot(&col[1..], &col[1..]);
                     self.tails[c] = t;
                     self.norms[c] = col[0] * col[0] + t;
                 }
@@ -115,35 +198,27 @@ impl PivotedQr {
                 xnorm2 = self.tails[j];
             } else {
                 let col = &self.a[j * n + j + 1..(j + 1) * n];
-                xnorm2 = dot(col, col);
+                xnorm2 = K::dot(col, col);
             }
             // Householder reflector for column j, rows j..n.
             let (head, tail) = self.a.split_at_mut((j + 1) * n);
             let colj = &mut head[j * n + j..(j + 1) * n];
-            let alpha = colj[0];
-            if xnorm2 == 0.0 {
-                self.tau[j] = 0.0;
-            } else {
-                let norm = (alpha * alpha + xnorm2).sqrt();
-                let beta = if alpha >= 0.0 { -norm } else { norm };
-                self.tau[j] = (beta - alpha) / beta;
-                let s = 1.0 / (alpha - beta);
-                for v in &mut colj[1..] {
-                    *v *= s;
-                }
-                colj[0] = beta;
-            }
-            let tau = self.tau[j];
+            let tau = make_reflector(colj, xnorm2);
+            self.tau[j] = tau;
             if tau != 0.0 {
                 let v = &colj[1..];
                 for c in 0..p - j - 1 {
                     let col = &mut tail[c * n + j..(c + 1) * n];
-                    let w = tau * (col[0] + dot(v, &col[1..]));
+                    let w = tau * (col[0] + K::dot(v, &col[1..]));
                     col[0] -= w;
-                    axpy(-w, v, &mut col[1..]);
+                    K::axpy(-w, v, &mut col[1..]);
                 }
             }
         }
+        for j in steps..p {
+            self.tau[j] = 0.0;
+        }
+        self.done = p;
         let r00 = if steps > 0 { self.a[0].abs() } else { 0.0 };
         let tol = f64::EPSILON * n.max(p) as f64 * r00;
         self.rank = (0..steps).take_while(|&j| self.a[j * n + j].abs() > tol && r00 > 0.0).count();
@@ -164,6 +239,17 @@ impl PivotedQr {
         self.a[j * self.n + i]
     }
 
+    /// Column `j` of `R` above and on the diagonal: rows `0..=min(j, n−1)` (the rows below are
+    /// zero). Pivoted order for `j < p`.
+    pub fn r_col(&self, j: usize) -> &[f64] {
+        &self.a[j * self.n..j * self.n + (j + 1).min(self.n)]
+    }
+
+    /// Number of rows `n`.
+    pub fn n_rows(&self) -> usize {
+        self.n
+    }
+
     /// `v ← Qᵀ v` (length `n`).
     pub fn apply_qt(&self, v: &mut [f64]) {
         self.apply(v, true)
@@ -174,44 +260,45 @@ impl PivotedQr {
         self.apply(v, false)
     }
 
-    /// Applies the reflectors `H_0 … H_{k−1}` in order (`Qᵀ`) or in reverse (`Q`).
+    /// Applies the reflectors `H_0 … H_{k−1}` of every factored column in order (`Qᵀ`) or in
+    /// reverse (`Q`).
     fn apply(&self, v: &mut [f64], transpose: bool) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             return unsafe { self.apply_avx2(v, transpose) };
         }
-        self.apply_impl(v, transpose)
+        self.apply_impl::<Scalar>(v, transpose)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn apply_avx2(&self, v: &mut [f64], transpose: bool) {
-        self.apply_impl(v, transpose)
+        self.apply_impl::<Avx2>(v, transpose)
     }
 
     #[inline(always)]
-    fn apply_impl(&self, v: &mut [f64], transpose: bool) {
-        let k = self.n.min(self.p);
+    fn apply_impl<K: Kernels>(&self, v: &mut [f64], transpose: bool) {
+        let k = self.n.min(self.done);
         if transpose {
-            (0..k).for_each(|j| self.reflect(j, v));
+            (0..k).for_each(|j| self.reflect::<K>(j, v));
         } else {
-            (0..k).rev().for_each(|j| self.reflect(j, v));
+            (0..k).rev().for_each(|j| self.reflect::<K>(j, v));
         }
     }
 
     /// `v ← H_j v` with `H_j = I − τ_j h_j h_jᵀ` (`h_j` has an implicit leading 1).
     #[inline(always)]
-    fn reflect(&self, j: usize, v: &mut [f64]) {
+    fn reflect<K: Kernels>(&self, j: usize, v: &mut [f64]) {
         let tau = self.tau[j];
         if tau == 0.0 {
             return;
         }
         let n = self.n;
         let h = &self.a[j * n + j + 1..(j + 1) * n];
-        let w = tau * (v[j] + dot(h, &v[j + 1..]));
+        let w = tau * (v[j] + K::dot(h, &v[j + 1..]));
         v[j] -= w;
-        axpy(-w, h, &mut v[j + 1..]);
+        K::axpy(-w, h, &mut v[j + 1..]);
     }
 
     /// Solves `R₁₁ c = (Qᵀz)[..rank]` and writes `x = Π c` (zeros for the rank-deficient part),
@@ -220,7 +307,14 @@ impl PivotedQr {
         let n = self.n;
         x.iter_mut().for_each(|v| *v = 0.0);
         let r = self.rank;
-        let mut c = vec![0.0; r];
+        let mut stack = [0.0; 16];
+        let mut heap = Vec::new();
+        let c = if r <= stack.len() {
+            &mut stack[..r]
+        } else {
+            heap.resize(r, 0.0);
+            &mut heap[..]
+        };
         for i in (0..r).rev() {
             let mut s = qtz[i];
             for k in i + 1..r {
@@ -234,23 +328,126 @@ impl PivotedQr {
     }
 }
 
+/// Turns `x = col` (rows `j..n` of a column, `xnorm2 = ‖x[1..]‖²`) into `β e₁` and stores the
+/// Householder vector `h` (implicit leading 1) in `col[1..]`; returns `τ` with
+/// `(I − τ h hᵀ) x = β e₁` (`τ = 0`: nothing to reflect).
+#[inline(always)]
+fn make_reflector(col: &mut [f64], xnorm2: f64) -> f64 {
+    let alpha = col[0];
+    if xnorm2 == 0.0 {
+        return 0.0;
+    }
+    let norm = (alpha * alpha + xnorm2).sqrt();
+    let beta = if alpha >= 0.0 { -norm } else { norm };
+    let s = 1.0 / (alpha - beta);
+    for v in &mut col[1..] {
+        *v *= s;
+    }
+    col[0] = beta;
+    (beta - alpha) / beta
+}
+
 #[inline(always)]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    // Four accumulators: vectorisable, and more accurate than one running sum.
-    let mut s = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    // Sixteen accumulators in a fixed association: four independent 4-lane chains (the add
+    // latency, not the loads, bounds a dot product with fewer), and more accurate than one
+    // running sum. The same association with or without AVX2.
+    let mut s = [[0.0f64; 4]; 4];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        s[0] += x[0] * y[0];
-        s[1] += x[1] * y[1];
-        s[2] += x[2] * y[2];
-        s[3] += x[3] * y[3];
+        for (k, acc) in s.iter_mut().enumerate() {
+            let (x, y) = (&x[4 * k..4 * k + 4], &y[4 * k..4 * k + 4]);
+            acc[0] += x[0] * y[0];
+            acc[1] += x[1] * y[1];
+            acc[2] += x[2] * y[2];
+            acc[3] += x[3] * y[3];
+        }
     }
-    let mut t = (s[0] + s[1]) + (s[2] + s[3]);
+    let mut t4 = [0.0f64; 4];
+    for (l, v) in t4.iter_mut().enumerate() {
+        *v = (s[0][l] + s[1][l]) + (s[2][l] + s[3][l]);
+    }
+    let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
     for (x, y) in ra.iter().zip(rb) {
         t += x * y;
     }
     t
+}
+
+/// The two vector kernels of the factorisation, with one association of the sums for every
+/// implementation (results are bit-identical whichever runs).
+pub(crate) trait Kernels {
+    /// `aᵀb` (see [`dot`]).
+    fn dot(a: &[f64], b: &[f64]) -> f64;
+    /// `y ← y + αx`.
+    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]);
+}
+
+/// Portable kernels.
+pub(crate) struct Scalar;
+
+impl Kernels for Scalar {
+    #[inline(always)]
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        dot(a, b)
+    }
+    #[inline(always)]
+    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+        axpy(alpha, x, y)
+    }
+}
+
+/// AVX2 kernels; only used from functions compiled with AVX2 after a run-time check.
+pub(crate) struct Avx2;
+
+impl Kernels for Avx2 {
+    #[inline(always)]
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2.
+            unsafe { dot_avx2(a, b) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        dot(a, b)
+    }
+    #[inline(always)]
+    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+        axpy(alpha, x, y)
+    }
+}
+
+/// [`dot`] with explicit 4-lane vectors (the compiler's own vectorisation of the sixteen
+/// accumulators shuffles lanes needlessly).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every load reads indices i..i+16 < n of both slices.
+    unsafe {
+        let (mut s0, mut s1, mut s2, mut s3) = (_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd());
+        while i + 16 <= n {
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 4)), _mm256_loadu_pd(pb.add(i + 4))));
+            s2 = _mm256_add_pd(s2, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 8)), _mm256_loadu_pd(pb.add(i + 8))));
+            s3 = _mm256_add_pd(s3, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 12)), _mm256_loadu_pd(pb.add(i + 12))));
+            i += 16;
+        }
+        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+        let mut t4 = [0.0f64; 4];
+        _mm256_storeu_pd(t4.as_mut_ptr(), t);
+        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
+        while i < n {
+            t += *pa.add(i) * *pb.add(i);
+            i += 1;
+        }
+        t
+    }
 }
 
 #[inline(always)]
@@ -263,6 +460,48 @@ pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Appended columns factored later give the same `R` as factoring everything at once
+    /// would, and `Q R` reproduces them.
+    #[test]
+    fn appended_columns_are_factored_in_q_coordinates() {
+        let mut seed = 7u64;
+        for &(n, p, extra) in &[(60, 3, 3), (9, 4, 5), (30, 0, 2), (5, 2, 6)] {
+            let a: Vec<f64> = (0..n * (p + extra)).map(|_| lcg(&mut seed)).collect();
+            let mut qr = PivotedQr::with_extra(n, p, extra);
+            qr.a_mut().copy_from_slice(&a);
+            qr.factor();
+            qr.factor_next(1);
+            qr.factor_next(extra - 1);
+            for c in p..p + extra {
+                let mut v = vec![0.0; n];
+                let rc = qr.r_col(c);
+                v[..rc.len()].copy_from_slice(rc);
+                qr.apply_q(&mut v);
+                for i in 0..n {
+                    assert!((v[i] - a[c * n + i]).abs() < 1e-12, "n={n} p={p} column {c} row {i}");
+                }
+            }
+        }
+    }
+
+    /// The AVX2 dot product has the association of the portable one, bit for bit.
+    #[test]
+    fn dot_kernels_agree_bitwise() {
+        let mut seed = 11u64;
+        for n in [0, 1, 5, 15, 16, 17, 31, 64, 100, 257] {
+            let a: Vec<f64> = (0..n).map(|_| lcg(&mut seed) * 1e3).collect();
+            let b: Vec<f64> = (0..n).map(|_| lcg(&mut seed)).collect();
+            let s = Scalar::dot(&a, &b);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 detected just above.
+                assert_eq!(unsafe { dot_avx2(&a, &b) }.to_bits(), s.to_bits(), "n = {n}");
+            }
+            let naive: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((s - naive).abs() <= 1e-12 * a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum::<f64>());
+        }
+    }
 
     fn lcg(seed: &mut u64) -> f64 {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

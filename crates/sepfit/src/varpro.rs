@@ -35,7 +35,7 @@
 use crate::fit::FitError;
 use crate::lm::LeastSquaresProblem;
 use crate::model::{ModelError, ModelEval, SeparableModel};
-use crate::qr::PivotedQr;
+use crate::qr::{PivotedQr, dot};
 use faer::Mat;
 
 /// Which Jacobian of the variable projection functional to use.
@@ -161,6 +161,27 @@ fn weighted_difference(y: &[f64], o: &[f64], w: &[f64], z: &mut [f64]) -> f64 {
 }
 
 /// The variable projection functional `r(b)` as a [`LeastSquaresProblem`] in `b`.
+///
+/// **Compact form** ([`VarProProblem::compact`], what [`crate::fit`] uses). One Householder QR
+/// of the `n × (p + 1 + m)` matrix `A = [WΦ | Wz | D]` (the basis pivoted, then the data column,
+/// then the `m` weighted derivative columns `D_c = W ∂φ_j/∂b_k` of the pattern and
+/// `W ∂φ₀/∂b_k`) gives every quantity of a Levenberg–Marquardt step in `R`:
+///
+/// * the residual is `r = Q r̃` with `r̃ = (0_ρ, R[ρ..=p, z], 0, …)`, so `‖r‖ = ‖r̃‖`;
+/// * the first Jacobian term is `P⊥ D c_k = Q (0_ρ, (Σ_c C_ck R[:, D_c])_{ρ..})`;
+/// * `D_cᵀ r = R[:, D_c]ᵀ r̃`, so the Golub–Pereyra term is `Q (R₁₁⁻ᵀ Πᵀ u_k, 0)`.
+///
+/// Residual and Jacobian both live in the first `p + 1 + m` coordinates of `Q`, and the
+/// problem handed to Levenberg–Marquardt has that many rows instead of `n`: orthogonal
+/// changes of basis leave `‖r + J δ‖`, `Jᵀr` and `JᵀJ` unchanged, so the iteration is the same
+/// one, at a cost of one QR per evaluation (`≈ 2n(p+1)²` flops for the residual,
+/// `≈ 4n(p+1)m + 2nm²` more for the Jacobian) and nothing else of size `n`. The residual of a
+/// trial point needs only the first `p + 1` columns; the derivative columns are factored when
+/// the solver asks for the Jacobian there.
+///
+/// **Expanded form** ([`VarProProblem::new`]): the same quantities multiplied by `Q`, the
+/// residual and Jacobian as `n`-vectors (for finite-difference checks and for users who want
+/// them).
 pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     model: &'m mut M,
     y: Vec<f64>,
@@ -175,15 +196,23 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     eval: ModelEval,
     /// Whether `eval` holds derivatives at `last_b` (not only values).
     derivs_valid: bool,
+    /// QR of `[WΦ | Wz | D]`.
     qr: PivotedQr,
-    qtz: Vec<f64>,
+    /// Whether the derivative columns of `qr` are factored at `last_b`.
+    derivs_factored: bool,
+    /// Rows of the compact problem, `min(n, p + 1 + m)`.
+    nr: usize,
+    compact: bool,
     /// `n` zeros (the offset of a model without one).
     zeros: Vec<f64>,
     a: Vec<f64>,
     rank: usize,
+    /// Compact residual `r̃` (length `nr`).
     res: Vec<f64>,
-    /// Column-major `n × q` scratch for the Jacobian.
-    v: Vec<f64>,
+    /// `‖r‖²`.
+    rss: f64,
+    /// Compact Jacobian, column-major `nr × q`.
+    jred: Vec<f64>,
     u: Vec<f64>,
     last_b: Vec<f64>,
     valid: bool,
@@ -191,7 +220,8 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
 }
 
 impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
-    /// Sets up workspaces for `model` with data `y` and optional per-point `σ`.
+    /// Sets up workspaces for `model` with data `y` and optional per-point `σ`; the residual
+    /// and Jacobian are `n`-vectors (the expanded form).
     pub fn new(
         model: &'m mut M,
         y: &[f64],
@@ -203,6 +233,10 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         let p = model.n_linear();
         let q = model.n_nonlinear();
         let eval = ModelEval::new(&*model);
+        let pattern = model.basis_derivative_pattern().to_vec();
+        let offset_pattern = model.offset_derivative_pattern().to_vec();
+        let m = pattern.len() + offset_pattern.len();
+        let nr = n.min(p + 1 + m);
         Ok(Self {
             y: y.to_vec(),
             w,
@@ -211,23 +245,39 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             p,
             q,
             has_offset: model.has_offset(),
-            pattern: model.basis_derivative_pattern().to_vec(),
-            offset_pattern: model.offset_derivative_pattern().to_vec(),
+            pattern,
+            offset_pattern,
             eval,
             derivs_valid: false,
-            qr: PivotedQr::new(n, p),
-            qtz: vec![0.0; n],
+            qr: PivotedQr::with_extra(n, p, 1 + m),
+            derivs_factored: false,
+            nr,
+            compact: false,
             zeros: vec![0.0; n],
             a: vec![0.0; p],
             rank: 0,
-            res: vec![0.0; n],
-            v: vec![0.0; n * q],
+            res: vec![0.0; nr],
+            rss: f64::NAN,
+            jred: vec![0.0; nr * q],
             u: vec![0.0; p * q],
             last_b: vec![f64::NAN; q],
             valid: false,
             scale: f64::NAN,
             model,
         })
+    }
+
+    /// As [`new`](Self::new), in the compact form: residual and Jacobian in the first
+    /// `min(n, p + 1 + m)` coordinates of `Q` (see the type's docs).
+    pub fn compact(model: &'m mut M, y: &[f64], sigma: Option<&[f64]>, kind: JacobianKind) -> Result<Self, FitError> {
+        let mut prob = Self::new(model, y, sigma, kind)?;
+        prob.compact = true;
+        Ok(prob)
+    }
+
+    /// Whether residuals and Jacobians are in the compact form.
+    pub fn is_compact(&self) -> bool {
+        self.compact
     }
 
     /// Evaluates the model at `b`, solves for the linear parameters and forms
@@ -243,6 +293,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     fn project_with(&mut self, b: &[f64], derivatives: bool) -> Result<(), ModelError> {
         self.valid = false;
         self.derivs_valid = false;
+        self.derivs_factored = false;
         if derivatives {
             self.model.eval(b, &mut self.eval)?;
         } else {
@@ -253,36 +304,28 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         if !basis_ok || (self.has_offset && !all_finite(&self.eval.offset)) {
             return Err(ModelError::new("model produced non-finite values"));
         }
-        // z = W (y − φ₀) and the rounding scale ‖W(|y| + |φ₀|)‖ (four accumulators).
-        let (y, w, qtz) = (&self.y[..n], &self.w[..n], &mut self.qtz[..n]);
-        self.scale = if self.has_offset {
-            weighted_difference(y, &self.eval.offset[..n], w, qtz)
-        } else {
-            weighted_difference(y, &self.zeros[..n], w, qtz)
-        };
-        if p == 0 {
-            self.res.copy_from_slice(&self.qtz);
-            self.rank = 0;
-        } else {
-            for j in 0..p {
-                let src = self.eval.basis.col_as_slice(j);
-                for ((d, s), w) in self.qr.col_mut(j).iter_mut().zip(src).zip(&self.w) {
-                    *d = w * s;
-                }
+        // Column p: z = W (y − φ₀), and the rounding scale ‖W(|y| + |φ₀|)‖.
+        let offset = if self.has_offset { &self.eval.offset[..n] } else { &self.zeros[..n] };
+        self.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], self.qr.col_mut(p));
+        for j in 0..p {
+            let src = self.eval.basis.col_as_slice(j);
+            for ((d, s), w) in self.qr.col_mut(j).iter_mut().zip(src).zip(&self.w) {
+                *d = w * s;
             }
-            self.qr.factor();
-            self.rank = self.qr.rank();
-            self.qr.apply_qt(&mut self.qtz);
-            // a = Π R11⁻¹ (Qᵀz)_{0..ρ}
-            self.qr.solve_r(&self.qtz, &mut self.a);
-            // r = Q [0; (Qᵀz)_{ρ..n}]
-            self.res.copy_from_slice(&self.qtz);
-            for c in 0..self.rank {
-                self.res[c] = 0.0;
-            }
-            self.qr.apply_q(&mut self.res);
         }
-        if !all_finite(&self.res) || !all_finite(&self.a) {
+        self.qr.factor();
+        self.qr.factor_next(1);
+        self.rank = self.qr.rank();
+        let rank = self.rank;
+        // a = Π R₁₁⁻¹ (Qᵀz)_{0..ρ};  r̃ = (0_ρ, (Qᵀz)_{ρ..=p}, 0 …).
+        let zc = self.qr.r_col(p);
+        if p > 0 {
+            self.qr.solve_r(zc, &mut self.a);
+        }
+        self.res.fill(0.0);
+        self.res[rank..zc.len()].copy_from_slice(&zc[rank..]);
+        self.rss = self.res.iter().map(|v| v * v).sum();
+        if !self.rss.is_finite() || !all_finite(&self.a) {
             return Err(ModelError::new("non-finite residuals or linear parameters"));
         }
         self.last_b.copy_from_slice(b);
@@ -303,9 +346,17 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         self.rank
     }
 
-    /// Weighted projected residual `r(b)` of the last projection.
-    pub fn residual(&self) -> &[f64] {
-        &self.res
+    /// Weighted residual sum of squares `‖r(b)‖²` of the last projection.
+    pub fn rss(&self) -> f64 {
+        self.rss
+    }
+
+    /// The weighted projected residual `r(b)` of the last projection as an `n`-vector.
+    pub fn residual(&self) -> Vec<f64> {
+        let mut r = vec![0.0; self.n];
+        r[..self.nr].copy_from_slice(&self.res);
+        self.qr.apply_q(&mut r);
+        r
     }
 
     /// The model evaluation of the last projection.
@@ -319,12 +370,29 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     }
 
     /// Evaluates the model's derivatives at the last projection if that has not been done
-    /// yet, and checks that they are finite.
+    /// yet, checks that they are finite, and factors the derivative columns.
     fn ensure_derivatives(&mut self) -> Result<(), ModelError> {
         if !self.derivs_valid {
             self.model.eval(&self.last_b, &mut self.eval)?;
             self.check_derivatives()?;
             self.derivs_valid = true;
+        }
+        if !self.derivs_factored {
+            let (p, mb) = (self.p, self.pattern.len());
+            for c in 0..mb {
+                let src = self.eval.d_basis.col_as_slice(c);
+                for ((d, s), w) in self.qr.col_mut(p + 1 + c).iter_mut().zip(src).zip(&self.w) {
+                    *d = w * s;
+                }
+            }
+            for c in 0..self.offset_pattern.len() {
+                let src = self.eval.d_offset.col_as_slice(c);
+                for ((d, s), w) in self.qr.col_mut(p + 1 + mb + c).iter_mut().zip(src).zip(&self.w) {
+                    *d = w * s;
+                }
+            }
+            self.qr.factor_next(mb + self.offset_pattern.len());
+            self.derivs_factored = true;
         }
         Ok(())
     }
@@ -347,90 +415,115 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         &self.w
     }
 
-    /// Computes the Jacobian `∂r/∂b` (column-major `n × q`) at the last projection,
-    /// evaluating the model's derivatives there if that has not been done yet.
-    pub fn jacobian_at_last(&mut self, jac: &mut [f64]) -> Result<(), ModelError> {
-        let (n, p, q) = (self.n, self.p, self.q);
+    /// Adds `Σ_c C_ck R[i, D_c]` for rows `i ≥ from` to `out` (length `nr`): the coordinates of
+    /// `W ∂f/∂b_k = Σ_j a_j D_{jk} + W ∂φ₀/∂b_k` in the basis of `Q`.
+    fn add_model_derivative(&self, k: usize, from: usize, out: &mut [f64]) {
+        let p = self.p;
+        let terms = self.pattern.iter().enumerate().filter(|(_, (_, kk))| *kk == k).map(|(c, &(j, _))| (c, self.a[j]));
+        let offsets = self.offset_pattern.iter().enumerate().filter(|(_, kk)| **kk == k).map(|(c, _)| (self.pattern.len() + c, 1.0));
+        for (c, coef) in terms.chain(offsets) {
+            if coef == 0.0 {
+                continue;
+            }
+            let col = self.qr.r_col(p + 1 + c);
+            for i in from..col.len() {
+                out[i] += coef * col[i];
+            }
+        }
+    }
+
+    /// Computes the compact Jacobian (`nr × q`, in `jred`) at the last projection, evaluating
+    /// the model's derivatives there if that has not been done yet.
+    fn compact_jacobian(&mut self) -> Result<(), ModelError> {
+        let (p, q, nr, rank) = (self.p, self.q, self.nr, self.rank);
         self.ensure_derivatives()?;
-        if p == 0 {
-            jac.iter_mut().for_each(|v| *v = 0.0);
-            for (c, &k) in self.offset_pattern.iter().enumerate() {
-                let d = self.eval.d_offset.col_as_slice(c);
-                for i in 0..n {
-                    jac[i + k * n] = -self.w[i] * d[i];
-                }
-            }
-            return Ok(());
-        }
-        self.v.iter_mut().for_each(|v| *v = 0.0);
-        self.u.iter_mut().for_each(|v| *v = 0.0);
+        let mut jred = std::mem::take(&mut self.jred);
+        jred.fill(0.0);
+        // u_jk = D_cᵀ r = R[:, D_c]ᵀ r̃ (r̃ is zero above row ρ).
+        self.u.fill(0.0);
         for (c, &(j, k)) in self.pattern.iter().enumerate() {
-            let aj = self.a[j];
-            let d = &self.eval.d_basis.col_as_slice(c)[..n];
-            let vk = &mut self.v[k * n..(k + 1) * n];
-            // u_jk = (W ∂φ_j/∂b_k)ᵀ r, four accumulators (vectorised).
-            let mut acc = [0.0f64; 4];
-            let mut i = 0;
-            while i + 4 <= n {
-                for l in 0..4 {
-                    let wd = self.w[i + l] * d[i + l];
-                    vk[i + l] += aj * wd;
-                    acc[l] += wd * self.res[i + l];
-                }
-                i += 4;
-            }
-            let mut dot = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            while i < n {
-                let wd = self.w[i] * d[i];
-                vk[i] += aj * wd;
-                dot += wd * self.res[i];
-                i += 1;
-            }
-            self.u[j + k * p] += dot;
+            let col = self.qr.r_col(p + 1 + c);
+            self.u[j + k * p] += dot(&col[rank.min(col.len())..], &self.res[rank.min(col.len())..col.len()]);
         }
-        for (c, &k) in self.offset_pattern.iter().enumerate() {
-            let d = self.eval.d_offset.col_as_slice(c);
-            let vk = &mut self.v[k * n..(k + 1) * n];
-            for ((v, w), d) in vk.iter_mut().zip(&self.w).zip(d) {
-                *v += w * d;
-            }
-        }
-        let rank = self.rank;
         for k in 0..q {
-            let vk = &mut self.v[k * n..(k + 1) * n];
-            self.qr.apply_qt(vk);
-            for c in 0..rank {
-                vk[c] = 0.0;
-            }
-            if self.kind == JacobianKind::GolubPereyra {
-                // Solve R11ᵀ s = (Πᵀ u_k)_{0..ρ}, store s in rows 0..ρ.
+            let jk = &mut jred[k * nr..(k + 1) * nr];
+            self.add_model_derivative(k, rank, jk);
+            if self.kind == JacobianKind::GolubPereyra && rank > 0 {
+                // Rows 0..ρ: s = R₁₁⁻ᵀ (Πᵀ u_k)_{0..ρ}.
+                let perm = self.qr.perm();
                 for c in 0..rank {
-                    let mut s = self.u[self.qr.perm()[c] + k * p];
+                    let rc = self.qr.r_col(c);
+                    let mut s = self.u[perm[c] + k * p];
                     for i in 0..c {
-                        s -= self.qr.r(i, c) * vk[i];
+                        s -= rc[i] * jk[i];
                     }
-                    vk[c] = s / self.qr.r(c, c);
+                    jk[c] = s / rc[c];
                 }
             }
-            self.qr.apply_q(vk);
-            for (j, v) in jac[k * n..(k + 1) * n].iter_mut().zip(vk.iter()) {
-                *j = -v;
+            for v in jk.iter_mut() {
+                *v = -*v;
+            }
+        }
+        self.jred = jred;
+        Ok(())
+    }
+
+    /// Computes the Jacobian `∂r/∂b` at the last projection (column-major, `nr × q` in the
+    /// compact form, `n × q` in the expanded one), evaluating the model's derivatives there
+    /// if that has not been done yet.
+    pub fn jacobian_at_last(&mut self, jac: &mut [f64]) -> Result<(), ModelError> {
+        self.compact_jacobian()?;
+        let (n, nr) = (self.n, self.nr);
+        if self.compact {
+            jac[..nr * self.q].copy_from_slice(&self.jred);
+        } else {
+            for k in 0..self.q {
+                let col = &mut jac[k * n..(k + 1) * n];
+                col.fill(0.0);
+                col[..nr].copy_from_slice(&self.jred[k * nr..(k + 1) * nr]);
+                self.qr.apply_q(col);
             }
         }
         Ok(())
+    }
+
+    /// The weighted Jacobian of the model values with respect to all parameters
+    /// `θ = (b, a)` at the last projection, `Qᵀ W [∂f/∂b_k | φ_j]`, as a `nr × (q + p)` matrix:
+    /// the same singular values and `JᵀJ` as the `n × (q + p)` one, for statistics.
+    pub fn compact_full_jacobian(&mut self) -> Result<Mat<f64>, ModelError> {
+        self.ensure_derivatives()?;
+        let (p, q, nr) = (self.p, self.q, self.nr);
+        let mut out = Mat::zeros(nr, q + p);
+        let mut col = vec![0.0; nr];
+        for k in 0..q {
+            col.fill(0.0);
+            self.add_model_derivative(k, 0, &mut col);
+            out.col_as_slice_mut(k).copy_from_slice(&col);
+        }
+        for (pos, &j) in self.qr.perm().iter().enumerate() {
+            let rc = self.qr.r_col(pos);
+            out.col_as_slice_mut(q + j)[..rc.len()].copy_from_slice(rc);
+        }
+        Ok(out)
     }
 }
 
 impl<M: SeparableModel + ?Sized> LeastSquaresProblem for VarProProblem<'_, M> {
     fn n_residuals(&self) -> usize {
-        self.n
+        if self.compact { self.nr } else { self.n }
     }
     fn n_params(&self) -> usize {
         self.q
     }
     fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError> {
         self.project_with(x, true)?;
-        r.copy_from_slice(&self.res);
+        if self.compact {
+            r.copy_from_slice(&self.res);
+        } else {
+            r.fill(0.0);
+            r[..self.nr].copy_from_slice(&self.res);
+            self.qr.apply_q(r);
+        }
         Ok(())
     }
     fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError> {

@@ -133,6 +133,58 @@ fn golub_pereyra_jacobian_matches_central_differences() {
     check_jacobian(&mut rational_exp(x), &y3, &[0.3, 0.9, 0.4], None);
 }
 
+/// The compact problem (what `fit` runs) against the expanded one (checked against central
+/// differences above): same `‖r‖`, `Jᵀr` and `JᵀJ`, for both Jacobians, with and without
+/// weights, with and without linear parameters, and with a rank-deficient basis.
+fn check_compact(model: &mut dyn SeparableModel, y: &[f64], b: &[f64], sigma: Option<&[f64]>) {
+    let n = y.len();
+    let q = b.len();
+    for kind in [JacobianKind::GolubPereyra, JacobianKind::Kaufman] {
+        let mut full = VarProProblem::new(&mut *model, y, sigma, kind).unwrap();
+        let mut r = vec![0.0; n];
+        full.residuals(b, &mut r).unwrap();
+        let mut j = vec![0.0; n * q];
+        full.jacobian(b, &mut j).unwrap();
+        let mut compact = VarProProblem::compact(&mut *model, y, sigma, kind).unwrap();
+        let nr = compact.n_residuals();
+        assert!(nr < n, "compact form has {nr} rows for n = {n}");
+        let mut rc = vec![0.0; nr];
+        compact.residuals(b, &mut rc).unwrap();
+        let mut jc = vec![0.0; nr * q];
+        compact.jacobian(b, &mut jc).unwrap();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let (rn, rcn) = (norm(&r), norm(&rc));
+        assert!((rn - rcn).abs() <= 1e-12 * rn, "{kind:?}: ‖r‖ {rn} vs compact {rcn}");
+        let jn = norm(&j);
+        for k in 0..q {
+            let g: f64 = (0..n).map(|i| j[k * n + i] * r[i]).sum();
+            let gc: f64 = (0..nr).map(|i| jc[k * nr + i] * rc[i]).sum();
+            assert!((g - gc).abs() <= 1e-11 * jn * rn, "{kind:?}: (Jᵀr)_{k} {g} vs compact {gc}");
+            for l in 0..q {
+                let h: f64 = (0..n).map(|i| j[k * n + i] * j[l * n + i]).sum();
+                let hc: f64 = (0..nr).map(|i| jc[k * nr + i] * jc[l * nr + i]).sum();
+                assert!((h - hc).abs() <= 1e-11 * jn * jn, "{kind:?}: (JᵀJ)_{k}{l} {h} vs compact {hc}");
+            }
+        }
+    }
+}
+
+#[test]
+fn compact_problem_has_the_same_normal_quantities_as_the_expanded_one() {
+    let x = grid(40, 0.1);
+    let e = noise(40, 3);
+    let y: Vec<f64> = x.iter().zip(&e).map(|(x, e)| 2.0 * (-1.3 * x[0]).exp() - (-0.4 * x[0]).exp() + 0.3 + 0.05 * e).collect();
+    check_compact(&mut two_exp(x.clone()), &y, &[0.9, 0.2], None);
+    let sigma: Vec<f64> = (0..40).map(|i| 0.5 + 0.02 * i as f64).collect();
+    check_compact(&mut two_exp(x.clone()), &y, &[1.7, 0.5], Some(&sigma));
+    // Equal rates: the basis has rank 2 of 3.
+    check_compact(&mut two_exp(x.clone()), &y, &[0.7, 0.7], None);
+    let y2: Vec<f64> = x.iter().zip(&e).map(|(x, e)| 3.0 * (-(x[0] - 2.0f64).powi(2) / 0.5).exp() + 1.0 + 0.1 * x[0] * x[0] + 0.1 * e).collect();
+    check_compact(&mut gauss_offset(x.clone()), &y2, &[1.8, 0.6, 0.05], Some(&sigma));
+    let y3: Vec<f64> = x.iter().zip(&e).map(|(x, e)| (-0.2 * x[0]).exp() / (1.0 + 0.5 * x[0]) + 0.01 * e).collect();
+    check_compact(&mut rational_exp(x), &y3, &[0.3, 0.9, 0.4], None);
+}
+
 #[test]
 fn noise_free_data_recovered_exactly() {
     let x = grid(50, 0.1);
