@@ -1,15 +1,19 @@
 //! A vectorisable `exp` over slices, faithfully rounded (error < 1 ulp), so that it differs
 //! from `f64::exp` (also faithful) by at most 1 ulp everywhere.
 //!
-//! Algorithm: fdlibm's `e_exp.c` (Sun, 1993), without table or branches in the main loop:
+//! Algorithm: fdlibm's `e_exp.c` (Sun, 1993) argument reduction and reconstruction, with the
+//! rational approximation replaced by a polynomial (no division, which bounded the
+//! throughput), and without table or branches in the main loop:
 //!
 //! ```text
 //! k = round(x / ln2),   r = hi − lo,   hi = x − k·ln2_hi (exact),   lo = k·ln2_lo,
-//! c = r − r²(P1 + r²(P2 + … + r² P5))          (Remez, |r| ≤ ½ ln2, error < 2^-59)
-//! exp(x) = 2^k · (1 − ((lo − r c / (2 − c)) − hi))
+//! q = Σ_{j=2}^{13} r^j / j!                   (|r| ≤ ½ ln2: truncation < r¹⁴/14! < 5e-18)
+//! exp(x) = 2^k · (1 − ((lo − q) − hi))        (= 2^k (1 + r + q))
 //! ```
 //!
-//! fdlibm's error analysis bounds the result by 1 ulp. `k` comes from adding 1.5·2^52 (which
+//! `q ≤ 0.07`, so its rounding errors are a few hundredths of an ulp of the result and, as in
+//! fdlibm, the final sum keeps the bits of `lo`; the result is within 1 ulp (tested against
+//! `f64::exp` on millions of points). `k` comes from adding 1.5·2^52 (which
 //! rounds `x/ln2` to an integer held in the low bits) and `2^k` is built from its bits, so the
 //! loop has no conversions, calls or branches and LLVM vectorises it (SSE2; AVX2 where the CPU
 //! has it, chosen at run time: no FMA contraction either way, so the results are the same on
@@ -22,11 +26,21 @@
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1; // 0x3fe62e42_fee00000
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
 const INV_LN2: f64 = 1.442_695_040_888_963_387_00;
-const P1: f64 = 1.666_666_666_666_660_190_37e-1;
-const P2: f64 = -2.777_777_777_701_559_338_42e-3;
-const P3: f64 = 6.613_756_321_437_934_361_17e-5;
-const P4: f64 = -1.653_390_220_546_525_153_90e-6;
-const P5: f64 = 4.138_136_797_057_238_460_39e-8;
+/// `1/k!` for `k = 2..=13`.
+const T: [f64; 12] = [
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+    1.0 / 3628800.0,
+    1.0 / 39916800.0,
+    1.0 / 479001600.0,
+    1.0 / 6227020800.0,
+];
 /// 1.5·2^52: adding it rounds to an integer (to nearest) kept in the low mantissa bits.
 const SHIFT: f64 = 6_755_399_441_055_744.0;
 /// Inputs with `|x|` up to this take the fast path (result normal, `2^k` representable).
@@ -40,9 +54,9 @@ fn exp_core(x: f64) -> f64 {
     let hi = x - kf * LN2_HI;
     let lo = kf * LN2_LO;
     let r = hi - lo;
-    let rr = r * r;
-    let c = r - rr * (P1 + rr * (P2 + rr * (P3 + rr * (P4 + rr * P5))));
-    let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    // q = exp(r) − 1 − r by its Taylor series to degree 13 (no division).
+    let q = r * r * (T[0] + r * (T[1] + r * (T[2] + r * (T[3] + r * (T[4] + r * (T[5] + r * (T[6] + r * (T[7] + r * (T[8] + r * (T[9] + r * (T[10] + r * T[11])))))))))));
+    let y = 1.0 - ((lo - q) - hi);
     let scale = f64::from_bits((k.wrapping_add(1023) as u64).wrapping_shl(52));
     y * scale
 }

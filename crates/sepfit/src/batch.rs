@@ -268,19 +268,20 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
     if rep.termination == Termination::NonFiniteAtStart {
         return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
     }
-    let mut r = vec![0.0; n * nc];
+    let mut r = vec![0.0; prob.n_residuals()];
     prob.residuals(&rep.x, &mut r).map_err(FitError::NonFiniteAtStart)?;
-    let rss: f64 = r.iter().map(|v| v * v).sum();
-    let curve_rss = (0..nc).map(|c| r[c * n..(c + 1) * n].iter().map(|v| v * v).sum()).collect();
+    let curve_rss = prob.curve_rss();
+    let rss: f64 = curve_rss.iter().sum();
     let linear = (0..nc).map(|c| prob.a[c * p..(c + 1) * p].to_vec()).collect();
     // Covariance of b: with Kaufman's Jacobian J_K = −P⊥ ∂f/∂b, s²(J_Kᵀ J_K)⁻¹ is exactly the
     // b-block of the full problem's covariance (Schur complement over all the a_c).
     prob.kaufman = true;
-    let mut jk = vec![0.0; n * nc * q];
+    let rows = prob.n_residuals();
+    let mut jk = vec![0.0; rows * q];
     prob.jacobian(&rep.x, &mut jk).map_err(FitError::NonFiniteAtStart)?;
-    let jm = Mat::from_fn(n * nc, q, |i, k| jk[k * n * nc + i]);
+    let jm = Mat::from_fn(rows, q, |i, k| jk[k * rows + i]);
     let dof = n * nc - q - p * nc;
-    let st = stats::param_stats(jm.as_ref(), rss, dof, &rep.x);
+    let st = stats::param_stats_n(jm.as_ref(), n * nc, rss, dof, &rep.x);
     Ok(GlobalFit {
         nonlinear_names: resolved.nonlinear.clone(),
         nonlinear: rep.x.clone(),
@@ -298,7 +299,14 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
     })
 }
 
-/// Variable projection with multiple right-hand sides: `r = [P⊥(y_c − φ₀)]_c`, one QR.
+/// Variable projection with multiple right-hand sides, in compact form (see
+/// [`crate::varpro::VarProProblem`]): one QR of `[Φ | D]` (`D` the derivative columns) per
+/// evaluation serves every curve. With `v_c = Qᵀ(y_c − φ₀)` and `K = p + m` factored columns,
+/// curve `c` contributes `K + 1` rows: `r̃_c = (0_ρ, v_c[ρ..K], ‖v_c[K..n]‖)` and the Jacobian
+/// rows `−(R₁₁⁻ᵀ Πᵀ u_c ; Σ a_cj R[ρ..K, D_jk] + R[ρ..K, D₀k] ; 0)`, `u_cj = R[:, D_jk]ᵀ r̃_c`.
+/// The residual's last row, the part of `y_c` outside the span of `[Φ | D]`, is orthogonal to
+/// every Jacobian column, so Levenberg–Marquardt sees the same `‖r‖`, `Jᵀr` and `JᵀJ` as
+/// with the stacked `n·C`-row problem, at `C(K+1)` rows.
 struct GlobalProblem<'m> {
     model: &'m mut FormulaModel,
     ys: Vec<Vec<f64>>,
@@ -307,10 +315,16 @@ struct GlobalProblem<'m> {
     n: usize,
     p: usize,
     q: usize,
+    pattern: Vec<(usize, usize)>,
+    opattern: Vec<usize>,
+    /// Factored columns `K = min(n, p + m)`.
+    k: usize,
     /// Linear coefficients, `a[c*p + j]`.
     a: Vec<f64>,
-    /// Residuals, `res[c*n + i]`.
+    /// Compact residuals, `res[c*(K+1) + i]`.
     res: Vec<f64>,
+    /// Scratch of length `n`.
+    v: Vec<f64>,
     last: Vec<f64>,
     valid: bool,
     kaufman: bool,
@@ -319,60 +333,87 @@ struct GlobalProblem<'m> {
 impl<'m> GlobalProblem<'m> {
     fn new(model: &'m mut FormulaModel, ys: Vec<Vec<f64>>, kaufman: bool) -> Self {
         let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+        let pattern = model.basis_derivative_pattern().to_vec();
+        let opattern = model.offset_derivative_pattern().to_vec();
+        let m = pattern.len() + opattern.len();
+        let k = n.min(p + m);
         let nc = ys.len();
         GlobalProblem {
             eval: ModelEval::new(&*model),
-            qr: PivotedQr::new(n, p),
+            qr: PivotedQr::with_extra(n, p, m),
             model,
             ys,
             n,
             p,
             q,
+            pattern,
+            opattern,
+            k,
             a: vec![0.0; p * nc],
-            res: vec![0.0; n * nc],
+            res: vec![0.0; (k + 1) * nc],
+            v: vec![0.0; n],
             last: vec![f64::NAN; q],
             valid: false,
             kaufman,
         }
     }
 
+    /// Rows per curve.
+    fn rows(&self) -> usize {
+        self.k + 1
+    }
+
     fn project(&mut self, b: &[f64]) -> Result<(), ModelError> {
         self.valid = false;
-        self.model.eval_values(b, &mut self.eval)?;
-        let (n, p) = (self.n, self.p);
+        self.model.eval(b, &mut self.eval)?;
+        if !self.eval.all_finite() {
+            return Err(ModelError::new("model produced non-finite values or derivatives"));
+        }
+        let (n, p, k) = (self.n, self.p, self.k);
         for j in 0..p {
-            let src = self.eval.basis.col_as_slice(j);
-            if src.iter().any(|v| !v.is_finite()) {
-                return Err(ModelError::new("model produced non-finite values"));
-            }
-            self.qr.col_mut(j).copy_from_slice(src);
+            self.qr.col_mut(j).copy_from_slice(self.eval.basis.col_as_slice(j));
         }
-        let has_offset = self.model.has_offset();
-        if has_offset && self.eval.offset.iter().any(|v| !v.is_finite()) {
-            return Err(ModelError::new("model produced non-finite values"));
+        let mb = self.pattern.len();
+        for c in 0..mb {
+            self.qr.col_mut(p + c).copy_from_slice(self.eval.d_basis.col_as_slice(c));
         }
-        if p > 0 {
-            self.qr.factor();
+        for c in 0..self.opattern.len() {
+            self.qr.col_mut(p + mb + c).copy_from_slice(self.eval.d_offset.col_as_slice(c));
         }
+        self.qr.factor();
+        self.qr.factor_next(mb + self.opattern.len());
         let rank = if p > 0 { self.qr.rank() } else { 0 };
+        let has_offset = self.model.has_offset();
+        let rows = k + 1;
         for (c, y) in self.ys.iter().enumerate() {
-            let r = &mut self.res[c * n..(c + 1) * n];
-            for i in 0..n {
-                r[i] = y[i] - if has_offset { self.eval.offset[i] } else { 0.0 };
+            let v = &mut self.v;
+            if has_offset {
+                for ((d, y), o) in v.iter_mut().zip(y).zip(&self.eval.offset) {
+                    *d = y - o;
+                }
+            } else {
+                v.copy_from_slice(y);
             }
+            self.qr.apply_qt(v);
             if p > 0 {
-                self.qr.apply_qt(r);
-                self.qr.solve_r(r, &mut self.a[c * p..(c + 1) * p]);
-                r[..rank].iter_mut().for_each(|v| *v = 0.0);
-                self.qr.apply_q(r);
+                self.qr.solve_r(v, &mut self.a[c * p..(c + 1) * p]);
             }
+            let r = &mut self.res[c * rows..(c + 1) * rows];
+            r[..rank].fill(0.0);
+            r[rank..k].copy_from_slice(&v[rank..k]);
+            r[k] = v[k..n].iter().map(|x| x * x).sum::<f64>().sqrt();
         }
-        if self.res.iter().any(|v| !v.is_finite()) {
+        if !crate::varpro::all_finite(&self.res) || !crate::varpro::all_finite(&self.a) {
             return Err(ModelError::new("non-finite residuals"));
         }
         self.last.copy_from_slice(b);
         self.valid = true;
         Ok(())
+    }
+
+    /// Per-curve residual sums of squares of the last projection.
+    fn curve_rss(&self) -> Vec<f64> {
+        self.res.chunks_exact(self.rows()).map(|r| r.iter().map(|v| v * v).sum()).collect()
     }
 }
 
@@ -392,90 +433,54 @@ impl LeastSquaresProblem for GlobalProblem<'_> {
         if !self.valid || self.last != x {
             self.project(x)?;
         }
-        let b = self.last.clone();
-        self.model.eval(&b, &mut self.eval)?;
-        let (n, p, q) = (self.n, self.p, self.q);
+        let (p, q, k) = (self.p, self.q, self.k);
+        let rows = self.rows();
         let total = self.res.len();
         let nc = self.ys.len();
         let rank = if p > 0 { self.qr.rank() } else { 0 };
-        let pattern = self.model.basis_derivative_pattern().to_vec();
-        let opattern = self.model.offset_derivative_pattern().to_vec();
-        // Once per evaluation, shared by every curve:
-        //   W_col = P⊥ ∂φ_j/∂b_k for each pattern entry, W0_k = P⊥ ∂φ₀/∂b_k, and Q₁ (n × ρ).
-        // Then J_{c,k} = −(Σ_j a_cj W_(j,k) + W0_k + Q₁ R₁₁⁻ᵀ Πᵀ u_{c,k}),  u_j = (∂φ_j/∂b_k)ᵀ r_c;
-        // Kaufman's approximation drops the Q₁ term.
-        let project_out = |qr: &PivotedQr, v: &mut [f64]| {
-            if p > 0 {
-                qr.apply_qt(v);
-                v[..rank].iter_mut().for_each(|x| *x = 0.0);
-                qr.apply_q(v);
-            }
-        };
-        let mut w_cols = vec![0.0; n * pattern.len()];
-        for col in 0..pattern.len() {
-            let w = &mut w_cols[col * n..(col + 1) * n];
-            w.copy_from_slice(self.eval.d_basis.col_as_slice(col));
-            project_out(&self.qr, w);
-        }
-        let mut w0 = vec![0.0; n * opattern.len()];
-        for col in 0..opattern.len() {
-            let w = &mut w0[col * n..(col + 1) * n];
-            w.copy_from_slice(self.eval.d_offset.col_as_slice(col));
-            project_out(&self.qr, w);
-        }
-        let mut q1 = vec![0.0; n * rank];
-        if !self.kaufman {
-            for c in 0..rank {
-                let e = &mut q1[c * n..(c + 1) * n];
-                e[c] = 1.0;
-                self.qr.apply_q(e);
-            }
-        }
+        let mb = self.pattern.len();
         let mut u = vec![0.0; p];
-        let mut s = vec![0.0; rank];
         for c in 0..nc {
             let ac = &self.a[c * p..(c + 1) * p];
-            let rc = &self.res[c * n..(c + 1) * n];
-            for k in 0..q {
-                let out = &mut jac[k * total + c * n..k * total + (c + 1) * n];
-                out.iter_mut().for_each(|v| *v = 0.0);
-                u.iter_mut().for_each(|v| *v = 0.0);
-                for (col, &(j, kk)) in pattern.iter().enumerate() {
-                    if kk != k {
+            let rc = &self.res[c * rows..(c + 1) * rows];
+            for kk in 0..q {
+                let out = &mut jac[kk * total + c * rows..kk * total + (c + 1) * rows];
+                out.fill(0.0);
+                u.fill(0.0);
+                for (col, &(j, k2)) in self.pattern.iter().enumerate() {
+                    if k2 != kk {
                         continue;
                     }
-                    let w = &w_cols[col * n..(col + 1) * n];
+                    let rcol = self.qr.r_col(p + col);
                     let aj = ac[j];
-                    for (o, wi) in out.iter_mut().zip(w) {
-                        *o -= aj * wi;
+                    for i in rank..rcol.len() {
+                        out[i] -= aj * rcol[i];
                     }
                     if !self.kaufman {
-                        let d = self.eval.d_basis.col_as_slice(col);
-                        u[j] = d.iter().zip(rc).map(|(x, y)| x * y).sum();
+                        u[j] = (rank..rcol.len()).map(|i| rcol[i] * rc[i]).sum();
                     }
                 }
-                for (col, &kk) in opattern.iter().enumerate() {
-                    if kk == k {
-                        for (o, wi) in out.iter_mut().zip(&w0[col * n..(col + 1) * n]) {
-                            *o -= wi;
+                for (col, &k2) in self.opattern.iter().enumerate() {
+                    if k2 == kk {
+                        let rcol = self.qr.r_col(p + mb + col);
+                        for i in rank..rcol.len() {
+                            out[i] -= rcol[i];
                         }
                     }
                 }
                 if !self.kaufman && rank > 0 {
+                    // Rows 0..ρ: −R₁₁⁻ᵀ (Πᵀ u)_{0..ρ}.
+                    let perm = self.qr.perm();
                     for cc in 0..rank {
-                        let mut t = u[self.qr.perm()[cc]];
+                        let rcc = self.qr.r_col(cc);
+                        let mut t = u[perm[cc]];
                         for i in 0..cc {
-                            t -= self.qr.r(i, cc) * s[i];
+                            t += rcc[i] * out[i];
                         }
-                        s[cc] = t / self.qr.r(cc, cc);
-                    }
-                    for cc in 0..rank {
-                        let sc = s[cc];
-                        for (o, qi) in out.iter_mut().zip(&q1[cc * n..(cc + 1) * n]) {
-                            *o -= sc * qi;
-                        }
+                        out[cc] = -t / rcc[cc];
                     }
                 }
+                debug_assert!(out[k] == 0.0);
             }
         }
         Ok(())

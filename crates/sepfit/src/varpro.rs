@@ -136,6 +136,18 @@ pub(crate) fn all_finite(v: &[f64]) -> bool {
     !v.iter().fold(false, |bad, x| bad | (x.to_bits() & EXP == EXP))
 }
 
+/// `dst = w ⊙ src`; returns whether every `src` value is finite (checked in the same pass).
+#[inline]
+fn weighted_copy(src: &[f64], w: &[f64], dst: &mut [f64]) -> bool {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
+    let mut bad = false;
+    for ((d, s), w) in dst.iter_mut().zip(src).zip(w) {
+        *d = w * s;
+        bad |= s.to_bits() & EXP == EXP;
+    }
+    !bad
+}
+
 /// `z = W (y − o)`; returns the rounding scale `‖W(|y| + |o|)‖` (four accumulators).
 fn weighted_difference(y: &[f64], o: &[f64], w: &[f64], z: &mut [f64]) -> f64 {
     let n = z.len();
@@ -193,6 +205,25 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     has_offset: bool,
     pattern: Vec<(usize, usize)>,
     offset_pattern: Vec<usize>,
+    /// The most recent projection.
+    cur: Projection,
+    /// The projection before it if the Jacobian was computed there (an accepted iterate of
+    /// the solver, which then tries a step that it may reject): kept so that the solution's
+    /// statistics need no new evaluation when the solver ends at that iterate.
+    prev: Projection,
+    /// Rows of the compact problem, `min(n, p + 1 + m)`.
+    nr: usize,
+    compact: bool,
+    /// `n` zeros (the offset of a model without one).
+    zeros: Vec<f64>,
+    /// Compact Jacobian, column-major `nr × q`.
+    jred: Vec<f64>,
+    u: Vec<f64>,
+}
+
+/// Everything computed at one `b`.
+#[derive(Clone)]
+struct Projection {
     eval: ModelEval,
     /// Whether `eval` holds derivatives at `last_b` (not only values).
     derivs_valid: bool,
@@ -200,23 +231,15 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     qr: PivotedQr,
     /// Whether the derivative columns of `qr` are factored at `last_b`.
     derivs_factored: bool,
-    /// Rows of the compact problem, `min(n, p + 1 + m)`.
-    nr: usize,
-    compact: bool,
-    /// `n` zeros (the offset of a model without one).
-    zeros: Vec<f64>,
     a: Vec<f64>,
     rank: usize,
     /// Compact residual `r̃` (length `nr`).
     res: Vec<f64>,
     /// `‖r‖²`.
     rss: f64,
-    /// Compact Jacobian, column-major `nr × q`.
-    jred: Vec<f64>,
-    u: Vec<f64>,
+    scale: f64,
     last_b: Vec<f64>,
     valid: bool,
-    scale: f64,
 }
 
 impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
@@ -237,6 +260,19 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         let offset_pattern = model.offset_derivative_pattern().to_vec();
         let m = pattern.len() + offset_pattern.len();
         let nr = n.min(p + 1 + m);
+        let cur = Projection {
+            eval,
+            derivs_valid: false,
+            qr: PivotedQr::with_extra(n, p, 1 + m),
+            derivs_factored: false,
+            a: vec![0.0; p],
+            rank: 0,
+            res: vec![0.0; nr],
+            rss: f64::NAN,
+            scale: f64::NAN,
+            last_b: vec![f64::NAN; q],
+            valid: false,
+        };
         Ok(Self {
             y: y.to_vec(),
             w,
@@ -247,22 +283,13 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             has_offset: model.has_offset(),
             pattern,
             offset_pattern,
-            eval,
-            derivs_valid: false,
-            qr: PivotedQr::with_extra(n, p, 1 + m),
-            derivs_factored: false,
+            prev: cur.clone(),
+            cur,
             nr,
             compact: false,
             zeros: vec![0.0; n],
-            a: vec![0.0; p],
-            rank: 0,
-            res: vec![0.0; nr],
-            rss: f64::NAN,
             jred: vec![0.0; nr * q],
             u: vec![0.0; p * q],
-            last_b: vec![f64::NAN; q],
-            valid: false,
-            scale: f64::NAN,
             model,
         })
     }
@@ -291,123 +318,122 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// the full evaluation costs little more than values alone, shared subexpressions such
     /// as `exp(-t/τ)` being computed once).
     fn project_with(&mut self, b: &[f64], derivatives: bool) -> Result<(), ModelError> {
-        self.valid = false;
-        self.derivs_valid = false;
-        self.derivs_factored = false;
+        if self.cur.valid && self.cur.last_b == b && (self.cur.derivs_valid || !derivatives) {
+            return Ok(());
+        }
+        if self.prev.valid && self.prev.last_b == b && (self.prev.derivs_valid || !derivatives) {
+            std::mem::swap(&mut self.cur, &mut self.prev);
+            return Ok(());
+        }
+        if self.cur.valid && self.cur.derivs_factored {
+            std::mem::swap(&mut self.cur, &mut self.prev);
+        }
+        self.cur.valid = false;
+        self.cur.derivs_valid = false;
+        self.cur.derivs_factored = false;
         if derivatives {
-            self.model.eval(b, &mut self.eval)?;
+            self.model.eval(b, &mut self.cur.eval)?;
         } else {
-            self.model.eval_values(b, &mut self.eval)?;
+            self.model.eval_values(b, &mut self.cur.eval)?;
         }
         let (n, p) = (self.n, self.p);
-        let basis_ok = (0..p).all(|j| all_finite(self.eval.basis.col_as_slice(j)));
-        if !basis_ok || (self.has_offset && !all_finite(&self.eval.offset)) {
+        // Column p: z = W (y − φ₀), and the rounding scale ‖W(|y| + |φ₀|)‖ (not finite if φ₀
+        // is not).
+        let offset = if self.has_offset { &self.cur.eval.offset[..n] } else { &self.zeros[..n] };
+        self.cur.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], self.cur.qr.col_mut(p));
+        let mut finite = self.cur.scale.is_finite();
+        for j in 0..p {
+            finite &= weighted_copy(self.cur.eval.basis.col_as_slice(j), &self.w, self.cur.qr.col_mut(j));
+        }
+        if !finite {
             return Err(ModelError::new("model produced non-finite values"));
         }
-        // Column p: z = W (y − φ₀), and the rounding scale ‖W(|y| + |φ₀|)‖.
-        let offset = if self.has_offset { &self.eval.offset[..n] } else { &self.zeros[..n] };
-        self.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], self.qr.col_mut(p));
-        for j in 0..p {
-            let src = self.eval.basis.col_as_slice(j);
-            for ((d, s), w) in self.qr.col_mut(j).iter_mut().zip(src).zip(&self.w) {
-                *d = w * s;
-            }
-        }
-        self.qr.factor();
-        self.qr.factor_next(1);
-        self.rank = self.qr.rank();
-        let rank = self.rank;
+        self.cur.qr.factor();
+        self.cur.qr.factor_next(1);
+        self.cur.rank = self.cur.qr.rank();
+        let rank = self.cur.rank;
         // a = Π R₁₁⁻¹ (Qᵀz)_{0..ρ};  r̃ = (0_ρ, (Qᵀz)_{ρ..=p}, 0 …).
-        let zc = self.qr.r_col(p);
+        let zc = self.cur.qr.r_col(p);
         if p > 0 {
-            self.qr.solve_r(zc, &mut self.a);
+            self.cur.qr.solve_r(zc, &mut self.cur.a);
         }
-        self.res.fill(0.0);
-        self.res[rank..zc.len()].copy_from_slice(&zc[rank..]);
-        self.rss = self.res.iter().map(|v| v * v).sum();
-        if !self.rss.is_finite() || !all_finite(&self.a) {
+        self.cur.res.fill(0.0);
+        self.cur.res[rank..zc.len()].copy_from_slice(&zc[rank..]);
+        self.cur.rss = self.cur.res.iter().map(|v| v * v).sum();
+        if !self.cur.rss.is_finite() || !all_finite(&self.cur.a) {
             return Err(ModelError::new("non-finite residuals or linear parameters"));
         }
-        self.last_b.copy_from_slice(b);
-        self.valid = true;
-        if derivatives {
-            self.derivs_valid = self.check_derivatives().is_ok();
-        }
+        self.cur.last_b.copy_from_slice(b);
+        self.cur.valid = true;
+        // Derivatives are checked for finiteness when they are first used.
+        self.cur.derivs_valid = derivatives;
         Ok(())
     }
 
     /// Linear parameters `â(b)` of the last [`project`](Self::project).
     pub fn linear_params(&self) -> &[f64] {
-        &self.a
+        &self.cur.a
     }
 
     /// Numerical rank of `WΦ` at the last projection.
     pub fn basis_rank(&self) -> usize {
-        self.rank
+        self.cur.rank
     }
 
     /// Weighted residual sum of squares `‖r(b)‖²` of the last projection.
     pub fn rss(&self) -> f64 {
-        self.rss
+        self.cur.rss
     }
 
     /// The weighted projected residual `r(b)` of the last projection as an `n`-vector.
     pub fn residual(&self) -> Vec<f64> {
         let mut r = vec![0.0; self.n];
-        r[..self.nr].copy_from_slice(&self.res);
-        self.qr.apply_q(&mut r);
+        r[..self.nr].copy_from_slice(&self.cur.res);
+        self.cur.qr.apply_q(&mut r);
         r
     }
 
     /// The model evaluation of the last projection.
     pub fn model_eval(&self) -> &ModelEval {
-        &self.eval
+        &self.cur.eval
     }
 
     /// Whether the last projection succeeded at exactly `b` (its results are then current).
     pub fn is_projected_at(&self, b: &[f64]) -> bool {
-        self.valid && self.last_b == b
+        self.cur.valid && self.cur.last_b == b
     }
 
     /// Evaluates the model's derivatives at the last projection if that has not been done
     /// yet, checks that they are finite, and factors the derivative columns.
     fn ensure_derivatives(&mut self) -> Result<(), ModelError> {
-        if !self.derivs_valid {
-            self.model.eval(&self.last_b, &mut self.eval)?;
-            self.check_derivatives()?;
-            self.derivs_valid = true;
+        if !self.cur.derivs_valid {
+            self.model.eval(&self.cur.last_b, &mut self.cur.eval)?;
+            self.cur.derivs_valid = true;
         }
-        if !self.derivs_factored {
+        if !self.cur.derivs_factored {
             let (p, mb) = (self.p, self.pattern.len());
+            let cur = &mut self.cur;
+            let mut finite = true;
             for c in 0..mb {
-                let src = self.eval.d_basis.col_as_slice(c);
-                for ((d, s), w) in self.qr.col_mut(p + 1 + c).iter_mut().zip(src).zip(&self.w) {
-                    *d = w * s;
-                }
+                finite &= weighted_copy(cur.eval.d_basis.col_as_slice(c), &self.w, cur.qr.col_mut(p + 1 + c));
             }
             for c in 0..self.offset_pattern.len() {
-                let src = self.eval.d_offset.col_as_slice(c);
-                for ((d, s), w) in self.qr.col_mut(p + 1 + mb + c).iter_mut().zip(src).zip(&self.w) {
-                    *d = w * s;
-                }
+                finite &= weighted_copy(cur.eval.d_offset.col_as_slice(c), &self.w, cur.qr.col_mut(p + 1 + mb + c));
             }
-            self.qr.factor_next(mb + self.offset_pattern.len());
-            self.derivs_factored = true;
+            if !finite {
+                return Err(ModelError::new("model derivatives are not finite"));
+            }
+            cur.qr.factor_next(mb + self.offset_pattern.len());
+            cur.derivs_factored = true;
         }
         Ok(())
-    }
-
-    fn check_derivatives(&self) -> Result<(), ModelError> {
-        let ok = (0..self.eval.d_basis.ncols()).all(|c| all_finite(self.eval.d_basis.col_as_slice(c)))
-            && (0..self.eval.d_offset.ncols()).all(|c| all_finite(self.eval.d_offset.col_as_slice(c)));
-        if ok { Ok(()) } else { Err(ModelError::new("model derivatives are not finite")) }
     }
 
     /// The full model evaluation (values and derivatives) at the last projection, consuming
     /// the problem (no copy).
     pub fn into_full_eval(mut self) -> Result<ModelEval, ModelError> {
         self.ensure_derivatives()?;
-        Ok(self.eval)
+        Ok(self.cur.eval)
     }
 
     /// Weights `1/σᵢ`.
@@ -419,13 +445,13 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// `W ∂f/∂b_k = Σ_j a_j D_{jk} + W ∂φ₀/∂b_k` in the basis of `Q`.
     fn add_model_derivative(&self, k: usize, from: usize, out: &mut [f64]) {
         let p = self.p;
-        let terms = self.pattern.iter().enumerate().filter(|(_, (_, kk))| *kk == k).map(|(c, &(j, _))| (c, self.a[j]));
+        let terms = self.pattern.iter().enumerate().filter(|(_, (_, kk))| *kk == k).map(|(c, &(j, _))| (c, self.cur.a[j]));
         let offsets = self.offset_pattern.iter().enumerate().filter(|(_, kk)| **kk == k).map(|(c, _)| (self.pattern.len() + c, 1.0));
         for (c, coef) in terms.chain(offsets) {
             if coef == 0.0 {
                 continue;
             }
-            let col = self.qr.r_col(p + 1 + c);
+            let col = self.cur.qr.r_col(p + 1 + c);
             for i in from..col.len() {
                 out[i] += coef * col[i];
             }
@@ -435,24 +461,24 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// Computes the compact Jacobian (`nr × q`, in `jred`) at the last projection, evaluating
     /// the model's derivatives there if that has not been done yet.
     fn compact_jacobian(&mut self) -> Result<(), ModelError> {
-        let (p, q, nr, rank) = (self.p, self.q, self.nr, self.rank);
+        let (p, q, nr, rank) = (self.p, self.q, self.nr, self.cur.rank);
         self.ensure_derivatives()?;
         let mut jred = std::mem::take(&mut self.jred);
         jred.fill(0.0);
         // u_jk = D_cᵀ r = R[:, D_c]ᵀ r̃ (r̃ is zero above row ρ).
         self.u.fill(0.0);
         for (c, &(j, k)) in self.pattern.iter().enumerate() {
-            let col = self.qr.r_col(p + 1 + c);
-            self.u[j + k * p] += dot(&col[rank.min(col.len())..], &self.res[rank.min(col.len())..col.len()]);
+            let col = self.cur.qr.r_col(p + 1 + c);
+            self.u[j + k * p] += dot(&col[rank.min(col.len())..], &self.cur.res[rank.min(col.len())..col.len()]);
         }
         for k in 0..q {
             let jk = &mut jred[k * nr..(k + 1) * nr];
             self.add_model_derivative(k, rank, jk);
             if self.kind == JacobianKind::GolubPereyra && rank > 0 {
                 // Rows 0..ρ: s = R₁₁⁻ᵀ (Πᵀ u_k)_{0..ρ}.
-                let perm = self.qr.perm();
+                let perm = self.cur.qr.perm();
                 for c in 0..rank {
-                    let rc = self.qr.r_col(c);
+                    let rc = self.cur.qr.r_col(c);
                     let mut s = self.u[perm[c] + k * p];
                     for i in 0..c {
                         s -= rc[i] * jk[i];
@@ -481,7 +507,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                 let col = &mut jac[k * n..(k + 1) * n];
                 col.fill(0.0);
                 col[..nr].copy_from_slice(&self.jred[k * nr..(k + 1) * nr]);
-                self.qr.apply_q(col);
+                self.cur.qr.apply_q(col);
             }
         }
         Ok(())
@@ -500,8 +526,8 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             self.add_model_derivative(k, 0, &mut col);
             out.col_as_slice_mut(k).copy_from_slice(&col);
         }
-        for (pos, &j) in self.qr.perm().iter().enumerate() {
-            let rc = self.qr.r_col(pos);
+        for (pos, &j) in self.cur.qr.perm().iter().enumerate() {
+            let rc = self.cur.qr.r_col(pos);
             out.col_as_slice_mut(q + j)[..rc.len()].copy_from_slice(rc);
         }
         Ok(out)
@@ -518,22 +544,22 @@ impl<M: SeparableModel + ?Sized> LeastSquaresProblem for VarProProblem<'_, M> {
     fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError> {
         self.project_with(x, true)?;
         if self.compact {
-            r.copy_from_slice(&self.res);
+            r.copy_from_slice(&self.cur.res);
         } else {
             r.fill(0.0);
-            r[..self.nr].copy_from_slice(&self.res);
-            self.qr.apply_q(r);
+            r[..self.nr].copy_from_slice(&self.cur.res);
+            self.cur.qr.apply_q(r);
         }
         Ok(())
     }
     fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError> {
-        if !self.valid || self.last_b != x {
+        if !self.cur.valid || self.cur.last_b != x {
             self.project_with(x, true)?;
         }
         self.jacobian_at_last(jac)
     }
     fn rounding_scale(&self) -> Option<f64> {
-        self.valid.then_some(self.scale)
+        self.cur.valid.then_some(self.cur.scale)
     }
 }
 

@@ -8,6 +8,7 @@
 //! interrupted `OUT.partial`.
 
 use super::fit::named_options;
+use crate::data::parse_number;
 use super::{CliError, formula_error};
 use crate::cli::BatchArgs;
 use anyhow::{Context, anyhow, bail};
@@ -23,6 +24,8 @@ use std::time::Instant;
 /// One curve's raw rows, as read.
 struct RawCurve {
     id: String,
+    /// The id as it appears in the file (trimmed), for comparisons.
+    id_bytes: Vec<u8>,
     /// Data row number (1-based) of its first row.
     first_row: usize,
     rows: Vec<u8>,
@@ -243,12 +246,9 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
         scope.spawn(move || {
             let mut seen: HashSet<String> = HashSet::new();
             let mut batch: Vec<RawCurve> = Vec::with_capacity(chunk);
-            let mut cur: Option<RawCurve> = None;
-            let mut row = 0usize;
             let mut skip = done.len();
             let mut done_iter = done.into_iter();
-            let mut line = Vec::new();
-            let mut finish = |c: RawCurve, batch: &mut Vec<RawCurve>, seen: &mut HashSet<String>| -> Result<(), String> {
+            let emit = |c: RawCurve| -> Result<bool, String> {
                 if !seen.insert(c.id.clone()) {
                     return Err(format!(
                         "{path2}: rows of curve `{}` appear in two separate blocks (again at data row {}); sort the file by `{by}`",
@@ -264,57 +264,24 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
                             c.id
                         ));
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
                 batch.push(c);
-                Ok(())
+                if batch.len() >= chunk && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(chunk)))).is_err() {
+                    return Ok(false);
+                }
+                Ok(true)
             };
-            loop {
-                line.clear();
-                let nread = match reader.read_until(b'\n', &mut line) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("{path2}: read error: {e}")));
-                        return;
-                    }
-                };
-                if nread == 0 {
-                    break;
-                }
-                row += 1;
-                if line.iter().all(|b| b.is_ascii_whitespace()) {
-                    continue;
-                }
-                let id_bytes = line.split(|&b| b == b',').nth(by_idx).unwrap_or(b"");
-                let id = String::from_utf8_lossy(id_bytes).trim().trim_matches('"').to_string();
-                let same = cur.as_ref().is_some_and(|c| c.id == id);
-                if !same {
-                    if let Some(c) = cur.take() {
-                        if let Err(e) = finish(c, &mut batch, &mut seen) {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                        if batch.len() >= chunk && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
-                            return;
-                        }
-                    }
-                    cur = Some(RawCurve { id, first_row: row, rows: Vec::new() });
-                }
-                if let Some(c) = cur.as_mut() {
-                    c.rows.extend_from_slice(&line);
-                    if !line.ends_with(b"\n") {
-                        c.rows.push(b'\n');
+            match split_curves(reader, by_idx, &path2, emit) {
+                Ok(true) => {
+                    if !batch.is_empty() {
+                        let _ = tx.send(Ok(batch));
                     }
                 }
-            }
-            if let Some(c) = cur.take() {
-                if let Err(e) = finish(c, &mut batch, &mut seen) {
+                Ok(false) => {}
+                Err(e) => {
                     let _ = tx.send(Err(e));
-                    return;
                 }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(Ok(batch));
             }
         });
         for msg in rx {
@@ -357,38 +324,156 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
     Ok(summary)
 }
 
-/// Parses the used numeric columns of one curve's rows; unused columns stay empty.
+/// Parses the used numeric columns of one curve's rows; unused columns stay empty. One pass
+/// over the bytes splits fields and lines; numbers go through [`parse_number`].
 fn parse_rows(c: &RawCurve, field_of: &[usize], used: &[usize], names: &[String]) -> Result<Vec<Vec<f64>>, String> {
+    let rows = &c.rows[..];
+    let n_lines = memchr::memchr_iter(b'\n', rows).count() + 1;
     let mut cols: Vec<Vec<f64>> = vec![Vec::new(); field_of.len()];
+    for &u in used {
+        cols[u].reserve(n_lines);
+    }
     let mut want = vec![usize::MAX; field_of.iter().max().map_or(0, |m| m + 1)];
     for &u in used {
         want[field_of[u]] = u;
     }
-    for (k, line) in c.rows.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-        let mut nfields = 0;
-        for (fi, field) in line.split(|&b| b == b',').enumerate() {
-            nfields += 1;
-            let Some(&u) = want.get(fi) else { continue };
-            if u == usize::MAX {
-                continue;
+    let n = rows.len();
+    let mut i = 0;
+    let mut k = 0;
+    while i < n {
+        if rows[i] == b'\n' {
+            i += 1;
+            continue;
+        }
+        let mut fi = 0;
+        let mut fstart = i;
+        loop {
+            let mut j = fstart;
+            while j < n && rows[j] != b',' && rows[j] != b'\n' {
+                j += 1;
             }
-            let text = std::str::from_utf8(field).unwrap_or("").trim();
-            match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => cols[u].push(v),
-                _ => {
-                    return Err(format!(
-                        "data row {}, column `{}`: `{text}` is not a finite number",
-                        c.first_row + k,
-                        names[u]
-                    ));
+            if let Some(&u) = want.get(fi) {
+                if u != usize::MAX {
+                    match parse_number(&rows[fstart..j]) {
+                        Some(v) => cols[u].push(v),
+                        None => {
+                            let text = String::from_utf8_lossy(&rows[fstart..j]);
+                            return Err(format!(
+                                "data row {}, column `{}`: `{}` is not a finite number",
+                                c.first_row + k,
+                                names[u],
+                                text.trim()
+                            ));
+                        }
+                    }
                 }
             }
+            fi += 1;
+            if j >= n || rows[j] == b'\n' {
+                i = j + 1;
+                break;
+            }
+            fstart = j + 1;
         }
-        if nfields < want.len() {
-            return Err(format!("data row {}: {nfields} fields, fewer than the header's", c.first_row + k));
+        if fi < want.len() {
+            return Err(format!("data row {}: {fi} fields, fewer than the header's", c.first_row + k));
         }
+        k += 1;
     }
     Ok(cols)
+}
+
+/// Block size of [`split_curves`].
+const BLOCK: usize = 1 << 20;
+
+/// Splits a long CSV (after its header) into curves, contiguous rows with the same value in
+/// field `by_idx`, and hands each complete curve to `emit` (which returns `false` to stop).
+/// The file is read in blocks; lines are found with `memchr`, and a curve's rows are copied
+/// once per block, not line by line. Blank lines are skipped. Returns `Ok(false)` if `emit`
+/// asked to stop.
+fn split_curves<R: Read>(
+    mut input: R,
+    by_idx: usize,
+    path: &str,
+    mut emit: impl FnMut(RawCurve) -> Result<bool, String>,
+) -> Result<bool, String> {
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
+    let mut cur: Option<RawCurve> = None;
+    let mut row = 0usize;
+    let mut eof = false;
+    while !eof {
+        let old = buf.len();
+        buf.resize(old + BLOCK, 0);
+        let mut got = 0;
+        while got < BLOCK {
+            match input.read(&mut buf[old + got..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("{path}: read error: {e}")),
+            }
+        }
+        buf.truncate(old + got);
+        let mut pos = 0;
+        // Start of the current curve's rows in `buf` not yet copied to it.
+        let mut seg = 0;
+        loop {
+            let end = match memchr::memchr(b'\n', &buf[pos..]) {
+                Some(i) => pos + i + 1,
+                None if eof && pos < buf.len() => buf.len(),
+                None => break,
+            };
+            let line = &buf[pos..end];
+            row += 1;
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                if let Some(c) = cur.as_mut() {
+                    c.rows.extend_from_slice(&buf[seg..pos]);
+                }
+                seg = end;
+                pos = end;
+                continue;
+            }
+            let id = id_field(line, by_idx);
+            if cur.as_ref().is_none_or(|c| c.id_bytes != id) {
+                let id_bytes = id.to_vec();
+                if let Some(mut c) = cur.take() {
+                    c.rows.extend_from_slice(&buf[seg..pos]);
+                    if !emit(c)? {
+                        return Ok(false);
+                    }
+                }
+                cur = Some(RawCurve { id: String::from_utf8_lossy(&id_bytes).into_owned(), id_bytes, first_row: row, rows: Vec::new() });
+                seg = pos;
+            }
+            pos = end;
+        }
+        if let Some(c) = cur.as_mut() {
+            c.rows.extend_from_slice(&buf[seg..pos]);
+        }
+        buf.drain(..pos);
+    }
+    match cur {
+        Some(c) => emit(c),
+        None => Ok(true),
+    }
+}
+
+/// Field `idx` of a CSV line, without surrounding whitespace and quotes.
+fn id_field(line: &[u8], idx: usize) -> &[u8] {
+    let mut start = 0;
+    for _ in 0..idx {
+        match memchr::memchr(b',', &line[start..]) {
+            Some(i) => start += i + 1,
+            None => return b"",
+        }
+    }
+    let end = memchr::memchr(b',', &line[start..]).map_or(line.len(), |i| start + i);
+    let f = line[start..end].trim_ascii();
+    let f = f.strip_prefix(b"\"").unwrap_or(f);
+    f.strip_suffix(b"\"").unwrap_or(f)
 }
 
 fn run_wide(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Summary, CliError> {
