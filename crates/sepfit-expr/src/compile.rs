@@ -155,8 +155,10 @@ impl Program {
     /// the c-th data column at evaluation time.
     pub fn new(pool: &Pool, outputs: &[ExprId], params: &[SymId], columns: &[SymId]) -> Result<Program, EvalError> {
         let reach = pool.reachable(outputs);
-        // 1. Lower to IR with peephole rewrites: -(s*v) = (-s)*v and -(v*s) = v*(-s) for
-        //    data-independent s, so the negation is done once per evaluation, not per row.
+        // 1. Lower to IR with peephole rewrites: v/s = v*(1/s), -(s*v) = (-s)*v and
+        //    -(v*s) = v*(-s) for data-independent s, so the reciprocal and the negation are
+        //    done once per evaluation, not per row (a vector division costs several times a
+        //    multiplication; `v*(1/s)` may differ from `v/s` by one rounding).
         let mut ir: Vec<Ir> = Vec::with_capacity(reach.len());
         let mut vary: Vec<bool> = Vec::with_capacity(reach.len());
         let mut map = vec![u32::MAX; reach.len()];
@@ -186,6 +188,11 @@ impl Program {
                     let (ia, ib) = (map[a.index()], map[b.index()]);
                     let v = vary[ia as usize] || vary[ib as usize];
                     match (op, ir[ia as usize]) {
+                        (Op::Div, _) if vary[ia as usize] && !vary[ib as usize] => {
+                            let one = push(&mut ir, &mut vary, Ir::Const(1.0), false);
+                            let r = push(&mut ir, &mut vary, Ir::Op(Op::Div, one, ib), false);
+                            push(&mut ir, &mut vary, Ir::Op(Op::Mul, ia, r), true)
+                        }
                         (Op::Neg, Ir::Op(Op::Mul, x, y)) if v && !vary[x as usize] => {
                             let nx = push(&mut ir, &mut vary, Ir::Op(Op::Neg, x, x), false);
                             push(&mut ir, &mut vary, Ir::Op(Op::Mul, nx, y), true)

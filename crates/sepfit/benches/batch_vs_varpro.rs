@@ -152,7 +152,7 @@ fn batch_fitter() -> BatchFitter {
 
 /// One thread, one reused worker, curves one after another.
 fn sepfit_sequential(f: &BatchFitter, data: &Curves, count: usize) -> Vec<CurveResult> {
-    let mut w: Option<FormulaModel> = None;
+    let mut w = sepfit::batch::BatchWorker::default();
     data.ys[..count].iter().map(|y| f.fit_curve(&mut w, &[&data.t, y])).collect()
 }
 

@@ -24,7 +24,7 @@
 //! assert!((k[0] - 0.5).abs() < 1e-10 && (k[2] - 2.0).abs() < 1e-10);
 //! ```
 
-use crate::fit::{FitError, fit};
+use crate::fit::{FitError, FitOptions, FitWorkspace, fit_with};
 use crate::formula::FormulaModel;
 use crate::lm::{self, LeastSquaresProblem, LmOptions, Termination};
 use crate::model::{ModelError, ModelEval, SeparableModel};
@@ -53,6 +53,21 @@ pub struct CurveResult {
     pub termination: String,
     /// Why the curve could not be fitted, if it could not.
     pub error: Option<String>,
+}
+
+/// What one thread keeps between curves: the compiled model and the fit's buffers, so that a
+/// curve costs no compilation and no per-observation allocation.
+#[derive(Default)]
+pub struct BatchWorker {
+    model: Option<FormulaModel>,
+    ws: FitWorkspace,
+    y: Vec<f64>,
+}
+
+impl std::fmt::Debug for BatchWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchWorker").field("compiled", &self.model.is_some()).field("ws", &self.ws).finish()
+    }
 }
 
 /// One model, many curves. See the module docs.
@@ -99,8 +114,9 @@ impl BatchFitter {
     }
 
     /// Fits one curve (`columns` in the order of the column names), reusing `worker`'s compiled
-    /// model when given. Never panics; problems are recorded in the result.
-    pub fn fit_curve(&self, worker: &mut Option<FormulaModel>, columns: &[&[f64]]) -> CurveResult {
+    /// model and buffers (start with `BatchWorker::default()`, one per thread). Never panics;
+    /// problems are recorded in the result.
+    pub fn fit_curve(&self, worker: &mut BatchWorker, columns: &[&[f64]]) -> CurveResult {
         match self.try_fit(worker, columns) {
             Ok(r) => r,
             Err(e) => CurveResult {
@@ -116,20 +132,25 @@ impl BatchFitter {
         }
     }
 
-    fn try_fit(&self, worker: &mut Option<FormulaModel>, columns: &[&[f64]]) -> Result<CurveResult, String> {
-        let model = match worker {
+    fn try_fit(&self, worker: &mut BatchWorker, columns: &[&[f64]]) -> Result<CurveResult, String> {
+        let model = match &mut worker.model {
             Some(m) => {
                 m.set_data(columns).map_err(|e| e.to_string())?;
                 m
             }
-            None => worker.insert(FormulaModel::new(self.resolved.formula.clone(), columns).map_err(|e| e.to_string())?),
+            slot @ None => slot.insert(FormulaModel::new(self.resolved.formula.clone(), columns).map_err(|e| e.to_string())?),
         };
-        let y = model.response().to_vec();
-        let mut opts = self.resolved.options.clone();
-        if let Some(s) = self.sigma {
-            opts.sigma = Some(columns[s].to_vec());
-        }
-        let f = fit(model, &y, &opts).map_err(|e| e.to_string())?;
+        worker.y.clear();
+        worker.y.extend_from_slice(model.response());
+        let with_sigma;
+        let opts = match self.sigma {
+            Some(s) => {
+                with_sigma = FitOptions { sigma: Some(columns[s].to_vec()), ..self.resolved.options.clone() };
+                &with_sigma
+            }
+            None => &self.resolved.options,
+        };
+        let f = fit_with(model, &worker.y, opts, &mut worker.ws).map_err(|e| e.to_string())?;
         let p = f.linear.len();
         let mut values = f.linear.clone();
         values.extend(&f.nonlinear);
@@ -155,7 +176,7 @@ impl BatchFitter {
         curves
             .par_iter()
             .map_init(
-                || None,
+                BatchWorker::default,
                 |worker, curve| {
                     let cols: Vec<&[f64]> = curve.as_ref().iter().map(|c| c.as_slice()).collect();
                     self.fit_curve(worker, &cols)

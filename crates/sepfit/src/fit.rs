@@ -291,12 +291,47 @@ impl Fit {
     }
 }
 
+/// `φ₀ + Σ_j a_j φ_j` from an evaluation.
+fn fitted_values(ev: &ModelEval, has_offset: bool, a: &[f64], n: usize) -> Vec<f64> {
+    let mut fitted = if has_offset { ev.offset[..n].to_vec() } else { vec![0.0; n] };
+    for (j, aj) in a.iter().enumerate() {
+        for (f, v) in fitted.iter_mut().zip(ev.basis.col_as_slice(j)) {
+            *f += aj * v;
+        }
+    }
+    fitted
+}
+
+/// Buffers reused by [`fit_with`] across fits of models of one shape (the same numbers of
+/// observations and parameters), so that fitting many curves one after another allocates
+/// no per-observation workspace per curve.
+#[derive(Default)]
+pub struct FitWorkspace {
+    varpro: Option<varpro::VarProBuffers>,
+}
+
+impl std::fmt::Debug for FitWorkspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitWorkspace").field("holds_buffers", &self.varpro.is_some()).finish()
+    }
+}
+
 /// Fits the separable `model` to `y`.
 ///
 /// Returns `Err` when the fit cannot run (shapes, NaN in data, bad start or
 /// bounds, model failing at the start); a fit that does not converge is `Ok`
 /// with [`Fit::converged`] false and a [`FitWarning::NotConverged`].
 pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOptions) -> Result<Fit, FitError> {
+    fit_with(model, y, options, &mut FitWorkspace::default())
+}
+
+/// [`fit`], reusing the buffers in `ws` (for many fits of one model shape).
+pub fn fit_with<M: SeparableModel + ?Sized>(
+    model: &mut M,
+    y: &[f64],
+    options: &FitOptions,
+    ws: &mut FitWorkspace,
+) -> Result<Fit, FitError> {
     let sigma = options.sigma.as_deref();
     let w = varpro::check_data(&*model, y, sigma)?;
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
@@ -317,7 +352,7 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
     let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {
             let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
-            let mut prob = VarProProblem::compact(&mut *model, y, sigma, kind)?;
+            let mut prob = VarProProblem::with_buffers(&mut *model, y, sigma, kind, true, ws.varpro.take())?;
             let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_opts)?;
             if rep.termination == Termination::NonFiniteAtStart {
                 let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
@@ -328,8 +363,11 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
             }
             let a = prob.linear_params().to_vec();
             let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
-            let ev = prob.into_full_eval().map_err(FitError::NonFiniteAtStart)?;
-            (rep.x.clone(), a, rep, Some((ev, jac)))
+            let has_offset = prob.has_offset();
+            let ev = prob.full_eval().map_err(FitError::NonFiniteAtStart)?;
+            let fitted = fitted_values(ev, has_offset, &a, n);
+            ws.varpro = Some(prob.into_buffers());
+            (rep.x.clone(), a, rep, Some((fitted, jac)))
         }
         Method::Full => {
             if let Some(ls) = &options.linear_start {
@@ -377,11 +415,12 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
     // Evaluate at the solution (VarPro: the problem's last evaluation) and build statistics.
     // The weighted Jacobian of all parameters (VarPro: its compact form `QᵀJ`, with the same
     // singular values; Full: `n × (q + p)`).
-    let (ev, jac) = match ev {
-        Some(evj) => evj,
+    let (fitted, jac) = match ev {
+        Some(fj) => fj,
         None => {
             let mut ev = ModelEval::new(&*model);
             model.eval(&b, &mut ev).map_err(FitError::NonFiniteAtStart)?;
+            let fitted = fitted_values(&ev, model.has_offset(), &a_full, n);
             let mut jac = Mat::zeros(n, q + p);
             varpro::weighted_full_jacobian(
                 &ev,
@@ -392,15 +431,9 @@ pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOp
                 q,
                 &mut jac,
             );
-            (ev, jac)
+            (fitted, jac)
         }
     };
-    let mut fitted = if model.has_offset() { ev.offset.clone() } else { vec![0.0; n] };
-    for (j, aj) in a_full.iter().enumerate() {
-        for (f, v) in fitted.iter_mut().zip(ev.basis.col_as_slice(j)) {
-            *f += aj * v;
-        }
-    }
     let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(y, f)| y - f).collect();
     let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
     let rss: f64 = weighted_residuals.iter().map(|r| r * r).sum();

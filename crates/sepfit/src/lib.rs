@@ -39,7 +39,7 @@ pub mod qr;
 pub mod stats;
 pub mod varpro;
 
-pub use fit::{Fit, FitError, FitOptions, FitWarning, Method, fit};
+pub use fit::{Fit, FitError, FitOptions, FitWarning, FitWorkspace, Method, fit, fit_with};
 pub use lm::{IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination, levenberg_marquardt};
 pub use formula::{FormulaModel, FormulaModelError};
 pub use model::{ModelError, ModelEval, PointModel, SeparableModel};

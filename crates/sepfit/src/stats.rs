@@ -176,13 +176,18 @@ pub fn jacobi_svd(a: MatRef<'_, f64>) -> Option<(Vec<f64>, Mat<f64>)> {
     }
     let mut v = Mat::<f64>::identity(m, m);
     let col_dot = |u: &[f64], i: usize, j: usize| -> f64 { (0..k).map(|r| u[i * k + r] * u[j * k + r]).sum() };
+    // Squared column norms, updated by each rotation (α' = α − tγ, β' = β + tγ) and
+    // recomputed exactly at the start of every sweep.
+    let mut norms: Vec<f64> = (0..m).map(|c| col_dot(&u, c, c)).collect();
     let mut converged = m < 2;
     for _sweep in 0..60 {
         let mut rotated = false;
+        for (c, nc) in norms.iter_mut().enumerate() {
+            *nc = col_dot(&u, c, c);
+        }
         for i in 0..m {
             for j in i + 1..m {
-                let alpha = col_dot(&u, i, i);
-                let beta = col_dot(&u, j, j);
+                let (alpha, beta) = (norms[i], norms[j]);
                 let gamma = col_dot(&u, i, j);
                 if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() {
                     continue;
@@ -202,6 +207,8 @@ pub fn jacobi_svd(a: MatRef<'_, f64>) -> Option<(Vec<f64>, Mat<f64>)> {
                     v[(r, i)] = c * x - s * y;
                     v[(r, j)] = s * x + c * y;
                 }
+                norms[i] = alpha - t * gamma;
+                norms[j] = beta + t * gamma;
             }
         }
         if !rotated {

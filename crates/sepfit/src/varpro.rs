@@ -54,6 +54,18 @@ pub(crate) fn check_data<M: SeparableModel + ?Sized>(
     y: &[f64],
     sigma: Option<&[f64]>,
 ) -> Result<Vec<f64>, FitError> {
+    let mut w = Vec::new();
+    check_data_into(model, y, sigma, &mut w)?;
+    Ok(w)
+}
+
+/// [`check_data`] writing `W = 1/σ` into `w` (reusing its allocation).
+pub(crate) fn check_data_into<M: SeparableModel + ?Sized>(
+    model: &M,
+    y: &[f64],
+    sigma: Option<&[f64]>,
+    w: &mut Vec<f64>,
+) -> Result<(), FitError> {
     let n = model.n_obs();
     if y.len() != n {
         return Err(FitError::DataLength { expected: n, got: y.len() });
@@ -73,8 +85,9 @@ pub(crate) fn check_data<M: SeparableModel + ?Sized>(
             return Err(FitError::BadPattern { j: usize::MAX, k, p, q });
         }
     }
+    w.clear();
     match sigma {
-        None => Ok(vec![1.0; n]),
+        None => w.resize(n, 1.0),
         Some(s) => {
             if s.len() != n {
                 return Err(FitError::WeightsLength { expected: n, got: s.len() });
@@ -82,9 +95,10 @@ pub(crate) fn check_data<M: SeparableModel + ?Sized>(
             if let Some(index) = s.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
                 return Err(FitError::BadSigma { index, value: s[index] });
             }
-            Ok(s.iter().map(|v| 1.0 / v).collect())
+            w.extend(s.iter().map(|v| 1.0 / v));
         }
     }
+    Ok(())
 }
 
 /// Writes the weighted derivative of the model values, `W ∂f/∂θ` with
@@ -221,6 +235,19 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     u: Vec<f64>,
 }
 
+/// The buffers of a [`VarProProblem`], kept between problems of the same shape so that
+/// fitting many curves allocates nothing per curve (see [`crate::fit::FitWorkspace`]).
+pub(crate) struct VarProBuffers {
+    shape: (usize, usize, usize, Vec<(usize, usize)>, Vec<usize>),
+    y: Vec<f64>,
+    w: Vec<f64>,
+    cur: Projection,
+    prev: Projection,
+    zeros: Vec<f64>,
+    jred: Vec<f64>,
+    u: Vec<f64>,
+}
+
 /// Everything computed at one `b`.
 #[derive(Clone)]
 struct Projection {
@@ -251,31 +278,63 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         sigma: Option<&[f64]>,
         kind: JacobianKind,
     ) -> Result<Self, FitError> {
-        let w = check_data(&*model, y, sigma)?;
+        Self::with_buffers(model, y, sigma, kind, false, None)
+    }
+
+    /// Sets up the problem, reusing `buffers` of an earlier problem when the shapes agree.
+    pub(crate) fn with_buffers(
+        model: &'m mut M,
+        y: &[f64],
+        sigma: Option<&[f64]>,
+        kind: JacobianKind,
+        compact: bool,
+        buffers: Option<VarProBuffers>,
+    ) -> Result<Self, FitError> {
         let n = model.n_obs();
         let p = model.n_linear();
         let q = model.n_nonlinear();
-        let eval = ModelEval::new(&*model);
-        let pattern = model.basis_derivative_pattern().to_vec();
-        let offset_pattern = model.offset_derivative_pattern().to_vec();
-        let m = pattern.len() + offset_pattern.len();
-        let nr = n.min(p + 1 + m);
-        let cur = Projection {
-            eval,
-            derivs_valid: false,
-            qr: PivotedQr::with_extra(n, p, 1 + m),
-            derivs_factored: false,
-            a: vec![0.0; p],
-            rank: 0,
-            res: vec![0.0; nr],
-            rss: f64::NAN,
-            scale: f64::NAN,
-            last_b: vec![f64::NAN; q],
-            valid: false,
+        let shape = (n, p, q, model.basis_derivative_pattern().to_vec(), model.offset_derivative_pattern().to_vec());
+        let mut b = match buffers {
+            Some(b) if b.shape == shape => b,
+            _ => {
+                let eval = ModelEval::new(&*model);
+                let m = shape.3.len() + shape.4.len();
+                let nr = n.min(p + 1 + m);
+                let cur = Projection {
+                    eval,
+                    derivs_valid: false,
+                    qr: PivotedQr::with_extra(n, p, 1 + m),
+                    derivs_factored: false,
+                    a: vec![0.0; p],
+                    rank: 0,
+                    res: vec![0.0; nr],
+                    rss: f64::NAN,
+                    scale: f64::NAN,
+                    last_b: vec![f64::NAN; q],
+                    valid: false,
+                };
+                VarProBuffers {
+                    shape: shape.clone(),
+                    y: Vec::with_capacity(n),
+                    w: Vec::with_capacity(n),
+                    prev: cur.clone(),
+                    cur,
+                    zeros: vec![0.0; n],
+                    jred: vec![0.0; nr * q],
+                    u: vec![0.0; p * q],
+                }
+            }
         };
+        check_data_into(&*model, y, sigma, &mut b.w)?;
+        b.y.clear();
+        b.y.extend_from_slice(y);
+        b.cur.valid = false;
+        b.prev.valid = false;
+        let (_, _, _, pattern, offset_pattern) = shape;
+        let nr = n.min(p + 1 + pattern.len() + offset_pattern.len());
         Ok(Self {
-            y: y.to_vec(),
-            w,
+            y: b.y,
+            w: b.w,
             kind,
             n,
             p,
@@ -283,23 +342,35 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             has_offset: model.has_offset(),
             pattern,
             offset_pattern,
-            prev: cur.clone(),
-            cur,
+            prev: b.prev,
+            cur: b.cur,
             nr,
-            compact: false,
-            zeros: vec![0.0; n],
-            jred: vec![0.0; nr * q],
-            u: vec![0.0; p * q],
+            compact,
+            zeros: b.zeros,
+            jred: b.jred,
+            u: b.u,
             model,
         })
+    }
+
+    /// Releases the model and returns the buffers for a later problem of the same shape.
+    pub(crate) fn into_buffers(self) -> VarProBuffers {
+        VarProBuffers {
+            shape: (self.n, self.p, self.q, self.pattern, self.offset_pattern),
+            y: self.y,
+            w: self.w,
+            cur: self.cur,
+            prev: self.prev,
+            zeros: self.zeros,
+            jred: self.jred,
+            u: self.u,
+        }
     }
 
     /// As [`new`](Self::new), in the compact form: residual and Jacobian in the first
     /// `min(n, p + 1 + m)` coordinates of `Q` (see the type's docs).
     pub fn compact(model: &'m mut M, y: &[f64], sigma: Option<&[f64]>, kind: JacobianKind) -> Result<Self, FitError> {
-        let mut prob = Self::new(model, y, sigma, kind)?;
-        prob.compact = true;
-        Ok(prob)
+        Self::with_buffers(model, y, sigma, kind, true, None)
     }
 
     /// Whether residuals and Jacobians are in the compact form.
@@ -434,6 +505,17 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     pub fn into_full_eval(mut self) -> Result<ModelEval, ModelError> {
         self.ensure_derivatives()?;
         Ok(self.cur.eval)
+    }
+
+    /// The full model evaluation (values and derivatives) at the last projection.
+    pub fn full_eval(&mut self) -> Result<&ModelEval, ModelError> {
+        self.ensure_derivatives()?;
+        Ok(&self.cur.eval)
+    }
+
+    /// Whether the model has an offset `φ₀`.
+    pub fn has_offset(&self) -> bool {
+        self.has_offset
     }
 
     /// Weights `1/σᵢ`.

@@ -13,7 +13,7 @@ use super::{CliError, formula_error};
 use crate::cli::BatchArgs;
 use anyhow::{Context, anyhow, bail};
 use rayon::prelude::*;
-use sepfit::batch::{BatchFitter, CurveResult};
+use sepfit::batch::{BatchFitter, BatchWorker, CurveResult};
 use sepfit::problem::{NamedOptions, ProblemError};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -289,7 +289,7 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
             let results: Vec<CurveResult> = batch
                 .par_iter()
                 .map_init(
-                    || None,
+                    BatchWorker::default,
                     |worker, c| match parse_rows(c, &field_of, &used, &num_names) {
                         Ok(cols) => {
                             let refs: Vec<&[f64]> = cols.iter().map(|v| v.as_slice()).collect();
