@@ -5,7 +5,9 @@
 //!    tau1 ~ U(0.3, 0.8), tau2 ~ U(2, 4), a1 ~ U(200, 800), a2 ~ U(100, 400), bg ~ U(2, 10),
 //!    Poisson-like noise (Gaussian with sd = sqrt(mean)), started from tau1 = 0.5, tau2 = 3;
 //!    2,000 curves. sepfit: `BatchFitter::fit_curve` one after another on one thread with a
-//!    reused worker, and `BatchFitter::fit_all` inside a 1-thread and a 2-thread rayon pool.
+//!    reused worker, and `BatchFitter::fit_all` inside a 1-thread and a 2-thread rayon pool,
+//!    at `sepfit batch`'s default tolerance (`DEFAULT_BATCH_TOL` = 1e-10) and at full
+//!    precision (`sepfit fit`'s defaults: 1e-15 and Gauss–Newton polishing).
 //!    varpro: its single-right-hand-side fit of each curve one after another on one thread
 //!    (hand-written basis functions, model + problem built per curve, `LevMarSolver::default()`,
 //!    exactly as in `benches/vs_varpro.rs`).
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode};
 use nalgebra::{DMatrix, DVector};
 use sepfit::FormulaModel;
-use sepfit::batch::{BatchFitter, CurveResult, GlobalFit, fit_global};
+use sepfit::batch::{BatchFitter, CurveResult, DEFAULT_BATCH_TOL, GlobalFit, fit_global};
 use sepfit::problem::NamedOptions;
 use varpro::model::SeparableModel as VpModel;
 use varpro::prelude::*;
@@ -146,8 +148,14 @@ fn sepfit_opts((tau1, tau2): (f64, f64)) -> NamedOptions {
 
 // ---------------------------------------------------------------- sepfit side
 
-fn batch_fitter() -> BatchFitter {
-    BatchFitter::new(BATCH_FORMULA, &names(), &sepfit_opts(BATCH_START)).expect("batch fitter builds")
+/// The batch fitter with `sepfit batch`'s default tolerance ([`DEFAULT_BATCH_TOL`]), or with
+/// `sepfit fit`'s full-precision defaults (1e-15 and Gauss–Newton polishing) when `full`.
+fn batch_fitter(full: bool) -> BatchFitter {
+    let mut f = BatchFitter::new(BATCH_FORMULA, &names(), &sepfit_opts(BATCH_START)).expect("batch fitter builds");
+    if !full {
+        f.set_tolerance(DEFAULT_BATCH_TOL);
+    }
+    f
 }
 
 /// One thread, one reused worker, curves one after another.
@@ -226,7 +234,8 @@ fn rel(a: f64, b: f64) -> f64 {
 
 // ---------------------------------------------------------------- checks
 
-fn check_batch(f: &BatchFitter, data: &Curves) {
+fn check_batch(f: &BatchFitter, data: &Curves, label: &str) {
+    println!("flim batch, sepfit {label}:");
     let (i1, i2) = tau_index(f.param_names());
     let sf = sepfit_sequential(f, data, BATCH_CURVES);
     let vf = varpro_sequential(data, BATCH_CURVES);
@@ -354,7 +363,7 @@ fn check_global(data: &Curves, curves: &[Vec<Vec<f64>>]) {
 
 // ---------------------------------------------------------------- criterion
 
-fn benches(c: &mut Criterion, f: &BatchFitter, flim: &Curves, glob: &Curves, glob_cols: &[Vec<Vec<f64>>]) {
+fn benches(c: &mut Criterion, f: &BatchFitter, f_full: &BatchFitter, flim: &Curves, glob: &Curves, glob_cols: &[Vec<Vec<f64>>]) {
     let pool1 = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let sub = &flim.columns()[..CRITERION_BATCH];
@@ -362,6 +371,9 @@ fn benches(c: &mut Criterion, f: &BatchFitter, flim: &Curves, glob: &Curves, glo
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.bench_function(format!("sepfit fit_curve x{CRITERION_BATCH} (1 thread)"), |b| {
         b.iter(|| sepfit_sequential(f, black_box(flim), CRITERION_BATCH))
+    });
+    g.bench_function(format!("sepfit fit_curve full precision x{CRITERION_BATCH} (1 thread)"), |b| {
+        b.iter(|| sepfit_sequential(f_full, black_box(flim), CRITERION_BATCH))
     });
     g.bench_function(format!("sepfit fit_all x{CRITERION_BATCH} (1-thread pool)"), |b| {
         b.iter(|| pool1.install(|| f.fit_all(black_box(sub))))
@@ -394,24 +406,31 @@ fn time<T>(f: impl FnOnce() -> T) -> Duration {
 }
 
 /// Interleaved repetitions on all curves; medians, fits/s and ratios.
-fn summary(f: &BatchFitter, flim: &Curves, glob: &Curves, glob_cols: &[Vec<Vec<f64>>]) {
+fn summary(f: &BatchFitter, f_full: &BatchFitter, flim: &Curves, glob: &Curves, glob_cols: &[Vec<Vec<f64>>]) {
     const BATCH_REPS: usize = 5;
     const GLOBAL_REPS: usize = 5;
     let pool1 = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let cols = flim.columns();
     let (mut vp, mut seq, mut p1, mut p2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut fseq, mut fp2) = (Vec::new(), Vec::new());
     for _ in 0..BATCH_REPS {
         vp.push(time(|| varpro_sequential(black_box(flim), BATCH_CURVES)));
         seq.push(time(|| sepfit_sequential(f, black_box(flim), BATCH_CURVES)));
         p1.push(time(|| pool1.install(|| f.fit_all(black_box(&cols)))));
         p2.push(time(|| pool2.install(|| f.fit_all(black_box(&cols)))));
+        fseq.push(time(|| sepfit_sequential(f_full, black_box(flim), BATCH_CURVES)));
+        fp2.push(time(|| pool2.install(|| f_full.fit_all(black_box(&cols)))));
     }
     let (vp, seq, p1, p2) = (median(&mut vp), median(&mut seq), median(&mut p1), median(&mut p2));
+    let (fseq, fp2) = (median(&mut fseq), median(&mut fp2));
     let fps = |s: f64| BATCH_CURVES as f64 / s;
     println!(
-        "flim batch ({BATCH_CURVES} curves x {BATCH_N} points; medians of {BATCH_REPS} interleaved repetitions): varpro 1 thread {:.0} fits/s; sepfit fit_curve 1 thread {:.0} fits/s ({:.1}x varpro); sepfit fit_all 1-thread pool {:.0} fits/s ({:.1}x); sepfit fit_all 2-thread pool {:.0} fits/s ({:.1}x varpro, 2-thread scaling {:.2}x over the 1-thread pool)",
-        fps(vp),
+        "flim batch ({BATCH_CURVES} curves x {BATCH_N} points; medians of {BATCH_REPS} interleaved repetitions): varpro 1 thread {:.0} fits/s",
+        fps(vp)
+    );
+    println!(
+        "  sepfit at the batch default tol {DEFAULT_BATCH_TOL:e}: fit_curve 1 thread {:.0} fits/s ({:.1}x varpro); fit_all 1-thread pool {:.0} fits/s ({:.1}x); fit_all 2-thread pool {:.0} fits/s ({:.1}x varpro; 2-thread scaling {:.2}x)",
         fps(seq),
         vp / seq,
         fps(p1),
@@ -419,6 +438,13 @@ fn summary(f: &BatchFitter, flim: &Curves, glob: &Curves, glob_cols: &[Vec<Vec<f
         fps(p2),
         vp / p2,
         p1 / p2
+    );
+    println!(
+        "  sepfit at full precision (tol 1e-15 + polishing): fit_curve 1 thread {:.0} fits/s ({:.1}x varpro); fit_all 2-thread pool {:.0} fits/s ({:.1}x varpro)",
+        fps(fseq),
+        vp / fseq,
+        fps(fp2),
+        vp / fp2
     );
     let (mut sg, mut vg) = (Vec::new(), Vec::new());
     for _ in 0..GLOBAL_REPS {
@@ -473,15 +499,17 @@ fn main() {
     let flim = generate_flim();
     let glob = generate_global();
     let glob_cols = glob.columns();
-    let f = batch_fitter();
+    let f = batch_fitter(false);
+    let f_full = batch_fitter(true);
     if let Ok(spec) = std::env::var("BATCH_VS_VARPRO_PROFILE") {
         profile_loop(&spec, &f, &flim, &glob, &glob_cols);
         return;
     }
-    check_batch(&f, &flim);
+    check_batch(&f, &flim, &format!("batch default tol {DEFAULT_BATCH_TOL:e}"));
+    check_batch(&f_full, &flim, "full precision");
     check_global(&glob, &glob_cols);
     let mut c = Criterion::default().configure_from_args();
-    benches(&mut c, &f, &flim, &glob, &glob_cols);
+    benches(&mut c, &f, &f_full, &flim, &glob, &glob_cols);
     c.final_summary();
-    summary(&f, &flim, &glob, &glob_cols);
+    summary(&f, &f_full, &flim, &glob, &glob_cols);
 }

@@ -55,6 +55,12 @@ pub struct CurveResult {
     pub error: Option<String>,
 }
 
+/// The default relative tolerance of `sepfit batch` ([`BatchFitter::set_tolerance`]). On the
+/// FLIM curves of `benches/batch_vs_varpro.rs` the estimates lie within 4e-6 (relative) of the
+/// fully converged ones, about 1e-4 of their standard errors, at 6.9 iterations per curve
+/// instead of 8.9 plus 6.9 polishing steps.
+pub const DEFAULT_BATCH_TOL: f64 = 1e-12;
+
 /// What one thread keeps between curves: the compiled model and the fit's buffers, so that a
 /// curve costs no compilation and no per-observation allocation.
 #[derive(Default)]

@@ -80,7 +80,7 @@ fn partial_path(out: &Path) -> PathBuf {
 
 fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<BatchFitter, CliError> {
     if !(args.tol > 0.0 && args.tol < 1.0) {
-        return Err(anyhow!("--tol {} must be between 0 and 1, e.g. 1e-10", args.tol).into());
+        return Err(anyhow!("--tol {} must be between 0 and 1, e.g. 1e-12", args.tol).into());
     }
     let mut f = BatchFitter::new(&args.model, names, opts).map_err(|e| match e {
         ProblemError::Formula(d) => formula_error(&args.model, d),
