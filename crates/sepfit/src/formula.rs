@@ -71,6 +71,11 @@ pub struct FormulaModel {
     /// Basis and offset only, for [`SeparableModel::eval_values`].
     values: Program,
     values_ws: Workspace,
+    /// The response program (left-hand side) and its workspace.
+    lhs: Program,
+    lhs_ws: Workspace,
+    /// Indices of the used columns among the formula's columns.
+    used: Vec<usize>,
     /// Used data columns, in the order the program binds them.
     data: Vec<Vec<f64>>,
     response: Vec<f64>,
@@ -106,8 +111,9 @@ impl FormulaModel {
         let cols: Vec<&[f64]> = data.iter().map(|c| c.as_slice()).collect();
         // The response, once.
         let lhs_prog = Program::new(formula.pool(), &[formula.lhs()], &[], &syms)?;
+        let mut lhs_ws = lhs_prog.workspace();
         let mut response = vec![0.0; n];
-        lhs_prog.evaluator().eval(&[], &cols, &mut [&mut response])?;
+        lhs_prog.run(&mut lhs_ws, &[], &cols, &mut [&mut response])?;
         if let Some((row, &value)) = response.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(FormulaModelError::BadResponse { response: formula.print(formula.lhs()), row, value });
         }
@@ -123,7 +129,21 @@ impl FormulaModel {
         let values_ws = values.workspace();
         let pattern = formula.basis_derivatives().iter().map(|&(j, k, _)| (j, k)).collect();
         let offset_pattern = formula.offset_derivatives().iter().map(|&(k, _)| k).collect();
-        Ok(FormulaModel { formula, program, ws, values, values_ws, data, response, pattern, offset_pattern, n })
+        Ok(FormulaModel {
+            formula,
+            program,
+            ws,
+            values,
+            values_ws,
+            lhs: lhs_prog,
+            lhs_ws,
+            used,
+            data,
+            response,
+            pattern,
+            offset_pattern,
+            n,
+        })
     }
 
     /// Replaces the data (same column layout as [`FormulaModel::new`]), keeping the compiled
@@ -132,9 +152,9 @@ impl FormulaModel {
         if columns.len() != self.formula.columns().len() {
             return Err(FormulaModelError::ColumnCount { expected: self.formula.columns().len(), got: columns.len() });
         }
-        let used = self.formula.used_columns();
+        let used = &self.used;
         let n = used.first().map_or(0, |&u| columns[u].len());
-        for &u in &used {
+        for &u in used {
             let name = &self.formula.columns()[u];
             if columns[u].len() != n {
                 return Err(FormulaModelError::ColumnLength { name: name.clone(), got: columns[u].len(), expected: n });
@@ -143,18 +163,12 @@ impl FormulaModel {
                 return Err(FormulaModelError::NonFiniteData { name: name.clone(), row, value });
             }
         }
-        for (d, &u) in self.data.iter_mut().zip(&used) {
+        for (d, &u) in self.data.iter_mut().zip(used) {
             d.clear();
             d.extend_from_slice(columns[u]);
         }
-        let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
-        let syms: Vec<_> = {
-            let all = self.formula.column_syms();
-            used.iter().map(|&u| all[u]).collect()
-        };
-        let lhs_prog = Program::new(self.formula.pool(), &[self.formula.lhs()], &[], &syms)?;
         self.response.resize(n, 0.0);
-        lhs_prog.evaluator().eval(&[], &cols, &mut [&mut self.response])?;
+        with_columns(&self.data, |cols| self.lhs.run(&mut self.lhs_ws, &[], cols, &mut [&mut self.response]))?;
         if let Some((row, &value)) = self.response.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(FormulaModelError::BadResponse { response: self.formula.print(self.formula.lhs()), row, value });
         }
@@ -212,23 +226,66 @@ impl SeparableModel for FormulaModel {
         &self.offset_pattern
     }
     fn eval(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
-        let mut outs: Vec<&mut [f64]> = Vec::with_capacity(self.program.n_outputs());
-        outs.extend(out.basis.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
-        if self.formula.offset().is_some() {
-            outs.push(out.offset.as_mut_slice());
-        }
-        outs.extend(out.d_basis.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
-        outs.extend(out.d_offset.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
-        let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
-        self.program.run(&mut self.ws, b, &cols, &mut outs).map_err(|e| ModelError::new(e.to_string()))
+        let has_offset = self.formula.offset().is_some();
+        run_into(&self.program, &mut self.ws, b, &self.data, out, has_offset, true)
     }
     fn eval_values(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
-        let mut outs: Vec<&mut [f64]> = Vec::with_capacity(self.values.n_outputs());
-        outs.extend(out.basis.col_iter_mut().map(|c| c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()));
-        if self.formula.offset().is_some() {
-            outs.push(out.offset.as_mut_slice());
+        let has_offset = self.formula.offset().is_some();
+        run_into(&self.values, &mut self.values_ws, b, &self.data, out, has_offset, false)
+    }
+}
+
+/// Outputs and data columns of up to this many go on the stack (no allocation per evaluation).
+const STACK: usize = 32;
+
+/// Calls `f` with the data columns as slices.
+fn with_columns<T>(data: &[Vec<f64>], f: impl FnOnce(&[&[f64]]) -> T) -> T {
+    if data.len() <= STACK {
+        let mut cols: [&[f64]; STACK] = [&[]; STACK];
+        for (c, d) in cols.iter_mut().zip(data) {
+            *c = d.as_slice();
         }
-        let cols: Vec<&[f64]> = self.data.iter().map(|c| c.as_slice()).collect();
-        self.values.run(&mut self.values_ws, b, &cols, &mut outs).map_err(|e| ModelError::new(e.to_string()))
+        f(&cols[..data.len()])
+    } else {
+        let cols: Vec<&[f64]> = data.iter().map(|c| c.as_slice()).collect();
+        f(&cols)
+    }
+}
+
+/// Runs `prog` with its outputs in `out`: the basis columns, the offset when the model has one,
+/// then (when `derivatives`) the basis and offset derivative columns.
+fn run_into(
+    prog: &Program,
+    ws: &mut Workspace,
+    b: &[f64],
+    data: &[Vec<f64>],
+    out: &mut ModelEval,
+    has_offset: bool,
+    derivatives: bool,
+) -> Result<(), ModelError> {
+    fn col(c: faer::ColMut<'_, f64>) -> &mut [f64] {
+        c.try_as_col_major_mut().expect("faer Mat columns are contiguous").as_slice_mut()
+    }
+    let ModelEval { basis, offset, d_basis, d_offset } = out;
+    let outs = basis
+        .col_iter_mut()
+        .map(col)
+        .chain(has_offset.then_some(offset.as_mut_slice()))
+        .chain(d_basis.col_iter_mut().map(col).filter(|_| derivatives))
+        .chain(d_offset.col_iter_mut().map(col).filter(|_| derivatives));
+    let mut run = |outs: &mut [&mut [f64]]| {
+        with_columns(data, |cols| prog.run(ws, b, cols, outs)).map_err(|e| ModelError::new(e.to_string()))
+    };
+    if prog.n_outputs() <= STACK {
+        let mut buf: [&mut [f64]; STACK] = Default::default();
+        let mut k = 0;
+        for (slot, o) in buf.iter_mut().zip(outs) {
+            *slot = o;
+            k += 1;
+        }
+        run(&mut buf[..k])
+    } else {
+        let mut v: Vec<&mut [f64]> = outs.collect();
+        run(&mut v)
     }
 }

@@ -261,17 +261,25 @@ pub fn param_stats_n(j: MatRef<'_, f64>, n_obs: usize, rss: f64, dof: usize, est
     }
     // J Π = Q R (pivoted Householder QR), then the SVD of the small R = U Σ Wᵀ:
     // J = (Q U) Σ (Π W)ᵀ, so σ(J) = σ(R) and V = Π W.
-    let (qr, r) = tall_qr(j);
-    let Some((s, w)) = jacobi_svd(r.as_ref()) else {
-        return fail(0, f64::INFINITY);
-    };
-    let k = s.len();
-    let mut v = Mat::zeros(m, k);
-    for (row, &pr) in qr.perm().iter().enumerate() {
-        for c in 0..k {
-            v[(pr, c)] = w[(row, c)];
+    // A short matrix (such as a compact Jacobian) goes to Jacobi directly.
+    let (s, v) = if n <= 2 * m {
+        match jacobi_svd(j) {
+            Some(sv) => sv,
+            None => return fail(0, f64::INFINITY),
         }
-    }
+    } else {
+        let (qr, r) = tall_qr(j);
+        let Some((s, w)) = jacobi_svd(r.as_ref()) else {
+            return fail(0, f64::INFINITY);
+        };
+        let mut v = Mat::zeros(m, s.len());
+        for (row, &pr) in qr.perm().iter().enumerate() {
+            for c in 0..s.len() {
+                v[(pr, c)] = w[(row, c)];
+            }
+        }
+        (s, v)
+    };
     let smax = s.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let smin = s.iter().fold(f64::INFINITY, |a, v| a.min(v.abs()));
     let tol = f64::EPSILON * (n_obs.max(n).max(m) as f64) * smax;
