@@ -39,10 +39,13 @@ pub struct PivotedQr {
     cols: usize,
     /// Columns factored so far (`p` after [`PivotedQr::factor`], more after `factor_next`).
     done: usize,
-    /// Column-major; after `factor`, `R` on and above the diagonal, Householder vectors below
-    /// (with implicit unit first element).
+    /// Column-major; after `factor`, `R` on and above the diagonal and, below it, the
+    /// Householder vectors' tails (the column's own entries: see [`make_reflector`]).
     a: Vec<f64>,
+    /// `τ_j = 2/‖u_j‖²` of reflector `H_j = I − τ_j u_j u_jᵀ` (0: identity).
     tau: Vec<f64>,
+    /// First entry `u_j[0]` of each Householder vector (the rest is stored in `a`).
+    u0: Vec<f64>,
     perm: Vec<usize>,
     norms: Vec<f64>,
     /// `‖x_{j+1..n}‖²` of each remaining column at step `j`.
@@ -66,6 +69,7 @@ impl PivotedQr {
             done: 0,
             a: vec![0.0; n * cols],
             tau: vec![0.0; cols],
+            u0: vec![0.0; cols],
             perm: (0..p).collect(),
             norms: vec![0.0; p],
             tails: vec![0.0; p],
@@ -121,33 +125,51 @@ impl PivotedQr {
     fn factor_next_impl<K: Kernels>(&mut self, count: usize) {
         let n = self.n;
         let (start, end) = (self.done, self.done + count);
-        let (head, tail) = self.a.split_at_mut(start * n);
-        let tail = &mut tail[..count * n];
-        for j in 0..n.min(start) {
-            let tau = self.tau[j];
-            if tau == 0.0 {
-                continue;
-            }
-            let h = &head[j * n + j + 1..(j + 1) * n];
-            for col in tail.chunks_exact_mut(n) {
-                let w = tau * (col[j] + K::dot(h, &col[j + 1..]));
-                col[j] -= w;
-                K::axpy(-w, h, &mut col[j + 1..]);
+        // ‖rows j+1..n‖² of the next column to be factored, when known from a fused update.
+        let mut tail_norm: Option<f64> = None;
+        {
+            let (head, tail) = self.a.split_at_mut(start * n);
+            let tail = &mut tail[..count * n];
+            let last = n.min(start);
+            for j in 0..last {
+                let (tau, u0) = (self.tau[j], self.u0[j]);
+                if tau == 0.0 {
+                    continue;
+                }
+                let h = &head[j * n + j + 1..(j + 1) * n];
+                for (c, col) in tail.chunks_exact_mut(n).enumerate() {
+                    let w = tau * (u0 * col[j] + K::dot(h, &col[j + 1..]));
+                    col[j] -= w * u0;
+                    if j + 1 == last && c == 0 && start < n {
+                        // The first new column's reflector norm, fused into its last update.
+                        tail_norm = Some(K::axpy_sumsq(-w, h, &mut col[j + 1..]));
+                    } else {
+                        K::axpy(-w, h, &mut col[j + 1..]);
+                    }
+                }
             }
         }
         for j in start..n.min(end) {
             let (head, tail) = self.a.split_at_mut((j + 1) * n);
             let colj = &mut head[j * n + j..(j + 1) * n];
-            let xnorm2 = K::dot(&colj[1..], &colj[1..]);
-            let tau = make_reflector(colj, xnorm2);
+            let xnorm2 = match tail_norm.take() {
+                Some(t) => t,
+                None => K::dot(&colj[1..], &colj[1..]),
+            };
+            let (tau, u0) = make_reflector(colj, xnorm2);
             self.tau[j] = tau;
+            self.u0[j] = u0;
             if tau != 0.0 {
-                let v = &colj[1..];
-                for col in tail[..(end - j - 1) * n].chunks_exact_mut(n) {
+                let h = &colj[1..];
+                for (c, col) in tail[..(end - j - 1) * n].chunks_exact_mut(n).enumerate() {
                     let col = &mut col[j..];
-                    let w = tau * (col[0] + K::dot(v, &col[1..]));
-                    col[0] -= w;
-                    K::axpy(-w, v, &mut col[1..]);
+                    let w = tau * (u0 * col[0] + K::dot(h, &col[1..]));
+                    col[0] -= w * u0;
+                    if c == 0 && j + 1 < n {
+                        tail_norm = Some(K::axpy_sumsq(-w, h, &mut col[1..]));
+                    } else {
+                        K::axpy(-w, h, &mut col[1..]);
+                    }
                 }
             }
         }
@@ -170,48 +192,60 @@ impl PivotedQr {
             *v = j;
         }
         let steps = n.min(p);
+        // Column norms over rows j..n (`norms`) and j+1..n (`tails`) at step j: computed here
+        // for j = 0, then fused into each step's update of the remaining columns (exact, no
+        // downdating, so no cancellation trouble).
+        for c in 0..steps.min(p) {
+            let col = &self.a[c * n..(c + 1) * n];
+            let t = K::dot(&col[1..], &col[1..]);
+            self.tails[c] = t;
+            self.norms[c] = col[0] * col[0] + t;
+        }
+        for c in steps..p {
+            let col = &self.a[c * n..(c + 1) * n];
+            self.tails[c] = 0.0;
+            self.norms[c] = K::dot(col, col);
+        }
         for j in 0..steps {
-            // Pivot: the remaining column with the largest norm over rows j..n, computed
-            // exactly as x_j² + ‖x_{j+1..n}‖² (the second term is the pivot's reflector norm).
-            // With one column left there is no choice to make.
-            let xnorm2;
-            if j + 1 < p {
-                for c in j..p {
-                    let col = &self.a[c * n + j..(c + 1) * n];
-                    let t = K::dot(&col[1..], &col[1..]);
-                    self.tails[c] = t;
-                    self.norms[c] = col[0] * col[0] + t;
+            // Pivot: the remaining column with the largest norm over rows j..n.
+            let mut best = j;
+            for c in j + 1..p {
+                if self.norms[c] > self.norms[best] {
+                    best = c;
                 }
-                let mut best = j;
-                for c in j + 1..p {
-                    if self.norms[c] > self.norms[best] {
-                        best = c;
-                    }
-                }
-                if best != j {
-                    let (lo, hi) = self.a.split_at_mut(best * n);
-                    lo[j * n..(j + 1) * n].swap_with_slice(&mut hi[..n]);
-                    self.perm.swap(j, best);
-                    self.norms.swap(j, best);
-                    self.tails.swap(j, best);
-                }
-                xnorm2 = self.tails[j];
-            } else {
-                let col = &self.a[j * n + j + 1..(j + 1) * n];
-                xnorm2 = K::dot(col, col);
             }
+            if best != j {
+                let (lo, hi) = self.a.split_at_mut(best * n);
+                lo[j * n..(j + 1) * n].swap_with_slice(&mut hi[..n]);
+                self.perm.swap(j, best);
+                self.norms.swap(j, best);
+                self.tails.swap(j, best);
+            }
+            let xnorm2 = self.tails[j];
             // Householder reflector for column j, rows j..n.
             let (head, tail) = self.a.split_at_mut((j + 1) * n);
             let colj = &mut head[j * n + j..(j + 1) * n];
-            let tau = make_reflector(colj, xnorm2);
+            let (tau, u0) = make_reflector(colj, xnorm2);
             self.tau[j] = tau;
-            if tau != 0.0 {
-                let v = &colj[1..];
-                for c in 0..p - j - 1 {
-                    let col = &mut tail[c * n + j..(c + 1) * n];
-                    let w = tau * (col[0] + K::dot(v, &col[1..]));
-                    col[0] -= w;
-                    K::axpy(-w, v, &mut col[1..]);
+            self.u0[j] = u0;
+            let fuse = j + 1 < n;
+            for c in 0..p - j - 1 {
+                let col = &mut tail[c * n + j..(c + 1) * n];
+                if tau != 0.0 {
+                    let h = &colj[1..];
+                    let w = tau * (u0 * col[0] + K::dot(h, &col[1..]));
+                    col[0] -= w * u0;
+                    if fuse {
+                        let t = K::axpy_sumsq(-w, h, &mut col[1..]);
+                        self.tails[j + 1 + c] = t;
+                        self.norms[j + 1 + c] = col[1] * col[1] + t;
+                    } else {
+                        K::axpy(-w, h, &mut col[1..]);
+                    }
+                } else if fuse {
+                    let t = K::dot(&col[2..], &col[2..]);
+                    self.tails[j + 1 + c] = t;
+                    self.norms[j + 1 + c] = col[1] * col[1] + t;
                 }
             }
         }
@@ -287,17 +321,17 @@ impl PivotedQr {
         }
     }
 
-    /// `v ← H_j v` with `H_j = I − τ_j h_j h_jᵀ` (`h_j` has an implicit leading 1).
+    /// `v ← H_j v` with `H_j = I − τ_j u_j u_jᵀ`.
     #[inline(always)]
     fn reflect<K: Kernels>(&self, j: usize, v: &mut [f64]) {
-        let tau = self.tau[j];
+        let (tau, u0) = (self.tau[j], self.u0[j]);
         if tau == 0.0 {
             return;
         }
         let n = self.n;
         let h = &self.a[j * n + j + 1..(j + 1) * n];
-        let w = tau * (v[j] + K::dot(h, &v[j + 1..]));
-        v[j] -= w;
+        let w = tau * (u0 * v[j] + K::dot(h, &v[j + 1..]));
+        v[j] -= w * u0;
         K::axpy(-w, h, &mut v[j + 1..]);
     }
 
@@ -328,23 +362,23 @@ impl PivotedQr {
     }
 }
 
-/// Turns `x = col` (rows `j..n` of a column, `xnorm2 = ‖x[1..]‖²`) into `β e₁` and stores the
-/// Householder vector `h` (implicit leading 1) in `col[1..]`; returns `τ` with
-/// `(I − τ h hᵀ) x = β e₁` (`τ = 0`: nothing to reflect).
+/// Householder reflector for `x = col` (rows `j..n` of a column, `xnorm2 = ‖x[1..]‖²`):
+/// `(I − τ u uᵀ) x = β e₁` with `β = −sign(x₀)‖x‖` and `u = x − β e₁`, so `u[1..] = x[1..]`
+/// stays where it is (no pass over the column to normalise it) and only `u[0] = x₀ − β` is
+/// returned; `col[0]` becomes `β`. Returns `(τ, u₀)` with `τ = 2/‖u‖²` (`τ = 0`: nothing to
+/// reflect).
 #[inline(always)]
-fn make_reflector(col: &mut [f64], xnorm2: f64) -> f64 {
+fn make_reflector(col: &mut [f64], xnorm2: f64) -> (f64, f64) {
     let alpha = col[0];
     if xnorm2 == 0.0 {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let norm = (alpha * alpha + xnorm2).sqrt();
     let beta = if alpha >= 0.0 { -norm } else { norm };
-    let s = 1.0 / (alpha - beta);
-    for v in &mut col[1..] {
-        *v *= s;
-    }
+    let u0 = alpha - beta;
     col[0] = beta;
-    (beta - alpha) / beta
+    // ‖u‖² = u₀² + ‖x[1..]‖² = 2‖x‖(‖x‖ + |x₀|) = −2β u₀.
+    (1.0 / (-beta * u0), u0)
 }
 
 #[inline(always)]
@@ -382,6 +416,8 @@ pub(crate) trait Kernels {
     fn dot(a: &[f64], b: &[f64]) -> f64;
     /// `y ← y + αx`.
     fn axpy(alpha: f64, x: &[f64], y: &mut [f64]);
+    /// `y ← y + αx`, returning `‖y[1..]‖²` of the result (see [`axpy_sumsq`]).
+    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64;
 }
 
 /// Portable kernels.
@@ -395,6 +431,10 @@ impl Kernels for Scalar {
     #[inline(always)]
     fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
         axpy(alpha, x, y)
+    }
+    #[inline(always)]
+    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+        axpy_sumsq(alpha, x, y)
     }
 }
 
@@ -415,6 +455,63 @@ impl Kernels for Avx2 {
     #[inline(always)]
     fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
         axpy(alpha, x, y)
+    }
+    #[inline(always)]
+    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2.
+            unsafe { axpy_sumsq_avx2(alpha, x, y) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        axpy_sumsq(alpha, x, y)
+    }
+}
+
+/// [`axpy_sumsq`] with explicit 4-lane vectors, same association.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn axpy_sumsq_avx2(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len());
+    if n == 0 {
+        return 0.0;
+    }
+    y[0] += alpha * x[0];
+    let (px, py) = (x[1..n].as_ptr(), y[1..n].as_mut_ptr());
+    let m = n - 1;
+    let mut i = 0;
+    // SAFETY: every access is at indices i..i+16 < m of both slices (offset by one).
+    unsafe {
+        let va = _mm256_set1_pd(alpha);
+        let (mut s0, mut s1, mut s2, mut s3) = (_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd());
+        while i + 16 <= m {
+            let y0 = _mm256_add_pd(_mm256_loadu_pd(py.add(i)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i))));
+            let y1 = _mm256_add_pd(_mm256_loadu_pd(py.add(i + 4)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i + 4))));
+            let y2 = _mm256_add_pd(_mm256_loadu_pd(py.add(i + 8)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i + 8))));
+            let y3 = _mm256_add_pd(_mm256_loadu_pd(py.add(i + 12)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i + 12))));
+            _mm256_storeu_pd(py.add(i), y0);
+            _mm256_storeu_pd(py.add(i + 4), y1);
+            _mm256_storeu_pd(py.add(i + 8), y2);
+            _mm256_storeu_pd(py.add(i + 12), y3);
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(y0, y0));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(y1, y1));
+            s2 = _mm256_add_pd(s2, _mm256_mul_pd(y2, y2));
+            s3 = _mm256_add_pd(s3, _mm256_mul_pd(y3, y3));
+            i += 16;
+        }
+        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+        let mut t4 = [0.0f64; 4];
+        _mm256_storeu_pd(t4.as_mut_ptr(), t);
+        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
+        while i < m {
+            let v = *py.add(i) + alpha * *px.add(i);
+            *py.add(i) = v;
+            t += v * v;
+            i += 1;
+        }
+        t
     }
 }
 
@@ -448,6 +545,41 @@ unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
         }
         t
     }
+}
+
+/// `y ← y + αx`, returning `‖y[1..]‖²` of the updated `y` (the squared norm below the next
+/// pivot row, for the next Householder step), summed with the association of [`dot`].
+#[inline(always)]
+pub(crate) fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+    let n = x.len().min(y.len());
+    if n == 0 {
+        return 0.0;
+    }
+    y[0] += alpha * x[0];
+    let (x, y) = (&x[1..n], &mut y[1..n]);
+    let mut s = [[0.0f64; 4]; 4];
+    let mut cx = x.chunks_exact(16);
+    let mut cy = y.chunks_exact_mut(16);
+    for (xc, yc) in (&mut cx).zip(&mut cy) {
+        for (k, acc) in s.iter_mut().enumerate() {
+            for l in 0..4 {
+                let v = yc[4 * k + l] + alpha * xc[4 * k + l];
+                yc[4 * k + l] = v;
+                acc[l] += v * v;
+            }
+        }
+    }
+    let mut t4 = [0.0f64; 4];
+    for (l, v) in t4.iter_mut().enumerate() {
+        *v = (s[0][l] + s[1][l]) + (s[2][l] + s[3][l]);
+    }
+    let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
+    for (xi, yi) in cx.remainder().iter().zip(cy.into_remainder()) {
+        let v = *yi + alpha * xi;
+        *yi = v;
+        t += v * v;
+    }
+    t
 }
 
 #[inline(always)]
@@ -500,6 +632,22 @@ mod tests {
             }
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((s - naive).abs() <= 1e-12 * a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum::<f64>());
+            // The fused update and norm: same vector and bits either way, and the norm of the
+            // updated tail.
+            let mut y1 = b.clone();
+            let t1 = Scalar::axpy_sumsq(-0.37, &a, &mut y1);
+            let expect: Vec<f64> = b.iter().zip(&a).map(|(y, x)| y + -0.37 * x).collect();
+            assert_eq!(y1, expect);
+            let tail: f64 = expect.iter().skip(1).map(|v| v * v).sum();
+            assert!((t1 - tail).abs() <= 1e-12 * tail.max(1e-300), "n = {n}: {t1} vs {tail}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut y2 = b.clone();
+                // SAFETY: AVX2 detected just above.
+                let t2 = unsafe { axpy_sumsq_avx2(-0.37, &a, &mut y2) };
+                assert_eq!(y2, y1);
+                assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
+            }
         }
     }
 

@@ -230,6 +230,10 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     compact: bool,
     /// `n` zeros (the offset of a model without one).
     zeros: Vec<f64>,
+    /// `W y` and its rounding scale `‖W|y|‖`: the data column of every evaluation of a model
+    /// without offset, computed once.
+    wy: Vec<f64>,
+    wy_scale: f64,
     /// Compact Jacobian, column-major `nr × q`.
     jred: Vec<f64>,
     u: Vec<f64>,
@@ -244,6 +248,7 @@ pub(crate) struct VarProBuffers {
     cur: Projection,
     prev: Projection,
     zeros: Vec<f64>,
+    wy: Vec<f64>,
     jred: Vec<f64>,
     u: Vec<f64>,
 }
@@ -320,6 +325,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                     prev: cur.clone(),
                     cur,
                     zeros: vec![0.0; n],
+                    wy: vec![0.0; n],
                     jred: vec![0.0; nr * q],
                     u: vec![0.0; p * q],
                 }
@@ -330,6 +336,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         b.y.extend_from_slice(y);
         b.cur.valid = false;
         b.prev.valid = false;
+        let wy_scale = weighted_difference(&b.y, &b.zeros, &b.w, &mut b.wy);
         let (_, _, _, pattern, offset_pattern) = shape;
         let nr = n.min(p + 1 + pattern.len() + offset_pattern.len());
         Ok(Self {
@@ -347,6 +354,8 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             nr,
             compact,
             zeros: b.zeros,
+            wy: b.wy,
+            wy_scale,
             jred: b.jred,
             u: b.u,
             model,
@@ -362,6 +371,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             cur: self.cur,
             prev: self.prev,
             zeros: self.zeros,
+            wy: self.wy,
             jred: self.jred,
             u: self.u,
         }
@@ -410,8 +420,13 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         let (n, p) = (self.n, self.p);
         // Column p: z = W (y − φ₀), and the rounding scale ‖W(|y| + |φ₀|)‖ (not finite if φ₀
         // is not).
-        let offset = if self.has_offset { &self.cur.eval.offset[..n] } else { &self.zeros[..n] };
-        self.cur.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], self.cur.qr.col_mut(p));
+        if self.has_offset {
+            let offset = &self.cur.eval.offset[..n];
+            self.cur.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], self.cur.qr.col_mut(p));
+        } else {
+            self.cur.qr.col_mut(p).copy_from_slice(&self.wy);
+            self.cur.scale = self.wy_scale;
+        }
         let mut finite = self.cur.scale.is_finite();
         for j in 0..p {
             finite &= weighted_copy(self.cur.eval.basis.col_as_slice(j), &self.w, self.cur.qr.col_mut(j));
