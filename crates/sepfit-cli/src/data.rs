@@ -107,50 +107,43 @@ pub fn read_labels(path: &Path, column: &str) -> Result<Vec<String>> {
 /// Parses a CSV number field (surrounding ASCII whitespace allowed) into a finite `f64`;
 /// `None` if it is not a finite number.
 ///
-/// Plain decimals (`-12.75`, `806`, `0.05`: at most 19 significant digits and 22 decimals)
+/// Plain decimals (`-12.75`, `806`, `0.05`: at most 19 digits, 22 of them decimals)
 /// take Clinger's fast path: the digits as an integer `m < 2^53` and `10^d` (`d ≤ 22`) are
 /// both exact doubles, so `m / 10^d` is one correctly rounded division, the same value as
 /// `str::parse`. Anything else (exponents, more digits, `inf`, …) goes to `str::parse`.
 pub fn parse_number(field: &[u8]) -> Option<f64> {
     let f = field.trim_ascii();
-    let (neg, digits) = match f.first() {
+    let (neg, b) = match f.first() {
         Some(b'-') => (true, &f[1..]),
         Some(b'+') => (false, &f[1..]),
         _ => (false, f),
     };
+    // Digits, an optional '.', digits; nothing else.
     let mut m: u64 = 0;
-    let mut n_digits = 0usize;
-    let mut decimals: Option<usize> = None;
-    let mut simple = !digits.is_empty() && digits.len() <= 40;
-    if simple {
-        for &b in digits {
-            match b {
-                b'0'..=b'9' => {
-                    if n_digits > 0 || b != b'0' {
-                        n_digits += 1;
-                    }
-                    m = m.wrapping_mul(10).wrapping_add((b - b'0') as u64);
-                    if let Some(d) = decimals.as_mut() {
-                        *d += 1;
-                    }
-                }
-                b'.' if decimals.is_none() => decimals = Some(0),
-                _ => {
-                    simple = false;
-                    break;
-                }
-            }
-        }
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        m = m.wrapping_mul(10).wrapping_add((b[i] - b'0') as u64);
+        i += 1;
     }
-    let d = decimals.unwrap_or(0);
-    // At least one digit, not just ".".
-    let has_digit = digits.len() > usize::from(decimals.is_some());
-    if simple && has_digit && n_digits <= 19 && m < (1u64 << 53) && d <= 22 {
+    let int_digits = i;
+    let mut decimals = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            m = m.wrapping_mul(10).wrapping_add((b[i] - b'0') as u64);
+            i += 1;
+        }
+        decimals = i - start;
+    }
+    let digits = int_digits + decimals;
+    // At most 19 digits in all: `m` is exact (no wrap-around).
+    if i == b.len() && digits > 0 && digits <= 19 && m < (1u64 << 53) && decimals <= 22 {
         const POW10: [f64; 23] = [
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
             1e20, 1e21, 1e22,
         ];
-        let v = m as f64 / POW10[d];
+        let v = m as f64 / POW10[decimals];
         return Some(if neg { -v } else { v });
     }
     std::str::from_utf8(f).ok()?.parse::<f64>().ok().filter(|v| v.is_finite())

@@ -442,8 +442,12 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     estimates.extend_from_slice(&a_full);
     let st = stats::param_stats_n(jac.as_ref(), n, rss, dof, &estimates);
     // Basis rank at the solution: the weighted basis is columns q.. of the weighted Jacobian.
+    // A full-rank Jacobian has a full-rank basis (a column subset's condition number is at most
+    // the whole matrix's), so its singular values are needed only otherwise.
     let basis_rank = if p == 0 {
         0
+    } else if st.rank == p + q {
+        p
     } else {
         match stats::tall_singular_values(jac.as_ref().subcols(q, p)) {
             Some(s) => {

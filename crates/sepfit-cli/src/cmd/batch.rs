@@ -437,7 +437,7 @@ fn split_curves<R: Read>(
                 continue;
             }
             let id = id_field(line, by_idx);
-            if cur.as_ref().is_none_or(|c| c.id_bytes != id) {
+            if cur.as_ref().is_none_or(|c| !same_bytes(&c.id_bytes, id)) {
                 let id_bytes = id.to_vec();
                 if let Some(mut c) = cur.take() {
                     c.rows.extend_from_slice(&buf[seg..pos]);
@@ -459,6 +459,12 @@ fn split_curves<R: Read>(
         Some(c) => emit(c),
         None => Ok(true),
     }
+}
+
+/// Byte-wise equality without a `memcmp` call (ids are short and compared on every row).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Field `idx` of a CSV line, without surrounding whitespace and quotes.
