@@ -111,6 +111,10 @@ pub struct FitArgs {
     /// Column that names the curve of each row (with --global).
     #[arg(long)]
     pub by: Option<String>,
+    /// Benchmarking aid: solve this many times in the process (data read once) and report the
+    /// median `timing.solve_s`, the time of a warm solve, with the first in `first_solve_s`.
+    #[arg(long, default_value_t = 1, hide = true)]
+    pub repeat: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
