@@ -104,13 +104,15 @@ fn csv_field(s: &str) -> String {
 }
 
 fn row(id: &str, r: &CurveResult, n_params: usize) -> String {
+    use std::fmt::Write as _;
     let mut s = csv_field(id);
     for i in 0..n_params {
         let v = r.values.get(i).copied().unwrap_or(f64::NAN);
         let e = r.std_errors.get(i).copied().unwrap_or(f64::NAN);
-        s += &format!(",{v},{e}");
+        let _ = write!(s, ",{v},{e}");
     }
-    s += &format!(
+    let _ = write!(
+        s,
         ",{},{},{},{},{},{}\n",
         r.rss,
         r.dof,
@@ -286,28 +288,29 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
         });
         for msg in rx {
             let batch = msg.map_err(|e| CliError::Other(anyhow!(e)))?;
-            let results: Vec<CurveResult> = batch
+            // Each worker parses, fits and formats its curves' output rows.
+            let results: Vec<(bool, bool, String)> = batch
                 .par_iter()
-                .map_init(
-                    BatchWorker::default,
-                    |worker, c| match parse_rows(c, &field_of, &used, &num_names) {
+                .map_init(BatchWorker::default, |worker, c| {
+                    let r = match parse_rows(c, &field_of, &used, &num_names) {
                         Ok(cols) => {
                             let refs: Vec<&[f64]> = cols.iter().map(|v| v.as_slice()).collect();
                             f.fit_curve(worker, &refs)
                         }
                         Err(e) => CurveResult { termination: "error".into(), error: Some(e), rss: f64::NAN, ..Default::default() },
-                    },
-                )
+                    };
+                    (r.error.is_some(), r.converged, row(&c.id, &r, n_params))
+                })
                 .collect();
-            let mut text = String::with_capacity(results.len() * 128);
-            for (c, r) in batch.iter().zip(&results) {
+            let mut text = String::with_capacity(results.iter().map(|r| r.2.len()).sum());
+            for (failed, converged, line) in &results {
                 summary.fitted += 1;
-                if r.error.is_some() {
+                if *failed {
                     summary.failed += 1;
-                } else if !r.converged {
+                } else if !converged {
                     summary.not_converged += 1;
                 }
-                text += &row(&c.id, r, n_params);
+                text += line;
             }
             out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
             if let Some(pb) = &pb {
@@ -397,16 +400,24 @@ fn split_curves<R: Read>(
     path: &str,
     mut emit: impl FnMut(RawCurve) -> Result<bool, String>,
 ) -> Result<bool, String> {
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
+    // `buf[..filled]` holds unread bytes; the buffer is zeroed only when it grows.
+    let mut buf: Vec<u8> = vec![0; 2 * BLOCK];
+    let mut filled = 0;
     let mut cur: Option<RawCurve> = None;
+    // The raw (untrimmed) id field of the current curve: equal raw bytes mean the same curve
+    // without trimming each row's field.
+    let mut cur_raw: Vec<u8> = Vec::new();
+    // Row bytes of the previous curve, to size the next one's buffer.
+    let mut last_len = 0;
     let mut row = 0usize;
     let mut eof = false;
     while !eof {
-        let old = buf.len();
-        buf.resize(old + BLOCK, 0);
+        if buf.len() < filled + BLOCK {
+            buf.resize(filled + BLOCK, 0);
+        }
         let mut got = 0;
         while got < BLOCK {
-            match input.read(&mut buf[old + got..]) {
+            match input.read(&mut buf[filled + got..filled + BLOCK]) {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -416,44 +427,59 @@ fn split_curves<R: Read>(
                 Err(e) => return Err(format!("{path}: read error: {e}")),
             }
         }
-        buf.truncate(old + got);
+        filled += got;
+        let data = &buf[..filled];
         let mut pos = 0;
-        // Start of the current curve's rows in `buf` not yet copied to it.
+        // Start of the current curve's rows in `data` not yet copied to it.
         let mut seg = 0;
+        let mut newlines = memchr::memchr_iter(b'\n', data);
         loop {
-            let end = match memchr::memchr(b'\n', &buf[pos..]) {
-                Some(i) => pos + i + 1,
-                None if eof && pos < buf.len() => buf.len(),
+            let end = match newlines.next() {
+                Some(i) => i + 1,
+                None if eof && pos < filled => filled,
                 None => break,
             };
-            let line = &buf[pos..end];
+            let line = &data[pos..end];
             row += 1;
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 if let Some(c) = cur.as_mut() {
-                    c.rows.extend_from_slice(&buf[seg..pos]);
+                    c.rows.extend_from_slice(&data[seg..pos]);
                 }
                 seg = end;
                 pos = end;
                 continue;
             }
-            let id = id_field(line, by_idx);
-            if cur.as_ref().is_none_or(|c| !same_bytes(&c.id_bytes, id)) {
-                let id_bytes = id.to_vec();
-                if let Some(mut c) = cur.take() {
-                    c.rows.extend_from_slice(&buf[seg..pos]);
-                    if !emit(c)? {
-                        return Ok(false);
+            let raw = raw_field(line, by_idx);
+            let same = cur.is_some() && same_bytes(&cur_raw, raw);
+            if !same {
+                let id = trim_id(raw);
+                if cur.as_ref().is_none_or(|c| !same_bytes(&c.id_bytes, id)) {
+                    let id_bytes = id.to_vec();
+                    if let Some(mut c) = cur.take() {
+                        c.rows.extend_from_slice(&data[seg..pos]);
+                        last_len = c.rows.len();
+                        if !emit(c)? {
+                            return Ok(false);
+                        }
                     }
+                    cur = Some(RawCurve {
+                        id: String::from_utf8_lossy(&id_bytes).into_owned(),
+                        id_bytes,
+                        first_row: row,
+                        rows: Vec::with_capacity(last_len + last_len / 8),
+                    });
+                    seg = pos;
                 }
-                cur = Some(RawCurve { id: String::from_utf8_lossy(&id_bytes).into_owned(), id_bytes, first_row: row, rows: Vec::new() });
-                seg = pos;
+                cur_raw.clear();
+                cur_raw.extend_from_slice(raw);
             }
             pos = end;
         }
         if let Some(c) = cur.as_mut() {
-            c.rows.extend_from_slice(&buf[seg..pos]);
+            c.rows.extend_from_slice(&data[seg..pos]);
         }
-        buf.drain(..pos);
+        buf.copy_within(pos..filled, 0);
+        filled -= pos;
     }
     match cur {
         Some(c) => emit(c),
@@ -467,17 +493,22 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// Field `idx` of a CSV line, without surrounding whitespace and quotes.
-fn id_field(line: &[u8], idx: usize) -> &[u8] {
+/// Field `idx` of a CSV line as it stands (up to the next comma or the end of the line).
+fn raw_field(line: &[u8], idx: usize) -> &[u8] {
     let mut start = 0;
     for _ in 0..idx {
-        match memchr::memchr(b',', &line[start..]) {
+        match line[start..].iter().position(|&b| b == b',') {
             Some(i) => start += i + 1,
             None => return b"",
         }
     }
-    let end = memchr::memchr(b',', &line[start..]).map_or(line.len(), |i| start + i);
-    let f = line[start..end].trim_ascii();
+    let end = line[start..].iter().position(|&b| b == b',').map_or(line.len(), |i| start + i);
+    &line[start..end]
+}
+
+/// A curve id without surrounding whitespace and quotes.
+fn trim_id(field: &[u8]) -> &[u8] {
+    let f = field.trim_ascii();
     let f = f.strip_prefix(b"\"").unwrap_or(f);
     f.strip_suffix(b"\"").unwrap_or(f)
 }
