@@ -385,11 +385,13 @@ fn make_reflector(col: &mut [f64], xnorm2: f64) -> (f64, f64) {
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     // Sixteen accumulators in a fixed association: four independent 4-lane chains (the add
     // latency, not the loads, bounds a dot product with fewer), and more accurate than one
-    // running sum. The same association with or without AVX2.
+    // running sum. Leftover blocks of four go to the first chain and at most three products
+    // are added one by one. The same association with or without AVX2.
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
     let mut s = [[0.0f64; 4]; 4];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    let n16 = n - n % 16;
+    for (x, y) in a[..n16].chunks_exact(16).zip(b[..n16].chunks_exact(16)) {
         for (k, acc) in s.iter_mut().enumerate() {
             let (x, y) = (&x[4 * k..4 * k + 4], &y[4 * k..4 * k + 4]);
             acc[0] += x[0] * y[0];
@@ -398,12 +400,18 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
             acc[3] += x[3] * y[3];
         }
     }
+    let n4 = n - n % 4;
+    for (x, y) in a[n16..n4].chunks_exact(4).zip(b[n16..n4].chunks_exact(4)) {
+        for l in 0..4 {
+            s[0][l] += x[l] * y[l];
+        }
+    }
     let mut t4 = [0.0f64; 4];
     for (l, v) in t4.iter_mut().enumerate() {
         *v = (s[0][l] + s[1][l]) + (s[2][l] + s[3][l]);
     }
     let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
-    for (x, y) in ra.iter().zip(rb) {
+    for (x, y) in a[n4..].iter().zip(&b[n4..]) {
         t += x * y;
     }
     t
@@ -501,6 +509,12 @@ unsafe fn axpy_sumsq_avx2(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
             s3 = _mm256_add_pd(s3, _mm256_mul_pd(y3, y3));
             i += 16;
         }
+        while i + 4 <= m {
+            let y0 = _mm256_add_pd(_mm256_loadu_pd(py.add(i)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i))));
+            _mm256_storeu_pd(py.add(i), y0);
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(y0, y0));
+            i += 4;
+        }
         let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
         let mut t4 = [0.0f64; 4];
         _mm256_storeu_pd(t4.as_mut_ptr(), t);
@@ -525,7 +539,7 @@ unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut i = 0;
-    // SAFETY: every load reads indices i..i+16 < n of both slices.
+    // SAFETY: every load reads indices i..i+16 (or i..i+4) < n of both slices.
     unsafe {
         let (mut s0, mut s1, mut s2, mut s3) = (_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd());
         while i + 16 <= n {
@@ -534,6 +548,10 @@ unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
             s2 = _mm256_add_pd(s2, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 8)), _mm256_loadu_pd(pb.add(i + 8))));
             s3 = _mm256_add_pd(s3, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 12)), _mm256_loadu_pd(pb.add(i + 12))));
             i += 16;
+        }
+        while i + 4 <= n {
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
+            i += 4;
         }
         let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
         let mut t4 = [0.0f64; 4];
@@ -557,10 +575,10 @@ pub(crate) fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
     }
     y[0] += alpha * x[0];
     let (x, y) = (&x[1..n], &mut y[1..n]);
+    let m = n - 1;
     let mut s = [[0.0f64; 4]; 4];
-    let mut cx = x.chunks_exact(16);
-    let mut cy = y.chunks_exact_mut(16);
-    for (xc, yc) in (&mut cx).zip(&mut cy) {
+    let m16 = m - m % 16;
+    for (xc, yc) in x[..m16].chunks_exact(16).zip(y[..m16].chunks_exact_mut(16)) {
         for (k, acc) in s.iter_mut().enumerate() {
             for l in 0..4 {
                 let v = yc[4 * k + l] + alpha * xc[4 * k + l];
@@ -569,12 +587,20 @@ pub(crate) fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
             }
         }
     }
+    let m4 = m - m % 4;
+    for (xc, yc) in x[m16..m4].chunks_exact(4).zip(y[m16..m4].chunks_exact_mut(4)) {
+        for l in 0..4 {
+            let v = yc[l] + alpha * xc[l];
+            yc[l] = v;
+            s[0][l] += v * v;
+        }
+    }
     let mut t4 = [0.0f64; 4];
     for (l, v) in t4.iter_mut().enumerate() {
         *v = (s[0][l] + s[1][l]) + (s[2][l] + s[3][l]);
     }
     let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
-    for (xi, yi) in cx.remainder().iter().zip(cy.into_remainder()) {
+    for (xi, yi) in x[m4..].iter().zip(&mut y[m4..]) {
         let v = *yi + alpha * xi;
         *yi = v;
         t += v * v;
