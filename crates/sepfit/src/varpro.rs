@@ -151,8 +151,24 @@ pub(crate) fn all_finite(v: &[f64]) -> bool {
 }
 
 /// `dst = w ⊙ src`; returns whether every `src` value is finite (checked in the same pass).
-#[inline]
+/// Compiled for AVX2 too and chosen at run time (element-wise: the same results either way).
 fn weighted_copy(src: &[f64], w: &[f64], dst: &mut [f64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { weighted_copy_avx2(src, w, dst) };
+    }
+    weighted_copy_impl(src, w, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn weighted_copy_avx2(src: &[f64], w: &[f64], dst: &mut [f64]) -> bool {
+    weighted_copy_impl(src, w, dst)
+}
+
+#[inline(always)]
+fn weighted_copy_impl(src: &[f64], w: &[f64], dst: &mut [f64]) -> bool {
     const EXP: u64 = 0x7ff0_0000_0000_0000;
     let mut bad = false;
     for ((d, s), w) in dst.iter_mut().zip(src).zip(w) {
