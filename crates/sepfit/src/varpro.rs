@@ -24,10 +24,12 @@
 //! J_k = −P⊥ (D_k â + W ∂φ₀/∂b_k) − ((WΦ)⁺)ᵀ D_kᵀ r.
 //! ```
 //!
-//! Kaufman's approximation drops the second term. Both are assembled in the
-//! `Q` basis: the first term is `Qᵀ v_k` with its first `ρ` rows zeroed; the second
-//! lives only in those first `ρ` rows, where it equals `R₁₁⁻ᵀ Πᵀ D_kᵀ r`; one
-//! application of `Q` then gives the whole Jacobian.
+//! Kaufman's approximation drops the second term. Both are assembled in the `Q` basis of
+//! one QR of `[WΦ | Wz | D]` (`D` the weighted derivative columns): the first term is
+//! `Qᵀ(D c_k)` with its first `ρ` rows zeroed, the second lives only in those first `ρ`
+//! rows, where it equals `R₁₁⁻ᵀ Πᵀ D_kᵀ r`. Residual and Jacobian then occupy only the
+//! first `p + 1 + m` coordinates, and Levenberg–Marquardt runs on that compact problem
+//! (see [`VarProProblem`]); one application of `Q` gives the `n`-vectors when wanted.
 //!
 //! The [`FullProblem`] instead fits `θ = (b, a)` jointly with residual
 //! `W(y − Φ a − φ₀)` and Jacobian `−W [Σ_j a_j ∂φ_j/∂b_k + ∂φ₀/∂b_k | φ_j]`.
