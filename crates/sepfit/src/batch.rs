@@ -30,6 +30,7 @@ use crate::lm::{self, LeastSquaresProblem, LmOptions, Termination};
 use crate::model::{ModelError, ModelEval, SeparableModel};
 use crate::problem::{NamedOptions, ProblemError, Resolved, resolve};
 use crate::qr::PivotedQr;
+use crate::varpro::CompactLayout;
 use crate::stats;
 use faer::Mat;
 use rayon::prelude::*;
@@ -460,54 +461,19 @@ impl LeastSquaresProblem for GlobalProblem<'_> {
         if !self.valid || self.last != x {
             self.project(x)?;
         }
-        let (p, q, k) = (self.p, self.q, self.k);
+        let (p, q) = (self.p, self.q);
         let rows = self.rows();
         let total = self.res.len();
         let nc = self.ys.len();
         let rank = if p > 0 { self.qr.rank() } else { 0 };
-        let mb = self.pattern.len();
+        let layout = CompactLayout { qr: &self.qr, d_start: p, pattern: &self.pattern, offset_pattern: &self.opattern };
         let mut u = vec![0.0; p];
         for c in 0..nc {
             let ac = &self.a[c * p..(c + 1) * p];
             let rc = &self.res[c * rows..(c + 1) * rows];
             for kk in 0..q {
                 let out = &mut jac[kk * total + c * rows..kk * total + (c + 1) * rows];
-                out.fill(0.0);
-                u.fill(0.0);
-                for (col, &(j, k2)) in self.pattern.iter().enumerate() {
-                    if k2 != kk {
-                        continue;
-                    }
-                    let rcol = self.qr.r_col(p + col);
-                    let aj = ac[j];
-                    for i in rank..rcol.len() {
-                        out[i] -= aj * rcol[i];
-                    }
-                    if !self.kaufman {
-                        u[j] = (rank..rcol.len()).map(|i| rcol[i] * rc[i]).sum();
-                    }
-                }
-                for (col, &k2) in self.opattern.iter().enumerate() {
-                    if k2 == kk {
-                        let rcol = self.qr.r_col(p + mb + col);
-                        for i in rank..rcol.len() {
-                            out[i] -= rcol[i];
-                        }
-                    }
-                }
-                if !self.kaufman && rank > 0 {
-                    // Rows 0..ρ: −R₁₁⁻ᵀ (Πᵀ u)_{0..ρ}.
-                    let perm = self.qr.perm();
-                    for cc in 0..rank {
-                        let rcc = self.qr.r_col(cc);
-                        let mut t = u[perm[cc]];
-                        for i in 0..cc {
-                            t += rcc[i] * out[i];
-                        }
-                        out[cc] = -t / rcc[cc];
-                    }
-                }
-                debug_assert!(out[k] == 0.0);
+                layout.jacobian_column(ac, rc, rank, kk, !self.kaufman, &mut u, out);
             }
         }
         Ok(())

@@ -556,21 +556,9 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         &self.w
     }
 
-    /// Adds `Σ_c C_ck R[i, D_c]` for rows `i ≥ from` to `out` (length `nr`): the coordinates of
-    /// `W ∂f/∂b_k = Σ_j a_j D_{jk} + W ∂φ₀/∂b_k` in the basis of `Q`.
-    fn add_model_derivative(&self, k: usize, from: usize, out: &mut [f64]) {
-        let p = self.p;
-        let terms = self.pattern.iter().enumerate().filter(|(_, (_, kk))| *kk == k).map(|(c, &(j, _))| (c, self.cur.a[j]));
-        let offsets = self.offset_pattern.iter().enumerate().filter(|(_, kk)| **kk == k).map(|(c, _)| (self.pattern.len() + c, 1.0));
-        for (c, coef) in terms.chain(offsets) {
-            if coef == 0.0 {
-                continue;
-            }
-            let col = self.cur.qr.r_col(p + 1 + c);
-            for i in from..col.len() {
-                out[i] += coef * col[i];
-            }
-        }
+    /// Where the derivative columns sit in the factored `[WΦ | Wz | D]`.
+    fn layout(&self) -> CompactLayout<'_> {
+        CompactLayout { qr: &self.cur.qr, d_start: self.p + 1, pattern: &self.pattern, offset_pattern: &self.offset_pattern }
     }
 
     /// Computes the compact Jacobian (`nr × q`, in `jred`) at the last projection, evaluating
@@ -579,33 +567,14 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         let (p, q, nr, rank) = (self.p, self.q, self.nr, self.cur.rank);
         self.ensure_derivatives()?;
         let mut jred = std::mem::take(&mut self.jred);
-        jred.fill(0.0);
-        // u_jk = D_cᵀ r = R[:, D_c]ᵀ r̃ (r̃ is zero above row ρ).
-        self.u.fill(0.0);
-        for (c, &(j, k)) in self.pattern.iter().enumerate() {
-            let col = self.cur.qr.r_col(p + 1 + c);
-            self.u[j + k * p] += dot(&col[rank.min(col.len())..], &self.cur.res[rank.min(col.len())..col.len()]);
-        }
+        let mut u = std::mem::take(&mut self.u);
+        let gp = self.kind == JacobianKind::GolubPereyra;
         for k in 0..q {
-            let jk = &mut jred[k * nr..(k + 1) * nr];
-            self.add_model_derivative(k, rank, jk);
-            if self.kind == JacobianKind::GolubPereyra && rank > 0 {
-                // Rows 0..ρ: s = R₁₁⁻ᵀ (Πᵀ u_k)_{0..ρ}.
-                let perm = self.cur.qr.perm();
-                for c in 0..rank {
-                    let rc = self.cur.qr.r_col(c);
-                    let mut s = self.u[perm[c] + k * p];
-                    for i in 0..c {
-                        s -= rc[i] * jk[i];
-                    }
-                    jk[c] = s / rc[c];
-                }
-            }
-            for v in jk.iter_mut() {
-                *v = -*v;
-            }
+            let layout = self.layout();
+            layout.jacobian_column(&self.cur.a, &self.cur.res, rank, k, gp, &mut u[..p], &mut jred[k * nr..(k + 1) * nr]);
         }
         self.jred = jred;
+        self.u = u;
         Ok(())
     }
 
@@ -638,7 +607,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         let mut col = vec![0.0; nr];
         for k in 0..q {
             col.fill(0.0);
-            self.add_model_derivative(k, 0, &mut col);
+            self.layout().add_model_derivative(&self.cur.a, k, 0, &mut col);
             out.col_as_slice_mut(k).copy_from_slice(&col);
         }
         for (pos, &j) in self.cur.qr.perm().iter().enumerate() {
@@ -646,6 +615,76 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             out.col_as_slice_mut(q + j)[..rc.len()].copy_from_slice(rc);
         }
         Ok(out)
+    }
+}
+
+/// The derivative columns `D` of a factored `[WΦ | … | D]` (from column `d_start`: the
+/// basis derivatives in `pattern` order, then the offset derivatives), read from `R` to
+/// assemble compact Jacobians; shared by [`VarProProblem`] and the global fit.
+pub(crate) struct CompactLayout<'a> {
+    pub(crate) qr: &'a PivotedQr,
+    pub(crate) d_start: usize,
+    pub(crate) pattern: &'a [(usize, usize)],
+    pub(crate) offset_pattern: &'a [usize],
+}
+
+impl CompactLayout<'_> {
+    /// Adds `Σ_c C_ck R[i, D_c]` for rows `i ≥ from` to `out`: the coordinates of
+    /// `W ∂f/∂b_k = Σ_j a_j D_{jk} + W ∂φ₀/∂b_k` in the basis of `Q`.
+    pub(crate) fn add_model_derivative(&self, a: &[f64], k: usize, from: usize, out: &mut [f64]) {
+        let terms = self.pattern.iter().enumerate().filter(|(_, (_, kk))| *kk == k).map(|(c, &(j, _))| (c, a[j]));
+        let offsets = self.offset_pattern.iter().enumerate().filter(|(_, kk)| **kk == k).map(|(c, _)| (self.pattern.len() + c, 1.0));
+        for (c, coef) in terms.chain(offsets) {
+            if coef == 0.0 {
+                continue;
+            }
+            let col = self.qr.r_col(self.d_start + c);
+            for i in from..col.len() {
+                out[i] += coef * col[i];
+            }
+        }
+    }
+
+    /// Column `k` of the compact Jacobian for linear parameters `a` and compact residual `res`
+    /// (zero above row `rank`): `−(R₁₁⁻ᵀ Πᵀ u ; P⊥ part of W ∂f/∂b_k)` with
+    /// `u_j = R[:, D_jk]ᵀ res`, the first block only for Golub–Pereyra. `u` is scratch of
+    /// length `p`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn jacobian_column(
+        &self,
+        a: &[f64],
+        res: &[f64],
+        rank: usize,
+        k: usize,
+        golub_pereyra: bool,
+        u: &mut [f64],
+        out: &mut [f64],
+    ) {
+        out.fill(0.0);
+        self.add_model_derivative(a, k, rank, out);
+        if golub_pereyra && rank > 0 {
+            u.fill(0.0);
+            for (c, &(j, kk)) in self.pattern.iter().enumerate() {
+                if kk == k {
+                    let col = self.qr.r_col(self.d_start + c);
+                    let lo = rank.min(col.len());
+                    u[j] += dot(&col[lo..], &res[lo..col.len()]);
+                }
+            }
+            // Rows 0..ρ: s = R₁₁⁻ᵀ (Πᵀ u)_{0..ρ}.
+            let perm = self.qr.perm();
+            for c in 0..rank {
+                let rc = self.qr.r_col(c);
+                let mut s = u[perm[c]];
+                for i in 0..c {
+                    s -= rc[i] * out[i];
+                }
+                out[c] = s / rc[c];
+            }
+        }
+        for v in out.iter_mut() {
+            *v = -*v;
+        }
     }
 }
 
