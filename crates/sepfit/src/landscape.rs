@@ -46,13 +46,13 @@ where
     z.par_chunks_mut(nx.max(1)).zip(ys.par_iter()).for_each_init(
         || model.clone(),
         |m, (row, &yv)| {
-            let Ok(mut prob) = VarProProblem::new(m, y, sigma, JacobianKind::GolubPereyra) else { return };
+            let Ok(mut prob) = VarProProblem::compact(m, y, sigma, JacobianKind::GolubPereyra) else { return };
             let mut b = at.to_vec();
             b[ky] = yv;
             for (cell, &xv) in row.iter_mut().zip(xs) {
                 b[kx] = xv;
                 *cell = match prob.project(&b) {
-                    Ok(()) => prob.residual().iter().map(|r| r * r).sum(),
+                    Ok(()) => prob.rss(),
                     Err(_) => f64::NAN,
                 };
             }
@@ -83,7 +83,7 @@ pub fn seed_gradient_descent<M: SeparableModel + ?Sized>(
     max_step: f64,
     iterations: usize,
 ) -> Result<DescentPath, FitError> {
-    let mut prob = VarProProblem::new(model, y, sigma, JacobianKind::GolubPereyra)?;
+    let mut prob = VarProProblem::compact(model, y, sigma, JacobianKind::GolubPereyra)?;
     let (n, q) = (prob.n_residuals(), prob.n_params());
     let mut r = vec![0.0; n];
     let mut jac = vec![0.0; n * q];
