@@ -67,6 +67,48 @@ fn bad_curves_are_recorded_and_the_rest_go_on() {
     assert!(!d.join("out.csv.partial").exists());
 }
 
+/// More than a block of the reader (1 MiB): curves that straddle block boundaries are joined,
+/// in order, and a bad cell in a straddling curve is reported with its data row number.
+#[test]
+fn curves_across_block_boundaries() {
+    let d = dir("blocks");
+    let data = d.join("in.csv");
+    let n = 1500;
+    let text = long_csv(n, &[]);
+    // The curve whose rows cross the first 1 MiB boundary, and a row of it after the boundary.
+    let header_len = text.find('\n').unwrap() + 1;
+    let boundary = header_len + (1 << 20);
+    let (row_at, _) = text[header_len..].match_indices('\n').enumerate().find(|(_, (i, _))| header_len + i >= boundary).unwrap();
+    let bad_row = row_at + 2; // a data row (1-based) just after the boundary
+    let bad_curve = (bad_row - 1) / 48;
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let t = lines[bad_row].split(',').nth(1).unwrap().to_string();
+    lines[bad_row] = format!("c{bad_curve},{t},oops");
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    assert!(std::fs::metadata(&data).unwrap().len() > 2 << 20, "the file spans several blocks");
+    let out = d.join("out.csv");
+    let o = bin()
+        .args(["batch", data.to_str().unwrap(), "--by", "curve", "--model", MODEL, "--start", "k=1", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let result = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<&str> = result.lines().skip(1).collect();
+    assert_eq!(rows.len(), n);
+    for (c, l) in rows.iter().enumerate() {
+        assert!(l.starts_with(&format!("c{c},")), "order: {l}");
+        if c == bad_curve {
+            assert!(l.contains(&format!("data row {bad_row}, column `y`: `oops` is not a finite number")), "{l}");
+        } else {
+            let k: f64 = l.split(',').nth(5).unwrap().parse().unwrap();
+            let want = 0.4 + (c % 37) as f64 * 0.03;
+            assert!((k - want).abs() < 1e-3, "curve {c}: k = {k}");
+            let dof: usize = l.split(',').nth(8).unwrap().parse().unwrap();
+            assert_eq!(dof, 48 - 3, "curve {c} has all its 48 rows: {l}");
+        }
+    }
+}
+
 #[test]
 fn wide_format() {
     let d = dir("wide");

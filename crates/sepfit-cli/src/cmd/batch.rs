@@ -1,8 +1,9 @@
 //! `sepfit batch`: the same model fitted to many curves, each on its own, in parallel.
 //!
-//! Long CSV is streamed: a reader thread splits the file into curves (contiguous rows with the
-//! same `--by` value) and hands chunks of raw rows to the workers, which parse their own rows
-//! and fit them, so parsing runs on all cores and memory stays bounded by the chunk size.
+//! Long CSV is streamed: a reader thread cuts the file into blocks of whole lines; the workers
+//! parse blocks in parallel into pieces of consecutive rows with the same `--by` value, the
+//! pieces are joined across block boundaries into curves in file order, and the workers fit
+//! them. Parsing runs on all cores and memory stays bounded by a few blocks.
 //! Results are written in input order to `OUT.partial`, flushed after every chunk, and renamed
 //! to `OUT` only when the batch is complete; `--resume` continues from the complete rows of an
 //! interrupted `OUT.partial`.
@@ -20,16 +21,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// One curve's raw rows, as read.
-struct RawCurve {
-    id: String,
-    /// The id as it appears in the file (trimmed), for comparisons.
-    id_bytes: Vec<u8>,
-    /// Data row number (1-based) of its first row.
-    first_row: usize,
-    rows: Vec<u8>,
-}
 
 pub fn run(args: &BatchArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
@@ -242,80 +233,92 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
     let pb = progress(None);
     let mut summary = Summary { skipped: done.len(), ..Default::default() };
     let chunk = args.chunk.max(1);
+    let shape = Shape { by_idx, field_of: &field_of, used: &used, names: &num_names };
     let result: Result<(), CliError> = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<RawCurve>, String>>(2);
+        // The reader only cuts the file into blocks of whole lines; workers parse them.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(BLOCKS_PER_ROUND);
         let path2 = path.clone();
         scope.spawn(move || {
-            let mut seen: HashSet<String> = HashSet::new();
-            let mut batch: Vec<RawCurve> = Vec::with_capacity(chunk);
-            let mut skip = done.len();
-            let mut done_iter = done.into_iter();
-            let emit = |c: RawCurve| -> Result<bool, String> {
-                if !seen.insert(c.id.clone()) {
-                    return Err(format!(
-                        "{path2}: rows of curve `{}` appear in two separate blocks (again at data row {}); sort the file by `{by}`",
-                        c.id, c.first_row
-                    ));
-                }
-                if skip > 0 {
-                    skip -= 1;
-                    let expect = done_iter.next().unwrap_or_default();
-                    if expect != c.id {
-                        return Err(format!(
-                            "cannot resume: the output has curve `{expect}` where the data has `{}`; delete the .partial file to start over",
-                            c.id
-                        ));
-                    }
-                    return Ok(true);
-                }
-                batch.push(c);
-                if batch.len() >= chunk && tx.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(chunk)))).is_err() {
-                    return Ok(false);
-                }
-                Ok(true)
-            };
-            match split_curves(reader, by_idx, &path2, emit) {
-                Ok(true) => {
-                    if !batch.is_empty() {
-                        let _ = tx.send(Ok(batch));
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
+            if let Err(e) = read_blocks(reader, &tx) {
+                let _ = tx.send(Err(format!("{path2}: read error: {e}")));
             }
         });
-        for msg in rx {
-            let batch = msg.map_err(|e| CliError::Other(anyhow!(e)))?;
-            // Each worker parses, fits and formats its curves' output rows.
-            let results: Vec<(bool, bool, String)> = batch
-                .par_iter()
-                .map_init(BatchWorker::default, |worker, c| {
-                    let r = match parse_rows(c, &field_of, &used, &num_names) {
-                        Ok(cols) => {
-                            let refs: Vec<&[f64]> = cols.iter().map(|v| v.as_slice()).collect();
-                            f.fit_curve(worker, &refs)
-                        }
-                        Err(e) => CurveResult { termination: "error".into(), error: Some(e), rss: f64::NAN, ..Default::default() },
-                    };
-                    (r.error.is_some(), r.converged, row(&c.id, &r, n_params))
-                })
-                .collect();
-            let mut text = String::with_capacity(results.iter().map(|r| r.2.len()).sum());
-            for (failed, converged, line) in &results {
-                summary.fitted += 1;
-                if *failed {
-                    summary.failed += 1;
-                } else if !converged {
-                    summary.not_converged += 1;
+        let mut st = Stitch { pending: None, row_base: 0, seen: HashSet::new(), skip: done.len(), done: done.into_iter() };
+        // Up to BLOCKS_PER_ROUND blocks; `true` once the reader is done.
+        let recv_round = || -> Result<(Vec<Vec<u8>>, bool), CliError> {
+            let mut blocks = Vec::with_capacity(BLOCKS_PER_ROUND);
+            while blocks.len() < BLOCKS_PER_ROUND {
+                match rx.recv() {
+                    Ok(Ok(b)) => blocks.push(b),
+                    Ok(Err(e)) => return Err(CliError::Other(anyhow!(e))),
+                    Err(_) => return Ok((blocks, true)),
                 }
-                text += line;
             }
-            out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
-            if let Some(pb) = &pb {
-                pb.inc(batch.len() as u64);
+            Ok((blocks, false))
+        };
+        let parse_all = |blocks: &[Vec<u8>]| -> Vec<ParsedBlock> { blocks.par_iter().map(|b| parse_block(b, &shape)).collect() };
+        let (blocks, mut eof) = recv_round()?;
+        let mut parsed = parse_all(&blocks);
+        drop(blocks);
+        loop {
+            let mut curves = Vec::new();
+            for pb in parsed {
+                st.add(pb, &shape, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
+            if eof {
+                if let Some(c) = st.pending.take() {
+                    st.finish(c, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
+                }
+            }
+            let (next_blocks, next_eof) = if eof { (Vec::new(), true) } else { recv_round()? };
+            // Fit and write these curves while the next round's blocks are parsed.
+            let (written, next_parsed) = rayon::join(
+                || -> Result<(), CliError> {
+                    for group in curves.chunks(chunk) {
+                        // Each worker fits its curves and formats their output rows.
+                        let results: Vec<(bool, bool, String)> = group
+                            .par_iter()
+                            .map_init(BatchWorker::default, |worker, c| {
+                                let r = match &c.error {
+                                    None => {
+                                        let refs: Vec<&[f64]> = c.cols.iter().map(|v| v.as_slice()).collect();
+                                        f.fit_curve(worker, &refs)
+                                    }
+                                    Some(e) => CurveResult {
+                                        termination: "error".into(),
+                                        error: Some(e.clone()),
+                                        rss: f64::NAN,
+                                        ..Default::default()
+                                    },
+                                };
+                                (r.error.is_some(), r.converged, row(&c.id, &r, n_params))
+                            })
+                            .collect();
+                        let mut text = String::with_capacity(results.iter().map(|r| r.2.len()).sum());
+                        for (failed, converged, line) in &results {
+                            summary.fitted += 1;
+                            if *failed {
+                                summary.failed += 1;
+                            } else if !converged {
+                                summary.not_converged += 1;
+                            }
+                            text += line;
+                        }
+                        out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
+                        if let Some(pb) = &pb {
+                            pb.inc(group.len() as u64);
+                        }
+                    }
+                    Ok(())
+                },
+                || parse_all(&next_blocks),
+            );
+            written?;
+            if eof {
+                break;
+            }
+            parsed = next_parsed;
+            eof = next_eof;
         }
         Ok(())
     });
@@ -327,163 +330,256 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
     Ok(summary)
 }
 
-/// Parses the used numeric columns of one curve's rows; unused columns stay empty. One pass
-/// over the bytes splits fields and lines; numbers go through [`parse_number`].
-fn parse_rows(c: &RawCurve, field_of: &[usize], used: &[usize], names: &[String]) -> Result<Vec<Vec<f64>>, String> {
-    let rows = &c.rows[..];
-    let n_lines = memchr::memchr_iter(b'\n', rows).count() + 1;
-    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); field_of.len()];
-    for &u in used {
-        cols[u].reserve(n_lines);
-    }
-    let mut want = vec![usize::MAX; field_of.iter().max().map_or(0, |m| m + 1)];
-    for &u in used {
-        want[field_of[u]] = u;
-    }
-    let n = rows.len();
-    let mut i = 0;
-    let mut k = 0;
-    while i < n {
-        if rows[i] == b'\n' {
-            i += 1;
-            continue;
-        }
-        let mut fi = 0;
-        let mut fstart = i;
-        loop {
-            let mut j = fstart;
-            while j < n && rows[j] != b',' && rows[j] != b'\n' {
-                j += 1;
-            }
-            if let Some(&u) = want.get(fi) {
-                if u != usize::MAX {
-                    match parse_number(&rows[fstart..j]) {
-                        Some(v) => cols[u].push(v),
-                        None => {
-                            let text = String::from_utf8_lossy(&rows[fstart..j]);
-                            return Err(format!(
-                                "data row {}, column `{}`: `{}` is not a finite number",
-                                c.first_row + k,
-                                names[u],
-                                text.trim()
-                            ));
-                        }
-                    }
-                }
-            }
-            fi += 1;
-            if j >= n || rows[j] == b'\n' {
-                i = j + 1;
-                break;
-            }
-            fstart = j + 1;
-        }
-        if fi < want.len() {
-            return Err(format!("data row {}: {fi} fields, fewer than the header's", c.first_row + k));
-        }
-        k += 1;
-    }
-    Ok(cols)
-}
+/// Blocks of the file parsed per round (each about [`BLOCK`] bytes).
+const BLOCKS_PER_ROUND: usize = 8;
 
-/// Block size of [`split_curves`].
+/// Size of the blocks the reader cuts the file into (at line ends).
 const BLOCK: usize = 1 << 20;
 
-/// Splits a long CSV (after its header) into curves, contiguous rows with the same value in
-/// field `by_idx`, and hands each complete curve to `emit` (which returns `false` to stop).
-/// The file is read in blocks; lines are found with `memchr`, and a curve's rows are copied
-/// once per block, not line by line. Blank lines are skipped. Returns `Ok(false)` if `emit`
-/// asked to stop.
-fn split_curves<R: Read>(
-    mut input: R,
-    by_idx: usize,
-    path: &str,
-    mut emit: impl FnMut(RawCurve) -> Result<bool, String>,
-) -> Result<bool, String> {
-    // `buf[..filled]` holds unread bytes; the buffer is zeroed only when it grows.
-    let mut buf: Vec<u8> = vec![0; 2 * BLOCK];
-    let mut filled = 0;
-    let mut cur: Option<RawCurve> = None;
-    // The raw (untrimmed) id field of the current curve: equal raw bytes mean the same curve
-    // without trimming each row's field.
-    let mut cur_raw: Vec<u8> = Vec::new();
-    // Row bytes of the previous curve, to size the next one's buffer.
-    let mut last_len = 0;
-    let mut row = 0usize;
-    let mut eof = false;
-    while !eof {
-        if buf.len() < filled + BLOCK {
-            buf.resize(filled + BLOCK, 0);
-        }
+/// Reads `input` (after its header) in blocks of whole lines of about [`BLOCK`] bytes and
+/// sends them in order; stops quietly if the receiver has gone.
+fn read_blocks<R: Read>(mut input: R, tx: &std::sync::mpsc::SyncSender<Result<Vec<u8>, String>>) -> std::io::Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = Vec::with_capacity(BLOCK + carry.len() + 4096);
+        buf.append(&mut carry);
+        let start = buf.len();
+        buf.resize(start + BLOCK, 0);
         let mut got = 0;
+        let mut eof = false;
         while got < BLOCK {
-            match input.read(&mut buf[filled + got..filled + BLOCK]) {
+            match input.read(&mut buf[start + got..]) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
                 Ok(k) => got += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("{path}: read error: {e}")),
+                Err(e) => return Err(e),
             }
         }
-        filled += got;
-        let data = &buf[..filled];
-        let mut pos = 0;
-        // Start of the current curve's rows in `data` not yet copied to it.
-        let mut seg = 0;
-        let mut newlines = memchr::memchr_iter(b'\n', data);
-        loop {
-            let end = match newlines.next() {
-                Some(i) => i + 1,
-                None if eof && pos < filled => filled,
-                None => break,
-            };
-            let line = &data[pos..end];
-            row += 1;
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                if let Some(c) = cur.as_mut() {
-                    c.rows.extend_from_slice(&data[seg..pos]);
+        buf.truncate(start + got);
+        if !eof {
+            // Keep the partial last line for the next block.
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => carry.extend_from_slice(&buf[i + 1..]),
+                None => {
+                    // A line longer than the block: read on.
+                    carry = buf;
+                    continue;
                 }
-                seg = end;
-                pos = end;
-                continue;
             }
-            let raw = raw_field(line, by_idx);
-            let same = cur.is_some() && same_bytes(&cur_raw, raw);
-            if !same {
-                let id = trim_id(raw);
-                if cur.as_ref().is_none_or(|c| !same_bytes(&c.id_bytes, id)) {
-                    let id_bytes = id.to_vec();
-                    if let Some(mut c) = cur.take() {
-                        c.rows.extend_from_slice(&data[seg..pos]);
-                        last_len = c.rows.len();
-                        if !emit(c)? {
-                            return Ok(false);
+            let keep = buf.len() - carry.len();
+            buf.truncate(keep);
+        }
+        if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+            return Ok(());
+        }
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+/// Where things are in a row of the long CSV.
+struct Shape<'a> {
+    /// Field of the curve id.
+    by_idx: usize,
+    /// Field of each numeric column.
+    field_of: &'a [usize],
+    /// Numeric columns the fit uses.
+    used: &'a [usize],
+    /// Names of the numeric columns.
+    names: &'a [String],
+}
+
+/// A problem with one row, reported with its data row number once that is known.
+enum RowError {
+    Number { col: usize, text: String },
+    FewFields(usize),
+}
+
+/// The rows of one curve within one block (a curve may go on in the next block).
+struct Piece {
+    /// The id (trimmed) and the id field as it stands in the file.
+    id: Vec<u8>,
+    raw_id: Vec<u8>,
+    /// Line of the block (0-based, blank lines counted) where the piece starts.
+    first_line: usize,
+    /// Used numeric columns (others empty).
+    cols: Vec<Vec<f64>>,
+    /// The first bad row: its line in the block and the problem.
+    error: Option<(usize, RowError)>,
+}
+
+struct ParsedBlock {
+    pieces: Vec<Piece>,
+    /// Lines in the block (blank ones included), for data row numbers.
+    lines: usize,
+}
+
+/// Parses a block of whole lines into pieces of consecutive rows with the same id: one pass
+/// over each line splits the fields, numbers go through [`parse_number`].
+fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
+    let mut want = vec![usize::MAX; shape.field_of.iter().max().map_or(0, |m| m + 1)];
+    for &u in shape.used {
+        want[shape.field_of[u]] = u;
+    }
+    let ncols = shape.field_of.len();
+    // This line's numbers, by numeric column, until its curve is known.
+    let mut slot = vec![0.0; ncols];
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut line_no = 0;
+    let n = bytes.len();
+    let mut i = 0;
+    while i < n {
+        let this = line_no;
+        line_no += 1;
+        let line_start = i;
+        let mut id_raw: &[u8] = b"";
+        let mut problem: Option<RowError> = None;
+        let mut fi = 0;
+        let mut fstart = i;
+        // One pass over the line: fields end at ',' or at the end of the line.
+        let line_end = loop {
+            let mut j = fstart;
+            while j < n && bytes[j] != b',' && bytes[j] != b'\n' {
+                j += 1;
+            }
+            if fi == shape.by_idx {
+                id_raw = &bytes[fstart..j];
+            }
+            if let Some(&u) = want.get(fi) {
+                if u != usize::MAX {
+                    match parse_number(&bytes[fstart..j]) {
+                        Some(v) => slot[u] = v,
+                        None => {
+                            if problem.is_none() {
+                                let text = String::from_utf8_lossy(&bytes[fstart..j]).trim().to_string();
+                                problem = Some(RowError::Number { col: u, text });
+                            }
                         }
                     }
-                    cur = Some(RawCurve {
-                        id: String::from_utf8_lossy(&id_bytes).into_owned(),
-                        id_bytes,
-                        first_row: row,
-                        rows: Vec::with_capacity(last_len + last_len / 8),
-                    });
-                    seg = pos;
                 }
-                cur_raw.clear();
-                cur_raw.extend_from_slice(raw);
             }
-            pos = end;
+            fi += 1;
+            if j >= n || bytes[j] == b'\n' {
+                break j;
+            }
+            fstart = j + 1;
+        };
+        i = line_end + 1;
+        if fi == 1 && bytes[line_start..line_end].iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
         }
-        if let Some(c) = cur.as_mut() {
-            c.rows.extend_from_slice(&data[seg..pos]);
+        let same = pieces.last().is_some_and(|p| same_bytes(&p.raw_id, id_raw) || same_bytes(&p.id, trim_id(id_raw)));
+        if !same {
+            let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
+            let mut cols = vec![Vec::new(); ncols];
+            for &u in shape.used {
+                cols[u].reserve(size);
+            }
+            pieces.push(Piece { id: trim_id(id_raw).to_vec(), raw_id: id_raw.to_vec(), first_line: this, cols, error: None });
         }
-        buf.copy_within(pos..filled, 0);
-        filled -= pos;
+        let piece = pieces.last_mut().expect("a piece was just pushed");
+        if problem.is_none() && fi < want.len() {
+            problem = Some(RowError::FewFields(fi));
+        }
+        match problem {
+            None => {
+                for &u in shape.used {
+                    piece.cols[u].push(slot[u]);
+                }
+            }
+            Some(e) => {
+                if piece.error.is_none() {
+                    piece.error = Some((this, e));
+                }
+            }
+        }
     }
-    match cur {
-        Some(c) => emit(c),
-        None => Ok(true),
+    ParsedBlock { pieces, lines: line_no }
+}
+
+/// A complete curve, ready to fit.
+struct Curve {
+    id: String,
+    id_bytes: Vec<u8>,
+    /// Data row number (1-based) of its first row.
+    first_row: usize,
+    cols: Vec<Vec<f64>>,
+    /// Why it cannot be fitted, if it cannot.
+    error: Option<String>,
+}
+
+/// Joins the pieces of consecutive blocks into curves, in file order: checks that a curve's
+/// rows are contiguous and, on resume, skips the curves already in the output.
+struct Stitch {
+    /// The last curve seen: it may go on in the next block.
+    pending: Option<Curve>,
+    /// Data rows before the next block.
+    row_base: usize,
+    seen: HashSet<String>,
+    /// Curves still to skip (resume) and their expected ids.
+    skip: usize,
+    done: std::vec::IntoIter<String>,
+}
+
+impl Stitch {
+    fn add(&mut self, pb: ParsedBlock, shape: &Shape<'_>, path: &str, by: &str, out: &mut Vec<Curve>) -> Result<(), String> {
+        let base = self.row_base;
+        let message = |line: usize, e: &RowError| match e {
+            RowError::Number { col, text } => {
+                format!("data row {}, column `{}`: `{text}` is not a finite number", base + line + 1, shape.names[*col])
+            }
+            RowError::FewFields(k) => format!("data row {}: {k} fields, fewer than the header's", base + line + 1),
+        };
+        for piece in pb.pieces {
+            if let Some(c) = self.pending.as_mut().filter(|c| c.id_bytes == piece.id) {
+                for (dst, src) in c.cols.iter_mut().zip(piece.cols) {
+                    dst.extend_from_slice(&src);
+                }
+                if c.error.is_none() {
+                    c.error = piece.error.as_ref().map(|(l, e)| message(*l, e));
+                }
+                continue;
+            }
+            if let Some(c) = self.pending.take() {
+                self.finish(c, path, by, out)?;
+            }
+            self.pending = Some(Curve {
+                id: String::from_utf8_lossy(&piece.id).into_owned(),
+                first_row: base + piece.first_line + 1,
+                error: piece.error.as_ref().map(|(l, e)| message(*l, e)),
+                id_bytes: piece.id,
+                cols: piece.cols,
+            });
+        }
+        self.row_base += pb.lines;
+        Ok(())
+    }
+
+    /// A curve is complete: check it, then queue it (or skip it on resume).
+    fn finish(&mut self, c: Curve, path: &str, by: &str, out: &mut Vec<Curve>) -> Result<(), String> {
+        if !self.seen.insert(c.id.clone()) {
+            return Err(format!(
+                "{path}: rows of curve `{}` appear in two separate blocks (again at data row {}); sort the file by `{by}`",
+                c.id, c.first_row
+            ));
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            let expect = self.done.next().unwrap_or_default();
+            if expect != c.id {
+                return Err(format!(
+                    "cannot resume: the output has curve `{expect}` where the data has `{}`; delete the .partial file to start over",
+                    c.id
+                ));
+            }
+            return Ok(());
+        }
+        out.push(c);
+        Ok(())
     }
 }
 
@@ -491,19 +587,6 @@ fn split_curves<R: Read>(
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
-/// Field `idx` of a CSV line as it stands (up to the next comma or the end of the line).
-fn raw_field(line: &[u8], idx: usize) -> &[u8] {
-    let mut start = 0;
-    for _ in 0..idx {
-        match line[start..].iter().position(|&b| b == b',') {
-            Some(i) => start += i + 1,
-            None => return b"",
-        }
-    }
-    let end = line[start..].iter().position(|&b| b == b',').map_or(line.len(), |i| start + i);
-    &line[start..end]
 }
 
 /// A curve id without surrounding whitespace and quotes.
