@@ -111,8 +111,13 @@ pub fn read_labels(path: &Path, column: &str) -> Result<Vec<String>> {
 /// take Clinger's fast path: the digits as an integer `m < 2^53` and `10^d` (`d ≤ 22`) are
 /// both exact doubles, so `m / 10^d` is one correctly rounded division, the same value as
 /// `str::parse`. Anything else (exponents, more digits, `inf`, …) goes to `str::parse`.
+#[inline]
 pub fn parse_number(field: &[u8]) -> Option<f64> {
-    let f = field.trim_ascii();
+    // Surrounding whitespace is rare: trim only when an end byte is not a digit.
+    let f = match (field.first(), field.last()) {
+        (Some(a), Some(b)) if a.is_ascii_digit() && b.is_ascii_digit() => field,
+        _ => field.trim_ascii(),
+    };
     let (neg, b) = match f.first() {
         Some(b'-') => (true, &f[1..]),
         Some(b'+') => (false, &f[1..]),
@@ -143,9 +148,15 @@ pub fn parse_number(field: &[u8]) -> Option<f64> {
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
             1e20, 1e21, 1e22,
         ];
-        let v = m as f64 / POW10[decimals];
+        let v = if decimals == 0 { m as f64 } else { m as f64 / POW10[decimals] };
         return Some(if neg { -v } else { v });
     }
+    parse_slow(f)
+}
+
+/// Everything [`parse_number`]'s fast path does not take.
+#[cold]
+fn parse_slow(f: &[u8]) -> Option<f64> {
     std::str::from_utf8(f).ok()?.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 

@@ -463,7 +463,8 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     let tss: f64 = y.iter().zip(&w2).map(|(y, w)| w * (y - ybar) * (y - ybar)).sum();
     let nf = n as f64;
     let k = (p + q) as f64;
-    let sum_ln_sigma: f64 = w.iter().map(|w| -w.ln()).sum();
+    // Σ ln σᵢ (zero without weights: no n logarithms per fit then).
+    let sum_ln_sigma: f64 = if options.sigma.is_some() { w.iter().map(|w| -w.ln()).sum() } else { 0.0 };
     let base = nf * (2.0 * std::f64::consts::PI * rss / nf).ln() + nf + 2.0 * sum_ln_sigma;
     let converged = rep.termination.is_converged();
     let mut warnings = vec![];
