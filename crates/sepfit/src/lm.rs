@@ -748,23 +748,19 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
 
     let mut x = x0.to_vec();
     let mut fvec = vec![0.0; n];
-    let mut jac = vec![0.0; n * m];
-    let mut a = vec![0.0; n * m]; // free columns, factorised
-    let mut free = vec![0usize; m];
-    let mut ipvt = vec![0usize; m];
-    let mut rdiag = vec![0.0; m];
-    let mut acnorm = vec![0.0; m];
-    let mut diag = vec![0.0; m];
-    let mut diag_f = vec![0.0; m];
-    let mut qtf = vec![0.0; m];
-    let mut grad = vec![0.0; m];
-    let mut step_f = vec![0.0; m];
-    let (mut wa1, mut wa2, mut wa3) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
-    let mut sdiag = vec![0.0; m];
-    let mut xt = vec![0.0; m];
-    let mut s = vec![0.0; m];
-    let mut ft = vec![0.0; n];
-    let mut wa4 = vec![0.0; n];
+    // One allocation for the work arrays (an LM call on a compact problem is short, and many
+    // small allocations would cost as much as the iteration itself).
+    let mut work = vec![0.0; 2 * n * m + 2 * n + 13 * m];
+    let (jac, rest) = work.split_at_mut(n * m);
+    let (a, rest) = rest.split_at_mut(n * m); // free columns, factorised
+    let (ft, rest) = rest.split_at_mut(n);
+    let (wa4, rest) = rest.split_at_mut(n);
+    let mut m_arrays = rest.chunks_exact_mut(m.max(1));
+    let mut next = || m_arrays.next().map(|v| &mut v[..m]).unwrap_or_default();
+    let (rdiag, acnorm, diag, diag_f, qtf, grad, step_f) = (next(), next(), next(), next(), next(), next(), next());
+    let (wa1, wa2, wa3, sdiag, xt, s) = (next(), next(), next(), next(), next(), next());
+    let mut iwork = vec![0usize; 2 * m];
+    let (free, ipvt) = iwork.split_at_mut(m);
 
     let mut nfev = 1usize;
     let mut njev = 0usize;
@@ -826,7 +822,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         }
         // Jacobian at the current (accepted) point.
         njev += 1;
-        let ok = problem.jacobian(&x, &mut jac).is_ok() && all_finite(&jac);
+        let ok = problem.jacobian(&x, jac).is_ok() && all_finite(jac);
         if !ok {
             return finish(x, fvec, fnorm, Termination::NonFiniteJacobian, iter, nfev, njev, rejected, log, path, rank);
         }
@@ -855,7 +851,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             }
         }
         if iter == 1 {
-            xnorm = enorm_it(x.iter().zip(&diag).map(|(a, b)| a * b));
+            xnorm = enorm_it(x.iter().zip(diag.iter()).map(|(a, b)| a * b));
             delta = opts.factor * xnorm;
             if delta == 0.0 {
                 delta = opts.factor;
@@ -868,7 +864,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             a[c * n..(c + 1) * n].copy_from_slice(&jac[k * n..(k + 1) * n]);
             diag_f[c] = diag[k];
         }
-        qrfac(n, nfree, &mut a, n, &mut ipvt[..nfree], &mut rdiag[..nfree], &mut acnorm[..nfree], &mut wa1[..nfree]);
+        qrfac(n, nfree, a, n, &mut ipvt[..nfree], &mut rdiag[..nfree], &mut acnorm[..nfree], &mut wa1[..nfree]);
         // Numerical rank of the free Jacobian.
         let rmax = rdiag[..nfree].iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
         let tol = eps * (n.max(nfree) as f64) * rmax;
@@ -907,7 +903,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         loop {
             lmpar(
                 nfree,
-                &mut a,
+                a,
                 n,
                 &ipvt[..nfree],
                 &diag_f[..nfree],
@@ -933,12 +929,12 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             for k in 0..m {
                 s[k] = xt[k] - x[k];
             }
-            let pnorm = enorm_it(s.iter().zip(&diag).map(|(a, b)| a * b));
+            let pnorm = enorm_it(s.iter().zip(diag.iter()).map(|(a, b)| a * b));
             if iter == 1 {
                 delta = delta.min(pnorm);
             }
             nfev += 1;
-            let fnorm1 = eval_res(problem, &xt, &mut ft);
+            let fnorm1 = eval_res(problem, xt, ft);
             // Actual relative reduction, computed as −Σ (f̃ᵢ − fᵢ)(f̃ᵢ + fᵢ)/‖f‖² so that
             // differences below the rounding level of ‖f‖² are still resolved.
             let actred = if 0.1 * fnorm1 < fnorm {
@@ -1008,7 +1004,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 jac_at_current = false;
                 x.copy_from_slice(&xt);
                 fvec.copy_from_slice(&ft);
-                xnorm = enorm_it(x.iter().zip(&diag).map(|(a, b)| a * b));
+                xnorm = enorm_it(x.iter().zip(diag.iter()).map(|(a, b)| a * b));
                 fnorm = fnorm1;
                 path.push(x.clone());
                 let cost = 0.5 * fnorm * fnorm;
@@ -1063,7 +1059,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     if fnorm > 0.0 && opts.polish {
         // If `x` has not moved since the Jacobian of the last iteration was computed (the
         // last trial was rejected, or the gradient test fired), polishing starts from it.
-        let jac_at_x = jac_at_current.then_some(jac.as_slice());
+        let jac_at_x = jac_at_current.then_some(&*jac);
         let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter };
         polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, &diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
