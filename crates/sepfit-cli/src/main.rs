@@ -7,6 +7,11 @@ mod data;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: `sepfit batch` allocates per curve on one thread
+/// and frees on another, where glibc's arenas lock and consolidate.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
