@@ -157,6 +157,7 @@ impl BatchFitter {
             }
             None => &self.resolved.options,
         };
+        worker.ws.lean = true;
         let f = fit_with(model, &worker.y, opts, &mut worker.ws).map_err(|e| e.to_string())?;
         let p = f.linear.len();
         let mut values = f.linear.clone();

@@ -308,6 +308,10 @@ fn fitted_values(ev: &ModelEval, has_offset: bool, a: &[f64], n: usize) -> Vec<f
 #[derive(Default)]
 pub struct FitWorkspace {
     varpro: Option<varpro::VarProBuffers>,
+    /// Batch mode (set by [`crate::batch::BatchWorker`] only): the `Fit` keeps estimates,
+    /// standard errors, RSS and the iteration counts; the iteration log and path, the fitted
+    /// and residual vectors, t and p values and correlations are left empty.
+    pub(crate) lean: bool,
 }
 
 impl std::fmt::Debug for FitWorkspace {
@@ -348,6 +352,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
         lower: options.lower.clone(),
         upper: options.upper.clone(),
         polish: options.polish,
+        record: !ws.lean,
     };
     let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {
@@ -434,13 +439,19 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
             (fitted, jac)
         }
     };
-    let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(y, f)| y - f).collect();
-    let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
-    let rss: f64 = weighted_residuals.iter().map(|r| r * r).sum();
+    let (fitted, residuals, weighted_residuals, rss) = if ws.lean {
+        let rss = y.iter().zip(&fitted).zip(&w).map(|((y, f), w)| (w * (y - f)) * (w * (y - f))).sum();
+        (Vec::new(), Vec::new(), Vec::new(), rss)
+    } else {
+        let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(y, f)| y - f).collect();
+        let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
+        let rss: f64 = weighted_residuals.iter().map(|r| r * r).sum();
+        (fitted, residuals, weighted_residuals, rss)
+    };
     let dof = n - p - q;
     let mut estimates = b.clone();
     estimates.extend_from_slice(&a_full);
-    let st = stats::param_stats_n(jac.as_ref(), n, rss, dof, &estimates);
+    let st = stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, !ws.lean);
     // Basis rank at the solution: the weighted basis is columns q.. of the weighted Jacobian.
     // A full-rank Jacobian has a full-rank basis (a column subset's condition number is at most
     // the whole matrix's), so its singular values are needed only otherwise.
@@ -457,10 +468,9 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
             None => 0,
         }
     };
-    let w2: Vec<f64> = w.iter().map(|v| v * v).collect();
-    let sw: f64 = w2.iter().sum();
-    let ybar: f64 = y.iter().zip(&w2).map(|(y, w)| y * w).sum::<f64>() / sw;
-    let tss: f64 = y.iter().zip(&w2).map(|(y, w)| w * (y - ybar) * (y - ybar)).sum();
+    let sw: f64 = w.iter().map(|v| v * v).sum();
+    let ybar: f64 = y.iter().zip(&w).map(|(y, w)| y * (w * w)).sum::<f64>() / sw;
+    let tss: f64 = y.iter().zip(&w).map(|(y, w)| (w * w) * (y - ybar) * (y - ybar)).sum();
     let nf = n as f64;
     let k = (p + q) as f64;
     // Σ ln σᵢ (zero without weights: no n logarithms per fit then).

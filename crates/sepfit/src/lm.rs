@@ -208,6 +208,10 @@ pub struct LmOptions {
     /// module docs). Default `true`; turn it off when digits far below the noise level are not
     /// worth the extra evaluations (e.g. fitting many noisy curves).
     pub polish: bool,
+    /// Keep the iteration log and the path of accepted iterates in the report. Default
+    /// `true`; off, they hold the starting point only (for many fits whose paths nobody
+    /// reads).
+    pub record: bool,
 }
 
 impl Default for LmOptions {
@@ -222,6 +226,7 @@ impl Default for LmOptions {
             lower: None,
             upper: None,
             polish: true,
+            record: true,
         }
     }
 }
@@ -1006,19 +1011,21 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 fvec.copy_from_slice(&ft);
                 xnorm = enorm_it(x.iter().zip(diag.iter()).map(|(a, b)| a * b));
                 fnorm = fnorm1;
-                path.push(x.clone());
-                let cost = 0.5 * fnorm * fnorm;
-                log.push(IterationRecord {
-                    iter,
-                    cost,
-                    cost_change: cost_before - cost,
-                    gradient_norm: gmax,
-                    step_norm: enorm(&s),
-                    ratio,
-                    lambda: par,
-                    radius: delta,
-                    evaluations: nfev,
-                });
+                if opts.record {
+                    path.push(x.clone());
+                    let cost = 0.5 * fnorm * fnorm;
+                    log.push(IterationRecord {
+                        iter,
+                        cost,
+                        cost_change: cost_before - cost,
+                        gradient_norm: gmax,
+                        step_norm: enorm(&s),
+                        ratio,
+                        lambda: par,
+                        radius: delta,
+                        evaluations: nfev,
+                    });
+                }
             } else {
                 rejected += 1;
             }

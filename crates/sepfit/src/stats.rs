@@ -256,6 +256,20 @@ pub fn param_stats(j: MatRef<'_, f64>, rss: f64, dof: usize, estimates: &[f64]) 
 /// such as its compact form `QᵀJ` (fewer rows); `n_obs` sets the rank tolerance
 /// `ε·max(n_obs, m)·σ_max` as for `J` itself.
 pub fn param_stats_n(j: MatRef<'_, f64>, n_obs: usize, rss: f64, dof: usize, estimates: &[f64]) -> ParamStats {
+    param_stats_with(j, n_obs, rss, dof, estimates, true)
+}
+
+/// [`param_stats_n`]; without `extras` only the covariance, standard errors, rank and
+/// condition number are computed (correlation `None`, t and p values empty): what a batch of
+/// many curves reports.
+pub(crate) fn param_stats_with(
+    j: MatRef<'_, f64>,
+    n_obs: usize,
+    rss: f64,
+    dof: usize,
+    estimates: &[f64],
+    extras: bool,
+) -> ParamStats {
     let m = j.ncols();
     let n = j.nrows();
     let nan = || vec![f64::NAN; m];
@@ -324,6 +338,17 @@ pub fn param_stats_n(j: MatRef<'_, f64>, n_obs: usize, rss: f64, dof: usize, est
         }
     }
     let se: Vec<f64> = (0..m).map(|i| cov[(i, i)].max(0.0).sqrt()).collect();
+    if !extras {
+        return ParamStats {
+            covariance: Some(cov),
+            correlation: None,
+            std_errors: se,
+            t_values: Vec::new(),
+            p_values: Vec::new(),
+            rank,
+            condition_number: cond,
+        };
+    }
     let mut corr = Mat::zeros(m, m);
     for a in 0..m {
         for b in 0..m {
