@@ -4,11 +4,13 @@
 //! rank is the number of `|r_jj| > ε·max(n, p)·|r₁₁|`.
 //!
 //! For `p ≤ ~10` the unblocked algorithm on contiguous columns is the fast one: it is a few
-//! passes of dot products and AXPYs over each column (≈ `2np²` flops), with column norms
-//! recomputed exactly at each step (no downdating, so no cancellation trouble).
-//! On x86-64 CPUs with AVX2 the same code is compiled for 4-lane vectors and chosen at run
-//! time; the sums have a fixed association (four explicit accumulators) and no FMA, so the
-//! results are bit-identical either way.
+//! passes of dot products and AXPYs over each column (≈ `2np²` flops). The column norms for
+//! the next pivot and reflector are summed exactly from the updated entries in the same pass
+//! as each update (no downdating, so no cancellation trouble), and the Householder vectors
+//! are left unnormalised in place (no scaling pass).
+//! On x86-64 CPUs with AVX2 the kernels use 4-lane vectors, chosen at run time; the sums have
+//! a fixed association (sixteen accumulators in four chains) and no FMA, so the results are
+//! bit-identical either way (tested).
 //!
 //! ```
 //! use sepfit::qr::PivotedQr;
