@@ -70,8 +70,8 @@
 //! trust region shrinks by a factor 10.
 //!
 //! **Termination** (MINPACK `info` codes in brackets), see [`Termination`]:
-//! `ftol` [1]: `|actred| ≤ ftol` and `prered ≤ ftol` and `ρ ≤ 2`, where both
-//! reductions are relative to `‖f‖²`; `xtol` [2]: `Δ ≤ xtol ‖D x‖`; `gtol` [4]: the
+//! `ftol` \[1\]: `|actred| ≤ ftol` and `prered ≤ ftol` and `ρ ≤ 2`, where both
+//! reductions are relative to `‖f‖²`; `xtol` \[2\]: `Δ ≤ xtol ‖D x‖`; `gtol` \[4\]: the
 //! largest cosine between `f` and a column of `J` is `≤ gtol`. The machine
 //! precision variants [6, 7, 8] mean the requested tolerance is below what
 //! `f64` can resolve: the solution is as accurate as it can get.

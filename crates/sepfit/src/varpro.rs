@@ -206,7 +206,7 @@ fn weighted_difference(y: &[f64], o: &[f64], w: &[f64], z: &mut [f64]) -> f64 {
 
 /// The variable projection functional `r(b)` as a [`LeastSquaresProblem`] in `b`.
 ///
-/// **Compact form** ([`VarProProblem::compact`], what [`crate::fit`] uses). One Householder QR
+/// **Compact form** ([`VarProProblem::compact`], what [`crate::fit()`] uses). One Householder QR
 /// of the `n × (p + 1 + m)` matrix `A = [WΦ | Wz | D]` (the basis pivoted, then the data column,
 /// then the `m` weighted derivative columns `D_c = W ∂φ_j/∂b_k` of the pattern and
 /// `W ∂φ₀/∂b_k`) gives every quantity of a Levenberg–Marquardt step in `R`:
