@@ -411,6 +411,22 @@ fn enorm_it(v: impl Iterator<Item = f64>) -> f64 {
 
 /// Column-pivoted Householder QR of the `n × m` column-major `a` (leading dim `ld`), MINPACK `qrfac`.
 #[allow(clippy::too_many_arguments)]
+/// After [`qrfac`]: `qtf = (Qᵀ f)[..nf]` by the Householder vectors stored below the diagonal
+/// of `a` (scratch `wa4`, length `n`), and the diagonal of `a` set to `R`'s (`rdiag`).
+fn qt_f(n: usize, nf: usize, a: &mut [f64], rdiag: &[f64], f: &[f64], wa4: &mut [f64], qtf: &mut [f64]) {
+    wa4.copy_from_slice(f);
+    for j in 0..nf {
+        let ajj = a[j + j * n];
+        if ajj != 0.0 {
+            let colj = &a[j + j * n..(j + 1) * n];
+            let temp = -dot(colj, &wa4[j..n]) / ajj;
+            axpy(temp, colj, &mut wa4[j..n]);
+        }
+        a[j + j * n] = rdiag[j];
+        qtf[j] = wa4[j];
+    }
+}
+
 fn qrfac(
     n: usize,
     m: usize,
@@ -875,17 +891,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         let tol = eps * (n.max(nfree) as f64) * rmax;
         rank = rdiag[..nfree].iter().filter(|v| v.abs() > tol).count();
         // qtf = first nfree components of Qᵀ f.
-        wa4.copy_from_slice(&fvec);
-        for j in 0..nfree {
-            let ajj = a[j + j * n];
-            if ajj != 0.0 {
-                let colj = &a[j + j * n..(j + 1) * n];
-                let temp = -dot(colj, &wa4[j..n]) / ajj;
-                axpy(temp, colj, &mut wa4[j..n]);
-            }
-            a[j + j * n] = rdiag[j];
-            qtf[j] = wa4[j];
-        }
+        qt_f(n, nfree, a, &rdiag[..nfree], &fvec, wa4, &mut qtf[..nfree]);
         // Scaled gradient (largest cosine) test.
         let mut gnorm = 0.0f64;
         if fnorm != 0.0 {
@@ -1161,19 +1167,8 @@ fn gn_step<P: LeastSquaresProblem + ?Sized>(
     }
     let (ipvt, rdiag, acnorm, wa1) = (&mut ws.ipvt[..nf], &mut ws.rdiag[..nf], &mut ws.acnorm[..nf], &mut ws.wa1[..nf]);
     qrfac(n, nf, a, n, ipvt, rdiag, acnorm, wa1);
-    let wa4 = &mut ws.wa4;
-    wa4.copy_from_slice(f);
     let qtf = &mut ws.qtf[..nf];
-    for j in 0..nf {
-        let ajj = a[j + j * n];
-        if ajj != 0.0 {
-            let colj = &a[j + j * n..(j + 1) * n];
-            let temp = -dot(colj, &wa4[j..n]) / ajj;
-            axpy(temp, colj, &mut wa4[j..n]);
-        }
-        a[j + j * n] = rdiag[j];
-        qtf[j] = wa4[j];
-    }
+    qt_f(n, nf, a, rdiag, f, &mut ws.wa4, qtf);
     let fnorm = enorm(f);
     let nsing = rdiag.iter().position(|v| *v == 0.0).unwrap_or(nf);
     let prered = if fnorm > 0.0 { (enorm(&qtf[..nsing]) / fnorm).powi(2) } else { 0.0 };
