@@ -493,9 +493,14 @@ impl Program {
     }
 
     /// Runs the vector code over rows `0..n` chunk by chunk; the element-wise loops are compiled
-    /// for AVX2 too and that version is chosen at run time (element-wise IEEE operations give
-    /// the same results at any vector width).
+    /// for AVX2 and AVX-512 too and the widest the CPU has is chosen at run time (element-wise
+    /// IEEE operations give the same results at any vector width).
     fn run_chunks(&self, ws: &mut Workspace, columns: &[&[f64]], n: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { self.run_chunks_avx512(ws, columns, n) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
@@ -507,6 +512,12 @@ impl Program {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn run_chunks_avx2(&self, ws: &mut Workspace, columns: &[&[f64]], n: usize) {
+        self.run_chunks_impl(ws, columns, n)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn run_chunks_avx512(&self, ws: &mut Workspace, columns: &[&[f64]], n: usize) {
         self.run_chunks_impl(ws, columns, n)
     }
 

@@ -94,9 +94,12 @@ impl PivotedQr {
     /// Appended columns are left untouched (see [`PivotedQr::factor_next`]).
     pub fn factor(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.factor_avx2() };
+        match simd_level() {
+            // SAFETY: the CPU supports the instructions (`simd_level` checked).
+            Simd::Avx512 => return unsafe { self.factor_avx512() },
+            // SAFETY: as above.
+            Simd::Avx2 => return unsafe { self.factor_avx2() },
+            Simd::None => {}
         }
         self.factor_impl::<Scalar>()
     }
@@ -110,9 +113,12 @@ impl PivotedQr {
     pub fn factor_next(&mut self, count: usize) {
         assert!(self.done >= self.p && self.done + count <= self.cols, "factor_next past the last column");
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.factor_next_avx2(count) };
+        match simd_level() {
+            // SAFETY: the CPU supports the instructions (`simd_level` checked).
+            Simd::Avx512 => return unsafe { self.factor_next_avx512(count) },
+            // SAFETY: as above.
+            Simd::Avx2 => return unsafe { self.factor_next_avx2(count) },
+            Simd::None => {}
         }
         self.factor_next_impl::<Scalar>(count)
     }
@@ -121,6 +127,12 @@ impl PivotedQr {
     #[target_feature(enable = "avx2")]
     fn factor_next_avx2(&mut self, count: usize) {
         self.factor_next_impl::<Avx2>(count)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    fn factor_next_avx512(&mut self, count: usize) {
+        self.factor_next_impl::<Avx512>(count)
     }
 
     #[inline(always)]
@@ -185,6 +197,12 @@ impl PivotedQr {
     #[target_feature(enable = "avx2")]
     fn factor_avx2(&mut self) {
         self.factor_impl::<Avx2>()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    fn factor_avx512(&mut self) {
+        self.factor_impl::<Avx512>()
     }
 
     #[inline(always)]
@@ -300,9 +318,12 @@ impl PivotedQr {
     /// reverse (`Q`).
     fn apply(&self, v: &mut [f64], transpose: bool) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.apply_avx2(v, transpose) };
+        match simd_level() {
+            // SAFETY: the CPU supports the instructions (`simd_level` checked).
+            Simd::Avx512 => return unsafe { self.apply_avx512(v, transpose) },
+            // SAFETY: as above.
+            Simd::Avx2 => return unsafe { self.apply_avx2(v, transpose) },
+            Simd::None => {}
         }
         self.apply_impl::<Scalar>(v, transpose)
     }
@@ -311,6 +332,12 @@ impl PivotedQr {
     #[target_feature(enable = "avx2")]
     fn apply_avx2(&self, v: &mut [f64], transpose: bool) {
         self.apply_impl::<Avx2>(v, transpose)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    fn apply_avx512(&self, v: &mut [f64], transpose: bool) {
+        self.apply_impl::<Avx512>(v, transpose)
     }
 
     #[inline(always)]
@@ -475,6 +502,149 @@ impl Kernels for Avx2 {
         }
         #[cfg(not(target_arch = "x86_64"))]
         axpy_sumsq(alpha, x, y)
+    }
+}
+
+/// The widest vector instructions of this CPU that the kernels use.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Simd {
+    None,
+    Avx2,
+    Avx512,
+}
+
+/// Detected once (the standard library caches the CPUID answers).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn simd_level() -> Simd {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        Simd::Avx512
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        Simd::Avx2
+    } else {
+        Simd::None
+    }
+}
+
+/// AVX-512 kernels: the same sixteen accumulators as two 8-lane registers (`[s₀|s₁]`,
+/// `[s₂|s₃]`), so the same association and bits; only used from functions compiled with
+/// AVX-512F after a run-time check.
+pub(crate) struct Avx512;
+
+impl Kernels for Avx512 {
+    #[inline(always)]
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F.
+            unsafe { dot_avx512(a, b) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        dot(a, b)
+    }
+    #[inline(always)]
+    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+        axpy(alpha, x, y)
+    }
+    #[inline(always)]
+    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F.
+            unsafe { axpy_sumsq_avx512(alpha, x, y) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        axpy_sumsq(alpha, x, y)
+    }
+}
+
+/// [`dot`] with 8-lane vectors holding the sixteen accumulators (same association).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+#[inline]
+unsafe fn dot_avx512(a: &[f64], b: &[f64]) -> f64 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every load reads indices i..i+16 (or i..i+4) < n of both slices.
+    unsafe {
+        let (mut s01, mut s23) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        while i + 16 <= n {
+            s01 = _mm512_add_pd(s01, _mm512_mul_pd(_mm512_loadu_pd(pa.add(i)), _mm512_loadu_pd(pb.add(i))));
+            s23 = _mm512_add_pd(s23, _mm512_mul_pd(_mm512_loadu_pd(pa.add(i + 8)), _mm512_loadu_pd(pb.add(i + 8))));
+            i += 16;
+        }
+        let mut s0 = _mm512_castpd512_pd256(s01);
+        let s1 = _mm512_extractf64x4_pd::<1>(s01);
+        let s2 = _mm512_castpd512_pd256(s23);
+        let s3 = _mm512_extractf64x4_pd::<1>(s23);
+        while i + 4 <= n {
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
+            i += 4;
+        }
+        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+        let mut t4 = [0.0f64; 4];
+        _mm256_storeu_pd(t4.as_mut_ptr(), t);
+        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
+        while i < n {
+            t += *pa.add(i) * *pb.add(i);
+            i += 1;
+        }
+        t
+    }
+}
+
+/// [`axpy_sumsq`] with 8-lane vectors holding the sixteen accumulators (same association).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+#[inline]
+unsafe fn axpy_sumsq_avx512(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len());
+    if n == 0 {
+        return 0.0;
+    }
+    y[0] += alpha * x[0];
+    let (px, py) = (x[1..n].as_ptr(), y[1..n].as_mut_ptr());
+    let m = n - 1;
+    let mut i = 0;
+    // SAFETY: every access is at indices i..i+16 < m of both slices (offset by one).
+    unsafe {
+        let va = _mm512_set1_pd(alpha);
+        let (mut s01, mut s23) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        while i + 16 <= m {
+            let y01 = _mm512_add_pd(_mm512_loadu_pd(py.add(i)), _mm512_mul_pd(va, _mm512_loadu_pd(px.add(i))));
+            let y23 = _mm512_add_pd(_mm512_loadu_pd(py.add(i + 8)), _mm512_mul_pd(va, _mm512_loadu_pd(px.add(i + 8))));
+            _mm512_storeu_pd(py.add(i), y01);
+            _mm512_storeu_pd(py.add(i + 8), y23);
+            s01 = _mm512_add_pd(s01, _mm512_mul_pd(y01, y01));
+            s23 = _mm512_add_pd(s23, _mm512_mul_pd(y23, y23));
+            i += 16;
+        }
+        let va = _mm256_set1_pd(alpha);
+        let mut s0 = _mm512_castpd512_pd256(s01);
+        let s1 = _mm512_extractf64x4_pd::<1>(s01);
+        let s2 = _mm512_castpd512_pd256(s23);
+        let s3 = _mm512_extractf64x4_pd::<1>(s23);
+        while i + 4 <= m {
+            let y0 = _mm256_add_pd(_mm256_loadu_pd(py.add(i)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i))));
+            _mm256_storeu_pd(py.add(i), y0);
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(y0, y0));
+            i += 4;
+        }
+        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+        let mut t4 = [0.0f64; 4];
+        _mm256_storeu_pd(t4.as_mut_ptr(), t);
+        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
+        while i < m {
+            let v = *py.add(i) + alpha * *px.add(i);
+            *py.add(i) = v;
+            t += v * v;
+            i += 1;
+        }
+        t
     }
 }
 
@@ -645,7 +815,7 @@ mod tests {
         }
     }
 
-    /// The AVX2 dot product has the association of the portable one, bit for bit.
+    /// The AVX2 and AVX-512 dot products have the association of the portable one, bit for bit.
     #[test]
     fn dot_kernels_agree_bitwise() {
         let mut seed = 11u64;
@@ -657,6 +827,11 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 detected just above.
                 assert_eq!(unsafe { dot_avx2(&a, &b) }.to_bits(), s.to_bits(), "n = {n}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F detected just above.
+                assert_eq!(unsafe { dot_avx512(&a, &b) }.to_bits(), s.to_bits(), "n = {n}");
             }
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((s - naive).abs() <= 1e-12 * a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum::<f64>());
@@ -673,6 +848,14 @@ mod tests {
                 let mut y2 = b.clone();
                 // SAFETY: AVX2 detected just above.
                 let t2 = unsafe { axpy_sumsq_avx2(-0.37, &a, &mut y2) };
+                assert_eq!(y2, y1);
+                assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut y2 = b.clone();
+                // SAFETY: AVX-512F detected just above.
+                let t2 = unsafe { axpy_sumsq_avx512(-0.37, &a, &mut y2) };
                 assert_eq!(y2, y1);
                 assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
             }
