@@ -302,6 +302,112 @@ fn fitted_values(ev: &ModelEval, has_offset: bool, a: &[f64], n: usize) -> Vec<f
     fitted
 }
 
+fn lm_options(options: &FitOptions, record: bool) -> LmOptions {
+    LmOptions {
+        ftol: options.ftol,
+        xtol: options.xtol,
+        gtol: options.gtol,
+        max_iterations: options.max_iterations,
+        max_evaluations: options.max_evaluations,
+        factor: options.factor,
+        lower: options.lower.clone(),
+        upper: options.upper.clone(),
+        polish: options.polish,
+        record,
+    }
+}
+
+/// The batch's variable-projection fit ([`FitWorkspace::lean`]): estimates, standard errors,
+/// RSS and counts only. The RSS is the projection's `‖r̃‖²` (no fitted values are formed), and
+/// the standard errors come from a QR of the compact Jacobian when it is clearly
+/// well-conditioned (the SVD of [`fit`] otherwise); the fields the batch does not report
+/// (fitted values, residuals, R², AIC, BIC, t and p values, correlations, condition number,
+/// log and path) are empty or NaN.
+fn fit_lean<M: SeparableModel + ?Sized>(
+    model: &mut M,
+    y: &[f64],
+    options: &FitOptions,
+    ws: &mut FitWorkspace,
+) -> Result<Fit, FitError> {
+    let sigma = options.sigma.as_deref();
+    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+    let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
+    let mut prob = VarProProblem::with_buffers(&mut *model, y, sigma, kind, true, ws.varpro.take())?;
+    if n <= p + q {
+        return Err(FitError::TooFewObservations { n, params: p + q });
+    }
+    let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_options(options, false))?;
+    if rep.termination == Termination::NonFiniteAtStart {
+        let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
+        return Err(FitError::NonFiniteAtStart(err));
+    }
+    if !prob.is_projected_at(&rep.x) {
+        prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
+    }
+    let a = prob.linear_params().to_vec();
+    let rss = prob.rss();
+    let basis_rank = prob.basis_rank();
+    let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
+    ws.varpro = Some(prob.into_buffers());
+    let dof = n - p - q;
+    let b = rep.x.clone();
+    let mut estimates = b.clone();
+    estimates.extend_from_slice(&a);
+    let st = match stats::std_errors_qr(jac.as_ref(), rss, dof) {
+        Some(se) => ParamStats {
+            covariance: None,
+            correlation: None,
+            std_errors: se,
+            t_values: Vec::new(),
+            p_values: Vec::new(),
+            rank: p + q,
+            condition_number: f64::NAN,
+        },
+        None => stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, false),
+    };
+    let converged = rep.termination.is_converged();
+    let mut warnings = vec![];
+    if !converged {
+        warnings.push(FitWarning::NotConverged(rep.termination));
+    }
+    if p > 0 && basis_rank < p {
+        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p });
+    }
+    if st.rank < p + q {
+        warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: p + q });
+    }
+    Ok(Fit {
+        method: options.method,
+        linear: a,
+        nonlinear: b,
+        termination: rep.termination,
+        converged,
+        iterations: rep.iterations,
+        polish_steps: rep.polish_steps,
+        residual_evaluations: rep.residual_evaluations,
+        jacobian_evaluations: rep.jacobian_evaluations,
+        rss,
+        initial_rss: 2.0 * rep.initial_cost,
+        dof,
+        residual_std_error: (rss / dof as f64).sqrt(),
+        reduced_chi_square: rss / dof as f64,
+        r_squared: f64::NAN,
+        aic: f64::NAN,
+        bic: f64::NAN,
+        fitted: Vec::new(),
+        residuals: Vec::new(),
+        weighted_residuals: Vec::new(),
+        estimates,
+        stats: st,
+        basis_rank,
+        at_lower: rep.at_lower,
+        at_upper: rep.at_upper,
+        log: rep.log,
+        path: rep.path,
+        warnings,
+    })
+}
+
 /// Buffers reused by [`fit_with`] across fits of models of one shape (the same numbers of
 /// observations and parameters), so that fitting many curves one after another allocates
 /// no per-observation workspace per curve.
@@ -310,7 +416,8 @@ pub struct FitWorkspace {
     varpro: Option<varpro::VarProBuffers>,
     /// Batch mode (set by [`crate::batch::BatchWorker`] only): the `Fit` keeps estimates,
     /// standard errors, RSS and the iteration counts; the iteration log and path, the fitted
-    /// and residual vectors, t and p values and correlations are left empty.
+    /// and residual vectors, t and p values and correlations are left empty (see
+    /// [`fit_lean`] for variable projection).
     pub(crate) lean: bool,
 }
 
@@ -337,23 +444,17 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     ws: &mut FitWorkspace,
 ) -> Result<Fit, FitError> {
     let sigma = options.sigma.as_deref();
+    let varpro_method = matches!(options.method, Method::VarPro | Method::Kaufman);
+    if ws.lean && varpro_method {
+        // The batch's fit: its `VarProProblem` checks the data.
+        return fit_lean(model, y, options, ws);
+    }
     let w = varpro::check_data(&*model, y, sigma)?;
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
     if n <= p + q {
         return Err(FitError::TooFewObservations { n, params: p + q });
     }
-    let lm_opts = LmOptions {
-        ftol: options.ftol,
-        xtol: options.xtol,
-        gtol: options.gtol,
-        max_iterations: options.max_iterations,
-        max_evaluations: options.max_evaluations,
-        factor: options.factor,
-        lower: options.lower.clone(),
-        upper: options.upper.clone(),
-        polish: options.polish,
-        record: !ws.lean,
-    };
+    let lm_opts = lm_options(options, !ws.lean);
     let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {
             let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
