@@ -409,8 +409,7 @@ impl<'m> GlobalProblem<'m> {
         for c in 0..self.opattern.len() {
             self.qr.col_mut(p + mb + c).copy_from_slice(self.eval.d_offset.col_as_slice(c));
         }
-        self.qr.factor();
-        self.qr.factor_next(mb + self.opattern.len());
+        self.qr.factor_with_next(mb + self.opattern.len());
         let rank = if p > 0 { self.qr.rank() } else { 0 };
         let has_offset = self.model.has_offset();
         let rows = k + 1;

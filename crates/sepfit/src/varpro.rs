@@ -452,8 +452,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         if !finite {
             return Err(ModelError::new("model produced non-finite values"));
         }
-        self.cur.qr.factor();
-        self.cur.qr.factor_next(1);
+        self.cur.qr.factor_with_next(1);
         self.cur.rank = self.cur.qr.rank();
         let rank = self.cur.rank;
         // a = Π R₁₁⁻¹ (Qᵀz)_{0..ρ};  r̃ = (0_ρ, (Qᵀz)_{ρ..=p}, 0 …).
