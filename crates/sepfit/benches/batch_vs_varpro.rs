@@ -6,7 +6,7 @@
 //!    Poisson-like noise (Gaussian with sd = sqrt(mean)), started from tau1 = 0.5, tau2 = 3;
 //!    2,000 curves. sepfit: `BatchFitter::fit_curve` one after another on one thread with a
 //!    reused worker, and `BatchFitter::fit_all` inside a 1-thread and a 2-thread rayon pool,
-//!    at `sepfit batch`'s default tolerance (`DEFAULT_BATCH_TOL` = 1e-10) and at full
+//!    at `sepfit batch`'s default tolerance (`DEFAULT_BATCH_TOL` = 1e-12) and at full
 //!    precision (`sepfit fit`'s defaults: 1e-15 and Gauss–Newton polishing).
 //!    varpro: its single-right-hand-side fit of each curve one after another on one thread
 //!    (hand-written basis functions, model + problem built per curve, `LevMarSolver::default()`,
