@@ -317,6 +317,32 @@ fn lm_options(options: &FitOptions, record: bool) -> LmOptions {
     }
 }
 
+/// Runs Levenberg–Marquardt on the compact variable-projection problem (reusing `ws`'s
+/// buffers) and leaves the problem projected at the solution.
+fn solve_varpro<'m, M: SeparableModel + ?Sized>(
+    model: &'m mut M,
+    y: &[f64],
+    options: &FitOptions,
+    ws: &mut FitWorkspace,
+    record: bool,
+) -> Result<(VarProProblem<'m, M>, lm::LmReport), FitError> {
+    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+    let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
+    let mut prob = VarProProblem::with_buffers(model, y, options.sigma.as_deref(), kind, true, ws.varpro.take())?;
+    if n <= p + q {
+        return Err(FitError::TooFewObservations { n, params: p + q });
+    }
+    let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_options(options, record))?;
+    if rep.termination == Termination::NonFiniteAtStart {
+        let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
+        return Err(FitError::NonFiniteAtStart(err));
+    }
+    if !prob.is_projected_at(&rep.x) {
+        prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
+    }
+    Ok((prob, rep))
+}
+
 /// The batch's variable-projection fit ([`FitWorkspace::lean`]): estimates, standard errors,
 /// RSS and counts only. The RSS is the projection's `‖r̃‖²` (no fitted values are formed), and
 /// the standard errors come from a QR of the compact Jacobian when it is clearly
@@ -329,21 +355,8 @@ fn fit_lean<M: SeparableModel + ?Sized>(
     options: &FitOptions,
     ws: &mut FitWorkspace,
 ) -> Result<Fit, FitError> {
-    let sigma = options.sigma.as_deref();
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
-    let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
-    let mut prob = VarProProblem::with_buffers(&mut *model, y, sigma, kind, true, ws.varpro.take())?;
-    if n <= p + q {
-        return Err(FitError::TooFewObservations { n, params: p + q });
-    }
-    let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_options(options, false))?;
-    if rep.termination == Termination::NonFiniteAtStart {
-        let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
-        return Err(FitError::NonFiniteAtStart(err));
-    }
-    if !prob.is_projected_at(&rep.x) {
-        prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
-    }
+    let (mut prob, rep) = solve_varpro(model, y, options, ws, false)?;
     let a = prob.linear_params().to_vec();
     let rss = prob.rss();
     let basis_rank = prob.basis_rank();
@@ -457,16 +470,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     let lm_opts = lm_options(options, !ws.lean);
     let (b, a_full, rep, ev) = match options.method {
         Method::VarPro | Method::Kaufman => {
-            let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
-            let mut prob = VarProProblem::with_buffers(&mut *model, y, sigma, kind, true, ws.varpro.take())?;
-            let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_opts)?;
-            if rep.termination == Termination::NonFiniteAtStart {
-                let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
-                return Err(FitError::NonFiniteAtStart(err));
-            }
-            if !prob.is_projected_at(&rep.x) {
-                prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
-            }
+            let (mut prob, rep) = solve_varpro(model, y, options, ws, lm_opts.record)?;
             let a = prob.linear_params().to_vec();
             let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
             let has_offset = prob.has_offset();

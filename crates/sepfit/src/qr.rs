@@ -591,8 +591,10 @@ impl Kernels for Avx2 {
     fn dot(a: &[f64], b: &[f64]) -> f64 {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2.
-            unsafe { dot_avx2(a, b) }
+            let n = a.len().min(b.len());
+            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2; both
+            // slices hold `n` values.
+            unsafe { dot_n_avx2::<1>(a.as_ptr(), [b.as_ptr()], n)[0] }
         }
         #[cfg(not(target_arch = "x86_64"))]
         dot(a, b)
@@ -605,8 +607,10 @@ impl Kernels for Avx2 {
     fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2.
-            unsafe { axpy_sumsq_avx2(alpha, x, y) }
+            let n = x.len().min(y.len());
+            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2; both
+            // slices hold `n` values and do not overlap (`y` is borrowed mutably).
+            unsafe { axpy_sumsq_n_avx2::<1>([alpha], x.as_ptr(), [y.as_mut_ptr()], n)[0] }
         }
         #[cfg(not(target_arch = "x86_64"))]
         axpy_sumsq(alpha, x, y)
@@ -657,8 +661,10 @@ impl Kernels for Avx512 {
     fn dot(a: &[f64], b: &[f64]) -> f64 {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F.
-            unsafe { dot_avx512(a, b) }
+            let n = a.len().min(b.len());
+            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F;
+            // both slices hold `n` values.
+            unsafe { dot_n_avx512::<1>(a.as_ptr(), [b.as_ptr()], n)[0] }
         }
         #[cfg(not(target_arch = "x86_64"))]
         dot(a, b)
@@ -671,8 +677,10 @@ impl Kernels for Avx512 {
     fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F.
-            unsafe { axpy_sumsq_avx512(alpha, x, y) }
+            let n = x.len().min(y.len());
+            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F;
+            // both slices hold `n` values and do not overlap (`y` is borrowed mutably).
+            unsafe { axpy_sumsq_n_avx512::<1>([alpha], x.as_ptr(), [y.as_mut_ptr()], n)[0] }
         }
         #[cfg(not(target_arch = "x86_64"))]
         axpy_sumsq(alpha, x, y)
@@ -704,7 +712,7 @@ fn reduce4(s: [std::arch::x86_64::__m256d; 4]) -> f64 {
     (t4[0] + t4[1]) + (t4[2] + t4[3])
 }
 
-/// [`dot_avx2`] of `h` with `N` columns in one pass (same association per column).
+/// [`dot`] of `h` with each of `N` columns in one pass, 4-lane vectors (same association).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -740,7 +748,7 @@ unsafe fn dot_n_avx2<const N: usize>(h: *const f64, cols: [*const f64; N], len: 
     }
 }
 
-/// [`axpy_sumsq_avx2`] on `N` columns in one pass (same association per column).
+/// [`axpy_sumsq`] on each of `N` columns in one pass, 4-lane vectors (same association).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -805,7 +813,8 @@ fn split8(s01: std::arch::x86_64::__m512d, s23: std::arch::x86_64::__m512d) -> [
     ]
 }
 
-/// [`dot_avx512`] of `h` with `N` columns in one pass (same association per column).
+/// [`dot`] of `h` with each of `N` columns in one pass, the sixteen accumulators in two
+/// 8-lane registers per column (same association).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2")]
 #[inline]
@@ -842,7 +851,7 @@ unsafe fn dot_n_avx512<const N: usize>(h: *const f64, cols: [*const f64; N], len
     }
 }
 
-/// [`axpy_sumsq_avx512`] on `N` columns in one pass (same association per column).
+/// [`axpy_sumsq`] on each of `N` columns in one pass, 8-lane vectors (same association).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2")]
 #[inline]
@@ -894,184 +903,6 @@ unsafe fn axpy_sumsq_n_avx512<const N: usize>(alpha: [f64; N], h: *const f64, co
             }
             t
         })
-    }
-}
-
-/// [`dot`] with 8-lane vectors holding the sixteen accumulators (same association).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2")]
-#[inline]
-unsafe fn dot_avx512(a: &[f64], b: &[f64]) -> f64 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: every load reads indices i..i+16 (or i..i+4) < n of both slices.
-    unsafe {
-        let (mut s01, mut s23) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-        while i + 16 <= n {
-            s01 = _mm512_add_pd(s01, _mm512_mul_pd(_mm512_loadu_pd(pa.add(i)), _mm512_loadu_pd(pb.add(i))));
-            s23 = _mm512_add_pd(s23, _mm512_mul_pd(_mm512_loadu_pd(pa.add(i + 8)), _mm512_loadu_pd(pb.add(i + 8))));
-            i += 16;
-        }
-        let mut s0 = _mm512_castpd512_pd256(s01);
-        let s1 = _mm512_extractf64x4_pd::<1>(s01);
-        let s2 = _mm512_castpd512_pd256(s23);
-        let s3 = _mm512_extractf64x4_pd::<1>(s23);
-        while i + 4 <= n {
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
-            i += 4;
-        }
-        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
-        let mut t4 = [0.0f64; 4];
-        _mm256_storeu_pd(t4.as_mut_ptr(), t);
-        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
-        while i < n {
-            t += *pa.add(i) * *pb.add(i);
-            i += 1;
-        }
-        t
-    }
-}
-
-/// [`axpy_sumsq`] with 8-lane vectors holding the sixteen accumulators (same association).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2")]
-#[inline]
-unsafe fn axpy_sumsq_avx512(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
-    use std::arch::x86_64::*;
-    let n = x.len().min(y.len());
-    if n == 0 {
-        return 0.0;
-    }
-    y[0] += alpha * x[0];
-    let (px, py) = (x[1..n].as_ptr(), y[1..n].as_mut_ptr());
-    let m = n - 1;
-    let mut i = 0;
-    // SAFETY: every access is at indices i..i+16 < m of both slices (offset by one).
-    unsafe {
-        let va = _mm512_set1_pd(alpha);
-        let (mut s01, mut s23) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-        while i + 16 <= m {
-            let y01 = _mm512_add_pd(_mm512_loadu_pd(py.add(i)), _mm512_mul_pd(va, _mm512_loadu_pd(px.add(i))));
-            let y23 = _mm512_add_pd(_mm512_loadu_pd(py.add(i + 8)), _mm512_mul_pd(va, _mm512_loadu_pd(px.add(i + 8))));
-            _mm512_storeu_pd(py.add(i), y01);
-            _mm512_storeu_pd(py.add(i + 8), y23);
-            s01 = _mm512_add_pd(s01, _mm512_mul_pd(y01, y01));
-            s23 = _mm512_add_pd(s23, _mm512_mul_pd(y23, y23));
-            i += 16;
-        }
-        let va = _mm256_set1_pd(alpha);
-        let mut s0 = _mm512_castpd512_pd256(s01);
-        let s1 = _mm512_extractf64x4_pd::<1>(s01);
-        let s2 = _mm512_castpd512_pd256(s23);
-        let s3 = _mm512_extractf64x4_pd::<1>(s23);
-        while i + 4 <= m {
-            let y0 = _mm256_add_pd(_mm256_loadu_pd(py.add(i)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i))));
-            _mm256_storeu_pd(py.add(i), y0);
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(y0, y0));
-            i += 4;
-        }
-        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
-        let mut t4 = [0.0f64; 4];
-        _mm256_storeu_pd(t4.as_mut_ptr(), t);
-        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
-        while i < m {
-            let v = *py.add(i) + alpha * *px.add(i);
-            *py.add(i) = v;
-            t += v * v;
-            i += 1;
-        }
-        t
-    }
-}
-
-/// [`axpy_sumsq`] with explicit 4-lane vectors, same association.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn axpy_sumsq_avx2(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
-    use std::arch::x86_64::*;
-    let n = x.len().min(y.len());
-    if n == 0 {
-        return 0.0;
-    }
-    y[0] += alpha * x[0];
-    let (px, py) = (x[1..n].as_ptr(), y[1..n].as_mut_ptr());
-    let m = n - 1;
-    let mut i = 0;
-    // SAFETY: every access is at indices i..i+16 < m of both slices (offset by one).
-    unsafe {
-        let va = _mm256_set1_pd(alpha);
-        let (mut s0, mut s1, mut s2, mut s3) = (_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd());
-        while i + 16 <= m {
-            let y0 = _mm256_add_pd(_mm256_loadu_pd(py.add(i)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i))));
-            let y1 = _mm256_add_pd(_mm256_loadu_pd(py.add(i + 4)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i + 4))));
-            let y2 = _mm256_add_pd(_mm256_loadu_pd(py.add(i + 8)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i + 8))));
-            let y3 = _mm256_add_pd(_mm256_loadu_pd(py.add(i + 12)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i + 12))));
-            _mm256_storeu_pd(py.add(i), y0);
-            _mm256_storeu_pd(py.add(i + 4), y1);
-            _mm256_storeu_pd(py.add(i + 8), y2);
-            _mm256_storeu_pd(py.add(i + 12), y3);
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(y0, y0));
-            s1 = _mm256_add_pd(s1, _mm256_mul_pd(y1, y1));
-            s2 = _mm256_add_pd(s2, _mm256_mul_pd(y2, y2));
-            s3 = _mm256_add_pd(s3, _mm256_mul_pd(y3, y3));
-            i += 16;
-        }
-        while i + 4 <= m {
-            let y0 = _mm256_add_pd(_mm256_loadu_pd(py.add(i)), _mm256_mul_pd(va, _mm256_loadu_pd(px.add(i))));
-            _mm256_storeu_pd(py.add(i), y0);
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(y0, y0));
-            i += 4;
-        }
-        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
-        let mut t4 = [0.0f64; 4];
-        _mm256_storeu_pd(t4.as_mut_ptr(), t);
-        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
-        while i < m {
-            let v = *py.add(i) + alpha * *px.add(i);
-            *py.add(i) = v;
-            t += v * v;
-            i += 1;
-        }
-        t
-    }
-}
-
-/// [`dot`] with explicit 4-lane vectors (the compiler's own vectorisation of the sixteen
-/// accumulators shuffles lanes needlessly).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: every load reads indices i..i+16 (or i..i+4) < n of both slices.
-    unsafe {
-        let (mut s0, mut s1, mut s2, mut s3) = (_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd());
-        while i + 16 <= n {
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
-            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 4)), _mm256_loadu_pd(pb.add(i + 4))));
-            s2 = _mm256_add_pd(s2, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 8)), _mm256_loadu_pd(pb.add(i + 8))));
-            s3 = _mm256_add_pd(s3, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i + 12)), _mm256_loadu_pd(pb.add(i + 12))));
-            i += 16;
-        }
-        while i + 4 <= n {
-            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(pa.add(i)), _mm256_loadu_pd(pb.add(i))));
-            i += 4;
-        }
-        let t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
-        let mut t4 = [0.0f64; 4];
-        _mm256_storeu_pd(t4.as_mut_ptr(), t);
-        let mut t = (t4[0] + t4[1]) + (t4[2] + t4[3]);
-        while i < n {
-            t += *pa.add(i) * *pb.add(i);
-            i += 1;
-        }
-        t
     }
 }
 
@@ -1217,12 +1048,12 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 detected just above.
-                assert_eq!(unsafe { dot_avx2(&a, &b) }.to_bits(), s.to_bits(), "n = {n}");
+                assert_eq!(Avx2::dot(&a, &b).to_bits(), s.to_bits(), "n = {n}");
             }
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: AVX-512F detected just above.
-                assert_eq!(unsafe { dot_avx512(&a, &b) }.to_bits(), s.to_bits(), "n = {n}");
+                assert_eq!(Avx512::dot(&a, &b).to_bits(), s.to_bits(), "n = {n}");
             }
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((s - naive).abs() <= 1e-12 * a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum::<f64>());
@@ -1238,7 +1069,7 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx2") {
                 let mut y2 = b.clone();
                 // SAFETY: AVX2 detected just above.
-                let t2 = unsafe { axpy_sumsq_avx2(-0.37, &a, &mut y2) };
+                let t2 = Avx2::axpy_sumsq(-0.37, &a, &mut y2);
                 assert_eq!(y2, y1);
                 assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
             }
@@ -1246,7 +1077,7 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 let mut y2 = b.clone();
                 // SAFETY: AVX-512F detected just above.
-                let t2 = unsafe { axpy_sumsq_avx512(-0.37, &a, &mut y2) };
+                let t2 = Avx512::axpy_sumsq(-0.37, &a, &mut y2);
                 assert_eq!(y2, y1);
                 assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
             }
