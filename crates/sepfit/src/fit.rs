@@ -379,16 +379,7 @@ fn fit_lean<M: SeparableModel + ?Sized>(
         None => stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, false),
     };
     let converged = rep.termination.is_converged();
-    let mut warnings = vec![];
-    if !converged {
-        warnings.push(FitWarning::NotConverged(rep.termination));
-    }
-    if p > 0 && basis_rank < p {
-        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p });
-    }
-    if st.rank < p + q {
-        warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: p + q });
-    }
+    let warnings = solution_warnings(rep.termination, basis_rank, p, q, &st);
     Ok(Fit {
         method: options.method,
         linear: a,
@@ -419,6 +410,24 @@ fn fit_lean<M: SeparableModel + ?Sized>(
         path: rep.path,
         warnings,
     })
+}
+
+/// Warnings about the solution: not converged, rank-deficient basis, singular or
+/// ill-conditioned Jacobian (a NaN condition number, not computed, gives none).
+fn solution_warnings(termination: Termination, basis_rank: usize, p: usize, q: usize, st: &ParamStats) -> Vec<FitWarning> {
+    let mut warnings = vec![];
+    if !termination.is_converged() {
+        warnings.push(FitWarning::NotConverged(termination));
+    }
+    if p > 0 && basis_rank < p {
+        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p });
+    }
+    if st.rank < p + q {
+        warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: p + q });
+    } else if st.condition_number > 1e10 {
+        warnings.push(FitWarning::IllConditioned { condition_number: st.condition_number });
+    }
+    warnings
 }
 
 /// Buffers reused by [`fit_with`] across fits of models of one shape (the same numbers of
@@ -582,18 +591,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     let sum_ln_sigma: f64 = if options.sigma.is_some() { w.iter().map(|w| -w.ln()).sum() } else { 0.0 };
     let base = nf * (2.0 * std::f64::consts::PI * rss / nf).ln() + nf + 2.0 * sum_ln_sigma;
     let converged = rep.termination.is_converged();
-    let mut warnings = vec![];
-    if !converged {
-        warnings.push(FitWarning::NotConverged(rep.termination));
-    }
-    if p > 0 && basis_rank < p {
-        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p });
-    }
-    if st.rank < p + q {
-        warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: p + q });
-    } else if st.condition_number > 1e10 {
-        warnings.push(FitWarning::IllConditioned { condition_number: st.condition_number });
-    }
+    let mut warnings = solution_warnings(rep.termination, basis_rank, p, q, &st);
     for kk in 0..q {
         if rep.at_lower[kk] && options.lower.is_some() {
             warnings.push(FitWarning::AtBound { index: kk, upper: false });

@@ -532,96 +532,63 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// The two vector kernels of the factorisation, with one association of the sums for every
 /// implementation (results are bit-identical whichever runs).
 pub(crate) trait Kernels {
-    /// `aᵀb` (see [`dot`]).
-    fn dot(a: &[f64], b: &[f64]) -> f64;
-    /// `y ← y + αx`.
-    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]);
-    /// `y ← y + αx`, returning `‖y[1..]‖²` of the result (see [`axpy_sumsq`]).
-    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64;
     /// `hᵀc` for each of `N` columns `c` of length `len`, each with the association of
     /// [`dot`] (a vector version loads `h` once for all of them).
     ///
     /// # Safety
     /// `h` and every `cols[i]` are valid for `len` reads.
-    #[inline(always)]
-    unsafe fn dot_n<const N: usize>(h: *const f64, cols: [*const f64; N], len: usize) -> [f64; N] {
-        // SAFETY: the caller's contract.
-        let h = unsafe { std::slice::from_raw_parts(h, len) };
-        // SAFETY: as above.
-        cols.map(|c| Self::dot(h, unsafe { std::slice::from_raw_parts(c, len) }))
-    }
+    unsafe fn dot_n<const N: usize>(h: *const f64, cols: [*const f64; N], len: usize) -> [f64; N];
     /// `c ← c + α_c h` for each of `N` columns of length `len`, returning `‖c[1..]‖²` of each
     /// (the association of [`axpy_sumsq`]).
     ///
     /// # Safety
     /// `h` is valid for `len` reads, every `cols[i]` for `len` reads and writes, and the
     /// columns do not overlap `h` or each other.
+    unsafe fn axpy_sumsq_n<const N: usize>(alpha: [f64; N], h: *const f64, cols: [*mut f64; N], len: usize) -> [f64; N];
+    /// `aᵀb` (see [`dot`]).
+    #[inline(always)]
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        // SAFETY: both slices hold the common length.
+        unsafe { Self::dot_n::<1>(a.as_ptr(), [b.as_ptr()], a.len().min(b.len()))[0] }
+    }
+    /// `y ← y + αx`.
+    #[inline(always)]
+    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+        axpy(alpha, x, y)
+    }
+}
+
+/// Portable kernels: the multi-column versions are the single-column ones in turn.
+pub(crate) struct Scalar;
+
+impl Kernels for Scalar {
+    #[inline(always)]
+    unsafe fn dot_n<const N: usize>(h: *const f64, cols: [*const f64; N], len: usize) -> [f64; N] {
+        // SAFETY: the caller's contract.
+        let h = unsafe { std::slice::from_raw_parts(h, len) };
+        // SAFETY: as above.
+        cols.map(|c| dot(h, unsafe { std::slice::from_raw_parts(c, len) }))
+    }
     #[inline(always)]
     unsafe fn axpy_sumsq_n<const N: usize>(alpha: [f64; N], h: *const f64, cols: [*mut f64; N], len: usize) -> [f64; N] {
         // SAFETY: the caller's contract.
         let h = unsafe { std::slice::from_raw_parts(h, len) };
         // SAFETY: as above.
-        std::array::from_fn(|i| Self::axpy_sumsq(alpha[i], h, unsafe { std::slice::from_raw_parts_mut(cols[i], len) }))
-    }
-}
-
-/// Portable kernels.
-pub(crate) struct Scalar;
-
-impl Kernels for Scalar {
-    #[inline(always)]
-    fn dot(a: &[f64], b: &[f64]) -> f64 {
-        dot(a, b)
-    }
-    #[inline(always)]
-    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-        axpy(alpha, x, y)
-    }
-    #[inline(always)]
-    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
-        axpy_sumsq(alpha, x, y)
+        std::array::from_fn(|i| axpy_sumsq(alpha[i], h, unsafe { std::slice::from_raw_parts_mut(cols[i], len) }))
     }
 }
 
 /// AVX2 kernels; only used from functions compiled with AVX2 after a run-time check.
+#[cfg(target_arch = "x86_64")]
 pub(crate) struct Avx2;
 
+#[cfg(target_arch = "x86_64")]
 impl Kernels for Avx2 {
-    #[inline(always)]
-    fn dot(a: &[f64], b: &[f64]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let n = a.len().min(b.len());
-            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2; both
-            // slices hold `n` values.
-            unsafe { dot_n_avx2::<1>(a.as_ptr(), [b.as_ptr()], n)[0] }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        dot(a, b)
-    }
-    #[inline(always)]
-    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-        axpy(alpha, x, y)
-    }
-    #[inline(always)]
-    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let n = x.len().min(y.len());
-            // SAFETY: `Avx2` is only used on code paths entered after detecting AVX2; both
-            // slices hold `n` values and do not overlap (`y` is borrowed mutably).
-            unsafe { axpy_sumsq_n_avx2::<1>([alpha], x.as_ptr(), [y.as_mut_ptr()], n)[0] }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        axpy_sumsq(alpha, x, y)
-    }
-    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn dot_n<const N: usize>(h: *const f64, cols: [*const f64; N], len: usize) -> [f64; N] {
         // SAFETY: the caller's contract; AVX2 was detected before entering this path.
         unsafe { dot_n_avx2::<N>(h, cols, len) }
     }
-    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn axpy_sumsq_n<const N: usize>(alpha: [f64; N], h: *const f64, cols: [*mut f64; N], len: usize) -> [f64; N] {
         // SAFETY: the caller's contract; AVX2 was detected before entering this path.
@@ -654,44 +621,16 @@ pub(crate) fn simd_level() -> Simd {
 /// AVX-512 kernels: the same sixteen accumulators as two 8-lane registers (`[s₀|s₁]`,
 /// `[s₂|s₃]`), so the same association and bits; only used from functions compiled with
 /// AVX-512F after a run-time check.
+#[cfg(target_arch = "x86_64")]
 pub(crate) struct Avx512;
 
+#[cfg(target_arch = "x86_64")]
 impl Kernels for Avx512 {
-    #[inline(always)]
-    fn dot(a: &[f64], b: &[f64]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let n = a.len().min(b.len());
-            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F;
-            // both slices hold `n` values.
-            unsafe { dot_n_avx512::<1>(a.as_ptr(), [b.as_ptr()], n)[0] }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        dot(a, b)
-    }
-    #[inline(always)]
-    fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-        axpy(alpha, x, y)
-    }
-    #[inline(always)]
-    fn axpy_sumsq(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let n = x.len().min(y.len());
-            // SAFETY: `Avx512` is only used on code paths entered after detecting AVX-512F;
-            // both slices hold `n` values and do not overlap (`y` is borrowed mutably).
-            unsafe { axpy_sumsq_n_avx512::<1>([alpha], x.as_ptr(), [y.as_mut_ptr()], n)[0] }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        axpy_sumsq(alpha, x, y)
-    }
-    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn dot_n<const N: usize>(h: *const f64, cols: [*const f64; N], len: usize) -> [f64; N] {
         // SAFETY: the caller's contract; AVX-512F was detected before entering this path.
         unsafe { dot_n_avx512::<N>(h, cols, len) }
     }
-    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn axpy_sumsq_n<const N: usize>(alpha: [f64; N], h: *const f64, cols: [*mut f64; N], len: usize) -> [f64; N] {
         // SAFETY: the caller's contract; AVX-512F was detected before entering this path.
@@ -1060,7 +999,7 @@ mod tests {
             // The fused update and norm: same vector and bits either way, and the norm of the
             // updated tail.
             let mut y1 = b.clone();
-            let t1 = Scalar::axpy_sumsq(-0.37, &a, &mut y1);
+            let t1 = axpy_sumsq_1::<Scalar>(-0.37, &a, &mut y1);
             let expect: Vec<f64> = b.iter().zip(&a).map(|(y, x)| y + -0.37 * x).collect();
             assert_eq!(y1, expect);
             let tail: f64 = expect.iter().skip(1).map(|v| v * v).sum();
@@ -1069,7 +1008,7 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx2") {
                 let mut y2 = b.clone();
                 // SAFETY: AVX2 detected just above.
-                let t2 = Avx2::axpy_sumsq(-0.37, &a, &mut y2);
+                let t2 = axpy_sumsq_1::<Avx2>(-0.37, &a, &mut y2);
                 assert_eq!(y2, y1);
                 assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
             }
@@ -1077,11 +1016,19 @@ mod tests {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 let mut y2 = b.clone();
                 // SAFETY: AVX-512F detected just above.
-                let t2 = Avx512::axpy_sumsq(-0.37, &a, &mut y2);
+                let t2 = axpy_sumsq_1::<Avx512>(-0.37, &a, &mut y2);
                 assert_eq!(y2, y1);
                 assert_eq!(t2.to_bits(), t1.to_bits(), "n = {n}");
             }
         }
+    }
+
+    /// The one-column update with its norm through a kernel set.
+    fn axpy_sumsq_1<K: Kernels>(alpha: f64, x: &[f64], y: &mut [f64]) -> f64 {
+        let n = x.len().min(y.len());
+        // SAFETY: both slices hold `n` values and do not overlap. The vector kernel sets are
+        // only passed after their features were detected.
+        unsafe { K::axpy_sumsq_n::<1>([alpha], x.as_ptr(), [y.as_mut_ptr()], n)[0] }
     }
 
     fn lcg(seed: &mut u64) -> f64 {
