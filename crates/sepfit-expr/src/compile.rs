@@ -25,7 +25,7 @@
 //! assert!((df[2] + 2.0 * 2.0 * (-1.0f64).exp()).abs() < 1e-15);
 //! ```
 
-use crate::func::Func;
+use crate::func::{self, Func, PowKind};
 use crate::pool::{ExprId, Node, Pool, SymId};
 
 /// Number of rows processed per chunk.
@@ -345,9 +345,10 @@ fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
         Node::Sub(a, b) => (Op::Sub, a, b),
         Node::Mul(a, b) => (Op::Mul, a, b),
         Node::Div(a, b) => (Op::Div, a, b),
-        Node::Pow(a, b) => match pool.as_const(b) {
-            Some(c) if c == c.trunc() && c.abs() <= 64.0 => (Op::Powi(c as i32), a, a),
-            Some(c) if c == 0.5 => (Op::Sqrt, a, a),
+        // A constant exponent is specialised by the method `func::pow` itself chooses for it.
+        Node::Pow(a, b) => match pool.as_const(b).map(PowKind::of) {
+            Some(PowKind::Powi(k)) => (Op::Powi(k), a, a),
+            Some(PowKind::Sqrt) => (Op::Sqrt, a, a),
             _ => (Op::Pow, a, b),
         },
         Node::Neg(a) => (Op::Neg, a, a),
@@ -385,8 +386,8 @@ fn scalar_op(op: Op, a: f64, b: f64) -> f64 {
         Op::Sub => a - b,
         Op::Mul => a * b,
         Op::Div => a / b,
-        Op::Pow => crate::pool::pow_value(a, b),
-        Op::Powi(n) => a.powi(n),
+        Op::Pow => func::pow(a, b),
+        Op::Powi(n) => PowKind::Powi(n).apply(a, 0.0),
         Op::Sqrt => a.sqrt(),
         Op::Neg => -a,
         Op::F(f) => f.apply(a),
@@ -566,14 +567,14 @@ impl Program {
                 Op::Sub => bin(dst, a, b, |x, y| x - y),
                 Op::Mul => bin(dst, a, b, |x, y| x * y),
                 Op::Div => bin(dst, a, b, |x, y| x / y),
-                Op::Pow => bin(dst, a, b, crate::pool::pow_value),
+                Op::Pow => bin(dst, a, b, func::pow),
                 Op::Powi(2) => un(dst, a, |x| x * x),
                 Op::Powi(k) => un(dst, a, |x| x.powi(k)),
                 Op::Sqrt => un(dst, a, f64::sqrt),
                 Op::Neg => un(dst, a, |x| -x),
                 Op::F(Func::Exp) => match a {
                     Src::V(a) => crate::fast_exp::exp_slice(dst, a),
-                    Src::S(x) => dst.fill(x.exp()),
+                    Src::S(x) => dst.fill(Func::Exp.apply(x)),
                 },
                 Op::F(f) => un(dst, a, |x| f.apply(x)),
             }

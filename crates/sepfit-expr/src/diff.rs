@@ -12,16 +12,43 @@
 //! | `a^c`       | `c*a^(c-1)*a'` (constant `c`)                |
 //! | `c^b`       | `c^b*log(c)*b'` (constant `c`)               |
 //! | `a^b`       | `a^b*(b'*log(a) + b*a'/a)`                   |
-//! | `exp(a)`    | `a'*exp(a)`                                  |
-//! | `log(a)`    | `a'/a`; `log10(a)`: `a'/(a*log(10))`         |
-//! | `sqrt(a)`   | `a'/(2*sqrt(a))`                             |
-//! | `sin, cos, tan` | `a'*cos(a)`, `-a'*sin(a)`, `a'/cos(a)^2` |
-//! | `asin, acos, atan` | `a'/sqrt(1-a^2)`, `-a'/sqrt(1-a^2)`, `a'/(1+a^2)` |
-//! | `sinh, cosh, tanh` | `a'*cosh(a)`, `a'*sinh(a)`, `a'*(1-tanh(a)^2)` |
-//! | `abs(a)`    | `a'*sign(a)`; `sign(a)`: 0                   |
+//! | `f(a)`      | `a'*f'(a)`, by the elementary functions' one table, `Func::chain` (shared with the matrix graph) |
+//!
+//! The power rules stay here: forward mode combines the two partials of `a^b` into one
+//! expression, where the matrix graph's reverse mode keeps them apart, and each tower's printed
+//! form of them is fixed by its snapshot tests.
 
-use crate::func::Func;
+use crate::func::{Build, Func};
 use crate::pool::{ExprId, Node, Pool, SymId};
+
+/// The derivative rules of the elementary functions ([`Func::chain`]) build into the pool.
+impl Build for Pool {
+    type Id = ExprId;
+    fn constant(&mut self, v: f64) -> ExprId {
+        Pool::constant(self, v)
+    }
+    fn add(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        Pool::add(self, a, b)
+    }
+    fn sub(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        Pool::sub(self, a, b)
+    }
+    fn mul(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        Pool::mul(self, a, b)
+    }
+    fn div(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        Pool::div(self, a, b)
+    }
+    fn pow(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        Pool::pow(self, a, b)
+    }
+    fn neg(&mut self, a: ExprId) -> ExprId {
+        Pool::neg(self, a)
+    }
+    fn call(&mut self, f: Func, a: ExprId) -> ExprId {
+        Pool::call(self, f, a)
+    }
+}
 
 impl Pool {
     /// The exact partial derivative of `root` with respect to symbol `s`, simplified.
@@ -112,73 +139,8 @@ impl Pool {
                     }
                 }
                 Node::Call(f, a) => {
-                    let da = g(a);
                     let me = ExprId(i as u32);
-                    match f {
-                        Func::Exp => self.mul(da, me),
-                        Func::Log => self.div(da, a),
-                        Func::Log10 => {
-                            let l10 = self.constant(std::f64::consts::LN_10);
-                            let den = self.mul(l10, a);
-                            self.div(da, den)
-                        }
-                        Func::Sqrt => {
-                            let two = self.constant(2.0);
-                            let den = self.mul(two, me);
-                            self.div(da, den)
-                        }
-                        Func::Sin => {
-                            let c = self.call(Func::Cos, a);
-                            self.mul(da, c)
-                        }
-                        Func::Cos => {
-                            let s = self.call(Func::Sin, a);
-                            let m = self.mul(da, s);
-                            self.neg(m)
-                        }
-                        Func::Tan => {
-                            let c = self.call(Func::Cos, a);
-                            let two = self.constant(2.0);
-                            let c2 = self.pow(c, two);
-                            self.div(da, c2)
-                        }
-                        Func::Asin | Func::Acos => {
-                            let two = self.constant(2.0);
-                            let a2 = self.pow(a, two);
-                            let one = self.constant(1.0);
-                            let r = self.sub(one, a2);
-                            let sq = self.call(Func::Sqrt, r);
-                            let q = self.div(da, sq);
-                            if f == Func::Acos { self.neg(q) } else { q }
-                        }
-                        Func::Atan => {
-                            let two = self.constant(2.0);
-                            let a2 = self.pow(a, two);
-                            let one = self.constant(1.0);
-                            let den = self.add(one, a2);
-                            self.div(da, den)
-                        }
-                        Func::Sinh => {
-                            let c = self.call(Func::Cosh, a);
-                            self.mul(da, c)
-                        }
-                        Func::Cosh => {
-                            let s = self.call(Func::Sinh, a);
-                            self.mul(da, s)
-                        }
-                        Func::Tanh => {
-                            let two = self.constant(2.0);
-                            let t2 = self.pow(me, two);
-                            let one = self.constant(1.0);
-                            let r = self.sub(one, t2);
-                            self.mul(da, r)
-                        }
-                        Func::Abs => {
-                            let sg = self.call(Func::Sign, a);
-                            self.mul(da, sg)
-                        }
-                        Func::Sign => zero,
-                    }
+                    f.chain(self, a, me, g(a)).unwrap_or(zero)
                 }
             };
         }

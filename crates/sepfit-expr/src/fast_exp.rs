@@ -27,7 +27,6 @@
 
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1; // 0x3fe62e42_fee00000
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
-const INV_LN2: f64 = 1.442_695_040_888_963_387_00;
 /// `1/k!` for `k = 2..=13`.
 const T: [f64; 12] = [
     1.0 / 2.0,
@@ -50,7 +49,7 @@ const FAST_MAX: f64 = 708.0;
 
 #[inline(always)]
 fn exp_core(x: f64) -> f64 {
-    let t = x * INV_LN2 + SHIFT;
+    let t = x * std::f64::consts::LOG2_E + SHIFT;
     let kf = t - SHIFT;
     let k = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let hi = x - kf * LN2_HI;
@@ -105,6 +104,12 @@ fn exp_slice_avx2(dst: &mut [f64], src: &[f64]) {
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
 fn exp_slice_avx512(dst: &mut [f64], src: &[f64]) {
     exp_slice_impl(dst, src)
+}
+
+/// `exp(x)` for one number, with the same bits as [`exp_slice`] gives for it.
+#[inline(always)]
+pub(crate) fn exp(x: f64) -> f64 {
+    if x.abs() <= FAST_MAX { exp_core(x) } else { x.exp() }
 }
 
 /// `dst[i] = exp(src[i])` over the common length, within 1 ulp of `f64::exp`.

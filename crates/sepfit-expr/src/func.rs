@@ -1,4 +1,11 @@
-//! Elementary functions of the language.
+//! The elementary functions of the language, written once for both expression graphs: their
+//! names, their values (the one scalar definition every evaluator uses, compiled or not), the
+//! power `x^y`, and their derivatives as one chain rule that builds into either graph.
+//!
+//! [`crate::Pool`] (model formulas) and [`crate::matrix::Graph`] (loss formulas) both implement
+//! the crate's small graph-builder trait, so `d/da f(a)` is the same expression in both; the compiled model evaluator
+//! ([`crate::Program`]), the model's reference evaluator ([`crate::Pool::eval`]) and the matrix
+//! evaluator give the same bits for every function and every power.
 
 /// An elementwise function of one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,11 +91,13 @@ impl Func {
         ALL_FUNCS.iter().copied().find(|f| f.name() == name)
     }
 
-    /// Applies the function to a number.
+    /// Applies the function to a number: the language's definition of its value, used by every
+    /// evaluator and by constant folding. `exp` is the crate's vectorisable `exp` (within 1 ulp
+    /// of `f64::exp`), the same function the compiled evaluator runs over slices.
     #[inline(always)]
     pub fn apply(self, x: f64) -> f64 {
         match self {
-            Func::Exp => x.exp(),
+            Func::Exp => crate::fast_exp::exp(x),
             Func::Log => x.ln(),
             Func::Log10 => x.log10(),
             Func::Sqrt => x.sqrt(),
@@ -123,6 +132,158 @@ impl Func {
             Func::Asin | Func::Acos if x.abs() > 1.0 => Some("asin and acos need an argument in [-1, 1]"),
             _ => None,
         }
+    }
+}
+
+/// How `x^y` is computed for an exponent `y`; see [`pow`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowKind {
+    /// An integer exponent of magnitude at most 64: repeated multiplication (`f64::powi`; `x*x`
+    /// for 2), so negative bases work.
+    Powi(i32),
+    /// `y = 0.5`: `sqrt(x)`.
+    Sqrt,
+    /// Any other exponent: `f64::powf`.
+    Powf,
+}
+
+impl PowKind {
+    /// The method for exponent `y`.
+    #[inline(always)]
+    pub fn of(y: f64) -> PowKind {
+        if y == y.trunc() && y.abs() <= 64.0 {
+            PowKind::Powi(y as i32)
+        } else if y == 0.5 {
+            PowKind::Sqrt
+        } else {
+            PowKind::Powf
+        }
+    }
+
+    /// `x^y` by this method (`y` is only read by [`PowKind::Powf`]).
+    #[inline(always)]
+    pub fn apply(self, x: f64, y: f64) -> f64 {
+        match self {
+            PowKind::Powi(2) => x * x,
+            PowKind::Powi(k) => x.powi(k),
+            PowKind::Sqrt => x.sqrt(),
+            PowKind::Powf => x.powf(y),
+        }
+    }
+}
+
+/// `x^y` as the language defines it, for every `y`: integer exponents up to 64 in magnitude by
+/// repeated multiplication (so negative bases work), `x^0.5 = sqrt(x)`, otherwise `powf`. Every
+/// evaluator and constant folding in both graphs use it; the compiled evaluator specialises a
+/// constant exponent by the same [`PowKind`], so it gives the same bits.
+#[inline(always)]
+pub fn pow(x: f64, y: f64) -> f64 {
+    PowKind::of(y).apply(x, y)
+}
+
+/// The graph operations a derivative rule needs; implemented by [`crate::Pool`] and
+/// [`crate::matrix::Graph`], whose constructors simplify as they build.
+pub(crate) trait Build {
+    /// A node of the graph.
+    type Id: Copy;
+    /// A scalar constant.
+    fn constant(&mut self, v: f64) -> Self::Id;
+    /// `a + b`
+    fn add(&mut self, a: Self::Id, b: Self::Id) -> Self::Id;
+    /// `a - b`
+    fn sub(&mut self, a: Self::Id, b: Self::Id) -> Self::Id;
+    /// `a * b` (elementwise)
+    fn mul(&mut self, a: Self::Id, b: Self::Id) -> Self::Id;
+    /// `a / b` (elementwise)
+    fn div(&mut self, a: Self::Id, b: Self::Id) -> Self::Id;
+    /// `a ^ b` (elementwise)
+    fn pow(&mut self, a: Self::Id, b: Self::Id) -> Self::Id;
+    /// `-a`
+    fn neg(&mut self, a: Self::Id) -> Self::Id;
+    /// `f(a)` (elementwise)
+    fn call(&mut self, f: Func, a: Self::Id) -> Self::Id;
+}
+
+impl Func {
+    /// The chain rule for `fa = f(a)`: `d * f'(a)`, built in `g`, where `d` is the derivative of
+    /// `a` (forward mode, model formulas) or the adjoint of `fa` (reverse mode, loss formulas).
+    /// `None` where `f' = 0` (`sign`).
+    ///
+    /// | `f(a)`      | `d * f'(a)`                                   |
+    /// |-------------|-----------------------------------------------|
+    /// | `exp(a)`    | `d*exp(a)`                                    |
+    /// | `log(a)`    | `d/a`; `log10(a)`: `d/(log(10)*a)`            |
+    /// | `sqrt(a)`   | `d/(2*sqrt(a))`                               |
+    /// | `sin, cos, tan` | `d*cos(a)`, `-(d*sin(a))`, `d/cos(a)^2`   |
+    /// | `asin, acos, atan` | `d/sqrt(1-a^2)`, `-(d/sqrt(1-a^2))`, `d/(1+a^2)` |
+    /// | `sinh, cosh, tanh` | `d*cosh(a)`, `d*sinh(a)`, `d*(1-tanh(a)^2)` |
+    /// | `abs(a)`    | `d*sign(a)`; `sign(a)`: none                  |
+    pub(crate) fn chain<G: Build>(self, g: &mut G, a: G::Id, fa: G::Id, d: G::Id) -> Option<G::Id> {
+        Some(match self {
+            Func::Exp => g.mul(d, fa),
+            Func::Log => g.div(d, a),
+            Func::Log10 => {
+                let l10 = g.constant(std::f64::consts::LN_10);
+                let den = g.mul(l10, a);
+                g.div(d, den)
+            }
+            Func::Sqrt => {
+                let two = g.constant(2.0);
+                let den = g.mul(two, fa);
+                g.div(d, den)
+            }
+            Func::Sin => {
+                let c = g.call(Func::Cos, a);
+                g.mul(d, c)
+            }
+            Func::Cos => {
+                let s = g.call(Func::Sin, a);
+                let m = g.mul(d, s);
+                g.neg(m)
+            }
+            Func::Tan => {
+                let c = g.call(Func::Cos, a);
+                let two = g.constant(2.0);
+                let c2 = g.pow(c, two);
+                g.div(d, c2)
+            }
+            Func::Asin | Func::Acos => {
+                let two = g.constant(2.0);
+                let a2 = g.pow(a, two);
+                let one = g.constant(1.0);
+                let r = g.sub(one, a2);
+                let sq = g.call(Func::Sqrt, r);
+                let q = g.div(d, sq);
+                if self == Func::Acos { g.neg(q) } else { q }
+            }
+            Func::Atan => {
+                let two = g.constant(2.0);
+                let a2 = g.pow(a, two);
+                let one = g.constant(1.0);
+                let den = g.add(one, a2);
+                g.div(d, den)
+            }
+            Func::Sinh => {
+                let c = g.call(Func::Cosh, a);
+                g.mul(d, c)
+            }
+            Func::Cosh => {
+                let s = g.call(Func::Sinh, a);
+                g.mul(d, s)
+            }
+            Func::Tanh => {
+                let two = g.constant(2.0);
+                let t2 = g.pow(fa, two);
+                let one = g.constant(1.0);
+                let r = g.sub(one, t2);
+                g.mul(d, r)
+            }
+            Func::Abs => {
+                let sg = g.call(Func::Sign, a);
+                g.mul(d, sg)
+            }
+            Func::Sign => return None,
+        })
     }
 }
 

@@ -138,7 +138,7 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                         }
                         BinOp::Pow | BinOp::ElemPow => {
                             if let (Some(x), Some(y)) = (pool.as_const(a), pool.as_const(b)) {
-                                let v = crate::pool::pow_value(x, y);
+                                let v = func::pow(x, y);
                                 if !v.is_finite() {
                                     return Err(Diagnostic::new(
                                         DiagnosticKind::DomainError,

@@ -36,7 +36,7 @@ impl ExprId {
     }
 }
 
-/// Index of a symbol (data column, parameter or variable) in a [`Pool`].
+/// Index of a symbol (data column or parameter) in a [`Pool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SymId(pub u32);
 
@@ -47,8 +47,6 @@ pub enum SymbolKind {
     Data(usize),
     /// A parameter to be fitted.
     Parameter,
-    /// A declared variable of the loss language.
-    Variable,
 }
 
 /// A named symbol.
@@ -457,7 +455,7 @@ impl Pool {
     pub fn pow(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(c) = self.fold(pow_value(x, y)) {
+            if let Some(c) = self.fold(crate::func::pow(x, y)) {
                 return c;
             }
         }
@@ -617,24 +615,11 @@ impl Pool {
                 Node::Sub(a, b) => g(a) - g(b),
                 Node::Mul(a, b) => g(a) * g(b),
                 Node::Div(a, b) => g(a) / g(b),
-                Node::Pow(a, b) => pow_value(g(a), g(b)),
+                Node::Pow(a, b) => crate::func::pow(g(a), g(b)),
                 Node::Neg(a) => -g(a),
                 Node::Call(f, a) => f.apply(g(a)),
             };
         }
         v[root.index()]
-    }
-}
-
-/// `x^y` as the language defines it: integer exponents by repeated multiplication
-/// (so negative bases work), `x^0.5 = sqrt(x)`, otherwise `powf`.
-#[inline(always)]
-pub fn pow_value(x: f64, y: f64) -> f64 {
-    if y == y.trunc() && y.abs() <= 64.0 {
-        x.powi(y as i32)
-    } else if y == 0.5 {
-        x.sqrt()
-    } else {
-        x.powf(y)
     }
 }

@@ -2,6 +2,7 @@
 //! small LU factorisation (partial pivoting) for `inv`, `det` and `logdet`.
 
 use super::graph::{Graph, MId, MNode, rc};
+use crate::func::{Func, PowKind};
 use crate::shape::{Dim, Shape};
 use std::collections::HashMap;
 
@@ -344,7 +345,7 @@ impl Graph {
             MNode::Sub(a, b) => zip(get(a)?, get(b)?, |x, y| x - y),
             MNode::Mul(a, b) => zip(get(a)?, get(b)?, |x, y| x * y),
             MNode::Div(a, b) => zip(get(a)?, get(b)?, |x, y| x / y),
-            MNode::Pow(a, b) => zip(get(a)?, get(b)?, pow),
+            MNode::Pow(a, b) => zip(get(a)?, get(b)?, crate::func::pow),
             MNode::Neg(a) => Ok(map(get(a)?, |x| -x)),
             MNode::Call(f, a) => Ok(map(get(a)?, |x| f.apply(x))),
             MNode::MatMul(a, b) => matmul(get(a)?, get(b)?),
@@ -497,8 +498,11 @@ impl Graph {
                         (Op::Sub, Some(b)) => bin(|x, y| x - y, a, b, o),
                         (Op::Mul, Some(b)) => bin(|x, y| x * y, a, b, o),
                         (Op::Div, Some(b)) => bin(|x, y| x / y, a, b, o),
-                        (Op::Pow, Some(X::S(2.0))) => un(|x| x * x, a, o),
-                        (Op::Pow, Some(b)) => bin(pow, a, b, o),
+                        (Op::Pow, Some(X::S(y))) => {
+                            let k = PowKind::of(y);
+                            un(|x| k.apply(x, y), a, o)
+                        }
+                        (Op::Pow, Some(b)) => bin(crate::func::pow, a, b, o),
                         (Op::Neg, _) => un(|x| -x, a, o),
                         (Op::Call(f), _) => call(f, a, o),
                         _ => return err("internal: malformed fused instruction"),
@@ -562,7 +566,7 @@ impl Graph {
             MNode::Sub(a, b) => zip(get(a)?, get(b)?, |x, y| x - y)?,
             MNode::Mul(a, b) => zip(get(a)?, get(b)?, |x, y| x * y)?,
             MNode::Div(a, b) => zip(get(a)?, get(b)?, |x, y| x / y)?,
-            MNode::Pow(a, b) => zip(get(a)?, get(b)?, pow)?,
+            MNode::Pow(a, b) => zip(get(a)?, get(b)?, crate::func::pow)?,
             MNode::Neg(a) => map(get(a)?, |x| -x),
             MNode::Call(f, a) => map(get(a)?, |x| f.apply(x)),
             MNode::MatMul(t, b) if matches!(self.node(t), MNode::Transpose(_)) && !self.fusible(id) => {
@@ -626,16 +630,6 @@ impl Graph {
     }
 }
 
-fn pow(x: f64, y: f64) -> f64 {
-    if y == 2.0 {
-        x * x
-    } else if y.fract() == 0.0 && y.abs() < 64.0 {
-        x.powi(y as i32)
-    } else {
-        x.powf(y)
-    }
-}
-
 fn map(a: &Mat, f: impl Fn(f64) -> f64) -> Mat {
     Mat { rows: a.rows, cols: a.cols, data: a.data.iter().map(|&x| f(x)).collect() }
 }
@@ -680,7 +674,7 @@ enum Op {
     Div,
     Pow,
     Neg,
-    Call(crate::func::Func),
+    Call(Func),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -739,12 +733,14 @@ fn un(f: impl Fn(f64) -> f64, a: X, o: &mut [f64]) -> Option<f64> {
     }
 }
 
-fn call(f: crate::func::Func, a: X, o: &mut [f64]) -> Option<f64> {
-    use crate::func::Func;
-    match f {
-        Func::Exp => un(f64::exp, a, o),
-        Func::Log => un(f64::ln, a, o),
-        Func::Sqrt => un(f64::sqrt, a, o),
+fn call(f: Func, a: X, o: &mut [f64]) -> Option<f64> {
+    match (f, a) {
+        (Func::Exp, X::V(x)) => {
+            crate::fast_exp::exp_slice(o, x);
+            None
+        }
+        (Func::Log, _) => un(f64::ln, a, o),
+        (Func::Sqrt, _) => un(f64::sqrt, a, o),
         _ => un(|x| f.apply(x), a, o),
     }
 }

@@ -58,7 +58,7 @@ impl Graph {
         }
         let mut adj: Vec<Option<MId>> = vec![None; n];
         if dep[f.index()] {
-            adj[f.index()] = Some(self.konst(1.0));
+            adj[f.index()] = Some(self.constant(1.0));
         }
         for i in (0..n).rev() {
             let Some(g) = adj[i] else { continue };
@@ -120,25 +120,25 @@ impl Graph {
                     match (self.as_const(b), norm_child) {
                         // ‖u‖^c: straight to u, c Ḡ ‖u‖^(c-2) u
                         (Some(c), Some(u)) => {
-                            let cm2 = self.konst(c - 2.0);
+                            let cm2 = self.constant(c - 2.0);
                             let p = self.pow(a, cm2);
                             let gp = self.mul(g, p);
                             let gu = self.mul(gp, u);
-                            let k = self.konst(c);
+                            let k = self.constant(c);
                             let contrib = self.mul(k, gu);
                             push(self, u, contrib);
                         }
                         (Some(c), None) => {
-                            let cm1 = self.konst(c - 1.0);
+                            let cm1 = self.constant(c - 1.0);
                             let p = self.pow(a, cm1);
-                            let k = self.konst(c);
+                            let k = self.constant(c);
                             let kp = self.mul(k, p);
                             let contrib = self.mul(g, kp);
                             push(self, a, contrib);
                         }
                         (None, _) => {
                             if dep[a.index()] {
-                                let one = self.konst(1.0);
+                                let one = self.constant(1.0);
                                 let bm1 = self.sub(b, one);
                                 let p = self.pow(a, bm1);
                                 let bp = self.mul(b, p);
@@ -155,7 +155,7 @@ impl Graph {
                     }
                 }
                 MNode::Call(f, a) => {
-                    let contrib = self.call_adjoint(f, a, id, g);
+                    let contrib = f.chain(self, a, id, g);
                     if let Some(c) = contrib {
                         push(self, a, c);
                     }
@@ -235,72 +235,5 @@ impl Graph {
                 }
             })
             .collect()
-    }
-
-    /// `Ḡ .* f'(a)` for an elementwise function (`node` is `f(a)`); `None` where `f' = 0`.
-    pub(crate) fn call_adjoint(&mut self, f: Func, a: MId, node: MId, g: MId) -> Option<MId> {
-        let one = self.konst(1.0);
-        Some(match f {
-            Func::Exp => self.mul(g, node),
-            Func::Log => self.div(g, a),
-            Func::Log10 => {
-                let k = self.konst(std::f64::consts::LN_10);
-                let d = self.mul(k, a);
-                self.div(g, d)
-            }
-            Func::Sqrt => {
-                let two = self.konst(2.0);
-                let d = self.mul(two, node);
-                self.div(g, d)
-            }
-            Func::Sin => {
-                let c = self.call(Func::Cos, a);
-                self.mul(g, c)
-            }
-            Func::Cos => {
-                let s = self.call(Func::Sin, a);
-                let m = self.mul(g, s);
-                self.neg(m)
-            }
-            Func::Tan => {
-                let c = self.call(Func::Cos, a);
-                let two = self.konst(2.0);
-                let c2 = self.pow(c, two);
-                self.div(g, c2)
-            }
-            Func::Asin | Func::Acos => {
-                let two = self.konst(2.0);
-                let a2 = self.pow(a, two);
-                let d = self.sub(one, a2);
-                let s = self.call(Func::Sqrt, d);
-                let q = self.div(g, s);
-                if f == Func::Acos { self.neg(q) } else { q }
-            }
-            Func::Atan => {
-                let two = self.konst(2.0);
-                let a2 = self.pow(a, two);
-                let d = self.add(one, a2);
-                self.div(g, d)
-            }
-            Func::Sinh => {
-                let c = self.call(Func::Cosh, a);
-                self.mul(g, c)
-            }
-            Func::Cosh => {
-                let s = self.call(Func::Sinh, a);
-                self.mul(g, s)
-            }
-            Func::Tanh => {
-                let two = self.konst(2.0);
-                let t2 = self.pow(node, two);
-                let d = self.sub(one, t2);
-                self.mul(g, d)
-            }
-            Func::Abs => {
-                let s = self.call(Func::Sign, a);
-                self.mul(g, s)
-            }
-            Func::Sign => return None,
-        })
     }
 }

@@ -8,7 +8,7 @@
 //! `Matrix(Fixed(1), m)`, and `1×1` is a scalar. [`rc`] and [`from_rc`] convert between a shape
 //! and its (rows, columns) pair, so that `x'*x` is a scalar and `x*b'` an `n×m` matrix.
 
-use crate::func::Func;
+use crate::func::{Build, Func};
 use crate::shape::{Dim, Shape};
 use std::collections::HashMap;
 
@@ -292,14 +292,14 @@ impl Graph {
     // ---- leaves ----
 
     /// A scalar constant.
-    pub fn konst(&mut self, v: f64) -> MId {
+    pub fn constant(&mut self, v: f64) -> MId {
         self.intern(MNode::Const(Num::new(v)), Shape::Scalar)
     }
 
     /// An array of shape `s` filled with `v` (a constant if `s` is scalar).
     pub fn fill(&mut self, v: f64, s: Shape) -> MId {
         if s == Shape::Scalar {
-            return self.konst(v);
+            return self.constant(v);
         }
         self.intern(MNode::Fill(Num::new(v)), s)
     }
@@ -307,7 +307,7 @@ impl Graph {
     /// The identity matrix of size `d`.
     pub fn eye(&mut self, d: Dim) -> MId {
         if d == ONE {
-            return self.konst(1.0);
+            return self.constant(1.0);
         }
         self.intern(MNode::Eye(d), Shape::Matrix(d, d))
     }
@@ -323,11 +323,11 @@ impl Graph {
     fn unfill(&mut self, a: MId, b: MId) -> (MId, MId) {
         let out = self.bshape(a, b);
         let a2 = match self.node(a) {
-            MNode::Fill(v) if self.shape(b) == out => self.konst(v.get()),
+            MNode::Fill(v) if self.shape(b) == out => self.constant(v.get()),
             _ => a,
         };
         let b2 = match self.node(b) {
-            MNode::Fill(v) if self.shape(a) == out => self.konst(v.get()),
+            MNode::Fill(v) if self.shape(a) == out => self.constant(v.get()),
             _ => b,
         };
         (a2, b2)
@@ -361,7 +361,7 @@ impl Graph {
             return self.sub(b, x);
         }
         if a == b {
-            let two = self.konst(2.0);
+            let two = self.constant(2.0);
             return self.mul(two, a);
         }
         let (a, b) = self.unfill(a, b);
@@ -420,7 +420,7 @@ impl Graph {
         if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b)) {
             if let Some(c2) = self.as_const(c2) {
                 if (c1 / c2).fract() == 0.0 {
-                    let k = self.konst(c1 / c2);
+                    let k = self.constant(c1 / c2);
                     return self.mul(k, y);
                 }
             }
@@ -455,7 +455,7 @@ impl Graph {
         if let MNode::Mul(c2, y) = self.node(b) {
             if let Some(v2) = self.as_const(c2) {
                 if let Some(v1) = self.as_const(a) {
-                    let c = self.konst(v1 * v2);
+                    let c = self.constant(v1 * v2);
                     return self.mul(c, y);
                 }
                 let m = self.mul(a, y);
@@ -523,7 +523,7 @@ impl Graph {
 
     /// `a .^ b`, simplified.
     pub fn pow(&mut self, a: MId, b: MId) -> MId {
-        if let Some(c) = self.fold2(a, b, f64::powf) {
+        if let Some(c) = self.fold2(a, b, crate::func::pow) {
             return c;
         }
         let out = self.bshape(a, b);
@@ -537,7 +537,7 @@ impl Graph {
         if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b)) {
             if let Some(pv) = self.as_const(p) {
                 if pv.fract() == 0.0 && q.fract() == 0.0 {
-                    let e = self.konst(pv * q);
+                    let e = self.constant(pv * q);
                     return self.pow(x, e);
                 }
             }
@@ -549,7 +549,7 @@ impl Graph {
     /// `-a`, simplified.
     pub fn neg(&mut self, a: MId) -> MId {
         match self.node(a) {
-            MNode::Const(v) => self.konst(-v.get()),
+            MNode::Const(v) => self.constant(-v.get()),
             MNode::Fill(v) => {
                 let s = self.shape(a);
                 self.fill(-v.get(), s)
@@ -557,7 +557,7 @@ impl Graph {
             MNode::Neg(x) => x,
             MNode::Mul(c, x) if self.as_const(c).is_some() => {
                 let v = self.as_const(c).unwrap_or(1.0);
-                let c = self.konst(-v);
+                let c = self.constant(-v);
                 self.mul(c, x)
             }
             MNode::Sub(x, y) => self.sub(y, x),
@@ -724,7 +724,7 @@ impl Graph {
         let (n, _) = rc(self.shape(a));
         if let MNode::Fill(v) = self.node(a) {
             let e = self.eye(n);
-            let k = self.konst(v.get());
+            let k = self.constant(v.get());
             return self.mul(k, e);
         }
         self.intern(MNode::DiagM(a), Shape::Matrix(n, n))
@@ -745,7 +745,7 @@ impl Graph {
     /// `inv(A)`
     pub fn inv(&mut self, a: MId) -> MId {
         if self.is_scalar(a) {
-            let one = self.konst(1.0);
+            let one = self.constant(1.0);
             return self.div(one, a);
         }
         if let MNode::Inv(x) = self.node(a) {
@@ -796,5 +796,34 @@ impl Graph {
             }
         }
         need
+    }
+}
+
+/// The derivative rules of the elementary functions ([`Func::chain`]) build into the graph.
+impl Build for Graph {
+    type Id = MId;
+    fn constant(&mut self, v: f64) -> MId {
+        Graph::constant(self, v)
+    }
+    fn add(&mut self, a: MId, b: MId) -> MId {
+        Graph::add(self, a, b)
+    }
+    fn sub(&mut self, a: MId, b: MId) -> MId {
+        Graph::sub(self, a, b)
+    }
+    fn mul(&mut self, a: MId, b: MId) -> MId {
+        Graph::mul(self, a, b)
+    }
+    fn div(&mut self, a: MId, b: MId) -> MId {
+        Graph::div(self, a, b)
+    }
+    fn pow(&mut self, a: MId, b: MId) -> MId {
+        Graph::pow(self, a, b)
+    }
+    fn neg(&mut self, a: MId) -> MId {
+        Graph::neg(self, a)
+    }
+    fn call(&mut self, f: Func, a: MId) -> MId {
+        Graph::call(self, f, a)
     }
 }

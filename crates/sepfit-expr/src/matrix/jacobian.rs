@@ -73,13 +73,13 @@ impl Graph {
             if let MNode::Div(q, s) = self.node(p) {
                 if self.shape(s) == Shape::Scalar && self.shape(q) != Shape::Scalar {
                     if s == t {
-                        let two = self.konst(2.0);
+                        let two = self.constant(2.0);
                         let s2 = self.pow(t, two);
                         return self.div(q, s2);
                     }
                     if let MNode::Pow(base, k) = self.node(s) {
                         if let (true, Some(k)) = (base == t, self.as_const(k)) {
-                            let k1 = self.konst(k + 1.0);
+                            let k1 = self.constant(k + 1.0);
                             let sk = self.pow(t, k1);
                             return self.div(q, sk);
                         }
@@ -111,7 +111,7 @@ impl Graph {
             MNode::Mul(p, q) if matches!(self.node(p), MNode::Eye(_)) && is_col(self, q) => self.diag_m(q),
             MNode::Mul(p, q) if matches!(self.node(q), MNode::Eye(_)) && is_col(self, p) => self.diag_m(p),
             MNode::Div(p, q) if matches!(self.node(p), MNode::Eye(_)) && is_col(self, q) => {
-                let one = self.konst(1.0);
+                let one = self.constant(1.0);
                 let r = self.div(one, q);
                 self.diag_m(r)
             }
@@ -217,7 +217,7 @@ impl Graph {
                 MNode::Pow(a, b) => {
                     let (ta, tb) = (t(a), t(b));
                     let ca = ta.map(|ta| {
-                        let one = self.konst(1.0);
+                        let one = self.constant(1.0);
                         let bm1 = self.sub(b, one);
                         let p = self.pow(a, bm1);
                         let d = self.mul(b, p);
@@ -234,7 +234,7 @@ impl Graph {
                 MNode::Call(f, a) => match t(a) {
                     Some(ta) => {
                         let (ca, cn) = (self.col(a), self.col(id));
-                        match self.call_adjoint(f, ca, cn, ta) {
+                        match f.chain(self, ca, cn, ta) {
                             Some(c) => Some(self.tidy(c)),
                             None => {
                                 let s = self.shape(ta);

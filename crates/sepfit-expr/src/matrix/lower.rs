@@ -172,11 +172,11 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
             let span = node.span;
             let m = |id: AstId| map[id.0 as usize];
             let id = match &node.kind {
-                AstKind::Num(v) => g.konst(*v),
+                AstKind::Num(v) => g.constant(*v),
                 AstKind::Paren(x) | AstKind::Pos(x) => m(*x),
                 AstKind::Neg(x) => g.neg(m(*x)),
                 AstKind::Transpose(x) => g.transpose(m(*x)),
-                AstKind::Ident(_) if eye_args.contains(&(i as u32)) => g.konst(0.0),
+                AstKind::Ident(_) if eye_args.contains(&(i as u32)) => g.constant(0.0),
                 AstKind::Ident(name) => {
                     if let Some((e, _)) = defs.get(name) {
                         *e
@@ -186,7 +186,7 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                         }
                         g.var(v)
                     } else if name == "pi" {
-                        g.konst(std::f64::consts::PI)
+                        g.constant(std::f64::consts::PI)
                     } else if Func::from_name(name).is_some() || MATRIX_FUNCS.contains(&name.as_str()) {
                         return Err(Diagnostic::new(
                             DiagnosticKind::NotAFunction,
