@@ -215,12 +215,11 @@ impl Program {
             live[o as usize] = true;
         }
         for i in (0..top).rev() {
-            if live[i] {
-                if let Ir::Op(_, a, b) = ir[i] {
+            if live[i]
+                && let Ir::Op(_, a, b) = ir[i] {
                     live[a as usize] = true;
                     live[b as usize] = true;
                 }
-            }
         }
         // 3. Scalar program, in order.
         let mut scalar_code = Vec::new();
@@ -286,11 +285,10 @@ impl Program {
             vector_code.push(VInstr { op, dst, a: oa, b: ob });
             for c in if a == b { vec![a] } else { vec![a, b] } {
                 let c = c as usize;
-                if last_use[c] == k {
-                    if let Some(Loc::Reg(r)) = loc[c] {
+                if last_use[c] == k
+                    && let Some(Loc::Reg(r)) = loc[c] {
                         free.push(r);
                     }
-                }
             }
         }
         let outputs = out_ir

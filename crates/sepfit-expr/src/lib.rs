@@ -18,17 +18,34 @@
 //! assert_eq!(m.latex(d), "-t\\,e^{-b_{1}\\,t}");
 //! ```
 //!
-//! ## Layers
-//! * [`lexer`] and [`parser`]: text → syntax tree ([`ast`]) with a [`Span`] on every node.
-//!   Operator chains are loops and nesting is capped at [`parser::MAX_DEPTH`], so no input
+//! ## Modules
+//! Front end, shared by both kinds of formula:
+//! * [`lexer`] and [`parser`]: text → syntax tree ([`ast`]) with a [`Span`] ([`span`]) on every
+//!   node. Operator chains are loops and nesting is capped at [`parser::MAX_DEPTH`], so no input
 //!   overflows the stack.
-//! * [`Pool`]: the expression graph. Nodes are hash-consed (equal subexpressions are one node),
-//!   carry a [`Shape`] (scalar, vector of the data's length, matrix), and are simplified as they
-//!   are built.
-//! * [`Pool::diff`]: exact symbolic derivatives. [`Pool::to_plain`], [`Pool::to_latex`]: printing.
-//! * [`ModelFormula`]: the separable structure `Σ_j a_j φ_j(x; b) + φ_0(x; b)`.
-//! * [`Program`]: compiled evaluation of many expressions at once over data columns.
-//! * [`Diagnostic`]: every error, with span, label and hints, rendered with a caret.
+//! * [`diagnostic`]: every error ([`Diagnostic`]), with span, label and hints, rendered with a caret.
+//! * [`shape`]: [`Shape`] and [`Dim`] (scalar, vector, matrix; fixed, symbolic or per-observation
+//!   sizes).
+//! * [`func`]: the elementary functions ([`Func`]), written once for both graphs: names, values
+//!   (including `x^y`, [`func::pow`]) and derivative rules. Every evaluator, compiled or not, in
+//!   either tower gives the same bits.
+//!
+//! Model formulas (`sepfit fit`, `sepfit model`), per observation:
+//! * [`pool`]: the expression graph [`Pool`]. Nodes are hash-consed (equal subexpressions are one
+//!   node), carry a [`Shape`], and are simplified as they are built. Its lowering from the syntax
+//!   tree is private (`lower`).
+//! * [`Pool::diff`]: exact symbolic derivatives (forward mode, private module `diff`);
+//!   [`Pool::to_plain`], [`Pool::to_latex`]: printing (private module `print`).
+//! * [`model`]: [`ModelFormula`], the separable structure `Σ_j a_j φ_j(x; b) + φ_0(x; b)`.
+//! * [`compile`]: [`Program`], compiled evaluation of many expressions at once over data columns
+//!   (chunked loops, AVX2/AVX-512 where the CPU has them, a vectorised `exp`).
+//!
+//! Loss formulas in vectors and matrices (`sepfit grad`, `sepfit minimize`):
+//! * [`matrix`]: [`matrix::LossFormula`] over the typed matrix graph [`matrix::Graph`]
+//!   ([`matrix::graph`]), with its lowering ([`matrix::lower`]), reverse-mode gradients
+//!   ([`matrix::grad`]), Jacobians ([`matrix::jacobian`]), numeric evaluation with fused
+//!   elementwise loops ([`matrix::eval`]) and printing in ASCII, Unicode and LaTeX
+//!   ([`matrix::print`]).
 #![deny(missing_docs)]
 
 pub mod ast;

@@ -197,8 +197,8 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                         ));
                     }
                     let a = m(args[0]);
-                    if let Some(x) = pool.as_const(a) {
-                        if let Some(why) = f.domain_error(x) {
+                    if let Some(x) = pool.as_const(a)
+                        && let Some(why) = f.domain_error(x) {
                             return Err(Diagnostic::new(
                                 DiagnosticKind::DomainError,
                                 parsed.ast.span(args[0]),
@@ -206,7 +206,6 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                                 format!("this is {x}"),
                             ));
                         }
-                    }
                     pool.call(f, a)
                 }
             };

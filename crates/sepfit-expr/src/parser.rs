@@ -72,8 +72,8 @@ impl Parser<'_> {
     fn statement(&mut self) -> Result<(Statement, Span), Diagnostic> {
         let start = self.peek_span();
         // Definition: IDENT '=' expr
-        if let Tok::Ident(name) = self.peek().clone() {
-            if self.toks.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Eq) {
+        if let Tok::Ident(name) = self.peek().clone()
+            && self.toks.get(self.pos + 1).map(|t| &t.tok) == Some(&Tok::Eq) {
                 let name_span = self.bump().span;
                 self.bump();
                 if matches!(self.peek(), Tok::Semi | Tok::Eof) {
@@ -88,7 +88,6 @@ impl Parser<'_> {
                 let span = start.to(self.ast.span(value));
                 return Ok((Statement::Define { name, name_span, value }, span));
             }
-        }
         if self.peek() == &Tok::Tilde {
             return Err(Diagnostic::new(
                 DiagnosticKind::EmptySide,

@@ -239,11 +239,10 @@ impl Pool {
 
     /// `a + b`, simplified.
     pub fn add(&mut self, a: ExprId, b: ExprId) -> ExprId {
-        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b)) {
-            if let Some(c) = self.fold(x + y) {
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b))
+            && let Some(c) = self.fold(x + y) {
                 return c;
             }
-        }
         if self.is_const(a, 0.0) && self.shape(b) == self.bshape(a, b) {
             return b;
         }
@@ -256,12 +255,11 @@ impl Pool {
         if let Node::Neg(c) = self.node(a) {
             return self.sub(b, c);
         }
-        if let Some(y) = self.as_const(b) {
-            if y < 0.0 {
+        if let Some(y) = self.as_const(b)
+            && y < 0.0 {
                 let c = self.constant(-y);
                 return self.sub(a, c);
             }
-        }
         if a == b {
             let two = self.constant(2.0);
             return self.mul(two, a);
@@ -272,11 +270,10 @@ impl Pool {
 
     /// `a - b`, simplified.
     pub fn sub(&mut self, a: ExprId, b: ExprId) -> ExprId {
-        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b)) {
-            if let Some(c) = self.fold(x - y) {
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b))
+            && let Some(c) = self.fold(x - y) {
                 return c;
             }
-        }
         if self.is_const(b, 0.0) && self.shape(a) == self.bshape(a, b) {
             return a;
         }
@@ -289,12 +286,11 @@ impl Pool {
         if let Node::Neg(c) = self.node(b) {
             return self.add(a, c);
         }
-        if let Some(y) = self.as_const(b) {
-            if y < 0.0 {
+        if let Some(y) = self.as_const(b)
+            && y < 0.0 {
                 let c = self.constant(-y);
                 return self.add(a, c);
             }
-        }
         let s = self.bshape(a, b);
         self.intern(Node::Sub(a, b), s)
     }
@@ -302,11 +298,10 @@ impl Pool {
     /// `a * b`, simplified (constants move to the left).
     pub fn mul(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(c) = self.fold(x * y) {
+        if let (Some(x), Some(y)) = (ca, cb)
+            && let Some(c) = self.fold(x * y) {
                 return c;
             }
-        }
         if ca == Some(0.0) || cb == Some(0.0) {
             let s = self.bshape(a, b);
             return if s.is_scalar() { self.constant(0.0) } else { self.zero_like(s) };
@@ -340,44 +335,37 @@ impl Pool {
                 let m = self.mul(c, b);
                 return self.neg(m);
             }
-            if let Node::Mul(l, r) = self.node(b) {
-                if let Some(y) = self.as_const(l) {
-                    if let Some(c) = self.fold(x * y) {
+            if let Node::Mul(l, r) = self.node(b)
+                && let Some(y) = self.as_const(l)
+                    && let Some(c) = self.fold(x * y) {
                         return self.mul(c, r);
                     }
-                }
-            }
         }
         // Constant factors gather at the front: a*(c*x) = c*(a*x), (c*x)*b = c*(x*b).
         if ca.is_none() {
-            if let Node::Mul(l, r) = self.node(b) {
-                if let Some(c) = self.as_const(l) {
+            if let Node::Mul(l, r) = self.node(b)
+                && let Some(c) = self.as_const(l) {
                     let m = self.mul(a, r);
                     let c = self.constant(c);
                     return self.mul(c, m);
                 }
-            }
-            if cb.is_none() {
-                if let Node::Mul(l, r) = self.node(a) {
-                    if let Some(c) = self.as_const(l) {
+            if cb.is_none()
+                && let Node::Mul(l, r) = self.node(a)
+                    && let Some(c) = self.as_const(l) {
                         let m = self.mul(r, b);
                         let c = self.constant(c);
                         return self.mul(c, m);
                     }
-                }
-            }
         }
         // (1/x)*y = y/x and y*(1/x) = y/x
-        if let Node::Div(n, d) = self.node(a) {
-            if self.is_const(n, 1.0) {
+        if let Node::Div(n, d) = self.node(a)
+            && self.is_const(n, 1.0) {
                 return self.div(b, d);
             }
-        }
-        if let Node::Div(n, d) = self.node(b) {
-            if self.is_const(n, 1.0) {
+        if let Node::Div(n, d) = self.node(b)
+            && self.is_const(n, 1.0) {
                 return self.div(a, d);
             }
-        }
         if a == b {
             let two = self.constant(2.0);
             return self.pow(a, two);
@@ -395,11 +383,10 @@ impl Pool {
     /// `a / b`, simplified. Division by a constant zero is left unsimplified (lowering reports it).
     pub fn div(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(c) = self.fold(x / y) {
+        if let (Some(x), Some(y)) = (ca, cb)
+            && let Some(c) = self.fold(x / y) {
                 return c;
             }
-        }
         if cb == Some(1.0) && self.shape(a) == self.bshape(a, b) {
             return a;
         }
@@ -420,28 +407,24 @@ impl Pool {
             let d = self.div(a, y);
             return self.neg(d);
         }
-        if let Some(x) = ca {
-            if x < 0.0 {
+        if let Some(x) = ca
+            && x < 0.0 {
                 let c = self.constant(-x);
                 let d = self.div(c, b);
                 return self.neg(d);
             }
-        }
-        if let Some(y) = cb {
-            if y < 0.0 {
+        if let Some(y) = cb
+            && y < 0.0 {
                 let c = self.constant(-y);
                 let d = self.div(a, c);
                 return self.neg(d);
             }
-        }
         // (k*x)/c = (k/c)*x for constants k, c
-        if let (Node::Mul(k, x), Some(c)) = (self.node(a), cb) {
-            if let Some(k) = self.as_const(k) {
-                if let Some(kc) = self.fold(k / c) {
+        if let (Node::Mul(k, x), Some(c)) = (self.node(a), cb)
+            && let Some(k) = self.as_const(k)
+                && let Some(kc) = self.fold(k / c) {
                     return self.mul(kc, x);
                 }
-            }
-        }
         // (p/q)/b = p/(q*b)
         if let Node::Div(p, q) = self.node(a) {
             let qb = self.mul(q, b);
@@ -454,11 +437,10 @@ impl Pool {
     /// `a ^ b`, simplified.
     pub fn pow(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
-        if let (Some(x), Some(y)) = (ca, cb) {
-            if let Some(c) = self.fold(crate::func::pow(x, y)) {
+        if let (Some(x), Some(y)) = (ca, cb)
+            && let Some(c) = self.fold(crate::func::pow(x, y)) {
                 return c;
             }
-        }
         if cb == Some(0.0) {
             return self.constant(1.0);
         }
@@ -468,11 +450,10 @@ impl Pool {
         if ca == Some(1.0) {
             return self.constant(1.0);
         }
-        if cb == Some(2.0) {
-            if let Node::Call(Func::Sqrt, x) = self.node(a) {
+        if cb == Some(2.0)
+            && let Node::Call(Func::Sqrt, x) = self.node(a) {
                 return x;
             }
-        }
         if cb == Some(0.5) {
             return self.call(Func::Sqrt, a);
         }
@@ -497,11 +478,10 @@ impl Pool {
 
     /// `f(a)`, simplified.
     pub fn call(&mut self, f: Func, a: ExprId) -> ExprId {
-        if let Some(x) = self.as_const(a) {
-            if let Some(c) = self.fold(f.apply(x)) {
+        if let Some(x) = self.as_const(a)
+            && let Some(c) = self.fold(f.apply(x)) {
                 return c;
             }
-        }
         match (f, self.node(a)) {
             (Func::Log, Node::Call(Func::Exp, x)) => return x,
             (Func::Exp, Node::Call(Func::Log, x)) => return x,

@@ -229,11 +229,10 @@ fn format_number(v: f64, style: Style) -> String {
     }
     let a = v.abs();
     let s = if a != 0.0 && !(1e-4..1e15).contains(&a) { format!("{v:e}") } else { format!("{v}") };
-    if style == Style::Latex {
-        if let Some((m, e)) = s.split_once('e') {
+    if style == Style::Latex
+        && let Some((m, e)) = s.split_once('e') {
             return format!("{m} \\cdot 10^{{{e}}}");
         }
-    }
     s
 }
 

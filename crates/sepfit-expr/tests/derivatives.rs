@@ -93,8 +93,8 @@ fn eval_dual(pool: &Pool, root: ExprId, value: &dyn Fn(SymId) -> Dual64) -> Dual
 fn largest_intermediate(pool: &Pool, root: ExprId, value: &dyn Fn(SymId) -> f64) -> f64 {
     let reach = pool.reachable(&[root]);
     let mut best: f64 = 0.0;
-    for i in 0..reach.len() {
-        if reach[i] {
+    for (i, &r) in reach.iter().enumerate() {
+        if r {
             let v = pool.eval(ExprId(i as u32), value);
             if v.is_finite() {
                 best = best.max(v.abs());

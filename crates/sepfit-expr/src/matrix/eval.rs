@@ -120,8 +120,8 @@ fn inverse(m: &Mat) -> Result<Mat, ValueError> {
     for c in 0..n {
         let mut b = vec![0.0; n];
         b[c] = 1.0;
-        for k in 0..n {
-            b.swap(k, piv[k]);
+        for (k, &p) in piv.iter().enumerate() {
+            b.swap(k, p);
         }
         for k in 0..n {
             for i in k + 1..n {
@@ -237,7 +237,7 @@ impl Graph {
     /// Elementwise operations (with broadcasting, and outer products `u·vᵀ`) are fused: a node
     /// used once by another elementwise node (or by a `sum`), and a cheap difference like
     /// `x − bᵀ` wherever it is used, is not materialised but computed block by block inside its
-    /// consumer's loop ([`Fused`]); `sum`, `sum(·, 1)` and `sum(·, 2)` of such a group accumulate
+    /// consumer's loop (`Fused`); `sum`, `sum(·, 1)` and `sum(·, 2)` of such a group accumulate
     /// without a temporary. `Aᵀ·B` reads `A` directly (dot products), without forming `Aᵀ`.
     pub fn eval(&self, roots: &[MId], values: &Values) -> Result<Vec<Mat>, ValueError> {
         let top = roots.iter().map(|r| r.index() + 1).max().unwrap_or(0);
@@ -260,8 +260,8 @@ impl Graph {
         }
         // all consumers accept a fused operand?
         let mut all_fusing = vec![true; top];
-        for i in 0..top {
-            if !need[i] {
+        for (i, &needed) in need.iter().enumerate() {
+            if !needed {
                 continue;
             }
             let id = MId(i as u32);
@@ -357,11 +357,10 @@ impl Graph {
     /// it is an outer product, which the fused loop evaluates).
     fn operands(&self, id: MId) -> Vec<MId> {
         let node = self.node(id);
-        if let MNode::MatMul(t, b) = node {
-            if let (MNode::Transpose(x), false) = (self.node(t), self.fusible(id)) {
+        if let MNode::MatMul(t, b) = node
+            && let (MNode::Transpose(x), false) = (self.node(t), self.fusible(id)) {
                 return vec![x, b];
             }
-        }
         node.children().collect()
     }
 

@@ -417,22 +417,19 @@ impl Graph {
             return self.neg(a);
         }
         // c1 * (y / c2) = (c1/c2) * y when that is an integer (`2*(u/2)` = `u`)
-        if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b)) {
-            if let Some(c2) = self.as_const(c2) {
-                if (c1 / c2).fract() == 0.0 {
+        if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b))
+            && let Some(c2) = self.as_const(c2)
+                && (c1 / c2).fract() == 0.0 {
                     let k = self.constant(c1 / c2);
                     return self.mul(k, y);
                 }
-            }
-        }
         // (y / c) .* q = (y .* q) / c for a constant c (constants gather at the outside)
         for (p, q) in [(a, b), (b, a)] {
-            if let MNode::Div(y, c) = self.node(p) {
-                if self.as_const(c).is_some() && self.fill_value(y).is_none() && self.fill_value(q).is_none() {
+            if let MNode::Div(y, c) = self.node(p)
+                && self.as_const(c).is_some() && self.fill_value(y).is_none() && self.fill_value(q).is_none() {
                     let m = self.mul(y, q);
                     return self.div(m, c);
                 }
-            }
         }
         if let MNode::Neg(x) = self.node(a) {
             let m = self.mul(x, b);
@@ -444,16 +441,15 @@ impl Graph {
         }
         // (k ./ x) .* y = (k .* y) ./ x  for a constant k (so `1./(1+e).*e` reads `e./(1+e)`)
         for (p, q) in [(a, b), (b, a)] {
-            if let MNode::Div(k, x) = self.node(p) {
-                if self.as_const(k).is_some() && self.shape(q) == out {
+            if let MNode::Div(k, x) = self.node(p)
+                && self.as_const(k).is_some() && self.shape(q) == out {
                     let kq = self.mul(k, q);
                     return self.div(kq, x);
                 }
-            }
         }
         // c1 * (c2 * y) = (c1 c2) * y ; x * (c * y) = c * (x * y)
-        if let MNode::Mul(c2, y) = self.node(b) {
-            if let Some(v2) = self.as_const(c2) {
+        if let MNode::Mul(c2, y) = self.node(b)
+            && let Some(v2) = self.as_const(c2) {
                 if let Some(v1) = self.as_const(a) {
                     let c = self.constant(v1 * v2);
                     return self.mul(c, y);
@@ -461,20 +457,17 @@ impl Graph {
                 let m = self.mul(a, y);
                 return self.mul(c2, m);
             }
-        }
-        if let MNode::Mul(c1, x) = self.node(a) {
-            if self.as_const(c1).is_some() {
+        if let MNode::Mul(c1, x) = self.node(a)
+            && self.as_const(c1).is_some() {
                 let m = self.mul(x, b);
                 return self.mul(c1, m);
             }
-        }
         // (u .* ones(S)) .* b  with b of shape S  =  u .* b
         for (p, q) in [(a, b), (b, a)] {
-            if let MNode::Mul(u, f) = self.node(p) {
-                if self.is_fill(f, 1.0) && self.shape(q) == self.shape(f) && self.shape(q) == out {
+            if let MNode::Mul(u, f) = self.node(p)
+                && self.is_fill(f, 1.0) && self.shape(q) == self.shape(f) && self.shape(q) == out {
                     return self.mul(u, q);
                 }
-            }
         }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Mul(a, b), out)
@@ -492,14 +485,13 @@ impl Graph {
         if self.is_fill(a, 0.0) {
             return self.fill(0.0, out);
         }
-        if let Some(v) = self.fill_value(a) {
-            if v < 0.0 {
+        if let Some(v) = self.fill_value(a)
+            && v < 0.0 {
                 let sa = self.shape(a);
                 let pa = self.fill(-v, sa);
                 let d = self.div(pa, b);
                 return self.neg(d);
             }
-        }
         if a == b {
             return self.fill(1.0, out);
         }
@@ -511,12 +503,11 @@ impl Graph {
             let d = self.div(a, y);
             return self.neg(d);
         }
-        if let MNode::Mul(c, x) = self.node(a) {
-            if self.as_const(c).is_some() && !self.is_fill(x, 1.0) {
+        if let MNode::Mul(c, x) = self.node(a)
+            && self.as_const(c).is_some() && !self.is_fill(x, 1.0) {
                 let d = self.div(x, b);
                 return self.mul(c, d);
             }
-        }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Div(a, b), out)
     }
@@ -534,14 +525,12 @@ impl Graph {
             return self.fill(1.0, out);
         }
         // (x^p)^q = x^(pq) for integer p (where it holds for every real x)
-        if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b)) {
-            if let Some(pv) = self.as_const(p) {
-                if pv.fract() == 0.0 && q.fract() == 0.0 {
+        if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b))
+            && let Some(pv) = self.as_const(p)
+                && pv.fract() == 0.0 && q.fract() == 0.0 {
                     let e = self.constant(pv * q);
                     return self.pow(x, e);
                 }
-            }
-        }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Pow(a, b), out)
     }
@@ -608,18 +597,16 @@ impl Graph {
             return self.neg(m);
         }
         // scalar factors move out of products: (s x) y = s (x y), x (s y) = s (x y)
-        if let MNode::Mul(s, x) = self.node(a) {
-            if self.is_scalar(s) && !self.is_scalar(x) {
+        if let MNode::Mul(s, x) = self.node(a)
+            && self.is_scalar(s) && !self.is_scalar(x) {
                 let m = self.matmul(x, b);
                 return self.mul(s, m);
             }
-        }
-        if let MNode::Mul(s, y) = self.node(b) {
-            if self.is_scalar(s) && !self.is_scalar(y) {
+        if let MNode::Mul(s, y) = self.node(b)
+            && self.is_scalar(s) && !self.is_scalar(y) {
                 let m = self.matmul(a, y);
                 return self.mul(s, m);
             }
-        }
         self.intern(MNode::MatMul(a, b), out)
     }
 

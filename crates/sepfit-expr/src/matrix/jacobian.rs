@@ -52,41 +52,36 @@ impl Graph {
 
     /// A matrix product that keeps scalar divisors outside: `(x/s)·y = (x·y)/s`.
     fn mm(&mut self, a: MId, b: MId) -> MId {
-        if let MNode::Div(x, s) = self.node(a) {
-            if self.shape(s) == Shape::Scalar && self.shape(x) != Shape::Scalar {
+        if let MNode::Div(x, s) = self.node(a)
+            && self.shape(s) == Shape::Scalar && self.shape(x) != Shape::Scalar {
                 let m = self.mm(x, b);
                 return self.sdiv(m, s);
             }
-        }
-        if let MNode::Div(y, s) = self.node(b) {
-            if self.shape(s) == Shape::Scalar && self.shape(y) != Shape::Scalar {
+        if let MNode::Div(y, s) = self.node(b)
+            && self.shape(s) == Shape::Scalar && self.shape(y) != Shape::Scalar {
                 let m = self.mm(a, y);
                 return self.sdiv(m, s);
             }
-        }
         self.matmul(a, b)
     }
 
     /// `p / t`, gathering scalar divisors: `(q/s)/s = q/s²`, `(q/s^k)/s = q/s^(k+1)`.
     fn sdiv(&mut self, p: MId, t: MId) -> MId {
-        if self.shape(t) == Shape::Scalar {
-            if let MNode::Div(q, s) = self.node(p) {
-                if self.shape(s) == Shape::Scalar && self.shape(q) != Shape::Scalar {
+        if self.shape(t) == Shape::Scalar
+            && let MNode::Div(q, s) = self.node(p)
+                && self.shape(s) == Shape::Scalar && self.shape(q) != Shape::Scalar {
                     if s == t {
                         let two = self.constant(2.0);
                         let s2 = self.pow(t, two);
                         return self.div(q, s2);
                     }
-                    if let MNode::Pow(base, k) = self.node(s) {
-                        if let (true, Some(k)) = (base == t, self.as_const(k)) {
+                    if let MNode::Pow(base, k) = self.node(s)
+                        && let (true, Some(k)) = (base == t, self.as_const(k)) {
                             let k1 = self.constant(k + 1.0);
                             let sk = self.pow(t, k1);
                             return self.div(q, sk);
                         }
-                    }
                 }
-            }
-        }
         self.div(p, t)
     }
 

@@ -204,11 +204,10 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                         )
                         .hint(format!("declare it, e.g. `--var \"{name}: n\"`, or give it a value in the values file"));
                         let names: Vec<&str> = g.vars.iter().map(|v| v.name.as_str()).chain(defs.keys().map(String::as_str)).collect();
-                        if let Some(c) = names.iter().min_by_key(|c| func::edit_distance(name, c)) {
-                            if func::edit_distance(name, c) <= 1 + name.len() / 4 {
+                        if let Some(c) = names.iter().min_by_key(|c| func::edit_distance(name, c))
+                            && func::edit_distance(name, c) <= 1 + name.len() / 4 {
                                 d = d.hint(format!("did you mean `{c}`?"));
                             }
-                        }
                         return Err(d);
                     }
                 }
@@ -267,13 +266,11 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
 /// The span of the operator between two operands (found in the source between them).
 fn op_span(src: &str, a: Span, b: Span, sym: &str) -> Span {
     let (lo, hi) = (a.end.min(src.len()), b.start.min(src.len()));
-    if lo <= hi {
-        if let Some(between) = src.get(lo..hi) {
-            if let Some(k) = between.find(sym) {
+    if lo <= hi
+        && let Some(between) = src.get(lo..hi)
+            && let Some(k) = between.find(sym) {
                 return Span::new(lo + k, lo + k + sym.len());
             }
-        }
-    }
     a.to(b)
 }
 

@@ -121,12 +121,11 @@ impl Graph {
                 }
                 W::V(id) => id,
             };
-            if id != root {
-                if let Some(n) = names.get(&id) {
+            if id != root
+                && let Some(n) = names.get(&id) {
                     out.push_str(&if style == Style::Latex { latex_name(n) } else { n.clone() });
                     continue;
                 }
-            }
             let prec = |c: MId| self.prec(c, root, names, style);
             let wrap = |p: &mut Vec<W>, c: MId, need: bool| {
                 if need {
