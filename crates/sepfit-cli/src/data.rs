@@ -1,7 +1,7 @@
 //! Reading CSV data with errors that name the file, row and column.
 
 use anyhow::{Context, Result, bail};
-use sepfit::problem::Dataset;
+use sepfit::named::Dataset;
 use std::path::Path;
 
 /// A CSV file read into numeric columns. Cells that are not finite numbers are remembered,

@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo run --release -p sepfit --example seed000`
 
-use sepfit::problem::{Dataset, NamedOptions, fit_formula};
+use sepfit::named::{Dataset, NamedOptions, fit_formula};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/seed000.csv");

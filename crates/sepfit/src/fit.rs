@@ -14,10 +14,13 @@
 //! (`Σ ln σᵢ = 0` without weights). lmfit instead reports
 //! `n ln(χ²/n) + 2k` and `n ln(χ²/n) + k ln n`, which differ by constants.
 
-use crate::lm::{self, IterationRecord, LmError, LmOptions, Termination};
+use crate::error::FitError;
 use crate::model::{ModelError, ModelEval, SeparableModel};
+use crate::problems::full::{FullProblem, weighted_full_jacobian};
+use crate::problems::varpro::{self, JacobianKind, VarProProblem};
+use crate::problems::data::check_data;
+use crate::solvers::lm::{self, IterationRecord, LmError, LmOptions, Termination};
 use crate::stats::{self, ParamStats};
-use crate::varpro::{self, FullProblem, JacobianKind, VarProProblem};
 use faer::Mat;
 
 /// How the parameters are estimated.
@@ -89,77 +92,6 @@ impl FitOptions {
     pub fn with_start(start: &[f64]) -> Self {
         Self { start: start.to_vec(), ..Self::default() }
     }
-}
-
-/// Why a fit could not be run.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FitError {
-    /// `y` has the wrong length.
-    #[error("data has {got} values but the model has {expected} observations")]
-    DataLength {
-        /// Number of observations of the model.
-        expected: usize,
-        /// Length of `y`.
-        got: usize,
-    },
-    /// `y` contains NaN or ±inf.
-    #[error("observation {index} is not finite ({value}); remove or fix it")]
-    NonFiniteData {
-        /// Index of the observation.
-        index: usize,
-        /// Its value.
-        value: f64,
-    },
-    /// σ has the wrong length.
-    #[error("sigma has {got} values but there are {expected} observations")]
-    WeightsLength {
-        /// Number of observations.
-        expected: usize,
-        /// Length of σ.
-        got: usize,
-    },
-    /// A σ is not a positive finite number.
-    #[error("sigma[{index}] = {value} must be positive and finite")]
-    BadSigma {
-        /// Index.
-        index: usize,
-        /// Value.
-        value: f64,
-    },
-    /// The model's derivative pattern refers to a nonexistent parameter.
-    #[error("derivative pattern entry (j={j}, k={k}) is out of range for p={p} linear and q={q} nonlinear parameters (j=usize::MAX: offset pattern)")]
-    BadPattern {
-        /// Basis index.
-        j: usize,
-        /// Nonlinear parameter index.
-        k: usize,
-        /// Number of linear parameters.
-        p: usize,
-        /// Number of nonlinear parameters.
-        q: usize,
-    },
-    /// Not enough observations.
-    #[error("{n} observations are not more than the {params} parameters; need n > p + q for a residual variance")]
-    TooFewObservations {
-        /// Number of observations.
-        n: usize,
-        /// Number of parameters.
-        params: usize,
-    },
-    /// The linear start has the wrong length.
-    #[error("linear_start has {got} values but the model has {expected} linear parameters")]
-    LinearStartLength {
-        /// Expected.
-        expected: usize,
-        /// Given.
-        got: usize,
-    },
-    /// Invalid start, bounds or tolerances.
-    #[error(transparent)]
-    Options(#[from] LmError),
-    /// The model cannot be evaluated at the start.
-    #[error("the model cannot be evaluated at the starting values: {0}; choose other starting values")]
-    NonFiniteAtStart(ModelError),
 }
 
 /// Something the user should know about a fit.
@@ -471,7 +403,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
         // The batch's fit: its `VarProProblem` checks the data.
         return fit_lean(model, y, options, ws);
     }
-    let w = varpro::check_data(&*model, y, sigma)?;
+    let w = check_data(&*model, y, sigma)?;
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
     if n <= p + q {
         return Err(FitError::TooFewObservations { n, params: p + q });
@@ -517,7 +449,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
             let mut rep = lm::levenberg_marquardt(&mut prob, &x0, &opts)?;
             if rep.termination == Termination::NonFiniteAtStart {
                 let mut r = vec![0.0; n];
-                use crate::lm::LeastSquaresProblem;
+                use crate::solvers::lm::LeastSquaresProblem;
                 let err = prob.residuals(&x0, &mut r).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
                 return Err(FitError::NonFiniteAtStart(err));
             }
@@ -541,7 +473,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
             model.eval(&b, &mut ev).map_err(FitError::NonFiniteAtStart)?;
             let fitted = fitted_values(&ev, model.has_offset(), &a_full, n);
             let mut jac = Mat::zeros(n, q + p);
-            varpro::weighted_full_jacobian(
+            weighted_full_jacobian(
                 &ev,
                 model.basis_derivative_pattern(),
                 model.offset_derivative_pattern(),

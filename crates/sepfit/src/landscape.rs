@@ -3,10 +3,10 @@
 //! parameters, and the simple gradient descent of seed 000, whose gradient is the
 //! envelope-theorem gradient `∇_b L = 2 Jᵀ r` with `J` the exact Golub–Pereyra Jacobian.
 
-use crate::fit::FitError;
-use crate::lm::LeastSquaresProblem;
+use crate::error::FitError;
+use crate::solvers::lm::LeastSquaresProblem;
 use crate::model::SeparableModel;
-use crate::varpro::{JacobianKind, VarProProblem};
+use crate::problems::varpro::{JacobianKind, VarProProblem};
 use rayon::prelude::*;
 
 /// The reduced loss on a rectangular grid.

@@ -26,22 +26,24 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod error;
 pub mod fit;
 pub mod formula;
-pub mod gd;
 pub mod landscape;
-pub mod lbfgs;
-pub mod lm;
+pub mod linalg;
 pub mod model;
-pub mod nist;
-pub mod problem;
-pub mod qr;
+pub mod named;
+pub mod problems;
+pub mod solvers;
 pub mod stats;
-pub mod varpro;
 
-pub use fit::{Fit, FitError, FitOptions, FitWarning, FitWorkspace, Method, fit, fit_with};
-pub use lm::{IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination, levenberg_marquardt};
+pub use error::FitError;
+pub use fit::{Fit, FitOptions, FitWarning, FitWorkspace, Method, fit, fit_with};
 pub use formula::{FormulaModel, FormulaModelError};
 pub use model::{ModelError, ModelEval, PointModel, SeparableModel};
+pub use named::{Dataset, NamedFit, NamedOptions, ParamResult, ProblemError, fit_formula};
+pub use problems::full::FullProblem;
+pub use problems::global::{GlobalError, GlobalFit, fit_global};
+pub use problems::varpro::{JacobianKind, VarProProblem};
+pub use solvers::lm::{IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination, levenberg_marquardt};
 pub use stats::ParamStats;
-pub use varpro::{FullProblem, JacobianKind, VarProProblem};

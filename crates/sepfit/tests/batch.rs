@@ -1,7 +1,8 @@
 //! Batch and global fitting.
 
-use sepfit::batch::{BatchFitter, fit_global};
-use sepfit::problem::{Dataset, NamedOptions, fit_formula};
+use sepfit::batch::BatchFitter;
+use sepfit::fit_global;
+use sepfit::named::{Dataset, NamedOptions, fit_formula};
 
 fn t() -> Vec<f64> {
     (0..120).map(|i| i as f64 * 0.05).collect()

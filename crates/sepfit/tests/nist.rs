@@ -3,7 +3,8 @@
 //! Every problem is run from both NIST starting points with default options,
 //! and must reach LRE ≥ 7 for every parameter and LRE ≥ 4 for every standard error.
 
-use sepfit::nist::{NistOutcome, ParamMap, parse_nist, run_nist};
+mod support;
+use support::nist::{NistOutcome, ParamMap, parse_nist, run_nist};
 use sepfit::{FitOptions, Method, PointModel, SeparableModel};
 
 type Maker = Box<dyn Fn(&[Vec<f64>]) -> Box<dyn SeparableModel>>;

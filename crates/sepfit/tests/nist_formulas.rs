@@ -9,8 +9,9 @@
 //! and hence of every standard error, near 3. No double-precision solver can do better; the
 //! test asserts LRE ≥ 3 there and LRE ≥ 7 for its parameters like everywhere else.
 
-use sepfit::nist::{lre, parse_nist};
-use sepfit::problem::{Dataset, NamedOptions, fit_formula};
+mod support;
+use support::nist::{lre, parse_nist};
+use sepfit::named::{Dataset, NamedOptions, fit_formula};
 use sepfit_expr::ModelFormula;
 
 const PROBLEMS: &[(&str, &str, &[&str])] = &[

@@ -1,6 +1,6 @@
 //! Fitting by name: exchangeable parameters keep the order of their starting values.
 
-use sepfit::problem::{Dataset, NamedOptions, fit_formula};
+use sepfit::named::{Dataset, NamedOptions, fit_formula};
 
 fn data() -> Dataset {
     let t: Vec<f64> = (0..80).map(|i| i as f64 * 0.1).collect();

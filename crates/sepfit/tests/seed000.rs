@@ -9,7 +9,7 @@
 //! its estimates (and hence t and p values) agree with the 50-digit optimum to only ~5 digits;
 //! those are compared at the accuracy R itself has (relative 1e-4).
 
-use sepfit::problem::{Dataset, NamedFit, NamedOptions, fit_formula};
+use sepfit::named::{Dataset, NamedFit, NamedOptions, fit_formula};
 use serde_json::Value;
 
 fn load(path: &str) -> Value {

@@ -1,7 +1,7 @@
 //! Variable projection: exact Jacobian vs central differences, synthetic fits,
 //! agreement between VarPro, Kaufman and the full joint fit, error handling.
 
-use sepfit::lm::LeastSquaresProblem;
+use sepfit::solvers::lm::LeastSquaresProblem;
 use sepfit::{FitError, FitOptions, JacobianKind, Method, PointModel, SeparableModel, VarProProblem, fit};
 
 /// Deterministic pseudo-random numbers (xorshift) mapped to roughly N(0,1).

@@ -15,7 +15,7 @@ use crate::cli::BatchArgs;
 use anyhow::{Context, anyhow, bail};
 use rayon::prelude::*;
 use sepfit::batch::{BatchFitter, BatchWorker, CurveResult};
-use sepfit::problem::{NamedOptions, ProblemError};
+use sepfit::named::{NamedOptions, ProblemError};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, Write};

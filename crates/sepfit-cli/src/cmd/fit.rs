@@ -4,7 +4,7 @@ use super::{CliError, emit, formula_error};
 use crate::cli::{FitArgs, Format, Method, ParamArgs};
 use crate::data::{CsvData, read_csv, read_labels};
 use anyhow::{Context, anyhow, bail};
-use sepfit::problem::{NamedFit, NamedOptions, ProblemError, fit_formula};
+use sepfit::named::{NamedFit, NamedOptions, ProblemError, fit_formula};
 use sepfit_expr::ModelFormula;
 use serde_json::{Value, json};
 
@@ -422,9 +422,9 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         .map(|id| col_data.iter().map(|c| rows_of[id].iter().map(|&r| c[r]).collect()).collect())
         .collect();
     let opts = named_options(&args.param_opts, args.max_iter)?;
-    let gf = match sepfit::batch::fit_global(&args.model, &names, &opts, &curves) {
+    let gf = match sepfit::fit_global(&args.model, &names, &opts, &curves) {
         Ok(v) => v,
-        Err(sepfit::batch::GlobalError::Problem(ProblemError::Formula(d))) => return Err(formula_error(&args.model, d)),
+        Err(sepfit::GlobalError::Problem(ProblemError::Formula(d))) => return Err(formula_error(&args.model, d)),
         Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
     };
     let solve_s = t0.elapsed().as_secs_f64();

@@ -3,8 +3,8 @@
 use super::grad::{loss_error, mat_to_json, read_all_values};
 use super::{CliError, emit};
 use crate::cli::{Format, MinMethod, MinimizeArgs};
-use sepfit::gd::{GdOptions, MinReport, gradient_descent};
-use sepfit::lbfgs::{LbfgsOptions, lbfgs};
+use sepfit::solvers::gd::{GdOptions, MinReport, gradient_descent};
+use sepfit::solvers::lbfgs::{LbfgsOptions, lbfgs};
 use sepfit_expr::matrix::{LossFormula, Mat, Style};
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! (Nocedal & Wright, Algorithms 3.5 and 3.6), on a closure `f(x, grad) -> value`.
 //!
 //! ```
-//! use sepfit::lbfgs::{LbfgsOptions, lbfgs};
+//! use sepfit::solvers::lbfgs::{LbfgsOptions, lbfgs};
 //! // Rosenbrock
 //! let f = |x: &[f64], g: &mut [f64]| {
 //!     let (a, b) = (1.0 - x[0], x[1] - x[0] * x[0]);
@@ -15,8 +15,8 @@
 //! assert!((r.x[0] - 1.0).abs() < 1e-7 && (r.x[1] - 1.0).abs() < 1e-7);
 //! ```
 
-pub use crate::gd::{MinError, MinIter, MinReport, MinTermination};
-use crate::gd::{dot, norm};
+pub use super::gd::{MinError, MinIter, MinReport, MinTermination};
+use super::gd::{dot, norm};
 use std::collections::VecDeque;
 
 /// Options of [`lbfgs`].
@@ -86,7 +86,7 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
         return Err(MinError::BadOption("need memory ≥ 1 and 0 < c1 < c2 < 1".into()));
     }
     let n = x0.len();
-    let (mut x, mut g, mut fx) = crate::gd::start(&mut f, x0)?;
+    let (mut x, mut g, mut fx) = super::gd::start(&mut f, x0)?;
     let f0 = fx;
     let mut evals = 1;
     let mut trace = Vec::new();

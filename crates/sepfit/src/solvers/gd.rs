@@ -4,7 +4,7 @@
 //! Also holds the report types shared with [`crate::lbfgs`].
 //!
 //! ```
-//! use sepfit::gd::{GdOptions, gradient_descent};
+//! use sepfit::solvers::gd::{GdOptions, gradient_descent};
 //! // J(w) = ½(b₁w₁² + b₂w₂²), the fixed step 2/(b₁+b₂) contracts ‖w‖ by (κ−1)/(κ+1).
 //! let (b1, b2) = (1.0, 4.0);
 //! let f = |w: &[f64], g: &mut [f64]| {

@@ -5,8 +5,8 @@
 //! squares, and the data columns `y x₁ [x₂ …]`. Accuracy is measured by the
 //! log relative error `LRE = −log₁₀(|x − c|/|c|)`, capped at [`LRE_CAP`].
 
-use crate::fit::{Fit, FitError, FitOptions, fit};
-use crate::model::SeparableModel;
+use sepfit::{Fit, FitError, FitOptions, fit};
+use sepfit::SeparableModel;
 
 /// Upper cap of [`lre`] (the certified values carry 11 significant digits).
 pub const LRE_CAP: f64 = 11.0;

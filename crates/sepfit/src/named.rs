@@ -2,7 +2,7 @@
 //! given by parameter name. This is the layer under `sepfit fit` (and the Python module).
 //!
 //! ```
-//! use sepfit::problem::{Dataset, NamedOptions, fit_formula};
+//! use sepfit::named::{Dataset, NamedOptions, fit_formula};
 //! let t: Vec<f64> = (0..40).map(|i| i as f64 * 0.2).collect();
 //! let y: Vec<f64> = t.iter().map(|t| 3.0 * (-0.8 * t).exp() + 0.5 * (-0.1 * t).exp()).collect();
 //! let data = Dataset::new(vec!["t".into(), "y".into()], vec![t, y]).unwrap();
@@ -13,7 +13,8 @@
 //! assert!((k1.value - 0.8).abs() < 1e-9);
 //! ```
 
-use crate::fit::{Fit, FitError, FitOptions, Method, fit};
+use crate::error::FitError;
+use crate::fit::{Fit, FitOptions, Method, fit};
 use crate::formula::{FormulaModel, FormulaModelError};
 use sepfit_expr::{Diagnostic, ModelFormula, ModelOptions};
 use std::time::Instant;

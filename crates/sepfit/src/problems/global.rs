@@ -1,0 +1,300 @@
+//! Global fits: all curves share the nonlinear parameters `b`, each has its own linear
+//! coefficients `a_c`. With a common independent variable this is variable projection with
+//! multiple right-hand sides: one QR of the weighted basis `Φ(b)` per evaluation serves every
+//! curve, `r_c = P⊥ y_c`, and the Golub–Pereyra Jacobian is stacked curve by curve.
+
+use crate::error::FitError;
+use crate::formula::FormulaModel;
+use crate::linalg::qr::PivotedQr;
+use crate::model::{ModelError, ModelEval, SeparableModel};
+use crate::named::{NamedOptions, ProblemError, resolve};
+use crate::problems::varpro::CompactLayout;
+use crate::solvers::lm::{self, LeastSquaresProblem, LmOptions, Termination};
+use crate::stats;
+use faer::Mat;
+
+/// The result of a global fit.
+#[derive(Clone, Debug)]
+pub struct GlobalFit {
+    /// Nonlinear parameter names.
+    pub nonlinear_names: Vec<String>,
+    /// Shared nonlinear parameters.
+    pub nonlinear: Vec<f64>,
+    /// Their standard errors (from the full problem's covariance, linear coefficients of every
+    /// curve accounted for).
+    pub nonlinear_std_errors: Vec<f64>,
+    /// Their correlation matrix.
+    pub correlation: Option<Mat<f64>>,
+    /// Linear parameter names.
+    pub linear_names: Vec<String>,
+    /// Per-curve linear coefficients, `linear[c][j]`.
+    pub linear: Vec<Vec<f64>>,
+    /// Residual sum of squares over all curves.
+    pub rss: f64,
+    /// Per-curve residual sums of squares.
+    pub curve_rss: Vec<f64>,
+    /// Degrees of freedom `Σ n_c − q − p·C`.
+    pub dof: usize,
+    /// Residual standard error.
+    pub residual_std_error: f64,
+    /// LM iterations.
+    pub iterations: usize,
+    /// Termination.
+    pub termination: Termination,
+    /// Whether it converged.
+    pub converged: bool,
+}
+
+/// Errors of a global fit.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobalError {
+    /// Options or formula problem.
+    #[error(transparent)]
+    Problem(#[from] ProblemError),
+    /// The curves do not share the independent variables.
+    #[error("{0}")]
+    Data(String),
+    /// The solver could not run.
+    #[error(transparent)]
+    Fit(#[from] FitError),
+}
+
+/// Fits all curves with shared nonlinear parameters. `curves[c][j]` is column `j` (in the order
+/// of `column_names`) of curve `c`; every curve must have the same values in the columns the
+/// model's right-hand side uses (a common time axis, say), and only its response differs.
+pub fn fit_global<C: AsRef<[Vec<f64>]>>(
+    formula: &str,
+    column_names: &[String],
+    opts: &NamedOptions,
+    curves: &[C],
+) -> Result<GlobalFit, GlobalError> {
+    let resolved = resolve(formula, column_names, opts)?;
+    if opts.sigma.is_some() {
+        return Err(GlobalError::Data("global fits do not take --sigma yet; fit unweighted".into()));
+    }
+    let m = &resolved.formula;
+    let first = curves.first().ok_or_else(|| GlobalError::Data("no curves to fit".into()))?.as_ref();
+    // Columns the right-hand side uses must agree across curves.
+    let rhs_syms = m.pool().free_symbols(m.rhs());
+    let rhs_cols: Vec<usize> = m
+        .used_columns()
+        .into_iter()
+        .filter(|&c| m.pool().find_symbol(&m.columns()[c]).is_some_and(|s| rhs_syms.contains(&s)))
+        .collect();
+    for (ci, c) in curves.iter().enumerate() {
+        for &col in &rhs_cols {
+            if c.as_ref()[col] != first[col] {
+                return Err(GlobalError::Data(format!(
+                    "curve {ci} has different values of `{}` from curve 0; a global fit needs the same `{}` for every curve",
+                    column_names[col], column_names[col]
+                )));
+            }
+        }
+    }
+    let cols0: Vec<&[f64]> = first.iter().map(|c| c.as_slice()).collect();
+    let mut model = FormulaModel::new(m.clone(), &cols0).map_err(ProblemError::from)?;
+    let mut ys = Vec::with_capacity(curves.len());
+    for (ci, c) in curves.iter().enumerate() {
+        let cols: Vec<&[f64]> = c.as_ref().iter().map(|v| v.as_slice()).collect();
+        model.set_data(&cols).map_err(|e| GlobalError::Data(format!("curve {ci}: {e}")))?;
+        ys.push(model.response().to_vec());
+    }
+    model.set_data(&cols0).map_err(ProblemError::from)?;
+    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+    let nc = curves.len();
+    if n * nc <= q + p * nc {
+        return Err(FitError::TooFewObservations { n: n * nc, params: q + p * nc }.into());
+    }
+    let mut prob = GlobalProblem::new(&mut model, ys, false);
+    let lm_opts = LmOptions {
+        lower: resolved.options.lower.clone(),
+        upper: resolved.options.upper.clone(),
+        max_iterations: resolved.options.max_iterations,
+        ..LmOptions::default()
+    };
+    let rep = lm::levenberg_marquardt(&mut prob, &resolved.start, &lm_opts).map_err(FitError::from)?;
+    if rep.termination == Termination::NonFiniteAtStart {
+        return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
+    }
+    let mut r = vec![0.0; prob.n_residuals()];
+    prob.residuals(&rep.x, &mut r).map_err(FitError::NonFiniteAtStart)?;
+    let curve_rss = prob.curve_rss();
+    let rss: f64 = curve_rss.iter().sum();
+    let linear = (0..nc).map(|c| prob.a[c * p..(c + 1) * p].to_vec()).collect();
+    // Covariance of b: with Kaufman's Jacobian J_K = −P⊥ ∂f/∂b, s²(J_Kᵀ J_K)⁻¹ is exactly the
+    // b-block of the full problem's covariance (Schur complement over all the a_c).
+    prob.kaufman = true;
+    let rows = prob.n_residuals();
+    let mut jk = vec![0.0; rows * q];
+    prob.jacobian(&rep.x, &mut jk).map_err(FitError::NonFiniteAtStart)?;
+    let jm = Mat::from_fn(rows, q, |i, k| jk[k * rows + i]);
+    let dof = n * nc - q - p * nc;
+    let st = stats::param_stats_n(jm.as_ref(), n * nc, rss, dof, &rep.x);
+    Ok(GlobalFit {
+        nonlinear_names: resolved.nonlinear.clone(),
+        nonlinear: rep.x.clone(),
+        nonlinear_std_errors: st.std_errors,
+        correlation: st.correlation,
+        linear_names: m.linear_params().map(|p| p.name.clone()).collect(),
+        linear,
+        rss,
+        curve_rss,
+        dof,
+        residual_std_error: (rss / dof as f64).sqrt(),
+        iterations: rep.iterations,
+        termination: rep.termination,
+        converged: rep.termination.is_converged(),
+    })
+}
+
+/// Variable projection with multiple right-hand sides, in compact form (see
+/// [`crate::varpro::VarProProblem`]): one QR of `[Φ | D]` (`D` the derivative columns) per
+/// evaluation serves every curve. With `v_c = Qᵀ(y_c − φ₀)` and `K = p + m` factored columns,
+/// curve `c` contributes `K + 1` rows: `r̃_c = (0_ρ, v_c[ρ..K], ‖v_c[K..n]‖)` and the Jacobian
+/// rows `−(R₁₁⁻ᵀ Πᵀ u_c ; Σ a_cj R[ρ..K, D_jk] + R[ρ..K, D₀k] ; 0)`, `u_cj = R[:, D_jk]ᵀ r̃_c`.
+/// The residual's last row, the part of `y_c` outside the span of `[Φ | D]`, is orthogonal to
+/// every Jacobian column, so Levenberg–Marquardt sees the same `‖r‖`, `Jᵀr` and `JᵀJ` as
+/// with the stacked `n·C`-row problem, at `C(K+1)` rows.
+struct GlobalProblem<'m> {
+    model: &'m mut FormulaModel,
+    ys: Vec<Vec<f64>>,
+    eval: ModelEval,
+    qr: PivotedQr,
+    n: usize,
+    p: usize,
+    q: usize,
+    pattern: Vec<(usize, usize)>,
+    opattern: Vec<usize>,
+    /// Factored columns `K = min(n, p + m)`.
+    k: usize,
+    /// Linear coefficients, `a[c*p + j]`.
+    a: Vec<f64>,
+    /// Compact residuals, `res[c*(K+1) + i]`.
+    res: Vec<f64>,
+    /// Scratch of length `n`.
+    v: Vec<f64>,
+    last: Vec<f64>,
+    valid: bool,
+    kaufman: bool,
+}
+
+impl<'m> GlobalProblem<'m> {
+    fn new(model: &'m mut FormulaModel, ys: Vec<Vec<f64>>, kaufman: bool) -> Self {
+        let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+        let pattern = model.basis_derivative_pattern().to_vec();
+        let opattern = model.offset_derivative_pattern().to_vec();
+        let m = pattern.len() + opattern.len();
+        let k = n.min(p + m);
+        let nc = ys.len();
+        GlobalProblem {
+            eval: ModelEval::new(&*model),
+            qr: PivotedQr::with_extra(n, p, m),
+            model,
+            ys,
+            n,
+            p,
+            q,
+            pattern,
+            opattern,
+            k,
+            a: vec![0.0; p * nc],
+            res: vec![0.0; (k + 1) * nc],
+            v: vec![0.0; n],
+            last: vec![f64::NAN; q],
+            valid: false,
+            kaufman,
+        }
+    }
+
+    /// Rows per curve.
+    fn rows(&self) -> usize {
+        self.k + 1
+    }
+
+    fn project(&mut self, b: &[f64]) -> Result<(), ModelError> {
+        self.valid = false;
+        self.model.eval(b, &mut self.eval)?;
+        if !self.eval.all_finite() {
+            return Err(ModelError::new("model produced non-finite values or derivatives"));
+        }
+        let (n, p, k) = (self.n, self.p, self.k);
+        for j in 0..p {
+            self.qr.col_mut(j).copy_from_slice(self.eval.basis.col_as_slice(j));
+        }
+        let mb = self.pattern.len();
+        for c in 0..mb {
+            self.qr.col_mut(p + c).copy_from_slice(self.eval.d_basis.col_as_slice(c));
+        }
+        for c in 0..self.opattern.len() {
+            self.qr.col_mut(p + mb + c).copy_from_slice(self.eval.d_offset.col_as_slice(c));
+        }
+        self.qr.factor_with_next(mb + self.opattern.len());
+        let rank = if p > 0 { self.qr.rank() } else { 0 };
+        let has_offset = self.model.has_offset();
+        let rows = k + 1;
+        for (c, y) in self.ys.iter().enumerate() {
+            let v = &mut self.v;
+            if has_offset {
+                for ((d, y), o) in v.iter_mut().zip(y).zip(&self.eval.offset) {
+                    *d = y - o;
+                }
+            } else {
+                v.copy_from_slice(y);
+            }
+            self.qr.apply_qt(v);
+            if p > 0 {
+                self.qr.solve_r(v, &mut self.a[c * p..(c + 1) * p]);
+            }
+            let r = &mut self.res[c * rows..(c + 1) * rows];
+            r[..rank].fill(0.0);
+            r[rank..k].copy_from_slice(&v[rank..k]);
+            r[k] = v[k..n].iter().map(|x| x * x).sum::<f64>().sqrt();
+        }
+        if !crate::linalg::kernels::all_finite(&self.res) || !crate::linalg::kernels::all_finite(&self.a) {
+            return Err(ModelError::new("non-finite residuals"));
+        }
+        self.last.copy_from_slice(b);
+        self.valid = true;
+        Ok(())
+    }
+
+    /// Per-curve residual sums of squares of the last projection.
+    fn curve_rss(&self) -> Vec<f64> {
+        self.res.chunks_exact(self.rows()).map(|r| r.iter().map(|v| v * v).sum()).collect()
+    }
+}
+
+impl LeastSquaresProblem for GlobalProblem<'_> {
+    fn n_residuals(&self) -> usize {
+        self.res.len()
+    }
+    fn n_params(&self) -> usize {
+        self.q
+    }
+    fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> Result<(), ModelError> {
+        self.project(x)?;
+        r.copy_from_slice(&self.res);
+        Ok(())
+    }
+    fn jacobian(&mut self, x: &[f64], jac: &mut [f64]) -> Result<(), ModelError> {
+        if !self.valid || self.last != x {
+            self.project(x)?;
+        }
+        let (p, q) = (self.p, self.q);
+        let rows = self.rows();
+        let total = self.res.len();
+        let nc = self.ys.len();
+        let rank = if p > 0 { self.qr.rank() } else { 0 };
+        let layout = CompactLayout { qr: &self.qr, d_start: p, pattern: &self.pattern, offset_pattern: &self.opattern };
+        let mut u = vec![0.0; p];
+        for c in 0..nc {
+            let ac = &self.a[c * p..(c + 1) * p];
+            let rc = &self.res[c * rows..(c + 1) * rows];
+            for kk in 0..q {
+                let out = &mut jac[kk * total + c * rows..kk * total + (c + 1) * rows];
+                layout.jacobian_column(ac, rc, rank, kk, !self.kaufman, &mut u, out);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Solvers, one file per algorithm: Levenberg–Marquardt for least squares ([`lm`]), and for
+//! general smooth losses L-BFGS ([`lbfgs`]) and gradient descent ([`gd`]).
+
+pub mod gd;
+pub mod lbfgs;
+pub mod lm;
