@@ -1,5 +1,6 @@
 //! Command-line definitions: what the user typed, as plain data.
 
+use crate::args::{self, Assignments, BoundList};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -57,14 +58,14 @@ pub struct ModelArgs {
 pub struct ParamArgs {
     /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none;
     /// may repeat).
-    #[arg(long)]
-    pub start: Vec<String>,
+    #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]
+    pub start: Vec<Assignments>,
     /// Hold parameters fixed, e.g. "b2=0.3" (may repeat).
-    #[arg(long)]
-    pub fix: Vec<String>,
-    /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0" (may repeat).
-    #[arg(long)]
-    pub bounds: Vec<String>,
+    #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]
+    pub fix: Vec<Assignments>,
+    /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0" or "-5<k<5" (may repeat).
+    #[arg(long, value_parser = args::bound_list, allow_hyphen_values = true)]
+    pub bounds: Vec<BoundList>,
     /// Column of per-point standard deviations (weights 1/sigma^2).
     #[arg(long)]
     pub sigma: Option<String>,

@@ -1,8 +1,11 @@
 //! The `sepfit` command-line tool.
 
+mod args;
 mod cli;
 mod cmd;
 mod data;
+mod fitting;
+mod values;
 
 use clap::Parser;
 use std::process::ExitCode;

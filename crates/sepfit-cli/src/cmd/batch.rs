@@ -8,7 +8,7 @@
 //! to `OUT` only when the batch is complete; `--resume` continues from the complete rows of an
 //! interrupted `OUT.partial`.
 
-use super::fit::named_options;
+use crate::args::named_options;
 use crate::data::parse_number;
 use super::{CliError, formula_error};
 use crate::cli::BatchArgs;

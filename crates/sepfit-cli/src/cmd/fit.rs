@@ -1,10 +1,10 @@
 //! `sepfit fit`: one dataset.
 
 use super::{CliError, emit, formula_error};
-use crate::cli::{FitArgs, Format, Method, ParamArgs};
+use crate::cli::{FitArgs, Format, Method};
 use crate::data::{CsvData, read_csv, read_labels};
-use anyhow::{Context, anyhow, bail};
-use sepfit::named::{NamedFit, NamedOptions, ProblemError, fit_formula};
+use anyhow::anyhow;
+use sepfit::named::{NamedFit, ProblemError};
 use sepfit_expr::ModelFormula;
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         Method::Full => sepfit::Method::Full,
     };
     let (data, r, _first) =
-        prepare_and_fit_repeat(&args.data, &args.model, &args.param_opts, &args.nonlinear, method, args.max_iter, args.repeat)?;
+        crate::fitting::prepare_and_fit_repeat(&args.data, &args.model, &args.param_opts, &args.nonlinear, method, args.max_iter, args.repeat)?;
     if let Some(out) = &args.plot {
         plot_fit(&data, &r, &args.model, out)?;
     }
@@ -26,64 +26,6 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&to_json(&r, &data.path, args))?)),
         Format::Text => emit(&to_text(&r, &data.path, args)),
     }
-}
-
-/// Reads the CSV, checks the columns the model uses, and fits by name.
-pub fn prepare_and_fit(
-    path: &std::path::Path,
-    model: &str,
-    params: &ParamArgs,
-    nonlinear: &[String],
-    method: sepfit::Method,
-    max_iter: usize,
-) -> Result<(CsvData, NamedFit), CliError> {
-    prepare_and_fit_repeat(path, model, params, nonlinear, method, max_iter, 1).map(|(d, r, _)| (d, r))
-}
-
-/// [`prepare_and_fit`], solving `repeat` times (at least once) on the data read once; the
-/// result's `solve_s` is the median solve time, and the first solve's time is returned too.
-fn prepare_and_fit_repeat(
-    path: &std::path::Path,
-    model: &str,
-    params: &ParamArgs,
-    nonlinear: &[String],
-    method: sepfit::Method,
-    max_iter: usize,
-    repeat: usize,
-) -> Result<(CsvData, NamedFit, f64), CliError> {
-    let sigma = params.sigma.as_deref();
-    let data = read_csv(path)?;
-    let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
-    let opts = NamedOptions {
-        force_nonlinear: nonlinear.to_vec(),
-        method,
-        ..named_options(params, max_iter)?
-    };
-    // Which columns does the model use? Parse once against the header for that.
-    let m = ModelFormula::parse(model, &cols).map_err(|d| formula_error(model, d))?;
-    let mut used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
-    if let Some(s) = sigma {
-        used.push(s);
-    }
-    data.check_columns(&used)?;
-    let dataset = data.dataset()?;
-    let mut times = Vec::with_capacity(repeat.max(1));
-    let mut last = None;
-    for _ in 0..repeat.max(1) {
-        match fit_formula(model, &dataset, &opts) {
-            Ok(r) => {
-                times.push(r.solve_s);
-                last = Some(r);
-            }
-            Err(ProblemError::Formula(d)) => return Err(formula_error(model, d)),
-            Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
-        }
-    }
-    let first = times[0];
-    let mut r = last.expect("at least one solve");
-    times.sort_by(f64::total_cmp);
-    r.solve_s = times[times.len() / 2];
-    Ok((data, r, first))
 }
 
 /// Data, fitted curve and residuals. With one independent column on the right-hand side the
@@ -130,80 +72,6 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
     };
     sepfit_plot::draw_fit(&pic, out).map_err(|e| anyhow!(e))?;
     Ok(())
-}
-
-/// Named options from the repeatable `--start`, `--fix` and `--bounds` flags and `--sigma`.
-pub fn named_options(params: &ParamArgs, max_iter: usize) -> anyhow::Result<NamedOptions> {
-    Ok(NamedOptions {
-        start: parse_assignments(&params.start.join(","), "--start")?,
-        fixed: parse_assignments(&params.fix.join(","), "--fix")?,
-        bounds: parse_bounds(&params.bounds.join(","))?,
-        sigma: params.sigma.clone(),
-        max_iterations: Some(max_iter),
-        ..Default::default()
-    })
-}
-
-/// Parses `"b1=1, b2=0.5"`.
-pub fn parse_assignments(s: &str, flag: &str) -> anyhow::Result<Vec<(String, f64)>> {
-    let mut out = Vec::new();
-    for item in s.split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
-        let (name, value) = item
-            .split_once('=')
-            .with_context(|| format!("{flag}: `{item}` should look like `name=value`, e.g. {flag} \"b1=1, b2=0.5\""))?;
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() {
-            bail!("{flag}: `{item}` has no parameter name before `=`");
-        }
-        let v: f64 = value.parse().map_err(|_| anyhow!("{flag}: the value of `{name}` is `{value}`, which is not a number"))?;
-        if !v.is_finite() {
-            bail!("{flag}: the value of `{name}` must be finite, got `{value}`");
-        }
-        out.push((name.to_string(), v));
-    }
-    Ok(out)
-}
-
-/// Parses `"0<b1<10, b2>0, b3<=5"`.
-pub fn parse_bounds(s: &str) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    let mut out = Vec::new();
-    for item in s.split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
-        let norm = item.replace("<=", "<").replace(">=", ">");
-        let bad = || anyhow!("--bounds: cannot read `{item}`; write e.g. \"0<b1<10, b2>0, b3<5\"");
-        let num = |t: &str| -> anyhow::Result<f64> {
-            let t = t.trim();
-            match t {
-                "inf" | "+inf" | "Inf" => Ok(f64::INFINITY),
-                "-inf" | "-Inf" => Ok(f64::NEG_INFINITY),
-                _ => t.parse::<f64>().map_err(|_| anyhow!("--bounds: `{t}` in `{item}` is not a number")),
-            }
-        };
-        let ident = |t: &str| -> anyhow::Result<String> {
-            let t = t.trim();
-            if !t.is_empty() && t.chars().all(|c| c.is_alphanumeric() || c == '_') && !t.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                Ok(t.to_string())
-            } else {
-                Err(bad())
-            }
-        };
-        let lt: Vec<&str> = norm.split('<').collect();
-        let gt: Vec<&str> = norm.split('>').collect();
-        let (name, lo, hi) = match (lt.len(), gt.len()) {
-            (3, 1) => (ident(lt[1])?, num(lt[0])?, num(lt[2])?),
-            (1, 3) => (ident(gt[1])?, num(gt[2])?, num(gt[0])?),
-            (2, 1) => match ident(lt[0]) {
-                Ok(n) => (n, f64::NEG_INFINITY, num(lt[1])?),
-                Err(_) => (ident(lt[1])?, num(lt[0])?, f64::INFINITY),
-            },
-            (1, 2) => match ident(gt[0]) {
-                Ok(n) => (n, num(gt[1])?, f64::INFINITY),
-                Err(_) => (ident(gt[1])?, f64::NEG_INFINITY, num(gt[0])?),
-            },
-            _ => return Err(bad()),
-        };
-        out.push((name, lo, hi));
-    }
-    Ok(out)
 }
 
 fn num(v: f64) -> Value {
@@ -421,7 +289,7 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         .iter()
         .map(|id| col_data.iter().map(|c| rows_of[id].iter().map(|&r| c[r]).collect()).collect())
         .collect();
-    let opts = named_options(&args.param_opts, args.max_iter)?;
+    let opts = crate::args::named_options(&args.param_opts, args.max_iter)?;
     let gf = match sepfit::fit_global(&args.model, &names, &opts, &curves) {
         Ok(v) => v,
         Err(sepfit::GlobalError::Problem(ProblemError::Formula(d))) => return Err(formula_error(&args.model, d)),

@@ -1,6 +1,6 @@
 //! `sepfit landscape`: the reduced loss over two nonlinear parameters, with the optimiser's path.
 
-use super::fit::prepare_and_fit;
+use crate::fitting::prepare_and_fit;
 use super::{CliError, emit};
 use crate::cli::{LandscapeArgs, PathKind};
 use anyhow::{Context, anyhow, bail};

@@ -1,6 +1,6 @@
 //! `sepfit minimize`: minimise a loss over some of its variables with the derived gradient.
 
-use super::grad::{loss_error, mat_to_json, read_all_values};
+use crate::values::{loss_error, mat_to_json, read_all_values};
 use super::{CliError, emit};
 use crate::cli::{Format, MinMethod, MinimizeArgs};
 use sepfit::solvers::gd::{GdOptions, MinReport, gradient_descent};
