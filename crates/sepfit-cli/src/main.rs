@@ -31,6 +31,10 @@ fn main() -> ExitCode {
             eprint!("{}", diagnostic.render(&source));
             ExitCode::from(2)
         }
+        Err(cmd::CliError::Unsuccessful(msg)) => {
+            eprintln!("warning: {msg}");
+            ExitCode::from(1)
+        }
         Err(cmd::CliError::Other(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -9,11 +9,19 @@ pub mod model;
 
 use sepfit_expr::Diagnostic;
 
-/// An error to report to the user.
+/// An error to report to the user, or a run whose result is not a success.
+///
+/// Exit codes (documented in the README): 0 the job ran and succeeded (a fit converged);
+/// 1 it ran but did not succeed — a fit that did not converge or stopped at a degenerate
+/// point, a loss unbounded below, a batch with failed curves — and its report says why;
+/// 2 it could not run (bad input, options, formula or data).
 pub enum CliError {
-    /// A formula error, rendered with its source.
+    /// A formula error, rendered with its source (exit 2).
     Formula { source: String, diagnostic: Diagnostic },
-    /// Anything else.
+    /// The job ran and its report has been printed, but it did not succeed (exit 1); the
+    /// message goes to standard error as a `warning:` line.
+    Unsuccessful(String),
+    /// Anything else (exit 2).
     Other(anyhow::Error),
 }
 
