@@ -161,8 +161,8 @@ fn bad_inputs_get_clear_errors() {
     assert_clean_error(&run(&p, &[]), "data row 3 (line 4), column `y`: the non-finite value `NaN`");
     let p = tmp("inf.csv", "t,y\n0,1\ninf,2\n2,3\n3,4\n4,5\n");
     assert_clean_error(&run(&p, &[]), "column `t`: the non-finite value `inf`");
-    let p = tmp("few.csv", "t,y\n0,1\n1,2\n2,3\n");
-    assert_clean_error(&run(&p, &[]), "3 observations are not more than the 3 parameters");
+    let p = tmp("few.csv", "t,y\n0,1\n1,2\n");
+    assert_clean_error(&run(&p, &[]), "2 observations are fewer than the 3 parameters");
     let p = tmp("dup.csv", "t,y,t\n0,1,0\n1,2,1\n");
     assert_clean_error(&run(&p, &[]), "duplicate column `t`");
     let p = tmp("ok.csv", &dexp_csv());

@@ -24,7 +24,7 @@
 //! assert!((k[0] - 0.5).abs() < 1e-10 && (k[2] - 2.0).abs() < 1e-10);
 //! ```
 
-use crate::fit::{FitOptions, FitWorkspace, fit_with};
+use crate::fit::{Detail, FitOptions, FitWorkspace, fit_with};
 use crate::formula::FormulaModel;
 use crate::named::{NamedOptions, ProblemError, Resolved, resolve};
 use rayon::prelude::*;
@@ -82,7 +82,8 @@ pub struct BatchFitter {
 impl BatchFitter {
     /// Resolves `formula` and the named options against the column names of each curve.
     pub fn new(formula: &str, column_names: &[String], opts: &NamedOptions) -> Result<Self, ProblemError> {
-        let resolved = resolve(formula, column_names, opts)?;
+        let mut resolved = resolve(formula, column_names, opts)?;
+        resolved.options.detail = Detail::Lean;
         let sigma = match &opts.sigma {
             None => None,
             Some(s) => Some(column_names.iter().position(|c| c == s).ok_or_else(|| {
@@ -99,7 +100,7 @@ impl BatchFitter {
     /// relative change of the sum of squares, so parameters converge to about `√tol` of their
     /// standard error.
     pub fn set_tolerance(&mut self, tol: f64) {
-        let o = &mut self.resolved.options;
+        let o = &mut self.resolved.options.lm;
         (o.ftol, o.xtol, o.gtol) = (tol, tol, tol);
         o.polish = tol <= 1e-13;
     }
@@ -151,7 +152,6 @@ impl BatchFitter {
             }
             None => &self.resolved.options,
         };
-        worker.ws.lean = true;
         let f = fit_with(model, &worker.y, opts, &mut worker.ws).map_err(|e| e.to_string())?;
         let p = f.linear.len();
         let mut values = f.linear.clone();

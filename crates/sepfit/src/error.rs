@@ -50,8 +50,9 @@ pub enum FitError {
         /// Number of nonlinear parameters.
         q: usize,
     },
-    /// Not enough observations.
-    #[error("{n} observations are not more than the {params} parameters; need n > p + q for a residual variance")]
+    /// Fewer observations than parameters (as many is a square system: it is solved, without
+    /// standard errors).
+    #[error("{n} observations are fewer than the {params} parameters; a fit needs at least as many observations as parameters")]
     TooFewObservations {
         /// Number of observations.
         n: usize,

@@ -1,4 +1,5 @@
-//! The user-facing fit: [`fit`], [`FitOptions`], [`Fit`], [`FitError`].
+//! The fit: [`fit`] and [`fit_with`], their [`FitOptions`] and result [`Fit`]; one path for
+//! every method and level of [`Detail`].
 //!
 //! Parameter order for all statistics is `θ = (b₀ … b_{q−1}, a₀ … a_{p−1})`:
 //! nonlinear parameters first, then linear ones (the column order of the
@@ -16,15 +17,16 @@
 
 use crate::error::FitError;
 use crate::model::{ModelError, ModelEval, SeparableModel};
+use crate::problems::data::check_data;
 use crate::problems::full::{FullProblem, weighted_full_jacobian};
 use crate::problems::varpro::{self, JacobianKind, VarProProblem};
-use crate::problems::data::check_data;
-use crate::solvers::lm::{self, IterationRecord, LmError, LmOptions, Termination};
+use crate::solvers::lm::{self, IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination};
 use crate::stats::{self, ParamStats};
 use faer::Mat;
 
 /// How the parameters are estimated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Variable projection with the exact Golub–Pereyra Jacobian (default).
     #[default]
@@ -35,8 +37,47 @@ pub enum Method {
     Full,
 }
 
-/// Options of [`fit`].
-#[derive(Debug, Clone, PartialEq)]
+impl Method {
+    /// What the method is, in words (the report's `method` line).
+    pub fn description(self) -> &'static str {
+        match self {
+            Method::VarPro => "variable projection (exact Golub-Pereyra Jacobian) + Levenberg-Marquardt",
+            Method::Kaufman => "variable projection (Kaufman Jacobian) + Levenberg-Marquardt",
+            Method::Full => "Levenberg-Marquardt on all parameters jointly",
+        }
+    }
+    /// Whether the linear parameters are eliminated by variable projection.
+    pub fn eliminates_linear(self) -> bool {
+        self != Method::Full
+    }
+}
+
+/// How much a fit computes and keeps beyond estimates, standard errors and the RSS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Detail {
+    /// Everything: fitted values and residuals, R², AIC and BIC, t and p values, correlations,
+    /// the iteration log and the path of the iterates.
+    #[default]
+    Full,
+    /// What a row of a batch reports: estimates, standard errors, RSS, counts, termination and
+    /// warnings. The RSS is the projection's `‖r̃‖²` (no fitted values are formed), and the
+    /// standard errors come from a QR of the compact Jacobian when it is clearly
+    /// well-conditioned (the SVD otherwise); fitted values, residuals, t and p values,
+    /// correlations, log and path are empty, R², AIC and BIC NaN.
+    Lean,
+}
+
+/// Options of [`fit`]. Build them from [`FitOptions::with_start`] and the `with_*` methods (or
+/// set the public fields of a [`Default`] value).
+///
+/// ```
+/// use sepfit::{FitOptions, Method};
+/// let o = FitOptions::with_start(&[0.5, 2.0]).with_bounds(vec![0.0, 0.0], vec![10.0, f64::INFINITY]).with_method(Method::Kaufman);
+/// assert_eq!(o.lm.lower.as_deref(), Some(&[0.0, 0.0][..]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct FitOptions {
     /// Estimation method.
     pub method: Method,
@@ -46,45 +87,12 @@ pub struct FitOptions {
     pub start: Vec<f64>,
     /// Starting values of the linear parameters for [`Method::Full`] (default all 1).
     pub linear_start: Option<Vec<f64>>,
-    /// Lower bounds of the nonlinear parameters (`-inf` allowed).
-    pub lower: Option<Vec<f64>>,
-    /// Upper bounds of the nonlinear parameters (`+inf` allowed).
-    pub upper: Option<Vec<f64>>,
-    /// Relative cost-reduction tolerance (see [`LmOptions::ftol`]).
-    pub ftol: f64,
-    /// Relative step tolerance (see [`LmOptions::xtol`]).
-    pub xtol: f64,
-    /// Gradient tolerance (see [`LmOptions::gtol`]).
-    pub gtol: f64,
-    /// Maximum iterations.
-    pub max_iterations: usize,
-    /// Maximum residual evaluations.
-    pub max_evaluations: usize,
-    /// Initial trust radius factor (see [`LmOptions::factor`]).
-    pub factor: f64,
-    /// Gauss–Newton polishing of the solution (see [`LmOptions::polish`]).
-    pub polish: bool,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        let lm = LmOptions::default();
-        Self {
-            method: Method::default(),
-            sigma: None,
-            start: vec![],
-            linear_start: None,
-            lower: None,
-            upper: None,
-            ftol: lm.ftol,
-            xtol: lm.xtol,
-            gtol: lm.gtol,
-            max_iterations: lm.max_iterations,
-            max_evaluations: lm.max_evaluations,
-            factor: lm.factor,
-            polish: lm.polish,
-        }
-    }
+    /// The solver's options: tolerances, limits, polishing, and the bounds of the nonlinear
+    /// parameters (`lm.lower`, `lm.upper`, length `q`; with [`Method::Full`] the linear
+    /// parameters are unbounded).
+    pub lm: LmOptions,
+    /// How much to compute beyond estimates, standard errors and RSS.
+    pub detail: Detail,
 }
 
 impl FitOptions {
@@ -92,10 +100,69 @@ impl FitOptions {
     pub fn with_start(start: &[f64]) -> Self {
         Self { start: start.to_vec(), ..Self::default() }
     }
+    /// With per-observation standard deviations.
+    pub fn with_sigma(mut self, sigma: Vec<f64>) -> Self {
+        self.sigma = Some(sigma);
+        self
+    }
+    /// With box bounds on the nonlinear parameters (`±inf` for none).
+    pub fn with_bounds(mut self, lower: Vec<f64>, upper: Vec<f64>) -> Self {
+        self.lm.lower = Some(lower);
+        self.lm.upper = Some(upper);
+        self
+    }
+    /// With starting values of the linear parameters (for [`Method::Full`]).
+    pub fn with_linear_start(mut self, start: Vec<f64>) -> Self {
+        self.linear_start = Some(start);
+        self
+    }
+    /// With another method.
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+    /// With another level of detail.
+    pub fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = detail;
+        self
+    }
+    /// With the relative tolerances `ftol = xtol = gtol = tol`.
+    pub fn with_tolerance(mut self, tol: f64) -> Self {
+        (self.lm.ftol, self.lm.xtol, self.lm.gtol) = (tol, tol, tol);
+        self
+    }
 }
 
-/// Something the user should know about a fit.
+/// How a fit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A (local) optimum with a full-rank Jacobian: estimates and standard errors are defined.
+    Converged,
+    /// The iteration stopped before convergence (iteration or evaluation limit, non-finite
+    /// Jacobian).
+    NotConverged,
+    /// The iteration stopped at a degenerate point: the basis functions are linearly dependent
+    /// or the Jacobian is rank deficient there, so some parameters are not determined by the
+    /// data (e.g. two merged rates, or an amplitude at 0 whose rate is then arbitrary).
+    Degenerate,
+}
+
+impl Outcome {
+    /// The word the report prints.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Outcome::Converged => "Converged",
+            Outcome::NotConverged => "NOT CONVERGED",
+            Outcome::Degenerate => "STOPPED AT A DEGENERATE POINT",
+        }
+    }
+}
+
+/// Something the user should know about a fit. Parameters are referred to by their index in
+/// `θ = (b, a)` (the named layer, [`crate::named`], puts names on them).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum FitWarning {
     /// The iteration stopped without convergence.
     NotConverged(Termination),
@@ -105,6 +172,8 @@ pub enum FitWarning {
         rank: usize,
         /// Number of basis functions.
         p: usize,
+        /// Whether variable projection set the coefficients of the dependent functions to 0.
+        eliminated: bool,
     },
     /// The full Jacobian is rank deficient: standard errors are not available.
     SingularJacobian {
@@ -118,6 +187,14 @@ pub enum FitWarning {
         /// 2-norm condition number.
         condition_number: f64,
     },
+    /// As many parameters as observations: no residual degrees of freedom, so no residual
+    /// variance and no standard errors.
+    NoDegreesOfFreedom {
+        /// Number of observations.
+        n: usize,
+        /// Number of parameters.
+        params: usize,
+    },
     /// A nonlinear parameter ended on a bound; its standard error ignores the constraint.
     AtBound {
         /// Nonlinear parameter index.
@@ -127,28 +204,44 @@ pub enum FitWarning {
     },
 }
 
-impl std::fmt::Display for FitWarning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl FitWarning {
+    /// The warning in words, with `name(k)` naming nonlinear parameter `k`.
+    pub fn message_with(&self, name: impl Fn(usize) -> String) -> String {
         match self {
-            FitWarning::NotConverged(t) => write!(f, "not converged: {t}"),
-            FitWarning::RankDeficientBasis { rank, p } => {
-                write!(f, "basis functions are linearly dependent (rank {rank} of {p}); some linear parameters are set to 0")
+            FitWarning::NotConverged(t) => format!("not converged: {t}"),
+            FitWarning::RankDeficientBasis { rank, p, eliminated: true } => {
+                format!("basis functions are linearly dependent (rank {rank} of {p}); some linear parameters are set to 0")
+            }
+            FitWarning::RankDeficientBasis { rank, p, eliminated: false } => {
+                format!("basis functions are linearly dependent (rank {rank} of {p}); the linear parameters are not determined by the data")
             }
             FitWarning::SingularJacobian { rank, params } => {
-                write!(f, "Jacobian is singular (rank {rank} of {params}); standard errors unavailable")
+                format!("Jacobian is singular (rank {rank} of {params}); standard errors unavailable")
             }
             FitWarning::IllConditioned { condition_number } => {
-                write!(f, "Jacobian is ill-conditioned (condition number {condition_number:.3e}); standard errors unreliable")
+                format!("Jacobian is ill-conditioned (condition number {condition_number:.3e}); standard errors unreliable")
             }
-            FitWarning::AtBound { index, upper } => {
-                write!(f, "nonlinear parameter {index} is at its {} bound", if *upper { "upper" } else { "lower" })
-            }
+            FitWarning::NoDegreesOfFreedom { n, params } => format!(
+                "{n} observations for {params} parameters: no residual degrees of freedom, so the residual variance, standard errors, t and p values are not available"
+            ),
+            FitWarning::AtBound { index, upper } => format!(
+                "`{}` ended at its {} bound; its standard error ignores the constraint",
+                name(*index),
+                if *upper { "upper" } else { "lower" }
+            ),
         }
+    }
+}
+
+impl std::fmt::Display for FitWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message_with(|k| format!("nonlinear parameter {k}")))
     }
 }
 
 /// Result of [`fit`]. Parameter order for statistics: `θ = (b, a)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Fit {
     /// Method used.
     pub method: Method,
@@ -158,11 +251,13 @@ pub struct Fit {
     pub nonlinear: Vec<f64>,
     /// Why the iteration stopped.
     pub termination: Termination,
-    /// Whether the termination means convergence.
+    /// How the fit ended ([`Outcome::Converged`] only for a full-rank optimum).
+    pub outcome: Outcome,
+    /// `outcome == Outcome::Converged`.
     pub converged: bool,
     /// Iterations of Levenberg–Marquardt.
     pub iterations: usize,
-    /// Gauss–Newton polishing steps accepted after convergence (see [`crate::lm`]).
+    /// Gauss–Newton polishing steps accepted after convergence (see [`crate::solvers::lm`]).
     pub polish_steps: usize,
     /// Residual (model) evaluations.
     pub residual_evaluations: usize,
@@ -172,11 +267,11 @@ pub struct Fit {
     pub rss: f64,
     /// Initial weighted RSS (for VarPro: with the optimal `a` at `b₀`).
     pub initial_rss: f64,
-    /// Degrees of freedom `n − p − q`.
+    /// Degrees of freedom `n − p − q` (0 for a square system).
     pub dof: usize,
-    /// Residual standard error `s = sqrt(rss/dof)`.
+    /// Residual standard error `s = sqrt(rss/dof)` (NaN without degrees of freedom).
     pub residual_std_error: f64,
-    /// Reduced χ² = rss/dof.
+    /// Reduced χ² = rss/dof (NaN without degrees of freedom).
     pub reduced_chi_square: f64,
     /// `R² = 1 − rss/tss`, tss around the weighted mean.
     pub r_squared: f64,
@@ -234,130 +329,131 @@ fn fitted_values(ev: &ModelEval, has_offset: bool, a: &[f64], n: usize) -> Vec<f
     fitted
 }
 
-fn lm_options(options: &FitOptions, record: bool) -> LmOptions {
-    LmOptions {
-        ftol: options.ftol,
-        xtol: options.xtol,
-        gtol: options.gtol,
-        max_iterations: options.max_iterations,
-        max_evaluations: options.max_evaluations,
-        factor: options.factor,
-        lower: options.lower.clone(),
-        upper: options.upper.clone(),
-        polish: options.polish,
-        record,
-    }
+/// The solver's answer, before statistics.
+struct Solution {
+    /// The report (`x`, `path`, `at_lower`, `at_upper` of the nonlinear parameters only).
+    rep: LmReport,
+    /// Linear parameters.
+    a: Vec<f64>,
+    /// The weighted Jacobian of all parameters, `θ = (b, a)` (variable projection: its compact
+    /// form `QᵀJ`, with the same singular values).
+    jac: Mat<f64>,
+    /// Fitted values ([`Detail::Full`] only).
+    fitted: Option<Vec<f64>>,
+    /// The projection's RSS and basis rank, where it was kept ([`Detail::Lean`] variable projection).
+    projected: Option<(f64, usize)>,
 }
 
-/// Runs Levenberg–Marquardt on the compact variable-projection problem (reusing `ws`'s
-/// buffers) and leaves the problem projected at the solution.
-fn solve_varpro<'m, M: SeparableModel + ?Sized>(
-    model: &'m mut M,
-    y: &[f64],
-    options: &FitOptions,
-    ws: &mut FitWorkspace,
-    record: bool,
-) -> Result<(VarProProblem<'m, M>, lm::LmReport), FitError> {
-    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
-    let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
-    let mut prob = VarProProblem::with_buffers(model, y, options.sigma.as_deref(), kind, true, ws.varpro.take())?;
-    if n <= p + q {
-        return Err(FitError::TooFewObservations { n, params: p + q });
-    }
-    let rep = lm::levenberg_marquardt(&mut prob, &options.start, &lm_options(options, record))?;
-    if rep.termination == Termination::NonFiniteAtStart {
-        let err = prob.project(&options.start).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
-        return Err(FitError::NonFiniteAtStart(err));
-    }
-    if !prob.is_projected_at(&rep.x) {
-        prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
-    }
-    Ok((prob, rep))
+/// The start in an error: the model cannot be evaluated there, with the model's reason.
+fn start_error(err: Option<ModelError>) -> FitError {
+    FitError::NonFiniteAtStart(err.unwrap_or_else(|| ModelError::new("non-finite residuals")))
 }
 
-/// The batch's variable-projection fit ([`FitWorkspace::lean`]): estimates, standard errors,
-/// RSS and counts only. The RSS is the projection's `‖r̃‖²` (no fitted values are formed), and
-/// the standard errors come from a QR of the compact Jacobian when it is clearly
-/// well-conditioned (the SVD of [`fit`] otherwise); the fields the batch does not report
-/// (fitted values, residuals, R², AIC, BIC, t and p values, correlations, condition number,
-/// log and path) are empty or NaN.
-fn fit_lean<M: SeparableModel + ?Sized>(
+/// Levenberg–Marquardt on the compact variable-projection problem (reusing `ws`'s buffers).
+fn solve_varpro<M: SeparableModel + ?Sized>(
     model: &mut M,
     y: &[f64],
     options: &FitOptions,
+    lm_opts: &LmOptions,
     ws: &mut FitWorkspace,
-) -> Result<Fit, FitError> {
-    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
-    let (mut prob, rep) = solve_varpro(model, y, options, ws, false)?;
-    let a = prob.linear_params().to_vec();
-    let rss = prob.rss();
-    let basis_rank = prob.basis_rank();
-    let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
-    ws.varpro = Some(prob.into_buffers());
-    let dof = n - p - q;
-    let b = rep.x.clone();
-    let mut estimates = b.clone();
-    estimates.extend_from_slice(&a);
-    let st = match stats::std_errors_qr(jac.as_ref(), rss, dof) {
-        Some(se) => ParamStats {
-            covariance: None,
-            correlation: None,
-            std_errors: se,
-            t_values: Vec::new(),
-            p_values: Vec::new(),
-            rank: p + q,
-            condition_number: f64::NAN,
-        },
-        None => stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, false),
+) -> Result<Solution, FitError> {
+    let n = model.n_obs();
+    let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
+    let mut prob = VarProProblem::with_buffers(model, y, options.sigma.as_deref(), kind, true, ws.varpro.take())?;
+    let rep = match lm::levenberg_marquardt(&mut prob, &options.start, lm_opts) {
+        Err(LmError::NonFiniteAtStart) => return Err(start_error(prob.project(&options.start).err())),
+        r => r?,
     };
-    let converged = rep.termination.is_converged();
-    let warnings = solution_warnings(rep.termination, basis_rank, p, q, &st);
-    Ok(Fit {
-        method: options.method,
-        linear: a,
-        nonlinear: b,
-        termination: rep.termination,
-        converged,
-        iterations: rep.iterations,
-        polish_steps: rep.polish_steps,
-        residual_evaluations: rep.residual_evaluations,
-        jacobian_evaluations: rep.jacobian_evaluations,
-        rss,
-        initial_rss: 2.0 * rep.initial_cost,
-        dof,
-        residual_std_error: (rss / dof as f64).sqrt(),
-        reduced_chi_square: rss / dof as f64,
-        r_squared: f64::NAN,
-        aic: f64::NAN,
-        bic: f64::NAN,
-        fitted: Vec::new(),
-        residuals: Vec::new(),
-        weighted_residuals: Vec::new(),
-        estimates,
-        stats: st,
-        basis_rank,
-        at_lower: rep.at_lower,
-        at_upper: rep.at_upper,
-        log: rep.log,
-        path: rep.path,
-        warnings,
-    })
+    if !prob.is_projected_at(&rep.x) {
+        prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
+    }
+    let a = prob.linear_params().to_vec();
+    let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
+    let (fitted, projected) = match options.detail {
+        Detail::Lean => (None, Some((prob.rss(), prob.basis_rank()))),
+        Detail::Full => {
+            let has_offset = prob.has_offset();
+            let ev = prob.full_eval().map_err(FitError::NonFiniteAtStart)?;
+            (Some(fitted_values(ev, has_offset, &a, n)), None)
+        }
+    };
+    ws.varpro = Some(prob.into_buffers());
+    Ok(Solution { rep, a, jac, fitted, projected })
+}
+
+/// Levenberg–Marquardt on all parameters jointly.
+fn solve_full<M: SeparableModel + ?Sized>(
+    model: &mut M,
+    y: &[f64],
+    options: &FitOptions,
+    lm_opts: &LmOptions,
+    w: &[f64],
+) -> Result<Solution, FitError> {
+    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+    if let Some(ls) = &options.linear_start {
+        if ls.len() != p {
+            return Err(FitError::LinearStartLength { expected: p, got: ls.len() });
+        }
+    }
+    if options.start.len() != q {
+        return Err(LmError::StartLength { expected: q, got: options.start.len() }.into());
+    }
+    let mut x0 = options.start.clone();
+    x0.extend(options.linear_start.clone().unwrap_or_else(|| vec![1.0; p]));
+    let extend = |v: &Option<Vec<f64>>, fill: f64| {
+        v.as_ref().map(|v| {
+            let mut v = v.clone();
+            if v.len() == q {
+                v.extend(std::iter::repeat_n(fill, p));
+            }
+            v
+        })
+    };
+    let opts = LmOptions {
+        lower: extend(&lm_opts.lower, f64::NEG_INFINITY),
+        upper: extend(&lm_opts.upper, f64::INFINITY),
+        ..lm_opts.clone()
+    };
+    let mut prob = FullProblem::new(&mut *model, y, options.sigma.as_deref())?;
+    let mut rep = match lm::levenberg_marquardt(&mut prob, &x0, &opts) {
+        Err(LmError::NonFiniteAtStart) => {
+            let mut r = vec![0.0; n];
+            return Err(start_error(prob.residuals(&x0, &mut r).err()));
+        }
+        r => r?,
+    };
+    let a = rep.x.split_off(q);
+    for v in rep.path.iter_mut() {
+        v.truncate(q);
+    }
+    rep.at_lower.truncate(q);
+    rep.at_upper.truncate(q);
+    let mut ev = ModelEval::new(&*model);
+    model.eval(&rep.x, &mut ev).map_err(FitError::NonFiniteAtStart)?;
+    let fitted = fitted_values(&ev, model.has_offset(), &a, n);
+    let mut jac = Mat::zeros(n, q + p);
+    weighted_full_jacobian(&ev, model.basis_derivative_pattern(), model.offset_derivative_pattern(), &a, w, q, &mut jac);
+    Ok(Solution { rep, a, jac, fitted: Some(fitted), projected: None })
 }
 
 /// Warnings about the solution: not converged, rank-deficient basis, singular or
-/// ill-conditioned Jacobian (a NaN condition number, not computed, gives none).
-fn solution_warnings(termination: Termination, basis_rank: usize, p: usize, q: usize, st: &ParamStats) -> Vec<FitWarning> {
+/// ill-conditioned Jacobian (a NaN condition number, not computed, gives none), no degrees of
+/// freedom.
+fn solution_warnings(termination: Termination, basis_rank: usize, method: Method, n: usize, p: usize, q: usize, st: &ParamStats) -> Vec<FitWarning> {
     let mut warnings = vec![];
     if !termination.is_converged() {
         warnings.push(FitWarning::NotConverged(termination));
     }
     if p > 0 && basis_rank < p {
-        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p });
+        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p, eliminated: method.eliminates_linear() });
     }
     if st.rank < p + q {
         warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: p + q });
     } else if st.condition_number > 1e10 {
         warnings.push(FitWarning::IllConditioned { condition_number: st.condition_number });
+    }
+    if n == p + q {
+        warnings.push(FitWarning::NoDegreesOfFreedom { n, params: p + q });
     }
     warnings
 }
@@ -368,11 +464,6 @@ fn solution_warnings(termination: Termination, basis_rank: usize, p: usize, q: u
 #[derive(Default)]
 pub struct FitWorkspace {
     varpro: Option<varpro::VarProBuffers>,
-    /// Batch mode (set by [`crate::batch::BatchWorker`] only): the `Fit` keeps estimates,
-    /// standard errors, RSS and the iteration counts; the iteration log and path, the fitted
-    /// and residual vectors, t and p values and correlations are left empty (see
-    /// [`fit_lean`] for variable projection).
-    pub(crate) lean: bool,
 }
 
 impl std::fmt::Debug for FitWorkspace {
@@ -385,7 +476,7 @@ impl std::fmt::Debug for FitWorkspace {
 ///
 /// Returns `Err` when the fit cannot run (shapes, NaN in data, bad start or
 /// bounds, model failing at the start); a fit that does not converge is `Ok`
-/// with [`Fit::converged`] false and a [`FitWarning::NotConverged`].
+/// with [`Fit::outcome`] saying so and a [`FitWarning`] why.
 pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOptions) -> Result<Fit, FitError> {
     fit_with(model, y, options, &mut FitWorkspace::default())
 }
@@ -397,147 +488,110 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     options: &FitOptions,
     ws: &mut FitWorkspace,
 ) -> Result<Fit, FitError> {
-    let sigma = options.sigma.as_deref();
-    let varpro_method = matches!(options.method, Method::VarPro | Method::Kaufman);
-    if ws.lean && varpro_method {
-        // The batch's fit: its `VarProProblem` checks the data.
-        return fit_lean(model, y, options, ws);
-    }
-    let w = check_data(&*model, y, sigma)?;
+    let full = options.detail == Detail::Full;
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
-    if n <= p + q {
+    // The weights (and the data checks) are needed up front except for the lean variable
+    // projection, whose problem checks the data itself.
+    let w = if full || options.method == Method::Full { check_data(&*model, y, options.sigma.as_deref())? } else { Vec::new() };
+    if n < p + q {
         return Err(FitError::TooFewObservations { n, params: p + q });
     }
-    let lm_opts = lm_options(options, !ws.lean);
-    let (b, a_full, rep, ev) = match options.method {
-        Method::VarPro | Method::Kaufman => {
-            let (mut prob, rep) = solve_varpro(model, y, options, ws, lm_opts.record)?;
-            let a = prob.linear_params().to_vec();
-            let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
-            let has_offset = prob.has_offset();
-            let ev = prob.full_eval().map_err(FitError::NonFiniteAtStart)?;
-            let fitted = fitted_values(ev, has_offset, &a, n);
-            ws.varpro = Some(prob.into_buffers());
-            (rep.x.clone(), a, rep, Some((fitted, jac)))
-        }
-        Method::Full => {
-            if let Some(ls) = &options.linear_start {
-                if ls.len() != p {
-                    return Err(FitError::LinearStartLength { expected: p, got: ls.len() });
-                }
-            }
-            if options.start.len() != q {
-                return Err(LmError::StartLength { expected: q, got: options.start.len() }.into());
-            }
-            let mut x0 = options.start.clone();
-            x0.extend(options.linear_start.clone().unwrap_or_else(|| vec![1.0; p]));
-            let extend = |v: &Option<Vec<f64>>, fill: f64| {
-                v.as_ref().map(|v| {
-                    let mut v = v.clone();
-                    if v.len() == q {
-                        v.extend(std::iter::repeat_n(fill, p));
-                    }
-                    v
-                })
-            };
-            let opts = LmOptions {
-                lower: extend(&options.lower, f64::NEG_INFINITY),
-                upper: extend(&options.upper, f64::INFINITY),
-                ..lm_opts.clone()
-            };
-            let mut prob = FullProblem::new(&mut *model, y, sigma)?;
-            let mut rep = lm::levenberg_marquardt(&mut prob, &x0, &opts)?;
-            if rep.termination == Termination::NonFiniteAtStart {
-                let mut r = vec![0.0; n];
-                use crate::solvers::lm::LeastSquaresProblem;
-                let err = prob.residuals(&x0, &mut r).err().unwrap_or_else(|| ModelError::new("non-finite residuals"));
-                return Err(FitError::NonFiniteAtStart(err));
-            }
-            let b = rep.x[..q].to_vec();
-            let a = rep.x[q..].to_vec();
-            for v in rep.path.iter_mut() {
-                v.truncate(q);
-            }
-            rep.at_lower.truncate(q);
-            rep.at_upper.truncate(q);
-            (b, a, rep, None)
-        }
+    let mut lm_opts = options.lm.clone();
+    lm_opts.record &= full;
+    let Solution { rep, a, jac, fitted, projected } = match options.method {
+        Method::VarPro | Method::Kaufman => solve_varpro(model, y, options, &lm_opts, ws)?,
+        Method::Full => solve_full(model, y, options, &lm_opts, &w)?,
     };
-    // Evaluate at the solution (VarPro: the problem's last evaluation) and build statistics.
-    // The weighted Jacobian of all parameters (VarPro: its compact form `QᵀJ`, with the same
-    // singular values; Full: `n × (q + p)`).
-    let (fitted, jac) = match ev {
-        Some(fj) => fj,
-        None => {
-            let mut ev = ModelEval::new(&*model);
-            model.eval(&b, &mut ev).map_err(FitError::NonFiniteAtStart)?;
-            let fitted = fitted_values(&ev, model.has_offset(), &a_full, n);
-            let mut jac = Mat::zeros(n, q + p);
-            weighted_full_jacobian(
-                &ev,
-                model.basis_derivative_pattern(),
-                model.offset_derivative_pattern(),
-                &a_full,
-                &w,
-                q,
-                &mut jac,
-            );
-            (fitted, jac)
+    let b = rep.x.clone();
+    let (fitted, residuals, weighted_residuals, rss) = match (fitted, projected) {
+        (Some(fitted), _) if full => {
+            let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(y, f)| y - f).collect();
+            let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
+            let rss: f64 = weighted_residuals.iter().map(|r| r * r).sum();
+            (fitted, residuals, weighted_residuals, rss)
         }
-    };
-    let (fitted, residuals, weighted_residuals, rss) = if ws.lean {
-        let rss = y.iter().zip(&fitted).zip(&w).map(|((y, f), w)| (w * (y - f)) * (w * (y - f))).sum();
-        (Vec::new(), Vec::new(), Vec::new(), rss)
-    } else {
-        let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(y, f)| y - f).collect();
-        let weighted_residuals: Vec<f64> = residuals.iter().zip(&w).map(|(r, w)| r * w).collect();
-        let rss: f64 = weighted_residuals.iter().map(|r| r * r).sum();
-        (fitted, residuals, weighted_residuals, rss)
+        (Some(fitted), _) => {
+            let rss = y.iter().zip(&fitted).zip(&w).map(|((y, f), w)| (w * (y - f)) * (w * (y - f))).sum();
+            (Vec::new(), Vec::new(), Vec::new(), rss)
+        }
+        (None, Some((rss, _))) => (Vec::new(), Vec::new(), Vec::new(), rss),
+        (None, None) => unreachable!("every solver returns fitted values or the projection"),
     };
     let dof = n - p - q;
     let mut estimates = b.clone();
-    estimates.extend_from_slice(&a_full);
-    let st = stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, !ws.lean);
+    estimates.extend_from_slice(&a);
+    let lean_se = if full { None } else { stats::std_errors_qr(jac.as_ref(), rss, dof) };
+    let mut st = match lean_se {
+        Some(se) => ParamStats {
+            covariance: None,
+            correlation: None,
+            std_errors: se,
+            t_values: Vec::new(),
+            p_values: Vec::new(),
+            rank: p + q,
+            condition_number: f64::NAN,
+        },
+        None => stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, full),
+    };
+    if dof == 0 {
+        // A square system: the estimates solve it, but there is no residual variance.
+        st.std_errors.iter_mut().chain(&mut st.t_values).chain(&mut st.p_values).for_each(|v| *v = f64::NAN);
+        (st.covariance, st.correlation) = (None, None);
+    }
     // Basis rank at the solution: the weighted basis is columns q.. of the weighted Jacobian.
     // A full-rank Jacobian has a full-rank basis (a column subset's condition number is at most
     // the whole matrix's), so its singular values are needed only otherwise.
-    let basis_rank = if p == 0 {
-        0
-    } else if st.rank == p + q {
-        p
-    } else {
-        match stats::tall_singular_values(jac.as_ref().subcols(q, p)) {
+    let basis_rank = match projected {
+        Some((_, rank)) => rank,
+        None if p == 0 => 0,
+        None if st.rank == p + q => p,
+        None => match stats::tall_singular_values(jac.as_ref().subcols(q, p)) {
             Some(s) => {
                 let smax = s.iter().fold(0.0f64, |a, v| a.max(*v));
                 s.iter().filter(|v| **v > f64::EPSILON * (n.max(p) as f64) * smax).count()
             }
-            None => 0,
-        }
+            // No singular values (non-finite entries): nothing is claimed about the rank.
+            None => p,
+        },
     };
-    let sw: f64 = w.iter().map(|v| v * v).sum();
-    let ybar: f64 = y.iter().zip(&w).map(|(y, w)| y * (w * w)).sum::<f64>() / sw;
-    let tss: f64 = y.iter().zip(&w).map(|(y, w)| (w * w) * (y - ybar) * (y - ybar)).sum();
-    let nf = n as f64;
-    let k = (p + q) as f64;
-    // Σ ln σᵢ (zero without weights: no n logarithms per fit then).
-    let sum_ln_sigma: f64 = if options.sigma.is_some() { w.iter().map(|w| -w.ln()).sum() } else { 0.0 };
-    let base = nf * (2.0 * std::f64::consts::PI * rss / nf).ln() + nf + 2.0 * sum_ln_sigma;
-    let converged = rep.termination.is_converged();
-    let mut warnings = solution_warnings(rep.termination, basis_rank, p, q, &st);
+    let (r_squared, aic, bic) = if full {
+        let sw: f64 = w.iter().map(|v| v * v).sum();
+        let ybar: f64 = y.iter().zip(&w).map(|(y, w)| y * (w * w)).sum::<f64>() / sw;
+        let tss: f64 = y.iter().zip(&w).map(|(y, w)| (w * w) * (y - ybar) * (y - ybar)).sum();
+        let nf = n as f64;
+        let k = (p + q) as f64;
+        // Σ ln σᵢ (zero without weights: no n logarithms per fit then).
+        let sum_ln_sigma: f64 = if options.sigma.is_some() { w.iter().map(|w| -w.ln()).sum() } else { 0.0 };
+        let base = nf * (2.0 * std::f64::consts::PI * rss / nf).ln() + nf + 2.0 * sum_ln_sigma;
+        (1.0 - rss / tss, base + 2.0 * (k + 1.0), base + (k + 1.0) * nf.ln())
+    } else {
+        (f64::NAN, f64::NAN, f64::NAN)
+    };
+    let mut warnings = solution_warnings(rep.termination, basis_rank, options.method, n, p, q, &st);
     for kk in 0..q {
-        if rep.at_lower[kk] && options.lower.is_some() {
+        if rep.at_lower[kk] && options.lm.lower.is_some() {
             warnings.push(FitWarning::AtBound { index: kk, upper: false });
         }
-        if rep.at_upper[kk] && options.upper.is_some() {
+        if rep.at_upper[kk] && options.lm.upper.is_some() {
             warnings.push(FitWarning::AtBound { index: kk, upper: true });
         }
     }
+    let degenerate = (p > 0 && basis_rank < p) || st.rank < p + q;
+    let outcome = if !rep.termination.is_converged() {
+        Outcome::NotConverged
+    } else if degenerate {
+        Outcome::Degenerate
+    } else {
+        Outcome::Converged
+    };
+    let per_dof = if dof > 0 { rss / dof as f64 } else { f64::NAN };
     Ok(Fit {
         method: options.method,
-        linear: a_full,
+        linear: a,
         nonlinear: b,
         termination: rep.termination,
-        converged,
+        outcome,
+        converged: outcome == Outcome::Converged,
         iterations: rep.iterations,
         polish_steps: rep.polish_steps,
         residual_evaluations: rep.residual_evaluations,
@@ -545,11 +599,11 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
         rss,
         initial_rss: 2.0 * rep.initial_cost,
         dof,
-        residual_std_error: (rss / dof as f64).sqrt(),
-        reduced_chi_square: rss / dof as f64,
-        r_squared: 1.0 - rss / tss,
-        aic: base + 2.0 * (k + 1.0),
-        bic: base + (k + 1.0) * nf.ln(),
+        residual_std_error: per_dof.sqrt(),
+        reduced_chi_square: per_dof,
+        r_squared,
+        aic,
+        bic,
         fitted,
         residuals,
         weighted_residuals,

@@ -234,15 +234,12 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
         }
     }
     let has_bounds = !opts.bounds.is_empty();
-    let mut fo = FitOptions {
-        method: opts.method,
-        start: start.clone(),
-        lower: has_bounds.then(|| lower.clone()),
-        upper: has_bounds.then(|| upper.clone()),
-        ..FitOptions::default()
-    };
+    let mut fo = FitOptions { method: opts.method, start: start.clone(), ..FitOptions::default() };
+    if has_bounds {
+        fo = fo.with_bounds(lower.clone(), upper.clone());
+    }
     if let Some(it) = opts.max_iterations {
-        fo.max_iterations = it;
+        fo.lm.max_iterations = it;
     }
     Ok(Resolved { formula: m, nonlinear: nl, start, lower, upper, options: fo })
 }

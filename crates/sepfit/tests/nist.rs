@@ -181,7 +181,7 @@ fn run(name: &str, method: Method) -> Vec<(usize, NistOutcome)> {
     let text = std::fs::read_to_string(data_path(name)).expect("NIST data file");
     let prob = parse_nist(&text).expect("parse");
     let (make, map) = problem(name);
-    let opts = FitOptions { method, ..FitOptions::default() };
+    let opts = FitOptions::default().with_method(method);
     (1..=2)
         .map(|s| (s, run_nist(&prob, &*make, &map, &opts, s).unwrap_or_else(|e| panic!("{name} start {s}: {e}"))))
         .collect()

@@ -107,15 +107,17 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
     }
     let mut prob = GlobalProblem::new(&mut model, ys, false);
     let lm_opts = LmOptions {
-        lower: resolved.options.lower.clone(),
-        upper: resolved.options.upper.clone(),
-        max_iterations: resolved.options.max_iterations,
+        lower: resolved.options.lm.lower.clone(),
+        upper: resolved.options.lm.upper.clone(),
+        max_iterations: resolved.options.lm.max_iterations,
         ..LmOptions::default()
     };
-    let rep = lm::levenberg_marquardt(&mut prob, &resolved.start, &lm_opts).map_err(FitError::from)?;
-    if rep.termination == Termination::NonFiniteAtStart {
-        return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
-    }
+    let rep = match lm::levenberg_marquardt(&mut prob, &resolved.start, &lm_opts) {
+        Err(lm::LmError::NonFiniteAtStart) => {
+            return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
+        }
+        r => r.map_err(FitError::from)?,
+    };
     let mut r = vec![0.0; prob.n_residuals()];
     prob.residuals(&rep.x, &mut r).map_err(FitError::NonFiniteAtStart)?;
     let curve_rss = prob.curve_rss();

@@ -109,7 +109,7 @@ pub trait LeastSquaresProblem {
 }
 
 /// Why the Levenberg–Marquardt iteration stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Termination {
     /// Relative reduction of the cost (actual and predicted) ≤ `ftol` [MINPACK 1].
     CostChangeTolerance,
@@ -134,8 +134,6 @@ pub enum Termination {
     MaxIterations,
     /// The residual evaluation limit was reached (not converged) [MINPACK 5].
     MaxEvaluations,
-    /// The residuals at the starting point are non-finite or the model failed there.
-    NonFiniteAtStart,
     /// The Jacobian at an accepted point is non-finite or could not be computed.
     NonFiniteJacobian,
 }
@@ -171,7 +169,6 @@ impl Termination {
             NoFreeParameters => "all parameters are held at their bounds (or there are none)",
             MaxIterations => "iteration limit reached before convergence",
             MaxEvaluations => "evaluation limit reached before convergence",
-            NonFiniteAtStart => "residuals are non-finite (or the model failed) at the start",
             NonFiniteJacobian => "the Jacobian is non-finite (or failed) at an accepted point",
         }
     }
@@ -350,6 +347,10 @@ pub enum LmError {
         /// Its value.
         value: f64,
     },
+    /// The residuals at the starting point are non-finite or the problem failed there (the
+    /// iteration cannot start; see [`LeastSquaresProblem::residuals`] for the reason).
+    #[error("the residuals are not finite (or cannot be computed) at the starting point")]
+    NonFiniteAtStart,
     /// The problem has fewer residuals than parameters.
     #[error("{n} residuals are fewer than the {m} parameters; need at least as many observations as parameters")]
     TooFewResiduals {
@@ -431,7 +432,8 @@ fn eval_res<P: LeastSquaresProblem + ?Sized>(p: &mut P, x: &[f64], r: &mut [f64]
 /// Minimises `½‖f(x)‖²` from `x0` by MINPACK-style Levenberg–Marquardt with optional box bounds.
 ///
 /// Returns `Err` only when the problem cannot be run (bad shapes, bounds or
-/// options); failure to converge is reported in [`LmReport::termination`].
+/// options, or residuals that are not finite at `x0`); failure to converge is reported in
+/// [`LmReport::termination`].
 pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     problem: &mut P,
     x0: &[f64],
@@ -503,7 +505,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     };
 
     if !fnorm.is_finite() {
-        return finish(x, fvec, fnorm, Termination::NonFiniteAtStart, 0, nfev, njev, rejected, log, path, rank);
+        return Err(LmError::NonFiniteAtStart);
     }
     if m == 0 {
         return finish(x, fvec, fnorm, Termination::NoFreeParameters, 0, nfev, njev, rejected, log, path, rank);
