@@ -4,7 +4,8 @@
 
 use crate::cli::ParamArgs;
 use anyhow::{Context, anyhow, bail};
-use sepfit::named::NamedOptions;
+use crate::cmd::CliError;
+use sepfit::named::{NamedOptions, ProblemError};
 
 /// `name=value` pairs of one `--start` or `--fix` flag, e.g. `"b1=1, b2=0.5"`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -101,3 +102,40 @@ fn parse_bounds(s: &str) -> anyhow::Result<Vec<(String, f64, f64)>> {
     Ok(out)
 }
 
+
+/// The CLI's flag for a library option name.
+fn flag(option: &str) -> &'static str {
+    match option {
+        "start" => "--start",
+        "fixed" => "--fix",
+        "bounds" => "--bounds",
+        "force_nonlinear" => "--nonlinear",
+        "sigma" => "--sigma",
+        _ => "an option",
+    }
+}
+
+/// A library error as the CLI says it: option names become flags, formula errors keep their
+/// source for the caret, and everything else says which file could not be fitted.
+pub fn problem_error(e: ProblemError, data: &str) -> CliError {
+    let msg = match e {
+        ProblemError::Formula { text, diagnostic } => return CliError::Formula { source: text, diagnostic },
+        ProblemError::MissingStart { names } => format!(
+            "starting values are needed for the nonlinear parameter{} {}; e.g. --start \"{}\" (linear parameters need none)",
+            if names.len() == 1 { "" } else { "s" },
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+            names.iter().map(|n| format!("{n}=1")).collect::<Vec<_>>().join(", ")
+        ),
+        ProblemError::UnknownParameter { name, option, known, suggestion } => format!(
+            "`{name}` ({}) is not a parameter of the model{}; its parameters are: {}",
+            flag(option),
+            suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(),
+            known.join(", ")
+        ),
+        ProblemError::BoundOnLinear { name } => format!(
+            "`{name}` enters the model linearly and is eliminated by variable projection, so it cannot be bounded; fit it as nonlinear to bound it (--nonlinear {name})"
+        ),
+        other => other.to_string(),
+    };
+    CliError::Other(anyhow!(msg).context(format!("cannot fit {data}")))
+}

@@ -1,12 +1,10 @@
 //! Reading the data a formula needs and fitting it by name: what `fit` and `landscape` share.
 
-use crate::args::named_options;
+use crate::args::{named_options, problem_error};
 use crate::cli::ParamArgs;
-use crate::cmd::{CliError, formula_error};
+use crate::cmd::CliError;
 use crate::data::{CsvData, read_csv};
-use anyhow::anyhow;
-use sepfit::named::{NamedFit, NamedOptions, ProblemError, fit_formula};
-use sepfit_expr::ModelFormula;
+use sepfit::named::{NamedFit, NamedOptions, fit_resolved, resolve};
 
 /// Reads the CSV, checks the columns the model uses, and fits by name.
 pub fn prepare_and_fit(
@@ -33,15 +31,15 @@ pub fn prepare_and_fit_repeat(
 ) -> Result<(CsvData, NamedFit, f64), CliError> {
     let sigma = params.sigma.as_deref();
     let data = read_csv(path)?;
-    let cols: Vec<&str> = data.names.iter().map(String::as_str).collect();
     let opts = NamedOptions {
         force_nonlinear: nonlinear.to_vec(),
         method,
         ..named_options(params, max_iter)?
     };
-    // Which columns does the model use? Parse once against the header for that.
-    let m = ModelFormula::parse(model, &cols).map_err(|d| formula_error(model, d))?;
-    let mut used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
+    // The formula is parsed once, against the header: that says which columns must be numbers.
+    let resolved = resolve(model, &data.names, &opts).map_err(|e| problem_error(e, &data.path))?;
+    let m = &resolved.formula;
+    let mut used: Vec<&str> = m.used_columns().iter().map(|&i| data.names[i].as_str()).collect();
     if let Some(s) = sigma {
         used.push(s);
     }
@@ -50,14 +48,9 @@ pub fn prepare_and_fit_repeat(
     let mut times = Vec::with_capacity(repeat.max(1));
     let mut last = None;
     for _ in 0..repeat.max(1) {
-        match fit_formula(model, &dataset, &opts) {
-            Ok(r) => {
-                times.push(r.solve_s);
-                last = Some(r);
-            }
-            Err(ProblemError::Formula(d)) => return Err(formula_error(model, d)),
-            Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
-        }
+        let r = fit_resolved(&resolved, &dataset, &opts).map_err(|e| problem_error(e, &data.path))?;
+        times.push(r.solve_s);
+        last = Some(r);
     }
     let first = times[0];
     let mut r = last.expect("at least one solve");
@@ -65,4 +58,3 @@ pub fn prepare_and_fit_repeat(
     r.solve_s = times[times.len() / 2];
     Ok((data, r, first))
 }
-

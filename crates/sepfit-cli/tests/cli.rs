@@ -177,7 +177,7 @@ fn bad_inputs_get_clear_errors() {
     let o = sepfit(&["fit", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c"]);
     assert_clean_error(&o, "starting values are needed for the nonlinear parameters `b1`, `b2`");
     // A start for a name that is not a parameter.
-    assert_clean_error(&run(&p, &["--start", "b1=1, k=2"]), "`k` (start) is not a parameter of the model");
+    assert_clean_error(&run(&p, &["--start", "b1=1, k=2"]), "`k` (--start) is not a parameter of the model");
     // A parameter that shadows a column.
     assert_clean_error(&run(&p, &["--start", "t=1"]), "parameter `t` shadows the data column `t`");
     // Bounds on a linear parameter.
@@ -194,9 +194,12 @@ fn non_convergence_is_reported_not_an_error() {
         "fit", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c",
         "--start", "b1=1, b2=0.1", "--max-iter", "1", "--format", "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // The report is printed and the exit status says the fit ran but did not converge.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("did not converge"), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["converged"], false);
+    assert_eq!(v["status"], "not_converged");
     assert_eq!(v["termination"], "MaxIterations");
 }
 

@@ -87,7 +87,7 @@ impl BatchFitter {
         let sigma = match &opts.sigma {
             None => None,
             Some(s) => Some(column_names.iter().position(|c| c == s).ok_or_else(|| {
-                ProblemError::Data(format!("sigma column `{s}` is not among the columns: {}", column_names.join(", ")))
+                ProblemError::MissingSigmaColumn { name: s.clone(), columns: column_names.to_vec() }
             })?),
         };
         let names = resolved.formula.params().iter().map(|p| p.name.clone()).collect();

@@ -34,14 +34,16 @@ pub mod linalg;
 pub mod model;
 pub mod named;
 pub mod problems;
+pub mod report;
 pub mod solvers;
 pub mod stats;
 
 pub use error::FitError;
-pub use fit::{Fit, FitOptions, FitWarning, FitWorkspace, Method, fit, fit_with};
+pub use fit::{Detail, Fit, FitOptions, FitWarning, FitWorkspace, Method, Outcome, fit, fit_with};
 pub use formula::{FormulaModel, FormulaModelError};
 pub use model::{ModelError, ModelEval, PointModel, SeparableModel};
-pub use named::{Dataset, NamedFit, NamedOptions, ParamResult, ProblemError, fit_formula};
+pub use named::{Bound, Dataset, NamedFit, NamedOptions, ParamEstimate, ProblemError, fit_formula};
+pub use report::{GlobalSummary, Summary};
 pub use problems::full::FullProblem;
 pub use problems::global::{GlobalError, GlobalFit, fit_global};
 pub use problems::varpro::{JacobianKind, VarProProblem};

@@ -1,16 +1,17 @@
 //! Fitting by name: a formula, named data columns, and starting values, fixed values and bounds
-//! given by parameter name. This is the layer under `sepfit fit` (and the Python module).
+//! given by parameter name. This is the layer under `sepfit fit` (and the Python module):
+//! names are turned into indices once ([`resolve`]), and results come back by name
+//! ([`NamedFit::params`], in the formula's order).
 //!
 //! ```
-//! use sepfit::named::{Dataset, NamedOptions, fit_formula};
+//! use sepfit::{Dataset, NamedOptions, fit_formula};
 //! let t: Vec<f64> = (0..40).map(|i| i as f64 * 0.2).collect();
 //! let y: Vec<f64> = t.iter().map(|t| 3.0 * (-0.8 * t).exp() + 0.5 * (-0.1 * t).exp()).collect();
 //! let data = Dataset::new(vec!["t".into(), "y".into()], vec![t, y]).unwrap();
 //! let opts = NamedOptions { start: vec![("k1".into(), 1.0), ("k2".into(), 0.05)], ..Default::default() };
 //! let r = fit_formula("y ~ a1*exp(-k1*t) + a2*exp(-k2*t)", &data, &opts).unwrap();
 //! assert!(r.fit.converged);
-//! let k1 = r.params.iter().find(|p| p.name == "k1").unwrap();
-//! assert!((k1.value - 0.8).abs() < 1e-9);
+//! assert!((r.param("k1").unwrap().value - 0.8).abs() < 1e-9);
 //! ```
 
 use crate::error::FitError;
@@ -30,11 +31,11 @@ impl Dataset {
     /// A dataset; names must be unique.
     pub fn new(names: Vec<String>, columns: Vec<Vec<f64>>) -> Result<Dataset, ProblemError> {
         if names.len() != columns.len() {
-            return Err(ProblemError::Data(format!("{} names for {} columns", names.len(), columns.len())));
+            return Err(ProblemError::ColumnCount { names: names.len(), columns: columns.len() });
         }
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
-                return Err(ProblemError::Data(format!("column name `{n}` appears twice; column names must be unique")));
+                return Err(ProblemError::DuplicateColumn { name: n.clone() });
             }
         }
         Ok(Dataset { names, columns })
@@ -56,7 +57,8 @@ impl Dataset {
 /// Options given by parameter name.
 #[derive(Clone, Debug, Default)]
 pub struct NamedOptions {
-    /// Starting values; needed for every nonlinear parameter, ignored for linear ones.
+    /// Starting values; needed for every nonlinear parameter (a start for a linear one is
+    /// not needed, and is ignored with a note).
     pub start: Vec<(String, f64)>,
     /// Parameters held fixed at a value.
     pub fixed: Vec<(String, f64)>,
@@ -72,34 +74,112 @@ pub struct NamedOptions {
     pub max_iterations: Option<usize>,
 }
 
-/// Why a named fit could not run.
+/// Why a named fit could not run. Variants name the option (`start`, `fixed`, `bounds`,
+/// `force_nonlinear`, `sigma`) that a front end maps to its own spelling (the CLI's flags, the
+/// Python keywords).
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProblemError {
-    /// The formula has an error (render it with its source).
-    #[error("{0}")]
-    Formula(Diagnostic),
-    /// Nonlinear parameters without starting values.
-    #[error("starting values are needed for the nonlinear parameter{} {}; e.g. --start \"{}\" (linear parameters need none)", if .0.len() == 1 { "" } else { "s" }, .0.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "), .0.iter().map(|n| format!("{n}=1")).collect::<Vec<_>>().join(", "))]
-    MissingStart(Vec<String>),
+    /// The formula has an error; the message is the diagnostic rendered under its source.
+    #[error("{}", diagnostic.render(text))]
+    Formula {
+        /// The formula as given.
+        text: String,
+        /// What is wrong, and where.
+        diagnostic: Diagnostic,
+    },
+    /// Nonlinear parameters without starting values (option `start`).
+    #[error("starting values are needed for the nonlinear parameter{} {} (linear parameters need none)", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    MissingStart {
+        /// The nonlinear parameters without a start.
+        names: Vec<String>,
+    },
     /// A name that is not a parameter of the model.
-    #[error("`{name}` ({context}) is not a parameter of the model; its parameters are: {known}")]
+    #[error("`{name}` (in `{option}`) is not a parameter of the model{}; its parameters are: {}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), known.join(", "))]
     UnknownParameter {
         /// The name.
         name: String,
-        /// Where it was given (start, fix, bounds).
-        context: &'static str,
+        /// The option it was given in: `start`, `fixed`, `bounds` or `force_nonlinear`.
+        option: &'static str,
         /// The model's parameters.
-        known: String,
+        known: Vec<String>,
+        /// The closest known name, if one is close.
+        suggestion: Option<String>,
     },
     /// Bounds given for a linear parameter.
-    #[error("`{0}` enters the model linearly and is eliminated by variable projection, so it cannot be bounded; fit it as nonlinear to bound it (--nonlinear {0})")]
-    BoundOnLinear(String),
-    /// A start outside its bounds, or empty bounds.
-    #[error("{0}")]
-    Bounds(String),
-    /// A data problem (sigma column, lengths, names).
-    #[error("{0}")]
-    Data(String),
+    #[error("`{name}` enters the model linearly and is eliminated by variable projection, so it cannot be bounded; fit it as nonlinear (option `force_nonlinear`) to bound it")]
+    BoundOnLinear {
+        /// The parameter.
+        name: String,
+    },
+    /// Bounds given for a fixed parameter.
+    #[error("`{name}` is held fixed, so bounds on it have no effect; drop the bounds or do not fix it")]
+    BoundOnFixed {
+        /// The parameter.
+        name: String,
+    },
+    /// A starting value that is not finite.
+    #[error("the starting value of `{name}` is {value}; give a finite number")]
+    NonFiniteStart {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: f64,
+    },
+    /// Bounds that leave no room.
+    #[error("the bounds of `{name}` leave no room: {lower} < {name} < {upper}")]
+    EmptyBounds {
+        /// The parameter.
+        name: String,
+        /// Lower bound.
+        lower: f64,
+        /// Upper bound.
+        upper: f64,
+    },
+    /// A start outside its bounds.
+    #[error("the starting value {name}={value} lies outside its bounds {lower} <= {name} <= {upper}; choose a start inside")]
+    StartOutsideBounds {
+        /// The parameter.
+        name: String,
+        /// The start.
+        value: f64,
+        /// Lower bound.
+        lower: f64,
+        /// Upper bound.
+        upper: f64,
+    },
+    /// The `sigma` column is not in the data.
+    #[error("sigma column `{name}` is not in the data; columns: {}", columns.join(", "))]
+    MissingSigmaColumn {
+        /// The column asked for.
+        name: String,
+        /// The data's columns.
+        columns: Vec<String>,
+    },
+    /// The `sigma` column has the wrong length.
+    #[error("sigma column `{name}` has {got} rows, expected {expected}")]
+    SigmaLength {
+        /// The column.
+        name: String,
+        /// Its rows.
+        got: usize,
+        /// The observations.
+        expected: usize,
+    },
+    /// Names and columns of a dataset differ in number.
+    #[error("{names} names for {columns} columns")]
+    ColumnCount {
+        /// Names.
+        names: usize,
+        /// Columns.
+        columns: usize,
+    },
+    /// A column name given twice.
+    #[error("column name `{name}` appears twice; column names must be unique")]
+    DuplicateColumn {
+        /// The name.
+        name: String,
+    },
     /// The model could not be built on the data.
     #[error(transparent)]
     Model(#[from] FormulaModelError),
@@ -108,9 +188,23 @@ pub enum ProblemError {
     Fit(#[from] FitError),
 }
 
+/// Where a parameter ended relative to its bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// Inside its bounds (or unbounded).
+    #[default]
+    Free,
+    /// On its lower bound.
+    Lower,
+    /// On its upper bound.
+    Upper,
+}
+
 /// One parameter's result.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ParamResult {
+#[non_exhaustive]
+pub struct ParamEstimate {
     /// Name.
     pub name: String,
     /// Estimate.
@@ -129,34 +223,66 @@ pub struct ParamResult {
     pub start: Option<f64>,
     /// Bounds (nonlinear parameters).
     pub bounds: Option<(f64, f64)>,
-    /// Ended at its lower (-1) or upper (+1) bound, or 0.
-    pub at_bound: i8,
+    /// Whether it ended on a bound.
+    pub bound: Bound,
 }
 
 /// A fit by name.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct NamedFit {
+    /// The formula as given.
+    pub source: String,
     /// The model formula (after fixed values were substituted).
     pub formula: ModelFormula,
     /// The solver's result (parameter order θ = (b…, a…), see [`Fit`]).
     pub fit: Fit,
     /// Per-parameter results in formula order (linear first, then nonlinear), then fixed ones.
-    pub params: Vec<ParamResult>,
+    pub params: Vec<ParamEstimate>,
     /// Number of observations.
     pub n: usize,
     /// Seconds from data in memory to parameters and statistics.
     pub solve_s: f64,
     /// Response values.
     pub response: Vec<f64>,
-    /// Remarks on the fit (e.g. exchangeable parameters relabelled).
+    /// Remarks on the fit (e.g. exchangeable parameters relabelled, a start that was not needed).
     pub notes: Vec<String>,
+}
+
+impl NamedFit {
+    /// The parameter called `name`.
+    pub fn param(&self, name: &str) -> Option<&ParamEstimate> {
+        self.params.iter().find(|p| p.name == name)
+    }
+    /// Names of the fitted nonlinear parameters, in solver order.
+    pub fn nonlinear_names(&self) -> Vec<&str> {
+        self.params.iter().filter(|p| !p.linear && !p.fixed).map(|p| p.name.as_str()).collect()
+    }
+    /// Parameter names in the solver's θ order (nonlinear, then linear): the order of
+    /// [`Fit::estimates`] and of the covariance and correlation matrices.
+    pub fn theta_names(&self) -> Vec<&str> {
+        let lin = self.params.iter().filter(|p| p.linear).map(|p| p.name.as_str());
+        self.nonlinear_names().into_iter().chain(lin).collect()
+    }
+    /// The fit's warnings in words, naming the parameters.
+    pub fn warning_messages(&self) -> Vec<String> {
+        let nl = self.nonlinear_names();
+        self.fit.warnings.iter().map(|w| w.message_with(|k| nl.get(k).copied().unwrap_or("?").to_string())).collect()
+    }
+    /// The formula's notes and the fit's.
+    pub fn all_notes(&self) -> impl Iterator<Item = &String> {
+        self.formula.notes().iter().chain(&self.notes)
+    }
 }
 
 /// A formula with its named options checked and turned into solver options.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Resolved {
     /// The model formula (fixed values substituted).
     pub formula: ModelFormula,
+    /// The formula as given.
+    pub source: String,
     /// Nonlinear parameter names, in order.
     pub nonlinear: Vec<String>,
     /// Starting values of the nonlinear parameters.
@@ -167,99 +293,133 @@ pub struct Resolved {
     pub upper: Vec<f64>,
     /// Solver options (start and bounds filled in; `sigma` not yet).
     pub options: FitOptions,
+    /// Remarks about the options (a start for a linear parameter, ignored).
+    pub notes: Vec<String>,
+}
+
+/// The closest of `known` to `name`, if it is close (a typo, or another case).
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a String> {
+    let lower = name.to_lowercase();
+    known.iter().find(|k| k.to_lowercase() == lower).or_else(|| {
+        known
+            .iter()
+            .map(|k| (sepfit_expr::func::edit_distance(name, k), k))
+            .filter(|(d, _)| *d > 0 && *d <= (name.chars().count() + 1) / 3)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, k)| k)
+    })
 }
 
 /// Parses `formula` against the column names and checks the named options: every name is a
-/// parameter, every nonlinear parameter has a start inside its bounds, bounds are not empty
-/// and apply to nonlinear parameters only.
+/// parameter of the model (before fixing), every nonlinear parameter has a start inside its
+/// bounds, bounds are not empty and apply to free nonlinear parameters only.
 pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> Result<Resolved, ProblemError> {
     let cols: Vec<&str> = column_names.iter().map(String::as_str).collect();
     let mut declared: Vec<&str> = opts.start.iter().map(|(n, _)| n.as_str()).collect();
     declared.extend(opts.bounds.iter().map(|(n, _, _)| n.as_str()));
     let fixed: Vec<(&str, f64)> = opts.fixed.iter().map(|(n, v)| (n.as_str(), *v)).collect();
     let force: Vec<&str> = opts.force_nonlinear.iter().map(String::as_str).collect();
+    let formula_error = |diagnostic| ProblemError::Formula { text: formula.to_string(), diagnostic };
     let mopts = ModelOptions { declared_params: &declared, force_nonlinear: &force, fixed: &fixed };
-    let m = ModelFormula::parse_with(formula, &cols, &mopts).map_err(ProblemError::Formula)?;
-    // Names must be parameters (fixed ones are substituted away, so check against the unfixed list).
-    let all_names: Vec<String> =
-        m.params().iter().map(|p| p.name.clone()).chain(opts.fixed.iter().map(|(n, _)| n.clone())).collect();
-    let known = all_names.join(", ");
-    for (name, ctx) in opts
+    let m = ModelFormula::parse_with(formula, &cols, &mopts).map_err(formula_error)?;
+    // Every name must be a parameter of the model as written, before fixed values are
+    // substituted (so a fixed name is checked too).
+    let all_names: Vec<String> = if fixed.is_empty() {
+        m.params().iter().map(|p| p.name.clone()).collect()
+    } else {
+        let unfixed = ModelOptions { declared_params: &declared, force_nonlinear: &force, fixed: &[] };
+        let whole = ModelFormula::parse_with(formula, &cols, &unfixed).map_err(formula_error)?;
+        whole.params().iter().map(|p| p.name.clone()).collect()
+    };
+    for (name, option) in opts
         .start
         .iter()
         .map(|(n, _)| (n, "start"))
-        .chain(opts.fixed.iter().map(|(n, _)| (n, "fix")))
+        .chain(opts.fixed.iter().map(|(n, _)| (n, "fixed")))
         .chain(opts.bounds.iter().map(|(n, _, _)| (n, "bounds")))
-        .chain(opts.force_nonlinear.iter().map(|n| (n, "nonlinear")))
+        .chain(opts.force_nonlinear.iter().map(|n| (n, "force_nonlinear")))
     {
         if !all_names.contains(name) {
-            return Err(ProblemError::UnknownParameter { name: name.clone(), context: ctx, known: known.clone() });
+            let suggestion = closest(name, &all_names).cloned();
+            return Err(ProblemError::UnknownParameter { name: name.clone(), option, known: all_names.clone(), suggestion });
         }
     }
     let nl: Vec<String> = m.nonlinear_params().map(|p| p.name.clone()).collect();
     for (name, _, _) in &opts.bounds {
+        if opts.fixed.iter().any(|(f, _)| f == name) {
+            return Err(ProblemError::BoundOnFixed { name: name.clone() });
+        }
         if m.linear_params().any(|p| &p.name == name) {
-            return Err(ProblemError::BoundOnLinear(name.clone()));
+            return Err(ProblemError::BoundOnLinear { name: name.clone() });
         }
     }
-    let missing: Vec<String> =
-        nl.iter().filter(|n| !opts.start.iter().any(|(s, _)| s == *n)).cloned().collect();
+    let missing: Vec<String> = nl.iter().filter(|n| !opts.start.iter().any(|(s, _)| s == *n)).cloned().collect();
     if !missing.is_empty() {
-        return Err(ProblemError::MissingStart(missing));
+        return Err(ProblemError::MissingStart { names: missing });
+    }
+    let mut notes = Vec::new();
+    for (name, _) in &opts.start {
+        if m.linear_params().any(|p| &p.name == name) && !notes.iter().any(|n: &String| n.contains(&format!("`{name}`"))) {
+            notes.push(format!(
+                "`{name}` enters linearly and is eliminated by variable projection: it needs no starting value, and the one given was not used"
+            ));
+        }
     }
     let start: Vec<f64> =
         nl.iter().map(|n| opts.start.iter().rev().find(|(s, _)| s == n).map(|(_, v)| *v).unwrap_or(1.0)).collect();
     for (n, v) in nl.iter().zip(&start) {
         if !v.is_finite() {
-            return Err(ProblemError::Bounds(format!("the starting value of `{n}` is {v}; give a finite number")));
+            return Err(ProblemError::NonFiniteStart { name: n.clone(), value: *v });
         }
     }
     let mut lower = vec![f64::NEG_INFINITY; nl.len()];
     let mut upper = vec![f64::INFINITY; nl.len()];
     for (name, lo, hi) in &opts.bounds {
-        let k = nl.iter().position(|n| n == name).unwrap_or(0);
+        // Known, not fixed, not linear (checked above): a nonlinear parameter.
+        let Some(k) = nl.iter().position(|n| n == name) else { continue };
         lower[k] = lower[k].max(*lo);
         upper[k] = upper[k].min(*hi);
         if !(lower[k] < upper[k]) {
-            return Err(ProblemError::Bounds(format!(
-                "the bounds of `{name}` leave no room: {} < {name} < {}",
-                lower[k], upper[k]
-            )));
+            return Err(ProblemError::EmptyBounds { name: name.clone(), lower: lower[k], upper: upper[k] });
         }
         if !(lower[k] <= start[k] && start[k] <= upper[k]) {
-            return Err(ProblemError::Bounds(format!(
-                "the starting value {name}={} lies outside its bounds {} <= {name} <= {}; choose a start inside",
-                start[k], lower[k], upper[k]
-            )));
+            return Err(ProblemError::StartOutsideBounds { name: name.clone(), value: start[k], lower: lower[k], upper: upper[k] });
         }
     }
-    let has_bounds = !opts.bounds.is_empty();
     let mut fo = FitOptions { method: opts.method, start: start.clone(), ..FitOptions::default() };
-    if has_bounds {
+    if !opts.bounds.is_empty() {
         fo = fo.with_bounds(lower.clone(), upper.clone());
     }
     if let Some(it) = opts.max_iterations {
         fo.lm.max_iterations = it;
     }
-    Ok(Resolved { formula: m, nonlinear: nl, start, lower, upper, options: fo })
+    Ok(Resolved { formula: m, source: formula.to_string(), nonlinear: nl, start, lower, upper, options: fo, notes })
 }
 
 /// Parses `formula` against the dataset's columns, checks the named options, fits, and reports
-/// results by name.
+/// results by name: [`resolve`] then [`fit_resolved`].
 pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
+    let resolved = resolve(formula, &data.names, opts)?;
+    fit_resolved(&resolved, data, opts)
+}
+
+/// Fits a formula already [`resolve`]d against `data`'s column names (the `sigma` column and
+/// the fixed values are taken from `opts`, the options it was resolved with).
+pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
     let t0 = Instant::now();
-    let Resolved { formula: m, nonlinear: nl, start, lower, upper, options: mut fo } = resolve(formula, &data.names, opts)?;
+    let Resolved { formula: m, source, nonlinear: nl, start, lower, upper, options: fo, notes: resolve_notes } = resolved;
+    let (m, source, mut fo) = (m.clone(), source.clone(), fo.clone());
     let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
     let mut model = FormulaModel::new(m.clone(), &columns)?;
     let n = model.response().len();
     let sigma = match &opts.sigma {
         None => None,
         Some(name) => {
-            let s = data.column(name).ok_or_else(|| {
-                ProblemError::Data(format!("sigma column `{name}` is not in the data; columns: {}", data.names.join(", ")))
-            })?;
+            let s = data
+                .column(name)
+                .ok_or_else(|| ProblemError::MissingSigmaColumn { name: name.clone(), columns: data.names.clone() })?;
             if s.len() != n {
-                return Err(ProblemError::Data(format!("sigma column `{name}` has {} rows, expected {n}", s.len())));
+                return Err(ProblemError::SigmaLength { name: name.clone(), got: s.len(), expected: n });
             }
             Some(s.to_vec())
         }
@@ -269,7 +429,7 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
     let mut f = fit(&mut model, &y, &fo)?;
     // Exchangeable parameters (a symmetric model such as a sum of two exponentials) carry no
     // labels of their own: keep the order of their starting values.
-    let mut notes = Vec::new();
+    let mut notes = resolve_notes.clone();
     for (k, l) in exchangeable_pairs(&m, &columns, &f.nonlinear) {
         let (nk, nl_) = (&nl[k], &nl[l]);
         if (start[k] - start[l]) * (f.nonlinear[k] - f.nonlinear[l]) < 0.0 {
@@ -290,7 +450,7 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
     let mut params = Vec::new();
     for (j, p) in m.linear_params().enumerate() {
         let i = f.linear_index(j);
-        params.push(ParamResult {
+        params.push(ParamEstimate {
             name: p.name.clone(),
             value: f.linear[j],
             std_error: f.stats.std_errors[i],
@@ -300,19 +460,19 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
             fixed: false,
             start: None,
             bounds: None,
-            at_bound: 0,
+            bound: Bound::Free,
         });
     }
     for (k, p) in m.nonlinear_params().enumerate() {
         let i = f.nonlinear_index(k);
-        let at = if f.at_lower.get(k).copied().unwrap_or(false) {
-            -1
+        let bound = if f.at_lower.get(k).copied().unwrap_or(false) {
+            Bound::Lower
         } else if f.at_upper.get(k).copied().unwrap_or(false) {
-            1
+            Bound::Upper
         } else {
-            0
+            Bound::Free
         };
-        params.push(ParamResult {
+        params.push(ParamEstimate {
             name: p.name.clone(),
             value: f.nonlinear[k],
             std_error: f.stats.std_errors[i],
@@ -322,11 +482,11 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
             fixed: false,
             start: Some(start[k]),
             bounds: (lower[k].is_finite() || upper[k].is_finite()).then_some((lower[k], upper[k])),
-            at_bound: at,
+            bound,
         });
     }
     for (name, v) in &opts.fixed {
-        params.push(ParamResult {
+        params.push(ParamEstimate {
             name: name.clone(),
             value: *v,
             std_error: 0.0,
@@ -336,11 +496,11 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
             fixed: true,
             start: None,
             bounds: None,
-            at_bound: 0,
+            bound: Bound::Free,
         });
     }
     let solve_s = t0.elapsed().as_secs_f64();
-    Ok(NamedFit { formula: m, fit: f, params, n, solve_s, response: y, notes })
+    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes })
 }
 
 /// Pairs `(k, l)` of nonlinear parameters that the model cannot tell apart: swapping `b_k` and

@@ -74,7 +74,7 @@ fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<Bat
         return Err(anyhow!("--tol {} must be between 0 and 1, e.g. 1e-12", args.tol).into());
     }
     let mut f = BatchFitter::new(&args.model, names, opts).map_err(|e| match e {
-        ProblemError::Formula(d) => formula_error(&args.model, d),
+        ProblemError::Formula { text, diagnostic } => formula_error(&text, diagnostic),
         e => CliError::Other(anyhow!(e)),
     })?;
     f.set_tolerance(args.tol);

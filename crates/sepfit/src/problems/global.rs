@@ -4,6 +4,7 @@
 //! curve, `r_c = P⊥ y_c`, and the Golub–Pereyra Jacobian is stacked curve by curve.
 
 use crate::error::FitError;
+use crate::fit::{FitWarning, Outcome};
 use crate::formula::FormulaModel;
 use crate::linalg::qr::PivotedQr;
 use crate::model::{ModelError, ModelEval, SeparableModel};
@@ -41,8 +42,20 @@ pub struct GlobalFit {
     pub iterations: usize,
     /// Termination.
     pub termination: Termination,
-    /// Whether it converged.
+    /// How the fit ended (as for a single fit: degenerate when the basis or the Jacobian of the
+    /// shared parameters is rank deficient).
+    pub outcome: Outcome,
+    /// `outcome == Outcome::Converged`.
     pub converged: bool,
+    /// Warnings, as for a single fit (parameter indices are of the shared nonlinear ones).
+    pub warnings: Vec<FitWarning>,
+}
+
+impl GlobalFit {
+    /// The warnings in words, naming the parameters.
+    pub fn warning_messages(&self) -> Vec<String> {
+        self.warnings.iter().map(|w| w.message_with(|k| self.nonlinear_names.get(k).cloned().unwrap_or_default())).collect()
+    }
 }
 
 /// Errors of a global fit.
@@ -51,9 +64,38 @@ pub enum GlobalError {
     /// Options or formula problem.
     #[error(transparent)]
     Problem(#[from] ProblemError),
-    /// The curves do not share the independent variables.
-    #[error("{0}")]
-    Data(String),
+    /// No curves were given.
+    #[error("no curves to fit")]
+    NoCurves,
+    /// Weights are not supported in global fits yet.
+    #[error("global fits do not take `sigma` yet; fit unweighted")]
+    SigmaNotSupported,
+    /// A curve's independent variable differs from the first curve's.
+    #[error("curve {curve} has different values of `{column}` from curve 0; a global fit needs the same `{column}` for every curve")]
+    DifferentColumn {
+        /// Zero-based curve index.
+        curve: usize,
+        /// The column.
+        column: String,
+    },
+    /// A curve has another number of points than the first.
+    #[error("curve {curve} has {got} points but curve 0 has {expected}; a global fit needs the same points for every curve")]
+    DifferentLength {
+        /// Zero-based curve index.
+        curve: usize,
+        /// Its points.
+        got: usize,
+        /// The first curve's.
+        expected: usize,
+    },
+    /// A curve's data cannot be used by the model.
+    #[error("curve {curve}: {source}")]
+    Curve {
+        /// Zero-based curve index.
+        curve: usize,
+        /// What is wrong.
+        source: crate::formula::FormulaModelError,
+    },
     /// The solver could not run.
     #[error(transparent)]
     Fit(#[from] FitError),
@@ -70,10 +112,10 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
 ) -> Result<GlobalFit, GlobalError> {
     let resolved = resolve(formula, column_names, opts)?;
     if opts.sigma.is_some() {
-        return Err(GlobalError::Data("global fits do not take --sigma yet; fit unweighted".into()));
+        return Err(GlobalError::SigmaNotSupported);
     }
     let m = &resolved.formula;
-    let first = curves.first().ok_or_else(|| GlobalError::Data("no curves to fit".into()))?.as_ref();
+    let first = curves.first().ok_or(GlobalError::NoCurves)?.as_ref();
     // Columns the right-hand side uses must agree across curves.
     let rhs_syms = m.pool().free_symbols(m.rhs());
     let rhs_cols: Vec<usize> = m
@@ -84,10 +126,7 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
     for (ci, c) in curves.iter().enumerate() {
         for &col in &rhs_cols {
             if c.as_ref()[col] != first[col] {
-                return Err(GlobalError::Data(format!(
-                    "curve {ci} has different values of `{}` from curve 0; a global fit needs the same `{}` for every curve",
-                    column_names[col], column_names[col]
-                )));
+                return Err(GlobalError::DifferentColumn { curve: ci, column: column_names[col].clone() });
             }
         }
     }
@@ -96,7 +135,12 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
     let mut ys = Vec::with_capacity(curves.len());
     for (ci, c) in curves.iter().enumerate() {
         let cols: Vec<&[f64]> = c.as_ref().iter().map(|v| v.as_slice()).collect();
-        model.set_data(&cols).map_err(|e| GlobalError::Data(format!("curve {ci}: {e}")))?;
+        model.set_data(&cols).map_err(|source| GlobalError::Curve { curve: ci, source })?;
+        if let Some(y0) = ys.first().map(Vec::len)
+            && model.response().len() != y0
+        {
+            return Err(GlobalError::DifferentLength { curve: ci, got: model.response().len(), expected: y0 });
+        }
         ys.push(model.response().to_vec());
     }
     model.set_data(&cols0).map_err(ProblemError::from)?;
@@ -132,6 +176,34 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
     let jm = Mat::from_fn(rows, q, |i, k| jk[k * rows + i]);
     let dof = n * nc - q - p * nc;
     let st = stats::param_stats_n(jm.as_ref(), n * nc, rss, dof, &rep.x);
+    let basis_rank = if p > 0 { prob.qr.rank() } else { 0 };
+    let mut warnings = Vec::new();
+    if !rep.termination.is_converged() {
+        warnings.push(FitWarning::NotConverged(rep.termination));
+    }
+    if p > 0 && basis_rank < p {
+        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p, eliminated: true });
+    }
+    if st.rank < q {
+        warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: q });
+    } else if st.condition_number > 1e10 {
+        warnings.push(FitWarning::IllConditioned { condition_number: st.condition_number });
+    }
+    for k in 0..q {
+        if rep.at_lower[k] && lm_opts.lower.is_some() {
+            warnings.push(FitWarning::AtBound { index: k, upper: false });
+        }
+        if rep.at_upper[k] && lm_opts.upper.is_some() {
+            warnings.push(FitWarning::AtBound { index: k, upper: true });
+        }
+    }
+    let outcome = if !rep.termination.is_converged() {
+        Outcome::NotConverged
+    } else if (p > 0 && basis_rank < p) || st.rank < q {
+        Outcome::Degenerate
+    } else {
+        Outcome::Converged
+    };
     Ok(GlobalFit {
         nonlinear_names: resolved.nonlinear.clone(),
         nonlinear: rep.x.clone(),
@@ -145,7 +217,9 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
         residual_std_error: (rss / dof as f64).sqrt(),
         iterations: rep.iterations,
         termination: rep.termination,
-        converged: rep.termination.is_converged(),
+        outcome,
+        converged: outcome == Outcome::Converged,
+        warnings,
     })
 }
 
