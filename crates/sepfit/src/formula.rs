@@ -2,14 +2,13 @@
 //! whose basis functions and exact derivatives are evaluated by one compiled program.
 //!
 //! ```
-//! use sepfit::{FitOptions, FormulaModel, fit};
+//! use sepfit::{FitOptions, FormulaModel};
 //! use sepfit_expr::ModelFormula;
 //! let t: Vec<f64> = (0..50).map(|i| i as f64 * 0.1).collect();
 //! let y: Vec<f64> = t.iter().map(|t| 2.0 * (-1.5 * t).exp() + 0.3).collect();
 //! let m = ModelFormula::parse("y ~ a*exp(-k*t) + c", &["t", "y"]).unwrap();
 //! let mut model = FormulaModel::new(m, &[&t, &y]).unwrap();
-//! let y = model.response().to_vec();
-//! let f = fit(&mut model, &y, &FitOptions::with_start(&[1.0])).unwrap();
+//! let f = model.fit(&FitOptions::with_start(&[1.0])).unwrap();
 //! assert!((f.nonlinear[0] - 1.5).abs() < 1e-10);
 //! ```
 
@@ -38,7 +37,7 @@ pub enum FormulaModelError {
         expected: usize,
     },
     /// The response is not finite at some row (e.g. `log(y)` with `y <= 0`).
-    #[error("the response `{response}` is {value} at row {row}; every observation needs a finite response")]
+    #[error("the response `{response}` is {value} at row {} of the data; every observation needs a finite response", row + 1)]
     BadResponse {
         /// The response expression.
         response: String,
@@ -48,7 +47,7 @@ pub enum FormulaModelError {
         value: f64,
     },
     /// A used data column holds a NaN or infinite value.
-    #[error("column `{name}` holds {value} at row {row}; remove or fix that row")]
+    #[error("column `{name}` holds {value} at row {} of the data; remove or fix that row", row + 1)]
     NonFiniteData {
         /// Column name.
         name: String,
@@ -85,6 +84,14 @@ pub struct FormulaModel {
 }
 
 impl FormulaModel {
+    /// Fits the model to its own response (the formula's left-hand side on the data).
+    pub fn fit(&mut self, options: &crate::FitOptions) -> Result<crate::Fit, crate::FitError> {
+        let y = std::mem::take(&mut self.response);
+        let result = crate::fit(self, &y, options);
+        self.response = y;
+        result
+    }
+
     /// Builds the model; `columns[i]` holds the data of `formula.columns()[i]` (columns the
     /// formula does not use may be empty).
     pub fn new(formula: ModelFormula, columns: &[&[f64]]) -> Result<FormulaModel, FormulaModelError> {

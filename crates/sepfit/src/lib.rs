@@ -1,28 +1,34 @@
 //! Separable nonlinear least squares with exact derivatives.
 //!
-//! Fits `y ≈ Σ_j a_j φ_j(x; b) + φ₀(x; b)` by variable projection (the linear
-//! parameters `a` are eliminated with a pivoted QR for every `b`) and a
-//! MINPACK-quality Levenberg–Marquardt on the nonlinear parameters `b`.
+//! Fits `y ≈ Σ_j a_j φ_j(x; b) + φ₀(x; b)` by variable projection (the linear parameters `a`
+//! are eliminated with a pivoted QR for every `b`) and a MINPACK-quality Levenberg–Marquardt
+//! on the nonlinear parameters `b`. Write the model as a formula; only the nonlinear
+//! parameters need starting values:
 //!
 //! ```
-//! use sepfit::{fit, FitOptions, PointModel};
-//! // y = a0 exp(-b0 x) + a1, noise-free
-//! let x: Vec<f64> = (0..20).map(|i| i as f64 * 0.25).collect();
-//! let y: Vec<f64> = x.iter().map(|x| 3.0 * (-0.7 * x).exp() + 0.5).collect();
-//! let mut model = PointModel::new(
-//!     x.iter().map(|&v| vec![v]).collect(), 2, 1, false, vec![(0, 0)], vec![],
-//!     Box::new(|x, b, phi, dphi, _, _| {
-//!         let e = (-b[0] * x[0]).exp();
-//!         phi[0] = e;
-//!         phi[1] = 1.0;
-//!         dphi[0] = -x[0] * e;
-//!     }),
-//! );
-//! let f = fit(&mut model, &y, &FitOptions::with_start(&[0.2])).unwrap();
-//! assert!(f.converged);
-//! assert!((f.nonlinear[0] - 0.7).abs() < 1e-10);
-//! assert!((f.linear[0] - 3.0).abs() < 1e-10 && (f.linear[1] - 0.5).abs() < 1e-10);
+//! use sepfit::{Dataset, NamedOptions, Summary, fit_formula};
+//! let t: Vec<f64> = (0..20).map(|i| i as f64 * 0.25).collect();
+//! let y: Vec<f64> = t.iter().map(|t| 3.0 * (-0.7 * t).exp() + 0.5).collect();
+//! let data = Dataset::new(vec!["t".into(), "y".into()], vec![t, y])?;
+//! let r = fit_formula("y ~ a*exp(-k*t) + c", &data, &NamedOptions::with_start(&[("k", 1.0)]))?;
+//! assert!(r.fit.converged && (r.param("k").unwrap().value - 0.7).abs() < 1e-10);
+//! println!("{}", Summary::new(&r, "example").full());
+//! # Ok::<(), sepfit::ProblemError>(())
 //! ```
+//!
+//! The front door, floor by floor:
+//!
+//! * **Fits by name** ([`named`]): [`Dataset`], [`NamedOptions`], [`fit_formula`] →
+//!   [`NamedFit`] with [`ParamEstimate`]s in the formula's order; [`Summary`] ([`report`])
+//!   prints it as text or JSON. Many curves: [`batch::BatchFitter`] (each on its own, in
+//!   parallel) and [`fit_global`] (shared nonlinear parameters).
+//! * **Fits of a model** ([`fit()`]): any [`SeparableModel`] — a [`FormulaModel`] or your own
+//!   ([`PointModel::builder`] for a closure) — with [`FitOptions`] → [`Fit`], whose
+//!   [`Outcome`] says whether it converged.
+//! * **Problems** ([`problems`]): the variable-projection functional with its exact
+//!   Golub–Pereyra Jacobian, the joint problem, the multi-curve problem.
+//! * **Solvers** ([`solvers`]): Levenberg–Marquardt (any [`LeastSquaresProblem`]), L-BFGS and
+//!   gradient descent. **Linear algebra** ([`linalg`]) and **statistics** ([`stats`]) below.
 #![deny(missing_docs)]
 
 pub mod batch;
@@ -41,7 +47,7 @@ pub mod stats;
 pub use error::FitError;
 pub use fit::{Detail, Fit, FitOptions, FitWarning, FitWorkspace, Method, Outcome, fit, fit_with};
 pub use formula::{FormulaModel, FormulaModelError};
-pub use model::{ModelError, ModelEval, PointModel, SeparableModel};
+pub use model::{ModelError, ModelEval, PointModel, PointModelBuilder, PointModelError, SeparableModel};
 pub use named::{Bound, Dataset, NamedFit, NamedOptions, ParamEstimate, ProblemError, fit_formula};
 pub use report::{GlobalSummary, Summary};
 pub use problems::full::FullProblem;

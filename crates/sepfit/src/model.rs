@@ -164,23 +164,24 @@ impl<M: SeparableModel + ?Sized> SeparableModel for &mut M {
 /// receives `φ_0` and `dphi0` (length of the offset pattern) its derivatives.
 pub type PointFn = dyn FnMut(&[f64], &[f64], &mut [f64], &mut [f64], &mut f64, &mut [f64]) + Send;
 
-/// A convenience [`SeparableModel`] defined observation by observation by a closure.
+/// A convenience [`SeparableModel`] defined observation by observation by a closure; build it
+/// with [`PointModel::builder`].
 ///
 /// ```
-/// use sepfit::PointModel;
-/// // y = a0 * exp(-b0 x) + a1 (one nonlinear, two linear parameters)
-/// let x = vec![0.0, 1.0, 2.0, 3.0];
-/// let model = PointModel::new(
-///     x.iter().map(|&v| vec![v]).collect(), 2, 1, false,
-///     vec![(0, 0)], vec![],
-///     Box::new(|x, b, phi, dphi, _phi0, _dphi0| {
+/// use sepfit::{FitOptions, PointModel, fit};
+/// // y = a0 exp(-b0 x) + a1: two basis functions, one nonlinear parameter, ∂φ0/∂b0 ≠ 0.
+/// let x: Vec<f64> = (0..20).map(|i| i as f64 * 0.25).collect();
+/// let y: Vec<f64> = x.iter().map(|x| 3.0 * (-0.7 * x).exp() + 0.5).collect();
+/// let mut model = PointModel::builder(x.iter().map(|&v| vec![v]).collect(), 2, 1)
+///     .derivative(0, 0)
+///     .eval(|x, b, phi, dphi, _, _| {
 ///         let e = (-b[0] * x[0]).exp();
-///         phi[0] = e;
-///         phi[1] = 1.0;
-///         dphi[0] = -x[0] * e;
-///     }),
-/// );
-/// # let _ = model;
+///         (phi[0], phi[1], dphi[0]) = (e, 1.0, -x[0] * e);
+///     })
+///     .build()
+///     .unwrap();
+/// let f = fit(&mut model, &y, &FitOptions::with_start(&[0.2])).unwrap();
+/// assert!((f.nonlinear[0] - 0.7).abs() < 1e-10);
 /// ```
 pub struct PointModel {
     x: Vec<Vec<f64>>,
@@ -261,5 +262,124 @@ impl SeparableModel for PointModel {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a [`PointModelBuilder`] could not build its model; each says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PointModelError {
+    /// No evaluation closure was given.
+    #[error("the model has no evaluation function; give one with `.eval(|x, b, phi, dphi, phi0, dphi0| ...)`")]
+    MissingEval,
+    /// There are no observations.
+    #[error("the model has no observations; pass one row of predictors per observation")]
+    NoObservations,
+    /// Predictor rows of different lengths.
+    #[error("observation {row} has {got} predictors but observation 0 has {expected}; every row needs the same predictors")]
+    RaggedRows {
+        /// Zero-based observation.
+        row: usize,
+        /// Its predictors.
+        got: usize,
+        /// Observation 0's.
+        expected: usize,
+    },
+    /// A derivative refers to a basis function or parameter the model does not have.
+    #[error("derivative (basis {j}, parameter {k}) is out of range: the model has {p} basis functions and {q} nonlinear parameters")]
+    DerivativeOutOfRange {
+        /// Basis function (`usize::MAX` for the offset).
+        j: usize,
+        /// Nonlinear parameter.
+        k: usize,
+        /// Basis functions.
+        p: usize,
+        /// Nonlinear parameters.
+        q: usize,
+    },
+    /// A derivative given twice.
+    #[error("derivative (basis {j}, parameter {k}) is declared twice; declare each once")]
+    DuplicateDerivative {
+        /// Basis function (`usize::MAX` for the offset).
+        j: usize,
+        /// Nonlinear parameter.
+        k: usize,
+    },
+    /// Offset derivatives without an offset.
+    #[error("offset derivatives are declared but the model has no offset; call `.offset()`")]
+    OffsetDerivativeWithoutOffset,
+}
+
+/// Builds a [`PointModel`]: sizes first, then which derivatives may be nonzero, the offset and
+/// the evaluation closure (see [`PointFn`] for its arguments); [`build`](Self::build) checks it.
+pub struct PointModelBuilder {
+    x: Vec<Vec<f64>>,
+    p: usize,
+    q: usize,
+    offset: bool,
+    pattern: Vec<(usize, usize)>,
+    offset_pattern: Vec<usize>,
+    f: Option<Box<PointFn>>,
+}
+
+impl PointModel {
+    /// A builder for the model with predictor rows `x` (one per observation), `n_linear` basis
+    /// functions and `n_nonlinear` nonlinear parameters.
+    pub fn builder(x: Vec<Vec<f64>>, n_linear: usize, n_nonlinear: usize) -> PointModelBuilder {
+        PointModelBuilder { x, p: n_linear, q: n_nonlinear, offset: false, pattern: vec![], offset_pattern: vec![], f: None }
+    }
+}
+
+impl PointModelBuilder {
+    /// Declares that `∂φ_j/∂b_k` may be nonzero (its value goes to `dphi` in declaration order).
+    pub fn derivative(mut self, j: usize, k: usize) -> Self {
+        self.pattern.push((j, k));
+        self
+    }
+    /// The model has an offset `φ_0` (a term without a linear coefficient).
+    pub fn offset(mut self) -> Self {
+        self.offset = true;
+        self
+    }
+    /// Declares that `∂φ_0/∂b_k` may be nonzero (its value goes to `dphi0` in declaration order).
+    pub fn offset_derivative(mut self, k: usize) -> Self {
+        self.offset_pattern.push(k);
+        self
+    }
+    /// The evaluation closure, called once per observation.
+    pub fn eval(mut self, f: impl FnMut(&[f64], &[f64], &mut [f64], &mut [f64], &mut f64, &mut [f64]) + Send + 'static) -> Self {
+        self.f = Some(Box::new(f));
+        self
+    }
+    /// Checks the model and builds it.
+    pub fn build(self) -> Result<PointModel, PointModelError> {
+        let f = self.f.ok_or(PointModelError::MissingEval)?;
+        let first = self.x.first().ok_or(PointModelError::NoObservations)?.len();
+        if let Some((row, r)) = self.x.iter().enumerate().find(|(_, r)| r.len() != first) {
+            return Err(PointModelError::RaggedRows { row, got: r.len(), expected: first });
+        }
+        let (p, q) = (self.p, self.q);
+        for (i, &(j, k)) in self.pattern.iter().enumerate() {
+            if j >= p || k >= q {
+                return Err(PointModelError::DerivativeOutOfRange { j, k, p, q });
+            }
+            if self.pattern[..i].contains(&(j, k)) {
+                return Err(PointModelError::DuplicateDerivative { j, k });
+            }
+        }
+        if !self.offset && !self.offset_pattern.is_empty() {
+            return Err(PointModelError::OffsetDerivativeWithoutOffset);
+        }
+        let mut offset_pattern = self.offset_pattern;
+        for (i, &k) in offset_pattern.iter().enumerate() {
+            if k >= q {
+                return Err(PointModelError::DerivativeOutOfRange { j: usize::MAX, k, p, q });
+            }
+            if offset_pattern[..i].contains(&k) {
+                return Err(PointModelError::DuplicateDerivative { j: usize::MAX, k });
+            }
+        }
+        offset_pattern.sort_unstable();
+        Ok(PointModel::new(self.x, p, q, self.offset, self.pattern, offset_pattern, f))
     }
 }

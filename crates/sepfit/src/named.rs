@@ -74,6 +74,13 @@ pub struct NamedOptions {
     pub max_iterations: Option<usize>,
 }
 
+impl NamedOptions {
+    /// Options with starting values by name, e.g. `NamedOptions::with_start(&[("k", 1.0)])`.
+    pub fn with_start(start: &[(&str, f64)]) -> Self {
+        NamedOptions { start: start.iter().map(|(n, v)| (n.to_string(), *v)).collect(), ..Self::default() }
+    }
+}
+
 /// Why a named fit could not run. Variants name the option (`start`, `fixed`, `bounds`,
 /// `force_nonlinear`, `sigma`) that a front end maps to its own spelling (the CLI's flags, the
 /// Python keywords).
