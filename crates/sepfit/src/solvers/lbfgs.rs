@@ -16,7 +16,7 @@
 //! ```
 
 pub use super::gd::{MinError, MinIter, MinReport, MinTermination};
-use super::gd::{dot, norm};
+use super::gd::{DEFAULT_F_FLOOR, Trial, check_common, classify, dot, norm, probe_unbounded};
 use std::collections::VecDeque;
 
 /// Options of [`lbfgs`].
@@ -36,11 +36,13 @@ pub struct LbfgsOptions {
     pub max_line_search: usize,
     /// Record every iterate in [`MinReport::trace`].
     pub record: bool,
+    /// `f` below this counts as unbounded below ([`MinTermination::UnboundedBelow`]).
+    pub f_floor: f64,
 }
 
 impl Default for LbfgsOptions {
     fn default() -> Self {
-        LbfgsOptions { memory: 10, max_iter: 1000, grad_tol: 1e-8, c1: 1e-4, c2: 0.9, max_line_search: 40, record: false }
+        LbfgsOptions { memory: 10, max_iter: 1000, grad_tol: 1e-8, c1: 1e-4, c2: 0.9, max_line_search: 40, record: false, f_floor: DEFAULT_F_FLOOR }
     }
 }
 
@@ -51,17 +53,28 @@ struct Eval<'a, F> {
     xt: Vec<f64>,
     gt: Vec<f64>,
     evals: usize,
+    f_floor: f64,
+    unbounded: bool,
 }
 
 impl<F: FnMut(&[f64], &mut [f64]) -> f64> Eval<'_, F> {
-    /// φ(a) and φ'(a); leaves x + a d and its gradient in `xt`, `gt`.
+    /// φ(a) and φ'(a); leaves x + a d and its gradient in `xt`, `gt`. A point where f or its
+    /// gradient is not finite gives φ = NaN (the line search shortens the step), one where f is
+    /// below the floor or −∞ sets `unbounded`.
     fn phi(&mut self, a: f64) -> (f64, f64) {
         for i in 0..self.x.len() {
             self.xt[i] = self.x[i] + a * self.d[i];
         }
         let v = (self.f)(&self.xt, &mut self.gt);
         self.evals += 1;
-        (v, dot(&self.gt, self.d))
+        match classify(v, &self.gt, self.f_floor) {
+            Trial::Finite => (v, dot(&self.gt, self.d)),
+            Trial::Unbounded => {
+                self.unbounded = true;
+                (f64::NAN, f64::NAN)
+            }
+            Trial::NonFinite => (f64::NAN, f64::NAN),
+        }
     }
 }
 
@@ -78,10 +91,14 @@ fn cubic_min(a: f64, fa: f64, da: f64, b: f64, fb: f64, db: f64) -> Option<f64> 
 }
 
 /// Minimises `f` from `x0` by L-BFGS. See [`LbfgsOptions`].
+///
+/// A trial point where `f` or its gradient is not finite is never accepted (the line search
+/// shortens the step). `f` below `f_floor` or −∞ at a trial stops with
+/// [`MinTermination::UnboundedBelow`], and so does a line search that used up its evaluations
+/// doubling the step with `f` still falling, when a probe with ever longer steps along the same
+/// direction finds `f` falling past the floor (otherwise the longest step is taken).
 pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &LbfgsOptions) -> Result<MinReport, MinError> {
-    if x0.is_empty() {
-        return Err(MinError::Empty);
-    }
+    check_common(x0, opts.grad_tol, opts.f_floor)?;
     if opts.memory == 0 || !(0.0 < opts.c1 && opts.c1 < opts.c2 && opts.c2 < 1.0) {
         return Err(MinError::BadOption("need memory ≥ 1 and 0 < c1 < c2 < 1".into()));
     }
@@ -133,7 +150,7 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
             dphi0 = dot(&g, &d);
         }
         // strong Wolfe line search
-        let mut ev = Eval { f: &mut f, x: &x, d: &d, xt: vec![0.0; n], gt: vec![0.0; n], evals: 0 };
+        let mut ev = Eval { f: &mut f, x: &x, d: &d, xt: vec![0.0; n], gt: vec![0.0; n], evals: 0, f_floor: opts.f_floor, unbounded: false };
         let (c1, c2) = (opts.c1, opts.c2);
         // Sufficient decrease, or Hager & Zhang's approximate Wolfe condition where the loss
         // changes only at its rounding level (so that φ(α) ≤ φ(0) + c1·α·φ'(0) cannot be
@@ -144,8 +161,13 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
         let (mut a_prev, mut f_prev, mut d_prev) = (0.0, fx, dphi0);
         let mut a = 1.0;
         let mut zoom: Option<((f64, f64, f64), (f64, f64, f64))> = None;
+        // the bracketing phase used up its evaluations with f still falling
+        let mut expanding = false;
         for i in 0..opts.max_line_search {
             let (fa, da) = ev.phi(a);
+            if ev.unbounded {
+                break;
+            }
             if !fa.is_finite() {
                 a = 0.5 * (a_prev + a);
                 continue;
@@ -164,9 +186,26 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
             }
             (a_prev, f_prev, d_prev) = (a, fa, da);
             a *= 2.0;
+            expanding = i + 1 == opts.max_line_search;
         }
-        if let Some((mut lo, mut hi)) = zoom {
+        if zoom.is_none() && found.is_none() && !ev.unbounded && a_prev > 0.0 {
+            // The evaluations ran out, every finite trial having decreased f sufficiently. If
+            // the last doubled the step, f may be unbounded below along d: probe with longer
+            // steps. Otherwise take the longest step that decreased f.
+            if expanding && probe_unbounded(ev.f, &x, &d, a_prev, fx, dphi0, c1, opts.f_floor, &mut ev.evals) {
+                ev.unbounded = true;
+            } else {
+                let (fa, _) = ev.phi(a_prev);
+                if fa.is_finite() {
+                    found = Some((a_prev, fa));
+                }
+            }
+        }
+        if let Some((mut lo, mut hi)) = zoom.filter(|_| !ev.unbounded) {
             for _ in 0..opts.max_line_search {
+                if ev.unbounded {
+                    break;
+                }
                 let (l, h) = (lo.0.min(hi.0), lo.0.max(hi.0));
                 let w = h - l;
                 let mut at = cubic_min(lo.0, lo.1, lo.2, hi.0, hi.1, hi.2).unwrap_or(0.5 * (l + h));
@@ -191,13 +230,19 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
                 }
             }
             // accept the best sufficient-decrease point if Wolfe was not met exactly
-            if found.is_none() && lo.0 > 0.0 && lo.1 < fx {
+            if found.is_none() && !ev.unbounded && lo.0 > 0.0 && lo.1 < fx {
                 let (fa, _) = ev.phi(lo.0);
-                found = Some((lo.0, fa));
+                if fa.is_finite() {
+                    found = Some((lo.0, fa));
+                }
             }
         }
         let (xt, gt) = (std::mem::take(&mut ev.xt), std::mem::take(&mut ev.gt));
         evals += ev.evals;
+        if ev.unbounded {
+            termination = MinTermination::UnboundedBelow;
+            break;
+        }
         let Some((step, fa)) = found else {
             if hist.is_empty() {
                 termination = MinTermination::LineSearchFailed;
