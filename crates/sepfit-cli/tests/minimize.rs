@@ -4,7 +4,7 @@
 //! or an option that does not apply, exits 2.
 
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn sepfit(args: &[&str]) -> Output {
@@ -25,7 +25,7 @@ fn stderr(o: &Output) -> String {
 
 /// Runs `minimize` with `--format json`, expects exit 1 (ran, not a success) with the JSON report
 /// on stdout and a warning on stderr; returns the report and the warning.
-fn unsuccessful(formula: &str, var: &str, at: &PathBuf, extra: &[&str]) -> (Value, String) {
+fn unsuccessful(formula: &str, var: &str, at: &Path, extra: &[&str]) -> (Value, String) {
     let mut args = vec!["minimize", "--wrt", "x", "--var", var, "--at", at.to_str().unwrap(), "--format", "json"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", formula]);
@@ -52,15 +52,17 @@ fn finite_solution(v: &Value) -> bool {
 fn unbounded_below() {
     let vec3 = tmp("x3.json", r#"{"x": [1, 2, 3]}"#);
     let s = tmp("s.json", r#"{"x": 2}"#);
-    let cases: &[(&str, &str, &PathBuf, &[&str])] = &[
-        ("sum(x)", "x: n", &vec3, &[]),
-        ("sum(x)", "x: n", &vec3, &["--method", "gd"]),
-        ("sum(x)", "x: n", &vec3, &["--method", "gd", "--max-iter", "100"]),
-        ("-x^2", "x: scalar", &s, &[]),
-        ("-x^2", "x: scalar", &s, &["--method", "gd"]),
-        ("-x^2", "x: scalar", &s, &["--method", "gd", "--step", "0.5"]),
-        ("x^3", "x: scalar", &tmp("sm.json", r#"{"x": -1}"#), &[]),
-        ("-sum(x.^2)", "x: n", &vec3, &["--method", "lbfgs"]),
+    let (vec3, s) = (vec3.as_path(), s.as_path());
+    let sm = tmp("sm.json", r#"{"x": -1}"#);
+    let cases: &[(&str, &str, &Path, &[&str])] = &[
+        ("sum(x)", "x: n", vec3, &[]),
+        ("sum(x)", "x: n", vec3, &["--method", "gd"]),
+        ("sum(x)", "x: n", vec3, &["--method", "gd", "--max-iter", "100"]),
+        ("-x^2", "x: scalar", s, &[]),
+        ("-x^2", "x: scalar", s, &["--method", "gd"]),
+        ("-x^2", "x: scalar", s, &["--method", "gd", "--step", "0.5"]),
+        ("x^3", "x: scalar", &sm, &[]),
+        ("-sum(x.^2)", "x: n", vec3, &["--method", "lbfgs"]),
     ];
     for (formula, var, at, extra) in cases {
         let (v, err) = unsuccessful(formula, var, at, extra);

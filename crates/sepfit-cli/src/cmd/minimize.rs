@@ -12,7 +12,7 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
     if a.step.is_some() && a.method != MinMethod::Gd {
         return Err(anyhow::anyhow!("--step is the fixed step of gradient descent (--method gd); L-BFGS chooses its steps by a line search").into());
     }
-    if !(a.grad_tol >= 0.0) {
+    if a.grad_tol.is_nan() || a.grad_tol < 0.0 {
         return Err(anyhow::anyhow!("--grad-tol must be a number ≥ 0, got {}", a.grad_tol).into());
     }
     let values = read_all_values(&a.at)?.unwrap_or_default();

@@ -154,7 +154,7 @@ pub(crate) fn check_common(x0: &[f64], grad_tol: f64, f_floor: f64) -> Result<()
     if let Some(index) = x0.iter().position(|v| !v.is_finite()) {
         return Err(MinError::NonFiniteX0 { index, value: x0[index] });
     }
-    if !(grad_tol >= 0.0) {
+    if grad_tol.is_nan() || grad_tol < 0.0 {
         return Err(MinError::BadOption(format!("grad_tol must be a number ≥ 0, got {grad_tol}")));
     }
     if f_floor.is_nan() {
@@ -208,7 +208,7 @@ pub(crate) fn probe_unbounded<F: FnMut(&[f64], &mut [f64]) -> f64>(
     // the longest step that keeps x + a·d finite
     let dmax = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let xmax = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if !(dmax > 0.0) || xmax > 1e306 {
+    if dmax == 0.0 || !dmax.is_finite() || xmax > 1e306 {
         return false;
     }
     let a_max = 1e307 / dmax;
@@ -231,7 +231,7 @@ pub(crate) fn probe_unbounded<F: FnMut(&[f64], &mut [f64]) -> f64>(
         if ft == f64::NEG_INFINITY || ft < f_floor {
             return true;
         }
-        if !ft.is_finite() || !(ft <= fx + c1 * a * slope) {
+        if !ft.is_finite() || ft > fx + c1 * a * slope {
             return false;
         }
     }
@@ -272,10 +272,8 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// finds `f` falling past the floor.
 pub fn gradient_descent<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &GdOptions) -> Result<MinReport, MinError> {
     check_common(x0, opts.grad_tol, opts.f_floor)?;
-    if let Some(s) = opts.step {
-        if !(s > 0.0 && s.is_finite()) {
-            return Err(MinError::BadOption(format!("step must be positive, got {s}")));
-        }
+    if let Some(s) = opts.step.filter(|s| !(*s > 0.0 && s.is_finite())) {
+        return Err(MinError::BadOption(format!("step must be positive, got {s}")));
     }
     if opts.step.is_none() && !(opts.initial_step > 0.0 && opts.initial_step.is_finite()) {
         return Err(MinError::BadOption(format!("initial_step must be positive, got {}", opts.initial_step)));
@@ -378,4 +376,106 @@ pub fn gradient_descent<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64
         termination = MinTermination::GradientTolerance;
     }
     Ok(MinReport { grad_norm: norm(&g), x, f: fx, f0, iterations, evaluations: evals, termination, trace })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linear(x: &[f64], g: &mut [f64]) -> f64 {
+        g.fill(1.0);
+        x.iter().sum()
+    }
+
+    fn neg_square(x: &[f64], g: &mut [f64]) -> f64 {
+        g[0] = -2.0 * x[0];
+        -x[0] * x[0]
+    }
+
+    #[test]
+    fn unbounded_below_is_detected() {
+        // sum(x) with backtracking: the step doubles; after 2^40 the probe finds f past −1e300
+        let r = gradient_descent(linear, &[1.0, 2.0, 3.0], &GdOptions::default()).unwrap();
+        assert_eq!(r.termination, MinTermination::UnboundedBelow, "{r:?}");
+        assert!(!r.termination.converged());
+        assert!(r.iterations < 100 && r.x.iter().all(|v| v.is_finite()), "{r:?}");
+        // −x² with backtracking and with a fixed step (f overflows to −∞)
+        for step in [None, Some(0.5)] {
+            let r = gradient_descent(neg_square, &[2.0], &GdOptions { step, ..GdOptions::default() }).unwrap();
+            assert_eq!(r.termination, MinTermination::UnboundedBelow, "{step:?}: {r:?}");
+            assert!(r.x[0].is_finite() && r.f.is_finite());
+        }
+        // a floor of the caller's choosing
+        let r = gradient_descent(linear, &[0.0], &GdOptions { step: Some(1.0), f_floor: -10.0, ..GdOptions::default() }).unwrap();
+        assert_eq!(r.termination, MinTermination::UnboundedBelow);
+        assert_eq!(r.iterations, 10);
+    }
+
+    #[test]
+    fn fixed_step_divergence_is_non_finite() {
+        let sq = |x: &[f64], g: &mut [f64]| {
+            g[0] = 2.0 * x[0];
+            x[0] * x[0]
+        };
+        let r = gradient_descent(sq, &[1.0], &GdOptions { step: Some(1.5), ..GdOptions::default() }).unwrap();
+        assert_eq!(r.termination, MinTermination::NonFinite, "{r:?}");
+        assert!(r.x[0].is_finite() && r.f.is_finite() && r.grad_norm.is_finite());
+    }
+
+    #[test]
+    fn non_finite_gradient_is_never_accepted() {
+        // f finite everywhere, its gradient NaN for x < 0.5: the minimiser at 0 is out of reach
+        let f = |x: &[f64], g: &mut [f64]| {
+            g[0] = if x[0] < 0.5 { f64::NAN } else { 2.0 * x[0] };
+            x[0] * x[0]
+        };
+        let r = gradient_descent(f, &[2.0], &GdOptions::default()).unwrap();
+        assert!(!r.termination.converged(), "{r:?}");
+        assert!(r.x[0] >= 0.5 && r.grad_norm.is_finite(), "{r:?}");
+    }
+
+    #[test]
+    fn bad_starts_and_options_are_errors() {
+        let sq = |x: &[f64], g: &mut [f64]| {
+            g[0] = 2.0 * x[0];
+            x[0] * x[0]
+        };
+        let o = GdOptions::default();
+        assert!(matches!(gradient_descent(sq, &[f64::NAN], &o), Err(MinError::NonFiniteX0 { index: 0, .. })));
+        assert!(matches!(gradient_descent(sq, &[1.0, f64::INFINITY], &o), Err(MinError::NonFiniteX0 { index: 1, .. })));
+        let nan_f = |_: &[f64], g: &mut [f64]| {
+            g[0] = 0.0;
+            f64::NAN
+        };
+        assert!(matches!(gradient_descent(nan_f, &[1.0], &o), Err(MinError::NonFiniteStart { .. })));
+        let nan_g = |_: &[f64], g: &mut [f64]| {
+            g[0] = f64::NAN;
+            0.0
+        };
+        assert!(matches!(gradient_descent(nan_g, &[1.0], &o), Err(MinError::NonFiniteStart { .. })));
+        for grad_tol in [f64::NAN, -1.0] {
+            assert!(matches!(gradient_descent(sq, &[1.0], &GdOptions { grad_tol, ..o.clone() }), Err(MinError::BadOption(_))));
+        }
+        assert!(matches!(gradient_descent(sq, &[1.0], &GdOptions { initial_step: 0.0, ..o.clone() }), Err(MinError::BadOption(_))));
+    }
+
+    #[test]
+    fn iteration_limit_is_not_converged() {
+        let sq = |x: &[f64], g: &mut [f64]| {
+            g[0] = 2.0 * x[0];
+            g[1] = 200.0 * x[1];
+            x[0] * x[0] + 100.0 * x[1] * x[1]
+        };
+        let r = gradient_descent(sq, &[1.0, 1.0], &GdOptions { max_iter: 3, ..GdOptions::default() }).unwrap();
+        assert_eq!(r.termination, MinTermination::MaxIterations);
+        assert!(!r.termination.converged());
+    }
+
+    #[test]
+    fn norm_does_not_overflow() {
+        assert!((norm(&[3e200, 4e200]) / 5e200 - 1.0).abs() < 1e-15);
+        assert_eq!(norm(&[3.0, 4.0]), 5.0);
+        assert!(norm(&[f64::INFINITY, 1.0]).is_infinite());
+        assert!(norm(&[f64::NAN, 1.0]).is_nan());
+    }
 }

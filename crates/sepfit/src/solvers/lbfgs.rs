@@ -78,6 +78,9 @@ impl<F: FnMut(&[f64], &mut [f64]) -> f64> Eval<'_, F> {
     }
 }
 
+/// A point of a line search: step, φ, φ'.
+type LinePoint = (f64, f64, f64);
+
 /// Minimiser of the cubic through (a, fa, da), (b, fb, db), or `None`.
 fn cubic_min(a: f64, fa: f64, da: f64, b: f64, fb: f64, db: f64) -> Option<f64> {
     let d1 = da + db - 3.0 * (fa - fb) / (a - b);
@@ -142,7 +145,7 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
             *v = -*v;
         }
         let mut dphi0 = dot(&g, &d);
-        if !(dphi0 < 0.0) {
+        if dphi0.is_nan() || dphi0 >= 0.0 {
             hist.clear();
             for i in 0..n {
                 d[i] = -g[i] / norm(&g).max(1.0);
@@ -160,7 +163,7 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
         let mut found: Option<(f64, f64)> = None;
         let (mut a_prev, mut f_prev, mut d_prev) = (0.0, fx, dphi0);
         let mut a = 1.0;
-        let mut zoom: Option<((f64, f64, f64), (f64, f64, f64))> = None;
+        let mut zoom: Option<(LinePoint, LinePoint)> = None;
         // the bracketing phase used up its evaluations with f still falling
         let mut expanding = false;
         for i in 0..opts.max_line_search {
@@ -272,4 +275,100 @@ pub fn lbfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(mut f: F, x0: &[f64], opts: &L
         termination = MinTermination::GradientTolerance;
     }
     Ok(MinReport { grad_norm: norm(&g), x, f: fx, f0, iterations, evaluations: evals, termination, trace })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbounded_below_is_detected() {
+        let linear = |x: &[f64], g: &mut [f64]| {
+            g.fill(1.0);
+            x.iter().sum::<f64>()
+        };
+        let neg_square = |x: &[f64], g: &mut [f64]| {
+            g[0] = -2.0 * x[0];
+            -x[0] * x[0]
+        };
+        let cube = |x: &[f64], g: &mut [f64]| {
+            g[0] = 3.0 * x[0] * x[0];
+            x[0].powi(3)
+        };
+        let o = LbfgsOptions::default();
+        for r in [lbfgs(linear, &[1.0, 2.0, 3.0], &o), lbfgs(neg_square, &[2.0], &o), lbfgs(cube, &[-1.0], &o)] {
+            let r = r.unwrap();
+            assert_eq!(r.termination, MinTermination::UnboundedBelow, "{r:?}");
+            assert!(!r.termination.converged());
+            assert!(r.x.iter().all(|v| v.is_finite()) && r.f.is_finite(), "{r:?}");
+        }
+        // log(x): −∞ at a trial at the edge of the domain (x = 0)
+        let log = |x: &[f64], g: &mut [f64]| {
+            g[0] = 1.0 / x[0];
+            x[0].ln()
+        };
+        let r = lbfgs(log, &[2.0], &o).unwrap();
+        assert!(!r.termination.converged(), "{r:?}");
+    }
+
+    #[test]
+    fn a_long_linear_stretch_of_a_bounded_loss_is_not_unbounded() {
+        // f = −1e15·tanh(x/1e15) is linear for a long way and bounded below by −1e15. The
+        // first line search runs out of evaluations doubling the step (to 2^39); the probe finds
+        // sufficient decrease failing, so the longest step is taken and the minimisation goes
+        // on; it is never reported as unbounded below.
+        let f = |x: &[f64], g: &mut [f64]| {
+            let t = (x[0] / 1e15).tanh();
+            g[0] = -(1.0 - t * t);
+            -1e15 * t
+        };
+        let r = lbfgs(f, &[0.0], &LbfgsOptions::default()).unwrap();
+        assert_ne!(r.termination, MinTermination::UnboundedBelow, "{r:?}");
+        assert!(r.f < -1e12, "{r:?}");
+    }
+
+    #[test]
+    fn non_finite_gradient_is_never_accepted() {
+        let f = |x: &[f64], g: &mut [f64]| {
+            g[0] = if x[0] < 0.5 { f64::NAN } else { 2.0 * x[0] };
+            x[0] * x[0]
+        };
+        let r = lbfgs(f, &[2.0], &LbfgsOptions::default()).unwrap();
+        assert!(!r.termination.converged(), "{r:?}");
+        assert!(r.x[0] >= 0.5 && r.grad_norm.is_finite(), "{r:?}");
+    }
+
+    #[test]
+    fn bad_starts_and_options_are_errors() {
+        let sq = |x: &[f64], g: &mut [f64]| {
+            g[0] = 2.0 * x[0];
+            x[0] * x[0]
+        };
+        let o = LbfgsOptions::default();
+        assert!(matches!(lbfgs(sq, &[f64::NAN], &o), Err(MinError::NonFiniteX0 { index: 0, .. })));
+        let nan_g = |_: &[f64], g: &mut [f64]| {
+            g[0] = f64::NAN;
+            0.0
+        };
+        assert!(matches!(lbfgs(nan_g, &[1.0], &o), Err(MinError::NonFiniteStart { .. })));
+        let neg_inf = |_: &[f64], g: &mut [f64]| {
+            g[0] = 1.0;
+            f64::NEG_INFINITY
+        };
+        assert!(matches!(lbfgs(neg_inf, &[1.0], &o), Err(MinError::NonFiniteStart { .. })));
+        assert!(matches!(lbfgs(sq, &[1.0], &LbfgsOptions { grad_tol: f64::NAN, ..o.clone() }), Err(MinError::BadOption(_))));
+    }
+
+    #[test]
+    fn iteration_limit_is_not_converged() {
+        let rosen = |x: &[f64], g: &mut [f64]| {
+            let (a, b) = (1.0 - x[0], x[1] - x[0] * x[0]);
+            g[0] = -2.0 * a - 400.0 * x[0] * b;
+            g[1] = 200.0 * b;
+            a * a + 100.0 * b * b
+        };
+        let r = lbfgs(rosen, &[-1.2, 1.0], &LbfgsOptions { max_iter: 3, ..LbfgsOptions::default() }).unwrap();
+        assert_eq!(r.termination, MinTermination::MaxIterations);
+        assert!(!r.termination.converged());
+    }
 }
