@@ -257,7 +257,8 @@ pub struct MinimizeArgs {
     /// Method.
     #[arg(long, value_enum, default_value_t = MinMethod::Lbfgs)]
     pub method: MinMethod,
-    /// Fixed step for gradient descent (default: backtracking).
+    /// Fixed step of gradient descent (--method gd only; default: backtracking). L-BFGS
+    /// chooses its steps by a line search and rejects --step.
     #[arg(long)]
     pub step: Option<f64>,
     /// Maximum number of iterations.

@@ -91,8 +91,20 @@ fn grad_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("`w` is not a variable of the formula"));
 }
 
+/// The JSON report of a run that stopped at its iteration limit: printed, `converged: false`,
+/// exit 1 with a warning naming the limit.
+fn json_at_iteration_limit(o: &Output) -> Value {
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("warning: not converged: the iteration limit (--max-iter"));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON output");
+    assert_eq!(v["converged"], false);
+    assert_eq!(v["termination"], "maximum number of iterations reached");
+    v
+}
+
 /// Seed 001 problem 6: gradient descent with α = 2/(b1 + b2) on ½b1w1² + ½b2w2² contracts ‖w‖
-/// by exactly C = (κ − 1)/(κ + 1), κ = b2/b1, at every step.
+/// by exactly C = (κ − 1)/(κ + 1), κ = b2/b1, at every step. (`--grad-tol 0` runs to the
+/// iteration limit: not converged, exit 1, the report printed.)
 #[test]
 fn minimize_gd_contraction_p6() {
     let (b1, b2) = (1.0, 9.0);
@@ -102,7 +114,7 @@ fn minimize_gd_contraction_p6() {
         "minimize", "0.5*b1*w1^2 + 0.5*b2*w2^2", "--wrt", "w1,w2", "--at", at.to_str().unwrap(), "--method", "gd", "--step", &step,
         "--max-iter", "12", "--grad-tol", "0", "--trace", "--format", "json",
     ]);
-    let v = json_out(&o);
+    let v = json_at_iteration_limit(&o);
     let kappa = b2 / b1;
     let c = (kappa - 1.0) / (kappa + 1.0);
     let trace = v["trace"].as_array().unwrap();
@@ -116,7 +128,7 @@ fn minimize_gd_contraction_p6() {
     // the same with a vector w: gradient b.*w
     let at = tmp("p6v.json", &json!({"b": [b1, b2], "w": [0.7, -1.3]}).to_string());
     let o = sepfit(&["minimize", "0.5*sum(b.*w.^2)", "--wrt", "w", "--at", at.to_str().unwrap(), "--method", "gd", "--step", &step, "--max-iter", "5", "--grad-tol", "0", "--format", "json"]);
-    let v = json_out(&o);
+    let v = json_at_iteration_limit(&o);
     assert_eq!(v["gradient_formulas"][0]["gradient_formula"], "b.*w");
     let w = v["solution"]["w"].as_array().unwrap();
     assert!((w[0].as_f64().unwrap() - 0.7 * c.powi(5)).abs() < 1e-14);

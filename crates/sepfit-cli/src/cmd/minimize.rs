@@ -3,12 +3,18 @@
 use crate::values::{loss_error, mat_to_json, read_all_values};
 use super::{CliError, emit};
 use crate::cli::{Format, MinMethod, MinimizeArgs};
-use sepfit::solvers::gd::{GdOptions, MinReport, gradient_descent};
+use sepfit::solvers::gd::{GdOptions, MinReport, MinTermination, gradient_descent};
 use sepfit::solvers::lbfgs::{LbfgsOptions, lbfgs};
 use sepfit_expr::matrix::{LossFormula, Mat, Style};
 use serde_json::json;
 
 pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
+    if a.step.is_some() && a.method != MinMethod::Gd {
+        return Err(anyhow::anyhow!("--step is the fixed step of gradient descent (--method gd); L-BFGS chooses its steps by a line search").into());
+    }
+    if a.grad_tol.is_nan() || a.grad_tol < 0.0 {
+        return Err(anyhow::anyhow!("--grad-tol must be a number ≥ 0, got {}", a.grad_tol).into());
+    }
     let values = read_all_values(&a.at)?.unwrap_or_default();
     let lerr = |e| loss_error(&a.formula, &a.var, e);
     let mut f = LossFormula::new(&a.formula, &a.var, Some(&values)).map_err(lerr)?;
@@ -19,6 +25,9 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
     let mut x0 = Vec::new();
     for w in &wrt {
         let m = values.get(*w).ok_or_else(|| anyhow::anyhow!("no starting value for `{w}` in {}", a.at.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))?;
+        if let Some(v) = m.data.iter().find(|v| !v.is_finite()) {
+            return Err(anyhow::anyhow!("the starting value of `{w}` is not finite (it has an entry {v})").into());
+        }
         layout.push((w.to_string(), m.rows, m.cols));
         x0.extend_from_slice(&m.data);
     }
@@ -96,7 +105,7 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
                     .map(|t| json!({"iter": t.iter, "loss": t.f, "gradient_norm": t.grad_norm, "x_norm": t.x_norm, "step": t.step}))
                     .collect::<Vec<_>>());
             }
-            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))
+            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))?;
         }
         Format::Text => {
             let mut s = format!("minimise   {}\n", f.render(f.root(), Style::Unicode));
@@ -118,7 +127,29 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
                 report.f0,
                 report.grad_norm
             ));
-            emit(&s)
+            emit(&s)?;
         }
     }
+    if report.termination.converged() {
+        return Ok(());
+    }
+    let mut msg = match report.termination {
+        MinTermination::UnboundedBelow => {
+            "the loss is unbounded below: it fell below -1e300 or reached -inf; there is no minimum to report (the solution shown is the last accepted iterate)".to_string()
+        }
+        MinTermination::NonFinite => "not converged: the loss or its gradient was not finite (NaN or ±inf) at the next iterate, so the iteration diverged or left the domain of the loss (the solution shown is the last finite iterate)".to_string(),
+        MinTermination::MaxIterations => format!(
+            "not converged: the iteration limit (--max-iter {}) was reached with gradient norm {:.3e} > --grad-tol {:e}",
+            a.max_iter, report.grad_norm, a.grad_tol
+        ),
+        MinTermination::LineSearchFailed => format!(
+            "not converged: the line search found no decrease, with gradient norm {:.3e} > --grad-tol {:e} (the loss may be at its rounding level, or the gradient wrong or infinite near the solution)",
+            report.grad_norm, a.grad_tol
+        ),
+        other => format!("not converged: {}", other.describe()),
+    };
+    if let Some(e) = &failure {
+        msg.push_str(&format!("; evaluating the loss failed at some trial point: {e}"));
+    }
+    Err(CliError::Unsuccessful(msg))
 }
