@@ -390,11 +390,10 @@ fn solve_full<M: SeparableModel + ?Sized>(
     w: &[f64],
 ) -> Result<Solution, FitError> {
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
-    if let Some(ls) = &options.linear_start {
-        if ls.len() != p {
+    if let Some(ls) = &options.linear_start
+        && ls.len() != p {
             return Err(FitError::LinearStartLength { expected: p, got: ls.len() });
         }
-    }
     if options.start.len() != q {
         return Err(LmError::StartLength { expected: q, got: options.start.len() }.into());
     }

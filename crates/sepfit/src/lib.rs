@@ -30,6 +30,10 @@
 //! * **Solvers** ([`solvers`]): Levenberg–Marquardt (any [`LeastSquaresProblem`]), L-BFGS and
 //!   gradient descent. **Linear algebra** ([`linalg`]) and **statistics** ([`stats`]) below.
 #![deny(missing_docs)]
+// Numerical code: index loops mirror the maths and MINPACK's loops (several arrays indexed
+// together, lanes of accumulators), and `!(a < b)` is the idiom that rejects NaN along with
+// the failed comparison; clippy's rewrites of either would obscure what is computed.
+#![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod batch;
 pub mod error;

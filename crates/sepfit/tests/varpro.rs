@@ -195,11 +195,11 @@ fn noise_free_data_recovered_exactly() {
         assert!(f.converged, "{:?}", f.termination);
         let truth_b = [1.3, 0.4];
         let truth_a = [2.0, -1.0, 0.3];
-        for k in 0..2 {
-            assert!((f.nonlinear[k] - truth_b[k]).abs() < 1e-10, "{method:?} {:?}", f.nonlinear);
+        for (b, t) in f.nonlinear.iter().zip(truth_b) {
+            assert!((b - t).abs() < 1e-10, "{method:?} {:?}", f.nonlinear);
         }
-        for j in 0..3 {
-            assert!((f.linear[j] - truth_a[j]).abs() < 1e-10, "{method:?} {:?}", f.linear);
+        for (a, t) in f.linear.iter().zip(truth_a) {
+            assert!((a - t).abs() < 1e-10, "{method:?} {:?}", f.linear);
         }
         assert!(f.rss < 1e-25);
     }
@@ -262,7 +262,7 @@ fn varpro_kaufman_and_full_agree_on_noisy_data() {
 fn linear_problem_needs_no_iterations() {
     // q = 0: y = a0 + a1 x
     let x = grid(10, 1.0);
-    let y: Vec<f64> = x.iter().map(|x| 1.0 + 2.0 * x[0] + if x[0] as usize % 2 == 0 { 0.1 } else { -0.1 }).collect();
+    let y: Vec<f64> = x.iter().map(|x| 1.0 + 2.0 * x[0] + if (x[0] as usize).is_multiple_of(2) { 0.1 } else { -0.1 }).collect();
     let mut m = PointModel::new(x, 2, 0, false, vec![], vec![], Box::new(|x, _, phi, _, _, _| {
         phi[0] = 1.0;
         phi[1] = x[0];

@@ -8,6 +8,9 @@
 use sepfit::{Fit, FitError, FitOptions, fit};
 use sepfit::SeparableModel;
 
+/// Builds a model from the data columns of a problem.
+pub type ModelMaker = dyn Fn(&[Vec<f64>]) -> Box<dyn SeparableModel>;
+
 /// Upper cap of [`lre`] (the certified values carry 11 significant digits).
 pub const LRE_CAP: f64 = 11.0;
 
@@ -176,7 +179,7 @@ impl NistOutcome {
 /// `options.start` and `options.linear_start` are overwritten from the NIST start.
 pub fn run_nist(
     problem: &NistProblem,
-    make_model: &dyn Fn(&[Vec<f64>]) -> Box<dyn SeparableModel>,
+    make_model: &ModelMaker,
     map: &ParamMap,
     options: &FitOptions,
     start: usize,

@@ -693,8 +693,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             let accepted = ratio >= 1e-4 && !model_invalid;
             if accepted {
                 jac_at_current = false;
-                x.copy_from_slice(&xt);
-                fvec.copy_from_slice(&ft);
+                x.copy_from_slice(xt);
+                fvec.copy_from_slice(ft);
                 xnorm = enorm_it(x.iter().zip(diag.iter()).map(|(a, b)| a * b));
                 fnorm = fnorm1;
                 if opts.record {
@@ -705,7 +705,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                         cost,
                         cost_change: cost_before - cost,
                         gradient_norm: gmax,
-                        step_norm: enorm(&s),
+                        step_norm: enorm(s),
                         ratio,
                         lambda: par,
                         radius: delta,
@@ -754,7 +754,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(&*jac);
         let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter };
-        polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, &diag, jac_at_x, &mut ctx);
+        polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
     }
     let mut rep = finish(x, fvec, fnorm, term, iter, nfev, njev, rejected, log, path, rank)?;
