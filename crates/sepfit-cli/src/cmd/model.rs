@@ -2,7 +2,6 @@
 
 use super::{CliError, emit, formula_error};
 use crate::cli::{Format, ModelArgs};
-use anyhow::Context;
 use sepfit_expr::{ExprId, ModelFormula};
 use serde_json::{Map, Value, json};
 
@@ -20,10 +19,9 @@ pub fn run(args: &ModelArgs) -> Result<(), CliError> {
     }
 }
 
+/// The header of `--data`, read like every data file (BOM, comments, quoting; see `data.rs`).
 fn read_header(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let first = text.lines().next().with_context(|| format!("{} is empty: no header row", path.display()))?;
-    Ok(first.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect())
+    crate::data::read_header(path)
 }
 
 pub fn to_json(m: &ModelFormula, show: &dyn Fn(ExprId) -> String) -> Value {
