@@ -381,6 +381,14 @@ impl CsvData {
     }
 }
 
+/// The columns a formula can refer to: those whose names occur in its text (a superset of the
+/// ones it uses), and `extra` (e.g. the `--sigma` column). Parsing a formula against a header
+/// of 100,000 columns costs time quadratic in the columns (the expression pool looks symbols up
+/// one by one); against these few it does not, and the formula means the same.
+pub fn columns_in_formula(names: &[String], formula: &str, extra: Option<&str>) -> Vec<usize> {
+    (0..names.len()).filter(|&i| formula.contains(names[i].as_str()) || extra == Some(names[i].as_str())).collect()
+}
+
 /// Column names for a message: all of them, or the first 20 and how many more.
 pub fn column_list(names: &[String]) -> String {
     let mut s = names.iter().take(20).map(|n| echo_str(n)).collect::<Vec<_>>().join(", ");

@@ -578,8 +578,12 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         .iter()
         .position(|n| n == by)
         .ok_or_else(|| anyhow!("{path}: no column `{}` to group curves by; columns are: {}", echo_str(by), column_list(&names)))?;
-    // The fitter sees the numeric columns (all but the curve column).
-    let num_names: Vec<String> = names.iter().enumerate().filter(|(i, _)| *i != by_idx).map(|(_, n)| n.clone()).collect();
+    // The fitter sees the numeric columns the formula can refer to (not the curve column).
+    let field_of: Vec<usize> = crate::data::columns_in_formula(&names, &args.model, args.param_opts.sigma.as_deref())
+        .into_iter()
+        .filter(|&i| i != by_idx)
+        .collect();
+    let num_names: Vec<String> = field_of.iter().map(|&i| names[i].clone()).collect();
     let f = fitter(args, &num_names, opts)?;
     let used: Vec<usize> = {
         let m = &f.resolved().formula;
@@ -591,8 +595,6 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         }
         u
     };
-    // Map numeric column index → field index in the file.
-    let field_of: Vec<usize> = (0..names.len()).filter(|&i| i != by_idx).collect();
     let mut summary = Summary::default();
     let done = open_rows(args, opts, out, &f, &mut summary)?;
     let n_params = f.param_names().len();
@@ -756,8 +758,8 @@ struct Shape<'a> {
 
 /// A problem with one row, reported with its data row number once that is known.
 enum RowError {
-    /// A cell of a used column (the start of its text).
-    Number { col: usize, text: Vec<u8> },
+    /// A cell of a used column, and what is wrong with it.
+    Number { col: usize, what: String },
     /// Not as many fields as the header.
     Fields(usize),
 }
@@ -789,11 +791,6 @@ struct ParsedBlock {
     lines: usize,
     /// A quoted field never closed (at the end of the file).
     unterminated: Option<At>,
-}
-
-/// The start of a bad cell's text, enough for a message.
-fn cell_text(f: &[u8]) -> Vec<u8> {
-    f.trim_ascii()[..f.trim_ascii().len().min(4 * crate::data::MAX_ECHO + 4)].to_vec()
 }
 
 /// Adds a parsed row to the pieces of a block.
@@ -866,7 +863,7 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
                         Some(v) => slot[u] = v,
                         None => {
                             if problem.is_none() {
-                                problem = Some(RowError::Number { col: u, text: cell_text(&bytes[fstart..j]) });
+                                problem = Some(RowError::Number { col: u, what: cell_problem(&bytes[fstart..j]) });
                             }
                         }
                     }
@@ -926,7 +923,7 @@ fn parse_block_quoted(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
                 Some(v) => slot[u] = v,
                 None => {
                     if problem.is_none() {
-                        problem = Some(RowError::Number { col: u, text: cell_text(field(fi)) });
+                        problem = Some(RowError::Number { col: u, what: cell_problem(field(fi)) });
                     }
                 }
             }
@@ -996,7 +993,7 @@ impl Stitch {
         let message = |a: At, e: &RowError| {
             let (row, line) = abs(a);
             match e {
-                RowError::Number { col, text } => format!("{}, column `{}`: {}", row_at(row, line), echo_str(&shape.names[*col]), cell_problem(text)),
+                RowError::Number { col, what } => format!("{}, column `{}`: {what}", row_at(row, line), echo_str(&shape.names[*col])),
                 RowError::Fields(k) => format!("data row {row}: {k} fields but the header has {} (line {line})", shape.n_fields),
             }
         };
@@ -1034,14 +1031,14 @@ impl Stitch {
     /// A curve is complete: check it, then queue it (or skip it on resume).
     fn finish(&mut self, c: Curve, path: &str, by: &str, out: &mut Vec<Curve>) -> Result<(), String> {
         if let Some(&(first, last)) = self.seen.get(&c.id_bytes) {
-            let range = |a: usize, b: usize| if a == b { format!("{a}") } else { format!("{a}–{b}") };
+            let range = |what: &str, a: usize, b: usize| if a == b { format!("{what} {a}") } else { format!("{what}s {a}–{b}") };
             return Err(format!(
-                "{path}: the rows of curve `{}` are not contiguous: it has data rows {} (lines {}) and again data rows {} (lines {}); the rows of a curve must be contiguous: sort the file by `{}`, keeping each curve's rows in order",
+                "{path}: the rows of curve `{}` are not contiguous: it has {} ({}) and again {} ({}); the rows of a curve must be contiguous: sort the file by `{}`, keeping each curve's rows in order",
                 echo(&c.id_bytes),
-                range(first.0, last.0),
-                range(first.1, last.1),
-                range(c.first.0, c.last.0),
-                range(c.first.1, c.last.1),
+                range("data row", first.0, last.0),
+                range("line", first.1, last.1),
+                range("data row", c.first.0, c.last.0),
+                range("line", c.first.1, c.last.1),
                 echo_str(by)
             ));
         }
