@@ -158,12 +158,10 @@ fn resume_after_kill_matches_an_uninterrupted_run() {
     let t0 = Instant::now();
     let mut killed = false;
     while t0.elapsed() < Duration::from_secs(60) {
-        if let Ok(s) = std::fs::read_to_string(&partial) {
-            if s.lines().count() > 200 {
-                child.kill().unwrap();
-                killed = true;
-                break;
-            }
+        if std::fs::read_to_string(&partial).is_ok_and(|s| s.lines().count() > 200) {
+            child.kill().unwrap();
+            killed = true;
+            break;
         }
         if child.try_wait().unwrap().is_some() {
             break;

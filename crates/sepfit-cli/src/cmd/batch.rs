@@ -138,10 +138,10 @@ impl Output {
         if !dir.is_dir() {
             bail!("cannot write --out {shown}: the directory {} does not exist", dir.display());
         }
-        if let (Ok(a), Ok(b)) = (out.canonicalize(), args.data.canonicalize()) {
-            if a == b {
-                bail!("--out {shown} is the data file itself: name another file");
-            }
+        if let (Ok(a), Ok(b)) = (out.canonicalize(), args.data.canonicalize())
+            && a == b
+        {
+            bail!("--out {shown} is the data file itself: name another file");
         }
         let partial = with_suffix(&out, ".partial");
         for p in [&partial] {
@@ -280,11 +280,11 @@ impl Output {
 
     /// The batch is complete: `.partial` becomes `OUT`.
     fn finish(&mut self) -> anyhow::Result<()> {
-        if let Some(mut w) = self.writer.take() {
-            if let Err(e) = w.flush() {
-                self.keep = true;
-                bail!("cannot write results to {}: {e}", self.partial.display());
-            }
+        if let Some(mut w) = self.writer.take()
+            && let Err(e) = w.flush()
+        {
+            self.keep = true;
+            bail!("cannot write results to {}: {e}", self.partial.display());
         }
         std::fs::rename(&self.partial, &self.out)
             .with_context(|| format!("cannot move {} to {}", self.partial.display(), self.out.display()))?;
@@ -588,10 +588,10 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     let used: Vec<usize> = {
         let m = &f.resolved().formula;
         let mut u = m.used_columns();
-        if let Some(s) = &args.param_opts.sigma {
-            if let Some(i) = num_names.iter().position(|n| n == s) {
-                u.push(i);
-            }
+        if let Some(s) = &args.param_opts.sigma
+            && let Some(i) = num_names.iter().position(|n| n == s)
+        {
+            u.push(i);
         }
         u
     };
@@ -639,10 +639,8 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
             for pb in parsed {
                 st.add(pb, &shape, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
-            if eof {
-                if let Some(c) = st.pending.take() {
-                    st.finish(c, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
-                }
+            if eof && let Some(c) = st.pending.take() {
+                st.finish(c, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
             let (next_blocks, next_eof) = if eof { (Vec::new(), true) } else { recv_round()? };
             // Fit and write these curves while the next round's blocks are parsed.
@@ -857,14 +855,14 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
             if fi == shape.by_idx {
                 id_raw = &bytes[fstart..j];
             }
-            if let Some(&u) = want.get(fi) {
-                if u != usize::MAX {
-                    match parse_number(&bytes[fstart..j]) {
-                        Some(v) => slot[u] = v,
-                        None => {
-                            if problem.is_none() {
-                                problem = Some(RowError::Number { col: u, what: cell_problem(&bytes[fstart..j]) });
-                            }
+            if let Some(&u) = want.get(fi)
+                && u != usize::MAX
+            {
+                match parse_number(&bytes[fstart..j]) {
+                    Some(v) => slot[u] = v,
+                    None => {
+                        if problem.is_none() {
+                            problem = Some(RowError::Number { col: u, what: cell_problem(&bytes[fstart..j]) });
                         }
                     }
                 }
@@ -971,6 +969,9 @@ struct Curve {
     error: Option<String>,
 }
 
+/// (data row, file line) of a curve's first and of its last row.
+type RowSpan = ((usize, usize), (usize, usize));
+
 /// Joins the pieces of consecutive blocks into curves, in file order: checks that a curve's
 /// rows are contiguous and, on resume, skips the curves already in the output.
 struct Stitch {
@@ -980,7 +981,7 @@ struct Stitch {
     row_base: usize,
     line_base: usize,
     /// Every curve so far (by the bytes of its id): where its rows were.
-    seen: HashMap<Vec<u8>, ((usize, usize), (usize, usize))>,
+    seen: HashMap<Vec<u8>, RowSpan>,
     /// Curves still to skip (resume) and their expected ids.
     skip: usize,
     done: std::vec::IntoIter<Vec<u8>>,
@@ -1066,8 +1067,9 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// Wide format: read in one pass into one row-major array of numbers (8 bytes a cell, about
-/// the size of the text), then fitted a chunk of curves at a time.
+/// Wide format: read in one pass into rows of numbers (8 bytes a cell, about the size of the
+/// text; rows are kept apart so that no reallocation copies them all), then fitted a chunk of
+/// curves at a time.
 fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Summary, CliError> {
     let mut rdr = crate::data::open_records(&args.data)?;
     let path = rdr.path.clone();
@@ -1078,9 +1080,8 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     let n = names.len() - 1;
     let fit_names = vec![names[0].clone(), "y".to_string()];
     let f = fitter(args, &fit_names, opts)?;
-    let size = std::fs::metadata(&args.data).map_or(0, |m| m.len() as usize);
     let mut x = Vec::new();
-    let mut vals: Vec<f64> = Vec::new();
+    let mut vals: Vec<Vec<f64>> = Vec::new();
     let mut bad: Vec<Option<String>> = vec![None; n];
     while rdr.next_row()? {
         let (row, line) = (rdr.row(), rdr.line());
@@ -1092,21 +1093,17 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
             )
             .into());
         }
-        if row == 1 {
-            // Room for all rows, judging by the first one's size.
-            let row_bytes = (0..rdr.len()).map(|i| rdr.field(i).len() + 1).sum::<usize>().max(1);
-            vals.reserve((size / row_bytes + 8).saturating_mul(n).min(size / 2 + n));
-        }
         let xv = parse_number(rdr.field(0)).ok_or_else(|| {
             anyhow!("{path}, {}, column `{}`: {}; the x column must hold finite numbers", row_at(row, line), echo_str(&names[0]), cell_problem(rdr.field(0)))
         })?;
         x.push(xv);
+        let mut vals_row = Vec::with_capacity(n);
         for (j, b) in bad.iter_mut().enumerate() {
             let cell = rdr.field(j + 1);
             match parse_number(cell) {
-                Some(v) => vals.push(v),
+                Some(v) => vals_row.push(v),
                 None => {
-                    vals.push(f64::NAN);
+                    vals_row.push(f64::NAN);
                     // A bad cell only fails its own curve.
                     if b.is_none() {
                         *b = Some(format!("{}, column `{}`: {}", row_at(row, line), echo_str(&names[j + 1]), cell_problem(cell)));
@@ -1114,6 +1111,7 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
                 }
             }
         }
+        vals.push(vals_row);
     }
     if x.is_empty() {
         return Err(anyhow!("{path} has a header but no data rows").into());
@@ -1133,7 +1131,6 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     let start = done.len();
     let pb = progress(Some((n - start) as u64));
     let n_params = f.param_names().len();
-    let rows = x.len();
     let chunk = args.chunk.max(1);
     let mut j0 = start;
     while j0 < n {
@@ -1144,7 +1141,7 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
                 let r = match &bad[j] {
                     Some(e) => failed_curve(e),
                     None => {
-                        let y: Vec<f64> = (0..rows).map(|r| vals[r * n + j]).collect();
+                        let y: Vec<f64> = vals.iter().map(|r| r[j]).collect();
                         f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
                     }
                 };
