@@ -164,6 +164,16 @@ pub struct LandscapeArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Exit status: 0 when every curve was fitted and converged; 1 when the batch ran to the end \
+and wrote its output but some curves failed (bad data, failed fit) or did not converge: the counts are printed as a \
+warning, each such curve's row says why in its termination and error columns; 2 when the batch could not run \
+(bad options, formula, data layout, or output).\n\n\
+Data: comma-separated, RFC 4180 quoting (\"a,b\" and doubled quotes), a UTF-8 byte-order mark is ignored, lines \
+starting with # are comments, blank lines are skipped. Rows are numbered from 1 among the data rows (line numbers \
+count every line of the file).\n\n\
+Output: written to OUT.partial (with OUT.partial.meta, the fingerprint of the model, options and data file, and \
+OUT.partial.lock while running) and renamed to OUT when complete; --resume continues an interrupted OUT.partial only \
+with the same formula, options and unchanged data file.")]
 pub struct BatchArgs {
     /// CSV file: long format (one row per point, curves named by --by) or, with --wide, one
     /// column of x and one column per curve.
@@ -183,10 +193,11 @@ pub struct BatchArgs {
     /// Output CSV: one row per curve, in input order.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue an interrupted run, skipping curves already written.
+    /// Continue an interrupted run, skipping curves already written (refused if the formula,
+    /// an option that changes results, or the data file differ from the interrupted run's).
     #[arg(long)]
     pub resume: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; at most 4 per core and 256).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Maximum iterations per curve.

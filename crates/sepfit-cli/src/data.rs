@@ -1,7 +1,20 @@
 //! Reading CSV data with errors that name the file, row and column.
+//!
+//! One reader for every command ([`Records`]): RFC 4180 quoting (quoted fields may hold
+//! commas, newlines and doubled quotes `""`), a UTF-8 byte-order mark before the header is
+//! ignored, lines starting with `#` are comments (before the header and between rows), blank
+//! lines are skipped, fields are trimmed of surrounding whitespace. A header of one field that
+//! holds `;` or a tab gets a hint that the file is not comma-separated. `batch` has its own
+//! block parser for speed (`cmd/batch.rs`) that follows the same rules, using [`record_end`]
+//! and [`split_record`] from here for anything quoted.
+//!
+//! Rows are numbered from 1 among the data rows (the header, comments and blank lines not
+//! counted); lines are the file's lines, from 1.
 
 use anyhow::{Context, Result, bail};
 use sepfit::named::Dataset;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 /// A CSV file read into numeric columns. Cells that are not finite numbers are remembered,
@@ -12,68 +25,350 @@ pub struct CsvData {
     pub columns: Vec<Vec<f64>>,
     /// First bad cell per column: (data row, 1-based; text).
     pub bad: Vec<Option<(usize, String)>>,
+    /// File line (1-based) of each first bad cell in `bad` (0 where there is none).
+    pub bad_lines: Vec<usize>,
+}
+
+/// At most `MAX_ECHO` characters of a field quoted in a message.
+pub const MAX_ECHO: usize = 40;
+
+/// A field as quoted in a message: trimmed, lossily decoded, cut to [`MAX_ECHO`] characters
+/// with `…` (a 400 MB cell is not echoed whole).
+pub fn echo(field: &[u8]) -> String {
+    let f = field.trim_ascii();
+    // Decode only a prefix: at most 4 bytes a character, and one more to see if it goes on.
+    let head = &f[..f.len().min(4 * MAX_ECHO + 4)];
+    let s = String::from_utf8_lossy(head);
+    let mut out: String = s.chars().take(MAX_ECHO).collect();
+    if out.len() < f.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// [`echo`] of a string.
+pub fn echo_str(s: &str) -> String {
+    echo(s.as_bytes())
+}
+
+/// Why a cell is not a number the model can use: "an empty cell", "`abc`, which is not a
+/// number", "the non-finite value `inf`".
+pub fn cell_problem(text: &[u8]) -> String {
+    let t = text.trim_ascii();
+    if t.is_empty() {
+        "an empty cell".to_string()
+    } else if std::str::from_utf8(t).ok().and_then(|s| s.parse::<f64>().ok()).is_some() {
+        format!("the non-finite value `{}`", echo(t))
+    } else {
+        format!("`{}`, which is not a number", echo(t))
+    }
+}
+
+/// Where a row is: "data row 3 (line 5)".
+pub fn row_at(row: usize, line: usize) -> String {
+    format!("data row {row} (line {line})")
+}
+
+/// The end of the record that starts at `start`: the index of its terminating `\n` (outside
+/// quotes), or `None` if the bytes end first (the record is incomplete, or is the last one
+/// without a newline). A line starting with `#` is a comment and ends at its newline.
+pub fn record_end(bytes: &[u8], start: usize) -> Option<usize> {
+    if bytes.get(start) == Some(&b'#') {
+        return memchr::memchr(b'\n', &bytes[start..]).map(|j| start + j);
+    }
+    let mut i = start;
+    loop {
+        if bytes.get(i) == Some(&b'"') {
+            // A quoted field: on to the closing quote (`""` is an escaped quote).
+            i += 1;
+            loop {
+                let j = i + memchr::memchr(b'"', &bytes[i..])?;
+                if bytes.get(j + 1) == Some(&b'"') {
+                    i = j + 2;
+                } else {
+                    i = j + 1;
+                    break;
+                }
+            }
+        }
+        let j = i + memchr::memchr2(b',', b'\n', &bytes[i..])?;
+        if bytes[j] == b'\n' {
+            return Some(j);
+        }
+        i = j + 1;
+    }
+}
+
+/// An unterminated quoted field.
+#[derive(Debug)]
+pub struct Unterminated;
+
+/// Splits one record (without its final newline) into fields, RFC 4180 style: a field that
+/// starts with `"` runs to the closing quote, `""` inside it is one `"`, and anything after
+/// the closing quote up to the comma is kept as it is. Fields are trimmed of surrounding
+/// whitespace and written one after another into `text`, `ends` marking where each ends.
+pub fn split_record(rec: &[u8], text: &mut Vec<u8>, ends: &mut Vec<usize>) -> std::result::Result<(), Unterminated> {
+    text.clear();
+    ends.clear();
+    let rec = rec.strip_suffix(b"\r").unwrap_or(rec);
+    let n = rec.len();
+    let mut i = 0;
+    loop {
+        let start = text.len();
+        if rec.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                let Some(j) = memchr::memchr(b'"', &rec[i..]).map(|j| i + j) else {
+                    return Err(Unterminated);
+                };
+                text.extend_from_slice(&rec[i..j]);
+                if rec.get(j + 1) == Some(&b'"') {
+                    text.push(b'"');
+                    i = j + 2;
+                } else {
+                    i = j + 1;
+                    break;
+                }
+            }
+        }
+        let j = memchr::memchr(b',', &rec[i..]).map_or(n, |j| i + j);
+        text.extend_from_slice(&rec[i..j]);
+        // Trim in place.
+        let field = &text[start..];
+        let lead = field.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let trail = field[lead..].iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+        let len = field.len() - lead - trail;
+        if lead > 0 {
+            text.copy_within(start + lead..start + lead + len, start);
+        }
+        text.truncate(start + len);
+        ends.push(text.len());
+        if j >= n {
+            return Ok(());
+        }
+        i = j + 1;
+    }
+}
+
+/// A UTF-8 byte-order mark (Excel's "CSV UTF-8" starts with one).
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Records of a CSV file, one at a time, with their data row and file line numbers. Reads
+/// through `BufRead::read_until`, so after [`Records::header`] the inner reader stands
+/// exactly after the header's line (`batch` reads on from there in blocks).
+pub struct Records<R> {
+    inner: R,
+    /// The file, for messages.
+    pub path: String,
+    raw: Vec<u8>,
+    text: Vec<u8>,
+    ends: Vec<usize>,
+    /// Lines read so far.
+    lines: usize,
+    /// Data rows returned so far.
+    rows: usize,
+    /// File line of the current record's first line.
+    line: usize,
+    at_start: bool,
+}
+
+impl<R: BufRead> Records<R> {
+    pub fn new(inner: R, path: &str) -> Self {
+        Records { inner, path: path.to_string(), raw: Vec::new(), text: Vec::new(), ends: Vec::new(), lines: 0, rows: 0, line: 0, at_start: true }
+    }
+
+    /// The inner reader, positioned after the last record read.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// Lines of the file read so far.
+    pub fn lines_read(&self) -> usize {
+        self.lines
+    }
+
+    /// The next record that is not a comment or blank, split into fields; `false` at the end.
+    pub fn next_record(&mut self) -> Result<bool> {
+        loop {
+            self.raw.clear();
+            let got = self.inner.read_until(b'\n', &mut self.raw).with_context(|| format!("{}: read error", self.path))?;
+            if got == 0 {
+                return Ok(false);
+            }
+            self.lines += 1;
+            self.line = self.lines;
+            if std::mem::take(&mut self.at_start) && self.raw.starts_with(BOM) {
+                self.raw.drain(..BOM.len());
+            }
+            if self.raw.first() == Some(&b'#') || self.raw.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            // A quoted field may hold newlines: read on until the record is complete.
+            loop {
+                let body = self.raw.strip_suffix(b"\n").unwrap_or(&self.raw);
+                match split_record(body, &mut self.text, &mut self.ends) {
+                    Ok(()) => return Ok(true),
+                    Err(Unterminated) => {
+                        let before = self.raw.len();
+                        let got = self.inner.read_until(b'\n', &mut self.raw).with_context(|| format!("{}: read error", self.path))?;
+                        if got == 0 {
+                            bail!("{}, line {}: a quoted field (starting with `\"`) is never closed", self.path, self.line);
+                        }
+                        self.lines += 1;
+                        // Only a new quote can close the field: skip the split until one comes.
+                        while !self.raw[before..].contains(&b'"') {
+                            let b2 = self.raw.len();
+                            let got = self.inner.read_until(b'\n', &mut self.raw).with_context(|| format!("{}: read error", self.path))?;
+                            if got == 0 {
+                                bail!("{}, line {}: a quoted field (starting with `\"`) is never closed", self.path, self.line);
+                            }
+                            self.lines += 1;
+                            if self.raw[b2..].contains(&b'"') {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The header: its column names, checked (not empty, named, unique, comma-separated).
+    pub fn header(&mut self) -> Result<Vec<String>> {
+        if !self.next_record()? {
+            bail!("{} is empty: expected a header row naming the columns, e.g. `t,y`", self.path);
+        }
+        let names: Vec<String> = (0..self.len()).map(|i| String::from_utf8_lossy(self.field(i)).into_owned()).collect();
+        check_header(&self.path, &names)?;
+        Ok(names)
+    }
+
+    /// The next data row; `false` at the end. Its number is [`Records::row`].
+    pub fn next_row(&mut self) -> Result<bool> {
+        let more = self.next_record()?;
+        if more {
+            self.rows += 1;
+        }
+        Ok(more)
+    }
+
+    /// Data row number (1-based) of the current row.
+    pub fn row(&self) -> usize {
+        self.rows
+    }
+
+    /// File line (1-based) where the current record starts.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Fields in the current record.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Field `i` of the current record (trimmed, unquoted).
+    pub fn field(&self, i: usize) -> &[u8] {
+        let a = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[a..self.ends[i]]
+    }
+}
+
+/// Checks a header's names: at least one, each named, unique (in linear time), and a hint
+/// when the file looks semicolon- or tab-separated.
+pub fn check_header(path: &str, names: &[String]) -> Result<()> {
+    if names.is_empty() || names.iter().all(|h| h.is_empty()) {
+        bail!("{path} is empty: expected a header row naming the columns, e.g. `t,y`");
+    }
+    if names.len() == 1 {
+        let h = &names[0];
+        let sep = if h.contains(';') { Some(("semicolon", ';')) } else if h.contains('\t') { Some(("tab", '\t')) } else { None };
+        if let Some((what, c)) = sep {
+            bail!(
+                "{path}: the header `{}` is one field holding {what}s: the file looks {what}-separated; sepfit reads comma-separated files (with a decimal point): export or convert it to commas, e.g. `tr '{}' ','` (after changing decimal commas to points)",
+                echo_str(h),
+                if c == '\t' { "\\t" } else { ";" }
+            );
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            bail!("{path}: column {} of the header row has no name", i + 1);
+        }
+        if let Some(j) = seen.insert(n.as_str(), i) {
+            bail!("{path}: duplicate column `{}` (columns {} and {}); column names must be unique", echo_str(n), j + 1, i + 1);
+        }
+    }
+    Ok(())
+}
+
+/// Opens a data file for [`Records`].
+pub fn open_records(path: &Path) -> Result<Records<BufReader<std::fs::File>>> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open data file `{shown}`"))?;
+    Ok(Records::new(BufReader::with_capacity(1 << 16, file), &shown))
+}
+
+/// The column names of a data file (its header row), e.g. for `model --data`.
+pub fn read_header(path: &Path) -> Result<Vec<String>> {
+    open_records(path)?.header()
+}
+
+/// "data row 2: 1 fields but the header has 2 (line 3); …"
+fn unequal(shown: &str, row: usize, line: usize, len: usize, expected: usize) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{shown}, data row {row}: {len} fields but the header has {expected} (line {line}); every row needs one value per column"
+    )
 }
 
 pub fn read_csv(path: &Path) -> Result<CsvData> {
-    let shown = path.display().to_string();
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open data file `{shown}`"))?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).comment(Some(b'#')).from_reader(file);
-    let headers = rdr.headers().with_context(|| format!("{shown}: cannot read the header row"))?.clone();
-    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
-        bail!("{shown} is empty: expected a header row naming the columns, e.g. `t,y`");
-    }
-    let names: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for (i, n) in names.iter().enumerate() {
-        if n.is_empty() {
-            bail!("{shown}: column {} of the header row has no name", i + 1);
-        }
-        if let Some(j) = names[..i].iter().position(|m| m == n) {
-            bail!("{shown}: duplicate column `{n}` (columns {} and {}); column names must be unique", j + 1, i + 1);
-        }
-    }
+    let mut rdr = open_records(path)?;
+    let shown = rdr.path.clone();
+    let names = rdr.header()?;
     let mut columns = vec![Vec::new(); names.len()];
     let mut bad: Vec<Option<(usize, String)>> = vec![None; names.len()];
-    for (r, rec) in rdr.records().enumerate() {
-        let row = r + 1;
-        let rec = rec.map_err(|e| match e.kind() {
-            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => anyhow::anyhow!(
-                "{shown}, data row {row}: {len} fields but the header has {expected_len}; every row needs one value per column"
-            ),
-            _ => anyhow::anyhow!("{shown}, data row {row}: {e}"),
-        })?;
-        for (c, cell) in rec.iter().enumerate() {
-            let v = cell.parse::<f64>().ok().filter(|v| v.is_finite());
+    let mut bad_lines = vec![0; names.len()];
+    while rdr.next_row()? {
+        let row = rdr.row();
+        if rdr.len() != names.len() {
+            return Err(unequal(&shown, row, rdr.line(), rdr.len(), names.len()));
+        }
+        for (c, col) in columns.iter_mut().enumerate() {
+            let cell = rdr.field(c);
+            let v = parse_number(cell);
             if v.is_none() && bad[c].is_none() {
-                bad[c] = Some((row, cell.to_string()));
+                bad[c] = Some((row, String::from_utf8_lossy(cell).into_owned()));
+                bad_lines[c] = rdr.line();
             }
-            columns[c].push(v.unwrap_or(f64::NAN));
+            col.push(v.unwrap_or(f64::NAN));
         }
     }
     if columns.first().is_none_or(|c| c.is_empty()) {
         bail!("{shown} has a header but no data rows");
     }
-    Ok(CsvData { path: shown, names, columns, bad })
+    Ok(CsvData { path: shown, names, columns, bad, bad_lines })
 }
 
 impl CsvData {
     /// Checks that the named columns hold only finite numbers.
     pub fn check_columns(&self, used: &[&str]) -> Result<()> {
+        let index: HashMap<&str, usize> = if used.len() > 8 {
+            self.names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect()
+        } else {
+            HashMap::new()
+        };
         for name in used {
-            let Some(c) = self.names.iter().position(|n| n == name) else {
-                bail!("{}: no column `{name}`; columns are: {}", self.path, self.names.join(", "));
+            let c = if index.is_empty() { self.names.iter().position(|n| n == name) } else { index.get(name).copied() };
+            let Some(c) = c else {
+                bail!("{}: no column `{name}`; columns are: {}", self.path, column_list(&self.names));
             };
             if let Some((row, text)) = &self.bad[c] {
-                let what = if text.is_empty() {
-                    "an empty cell".to_string()
-                } else if text.parse::<f64>().is_ok() {
-                    format!("the non-finite value `{text}`")
-                } else {
-                    format!("`{text}`, which is not a number")
-                };
                 bail!(
-                    "{}, data row {row} (line {}), column `{name}`: {what}; every value the model uses must be a finite number — fix or remove that row",
+                    "{}, {}, column `{name}`: {}; every value the model uses must be a finite number — fix or remove that row",
                     self.path,
-                    row + 1
+                    row_at(*row, self.bad_lines[c]),
+                    cell_problem(text.as_bytes())
                 );
             }
         }
@@ -86,20 +381,38 @@ impl CsvData {
     }
 }
 
+/// The columns a formula can refer to: those whose names occur in its text (a superset of the
+/// ones it uses), and `extra` (e.g. the `--sigma` column). Parsing a formula against a header
+/// of 100,000 columns costs time quadratic in the columns (the expression pool looks symbols up
+/// one by one); against these few it does not, and the formula means the same.
+pub fn columns_in_formula(names: &[String], formula: &str, extra: Option<&str>) -> Vec<usize> {
+    (0..names.len()).filter(|&i| formula.contains(names[i].as_str()) || extra == Some(names[i].as_str())).collect()
+}
+
+/// Column names for a message: all of them, or the first 20 and how many more.
+pub fn column_list(names: &[String]) -> String {
+    let mut s = names.iter().take(20).map(|n| echo_str(n)).collect::<Vec<_>>().join(", ");
+    if names.len() > 20 {
+        s += &format!(", … ({} in all)", names.len());
+    }
+    s
+}
+
 /// The text values of one column (e.g. curve names), read separately from the numbers.
 pub fn read_labels(path: &Path, column: &str) -> Result<Vec<String>> {
-    let shown = path.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_path(path)
-        .with_context(|| format!("cannot open data file `{shown}`"))?;
-    let headers = rdr.headers().with_context(|| format!("{shown}: cannot read the header row"))?.clone();
-    let idx = headers
+    let mut rdr = open_records(path)?;
+    let shown = rdr.path.clone();
+    let names = rdr.header()?;
+    let idx = names
         .iter()
         .position(|h| h == column)
-        .with_context(|| format!("{shown}: no column `{column}`; columns are: {}", headers.iter().collect::<Vec<_>>().join(", ")))?;
+        .with_context(|| format!("{shown}: no column `{column}`; columns are: {}", column_list(&names)))?;
     let mut out = Vec::new();
-    for (r, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("{shown}, data row {}", r + 1))?;
-        out.push(rec.get(idx).unwrap_or("").to_string());
+    while rdr.next_row()? {
+        if rdr.len() != names.len() {
+            return Err(unequal(&shown, rdr.row(), rdr.line(), rdr.len(), names.len()));
+        }
+        out.push(String::from_utf8_lossy(rdr.field(idx)).into_owned());
     }
     Ok(out)
 }

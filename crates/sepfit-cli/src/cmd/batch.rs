@@ -1,44 +1,63 @@
 //! `sepfit batch`: the same model fitted to many curves, each on its own, in parallel.
 //!
-//! Long CSV is streamed: a reader thread cuts the file into blocks of whole lines; the workers
-//! parse blocks in parallel into pieces of consecutive rows with the same `--by` value, the
-//! pieces are joined across block boundaries into curves in file order, and the workers fit
-//! them. Parsing runs on all cores and memory stays bounded by a few blocks.
+//! Long CSV is streamed: a reader thread cuts the file into blocks of whole records; the
+//! workers parse blocks in parallel into pieces of consecutive rows with the same `--by`
+//! value, the pieces are joined across block boundaries into curves in file order, and the
+//! workers fit them. Parsing runs on all cores and memory stays bounded by a few blocks. The
+//! block parser follows the rules of every other reader (`data.rs`: quoting, BOM, `#`
+//! comments, blank lines); a block without any `"` takes a fast path that splits at commas.
+//!
 //! Results are written in input order to `OUT.partial`, flushed after every chunk, and renamed
 //! to `OUT` only when the batch is complete; `--resume` continues from the complete rows of an
-//! interrupted `OUT.partial`.
+//! interrupted `OUT.partial`. Beside it, `OUT.partial.meta` records what the rows were computed
+//! from (formula, every option that changes results, the input file's path, size and
+//! modification time), and a resume with anything different is refused. `OUT.partial.lock`
+//! (holding the process id) keeps two runs from writing the same output; a lock whose process
+//! is gone is stale and taken over.
 
-use crate::args::named_options;
-use crate::data::parse_number;
 use super::{CliError, formula_error};
+use crate::args::named_options;
 use crate::cli::BatchArgs;
+use crate::data::{Records, cell_problem, column_list, echo, echo_str, parse_number, record_end, row_at, split_record};
 use anyhow::{Context, anyhow, bail};
 use rayon::prelude::*;
 use sepfit::batch::{BatchFitter, BatchWorker, CurveResult};
 use sepfit::named::{NamedOptions, ProblemError};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, Write};
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Most worker threads: more than a few per core only costs memory and start-up time.
+fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cores).min(256)
+}
 
 pub fn run(args: &BatchArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
     if args.by.is_none() && !args.wide {
         return Err(anyhow!("say how curves are laid out: --by COLUMN for long format (one row per point), or --wide (one column per curve)").into());
     }
+    let mut want_threads = args.threads.unwrap_or(0);
+    if want_threads > max_threads() {
+        eprintln!(
+            "note: --threads {want_threads} is more than this machine can use; using {} (4 per core, at most 256)",
+            max_threads()
+        );
+        want_threads = max_threads();
+    }
+    let opts = named_options(&args.param_opts, args.max_iter)?;
+    // Before anything is read or fitted: can the output be written at all?
+    let mut out = Output::prepare(args)?;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
+        .num_threads(want_threads)
         .build()
         .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
     let threads = pool.current_num_threads();
-    let opts = named_options(&args.param_opts, args.max_iter)?;
-    let partial = partial_path(&args.out);
-    let summary = pool.install(|| {
-        if args.wide { run_wide(args, &opts, &partial) } else { run_long(args, &opts, &partial) }
-    })?;
-    std::fs::rename(&partial, &args.out)
-        .with_context(|| format!("cannot move {} to {}", partial.display(), args.out.display()))?;
+    let summary = pool.install(|| if args.wide { run_wide(args, &opts, &mut out) } else { run_long(args, &opts, &mut out) })?;
+    out.finish()?;
     let secs = t0.elapsed().as_secs_f64();
     eprintln!(
         "fitted {} curves ({} skipped as already done, {} failed, {} not converged) in {:.2} s: {:.0} fits/s on {} thread{}; results in {}",
@@ -52,6 +71,19 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
         if threads == 1 { "" } else { "s" },
         args.out.display()
     );
+    let failed = summary.failed + summary.done_failed;
+    let not_converged = summary.not_converged + summary.done_not_converged;
+    if failed + not_converged > 0 {
+        let total = summary.fitted + summary.skipped;
+        let mut parts = Vec::new();
+        if failed > 0 {
+            parts.push(format!("{failed} of {total} curves failed"));
+        }
+        if not_converged > 0 {
+            parts.push(if failed > 0 { format!("{not_converged} did not converge") } else { format!("{not_converged} of {total} curves did not converge") });
+        }
+        return Err(CliError::Unsuccessful(format!("{}; see the error and termination columns of {}", parts.join(", "), args.out.display())));
+    }
     Ok(())
 }
 
@@ -61,12 +93,298 @@ struct Summary {
     skipped: usize,
     failed: usize,
     not_converged: usize,
+    /// Of the rows already done (resume).
+    done_failed: usize,
+    done_not_converged: usize,
 }
 
-fn partial_path(out: &Path) -> PathBuf {
+fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
-    s.push(".partial");
+    s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The output files of a run: `OUT`, `OUT.partial`, its `.meta` fingerprint and `.lock`.
+/// Dropped before [`Output::finish`] (the batch failed), it removes a `.partial` this run
+/// created, unless writing it failed (then it stays, to be resumed); it always removes its lock.
+struct Output {
+    out: PathBuf,
+    partial: PathBuf,
+    meta: PathBuf,
+    lock: PathBuf,
+    resume: bool,
+    writer: Option<BufWriter<File>>,
+    locked: bool,
+    created: bool,
+    keep: bool,
+    finished: bool,
+}
+
+impl Output {
+    /// Checks that `--out` can be written and takes the lock, before any data is read.
+    fn prepare(args: &BatchArgs) -> anyhow::Result<Output> {
+        let out = args.out.clone();
+        let shown = out.display();
+        if out.as_os_str().is_empty() {
+            bail!("--out is empty: name the output file, e.g. --out results.csv");
+        }
+        if out.is_dir() {
+            bail!("--out {shown} is a directory: name a file, e.g. --out {}", out.join("results.csv").display());
+        }
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            bail!("cannot write --out {shown}: the directory {} does not exist", dir.display());
+        }
+        if let (Ok(a), Ok(b)) = (out.canonicalize(), args.data.canonicalize())
+            && a == b
+        {
+            bail!("--out {shown} is the data file itself: name another file");
+        }
+        let partial = with_suffix(&out, ".partial");
+        for p in [&partial] {
+            if p.is_dir() {
+                bail!("{} is a directory: remove it or choose another --out", p.display());
+            }
+        }
+        let mut o = Output {
+            meta: with_suffix(&out, ".partial.meta"),
+            lock: with_suffix(&out, ".partial.lock"),
+            out,
+            partial,
+            resume: args.resume,
+            writer: None,
+            locked: false,
+            created: false,
+            keep: false,
+            finished: false,
+        };
+        o.take_lock()?;
+        Ok(o)
+    }
+
+    fn take_lock(&mut self) -> anyhow::Result<()> {
+        for attempt in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&self.lock) {
+                Ok(mut f) => {
+                    self.locked = true;
+                    writeln!(f, "{}", std::process::id()).with_context(|| format!("cannot write {}", self.lock.display()))?;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(&self.lock).unwrap_or_default();
+                    let pid: Option<u32> = text.trim().parse().ok();
+                    match pid.map(|p| (p, process_alive(p))) {
+                        Some((p, Some(false))) if attempt == 0 => {
+                            eprintln!("note: removing the stale lock {} of process {p}, which is no longer running", self.lock.display());
+                            let _ = std::fs::remove_file(&self.lock);
+                        }
+                        Some((p, Some(true))) => bail!(
+                            "another sepfit batch (process {p}) is writing {}: wait for it to finish or choose another --out (its lock is {})",
+                            self.out.display(),
+                            self.lock.display()
+                        ),
+                        _ => bail!(
+                            "{} exists: another sepfit batch may be writing {}; if none is running, delete that file",
+                            self.lock.display(),
+                            self.out.display()
+                        ),
+                    }
+                }
+                Err(e) => bail!("cannot write --out {}: cannot create {}: {e}", self.out.display(), self.lock.display()),
+            }
+        }
+        bail!("cannot take the lock {}; if no sepfit batch is running, delete it", self.lock.display())
+    }
+
+    /// Opens `.partial` for the rows: a fresh one (header written), or with --resume the
+    /// complete rows of an earlier one with the same fingerprint. Returns those rows (without
+    /// their newlines).
+    fn open(&mut self, header: &[u8], fingerprint: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+        let pshown = self.partial.display().to_string();
+        let existing = match std::fs::read(&self.partial) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => bail!("cannot read {pshown}: {e}"),
+        };
+        // Keep complete lines only: a kill can leave the last one cut short, even inside a
+        // multi-byte character.
+        let mut rows: Vec<&[u8]> = Vec::new();
+        let mut complete = 0;
+        if let Some(b) = &existing {
+            while let Some(j) = record_end(b, complete) {
+                if j > complete {
+                    rows.push(&b[complete..j]);
+                }
+                complete = j + 1;
+            }
+        }
+        if rows.len() <= 1 {
+            // Empty or header only: nothing was done (e.g. killed before the first chunk).
+            return self.create(header, fingerprint).map(|()| Vec::new());
+        }
+        if !self.resume {
+            bail!(
+                "{pshown} exists with {} results: an earlier batch was interrupted; continue it with --resume, or delete that file to start over",
+                rows.len() - 1
+            );
+        }
+        let mshown = self.meta.display();
+        let recorded = match std::fs::read_to_string(&self.meta) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "cannot resume: {pshown} has no fingerprint {mshown} saying which model, options and data it was computed with; delete {pshown} to start over"
+            ),
+            Err(e) => bail!("cannot resume: cannot read {mshown}: {e}"),
+        };
+        let diffs = fingerprint_diff(&recorded, fingerprint);
+        if !diffs.is_empty() {
+            bail!(
+                "cannot resume: {pshown} was computed with other settings: {}; rerun with the original ones, or delete {pshown} and {mshown} to start over",
+                diffs.join("; ")
+            );
+        }
+        if [rows[0], b"\n"].concat() != header {
+            bail!("cannot resume: the header of {pshown} is not this model's; delete it and {mshown} to start over");
+        }
+        let done: Vec<Vec<u8>> = rows[1..].iter().map(|r| r.to_vec()).collect();
+        let mut f = OpenOptions::new().write(true).open(&self.partial).with_context(|| format!("cannot open {pshown}"))?;
+        f.set_len(complete as u64).with_context(|| format!("cannot truncate {pshown}"))?;
+        f.seek(std::io::SeekFrom::End(0)).with_context(|| format!("cannot write {pshown}"))?;
+        self.writer = Some(BufWriter::new(f));
+        Ok(done)
+    }
+
+    fn create(&mut self, header: &[u8], fingerprint: &str) -> anyhow::Result<()> {
+        std::fs::write(&self.meta, fingerprint).with_context(|| format!("cannot write {}", self.meta.display()))?;
+        let f = File::create(&self.partial).with_context(|| format!("cannot create {}", self.partial.display()))?;
+        self.created = true;
+        self.writer = Some(BufWriter::new(f));
+        self.write(header)
+    }
+
+    /// Appends and flushes; a failure keeps the `.partial` for a later --resume.
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let w = self.writer.as_mut().expect("the output is open");
+        if let Err(e) = w.write_all(bytes).and_then(|()| w.flush()) {
+            self.keep = true;
+            bail!(
+                "cannot write results to {}: {e}; the complete rows written so far stay there: continue with --resume once the problem is fixed",
+                self.partial.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The batch is complete: `.partial` becomes `OUT`.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(mut w) = self.writer.take()
+            && let Err(e) = w.flush()
+        {
+            self.keep = true;
+            bail!("cannot write results to {}: {e}", self.partial.display());
+        }
+        std::fs::rename(&self.partial, &self.out)
+            .with_context(|| format!("cannot move {} to {}", self.partial.display(), self.out.display()))?;
+        self.finished = true;
+        let _ = std::fs::remove_file(&self.meta);
+        Ok(())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if !self.finished && self.created && !self.keep {
+            self.writer = None;
+            let _ = std::fs::remove_file(&self.partial);
+            let _ = std::fs::remove_file(&self.meta);
+        }
+        if self.locked {
+            let _ = std::fs::remove_file(&self.lock);
+        }
+    }
+}
+
+/// Whether process `pid` is a running sepfit: `None` where `/proc` cannot tell.
+fn process_alive(pid: u32) -> Option<bool> {
+    let me = std::fs::read_to_string("/proc/self/comm").ok()?;
+    if pid == std::process::id() {
+        return Some(true);
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        Ok(comm) => Some(comm == me),
+        Err(_) => Some(false),
+    }
+}
+
+/// What the rows of a batch depend on, one `key=value` a line (values in Rust's `{:?}`
+/// notation, so they fit on one line and compare exactly).
+fn fingerprint(args: &BatchArgs, opts: &NamedOptions) -> String {
+    let mut start = opts.start.clone();
+    start.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut fixed = opts.fixed.clone();
+    fixed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut bounds = opts.bounds.clone();
+    bounds.sort_by(|a, b| a.0.cmp(&b.0));
+    let data = args.data.canonicalize().unwrap_or_else(|_| args.data.clone());
+    let md = std::fs::metadata(&args.data).ok();
+    let mtime = md
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or("unknown".to_string(), |d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+    let layout = match (&args.by, args.wide) {
+        (_, true) => "wide".to_string(),
+        (Some(b), _) => format!("long, --by {b:?}"),
+        (None, false) => "long".to_string(),
+    };
+    let mut s = String::new();
+    let mut kv = |k: &str, v: String| {
+        s += k;
+        s.push('=');
+        s += &v;
+        s.push('\n');
+    };
+    kv("fingerprint", "sepfit batch 1".into());
+    kv("formula", format!("{:?}", args.model));
+    kv("layout", layout);
+    kv("--start", format!("{start:?}"));
+    kv("--fix", format!("{fixed:?}"));
+    kv("--bounds", format!("{bounds:?}"));
+    kv("--sigma", format!("{:?}", opts.sigma));
+    kv("--nonlinear", format!("{:?}", opts.force_nonlinear));
+    kv("method", format!("{:?}", opts.method));
+    kv("--max-iter", format!("{:?}", args.max_iter));
+    kv("--tol", format!("{:?}", args.tol));
+    kv("data file", format!("{:?}", data.display().to_string()));
+    kv("data size", md.map_or("unknown".into(), |m| m.len().to_string()));
+    kv("data modified", mtime);
+    s
+}
+
+/// The keys whose values differ between two fingerprints, with both values.
+fn fingerprint_diff(recorded: &str, now: &str) -> Vec<String> {
+    let parse = |t: &str| -> Vec<(String, String)> {
+        t.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let (old, new) = (parse(recorded), parse(now));
+    let old_map: HashMap<&str, &str> = old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut diffs = Vec::new();
+    for (k, v) in &new {
+        match old_map.get(k.as_str()) {
+            Some(o) if o == v => {}
+            Some(o) => diffs.push(format!("{k} was {} and is now {}", echo_long(o), echo_long(v))),
+            None => diffs.push(format!("{k} is not recorded (now {})", echo_long(v))),
+        }
+    }
+    diffs
+}
+
+/// A value shown in a message, cut to 80 characters.
+fn echo_long(s: &str) -> String {
+    if s.chars().count() <= 80 { s.to_string() } else { s.chars().take(80).collect::<String>() + "…" }
 }
 
 fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<BatchFitter, CliError> {
@@ -81,97 +399,101 @@ fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<Bat
     Ok(f)
 }
 
-fn header(f: &BatchFitter) -> String {
+fn header(f: &BatchFitter) -> Vec<u8> {
     let mut h = String::from("curve");
     for p in f.param_names() {
         h += &format!(",{p},{p}_se");
     }
     h += ",rss,dof,iterations,converged,termination,error\n";
-    h
+    h.into_bytes()
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
-fn row(id: &str, r: &CurveResult, n_params: usize) -> String {
-    use std::fmt::Write as _;
-    let mut s = csv_field(id);
-    for i in 0..n_params {
-        let v = r.values.get(i).copied().unwrap_or(f64::NAN);
-        let e = r.std_errors.get(i).copied().unwrap_or(f64::NAN);
-        let _ = write!(s, ",{v},{e}");
+/// A CSV field, quoted when it has to be.
+fn push_field(out: &mut Vec<u8>, s: &[u8]) {
+    if s.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) || s.first().is_some_and(|b| b.is_ascii_whitespace() || *b == b'#') || s.last().is_some_and(u8::is_ascii_whitespace) {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s);
     }
-    let _ = write!(
-        s,
-        ",{},{},{},{},{},{}\n",
-        r.rss,
-        r.dof,
-        r.iterations,
-        r.converged,
-        r.termination,
-        csv_field(r.error.as_deref().unwrap_or(""))
-    );
+}
+
+/// A float, shortest round-trip: the digits of Rust's `{}` (an integral value without `.0`),
+/// but with an exponent where ryu uses one (below 1e-5, from 1e16) and that is shorter:
+/// `1.9e-200` rather than 218 characters.
+fn push_f64(out: &mut Vec<u8>, v: f64, buf: &mut ryu::Buffer) {
+    let s = buf.format(v).as_bytes();
+    if let Some(p) = s.iter().position(|&b| b == b'e') {
+        let (neg, mant) = match s[..p].strip_prefix(b"-") {
+            Some(m) => (true, m),
+            None => (false, &s[..p]),
+        };
+        let exp: i64 = std::str::from_utf8(&s[p + 1..]).ok().and_then(|e| e.parse().ok()).unwrap_or(0);
+        let digits: Vec<u8> = mant.iter().copied().filter(|&b| b != b'.').collect();
+        let d = digits.len() as i64;
+        let plain_len = if exp >= 0 { (exp + 1).max(d) + i64::from(d > exp + 1) } else { 1 + 1 + (-exp - 1) + d };
+        if plain_len <= s.len() as i64 - i64::from(neg) {
+            if neg {
+                out.push(b'-');
+            }
+            if exp >= 0 {
+                let int = (exp + 1) as usize;
+                if digits.len() <= int {
+                    out.extend_from_slice(&digits);
+                    out.resize(out.len() + int - digits.len(), b'0');
+                } else {
+                    out.extend_from_slice(&digits[..int]);
+                    out.push(b'.');
+                    out.extend_from_slice(&digits[int..]);
+                }
+            } else {
+                out.extend_from_slice(b"0.");
+                out.resize(out.len() + (-exp - 1) as usize, b'0');
+                out.extend_from_slice(&digits);
+            }
+            return;
+        }
+        out.extend_from_slice(s);
+    } else {
+        out.extend_from_slice(s.strip_suffix(b".0").unwrap_or(s));
+    }
+}
+
+fn row(id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> {
+    let mut s = Vec::with_capacity(64 + 48 * n_params);
+    let mut buf = ryu::Buffer::new();
+    push_field(&mut s, id);
+    for i in 0..n_params {
+        s.push(b',');
+        push_f64(&mut s, r.values.get(i).copied().unwrap_or(f64::NAN), &mut buf);
+        s.push(b',');
+        push_f64(&mut s, r.std_errors.get(i).copied().unwrap_or(f64::NAN), &mut buf);
+    }
+    s.push(b',');
+    push_f64(&mut s, r.rss, &mut buf);
+    let _ = write!(s, ",{},{},{},{},", r.dof, r.iterations, r.converged, r.termination);
+    push_field(&mut s, r.error.as_deref().unwrap_or("").as_bytes());
+    s.push(b'\n');
     s
 }
 
-/// Opens the output: a fresh `.partial`, or (with --resume) the complete rows of an earlier
-/// one. Returns the writer and the ids already done, in order.
-fn open_output(args: &BatchArgs, partial: &Path, header: &str) -> anyhow::Result<(BufWriter<File>, Vec<String>)> {
-    if args.out.exists() && !args.resume {
-        // A finished earlier run is simply replaced.
+/// A row already in the output (resume): its id, and whether it failed or did not converge.
+fn done_row(line: &[u8]) -> (Vec<u8>, bool, bool) {
+    let (mut text, mut ends) = (Vec::new(), Vec::new());
+    if split_record(line, &mut text, &mut ends).is_err() || ends.len() < 4 {
+        return (line.to_vec(), false, false);
     }
-    if partial.exists() && !args.resume {
-        bail!(
-            "{} exists: an earlier batch was interrupted; continue it with --resume, or delete that file to start over",
-            partial.display()
-        );
-    }
-    if args.resume && partial.exists() {
-        let mut text = String::new();
-        File::open(partial)?.read_to_string(&mut text)?;
-        // Keep complete lines only (a kill can leave the last one cut short).
-        let complete = text.rfind('\n').map_or(0, |i| i + 1);
-        let body = &text[..complete];
-        let mut lines = body.lines();
-        let first = lines.next().unwrap_or("");
-        if format!("{first}\n") != header {
-            bail!(
-                "{} was written for a different model or parameters; delete it to start over",
-                partial.display()
-            );
-        }
-        let done: Vec<String> = lines.map(|l| parse_id(l)).collect();
-        let mut f = OpenOptions::new().write(true).open(partial)?;
-        f.set_len(complete as u64)?;
-        f.seek(std::io::SeekFrom::End(0))?;
-        return Ok((BufWriter::new(f), done));
-    }
-    let mut w = BufWriter::new(File::create(partial).with_context(|| format!("cannot create {}", partial.display()))?);
-    w.write_all(header.as_bytes())?;
-    Ok((w, Vec::new()))
-}
-
-fn parse_id(line: &str) -> String {
-    if let Some(rest) = line.strip_prefix('"') {
-        let mut id = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    id.push('"');
-                    chars.next();
-                } else {
-                    break;
-                }
-            } else {
-                id.push(c);
-            }
-        }
-        id
-    } else {
-        line.split(',').next().unwrap_or("").to_string()
-    }
+    let field = |i: usize| &text[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+    let n = ends.len();
+    let failed = !field(n - 1).is_empty();
+    let converged = field(n - 3) == b"true";
+    (field(0).to_vec(), failed, !failed && !converged)
 }
 
 fn progress(total: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -192,50 +514,95 @@ fn progress(total: Option<u64>) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
-fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Summary, CliError> {
+/// Fits the curves of one group in parallel and formats their rows: (failed, converged, row).
+fn fit_group(f: &BatchFitter, group: &[Curve], n_params: usize) -> Vec<(bool, bool, Vec<u8>)> {
+    group
+        .par_iter()
+        .map_init(BatchWorker::default, |worker, c| {
+            let r = match &c.error {
+                None => {
+                    let refs: Vec<&[f64]> = c.cols.iter().map(|v| v.as_slice()).collect();
+                    f.fit_curve(worker, &refs)
+                }
+                Some(e) => failed_curve(e),
+            };
+            (r.error.is_some(), r.converged, row(&c.id_bytes, &r, n_params))
+        })
+        .collect()
+}
+
+fn failed_curve(e: &str) -> CurveResult {
+    CurveResult { termination: "error".into(), error: Some(e.to_string()), rss: f64::NAN, ..Default::default() }
+}
+
+/// Writes a group's rows and counts them.
+fn write_group(out: &mut Output, summary: &mut Summary, results: &[(bool, bool, Vec<u8>)]) -> anyhow::Result<()> {
+    let mut text = Vec::with_capacity(results.iter().map(|r| r.2.len()).sum());
+    for (failed, converged, line) in results {
+        summary.fitted += 1;
+        if *failed {
+            summary.failed += 1;
+        } else if !converged {
+            summary.not_converged += 1;
+        }
+        text.extend_from_slice(line);
+    }
+    out.write(&text)
+}
+
+/// Opens the output for this fitter's rows; returns the ids already done (resume) and counts
+/// the failures among them.
+fn open_rows(args: &BatchArgs, opts: &NamedOptions, out: &mut Output, f: &BatchFitter, summary: &mut Summary) -> anyhow::Result<Vec<Vec<u8>>> {
+    let done = out.open(&header(f), &fingerprint(args, opts))?;
+    summary.skipped = done.len();
+    Ok(done
+        .iter()
+        .map(|l| {
+            let (id, failed, nc) = done_row(l);
+            summary.done_failed += usize::from(failed);
+            summary.done_not_converged += usize::from(nc);
+            id
+        })
+        .collect())
+}
+
+fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Summary, CliError> {
     let by = args.by.as_deref().unwrap_or_default();
     let path = args.data.display().to_string();
     let file = File::open(&args.data).with_context(|| format!("cannot open data file `{path}`"))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::new();
-    if reader.read_until(b'\n', &mut line).context("cannot read the header row")? == 0 {
-        return Err(anyhow!("{path} is empty: expected a header row").into());
-    }
-    let header_line = String::from_utf8_lossy(&line).trim_end().to_string();
-    let names: Vec<String> = header_line.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect();
+    let mut records = Records::new(BufReader::with_capacity(1 << 20, file), &path);
+    let names = records.header()?;
+    let header_lines = records.lines_read();
+    let reader = records.into_inner();
     let by_idx = names
         .iter()
         .position(|n| n == by)
-        .ok_or_else(|| anyhow!("{path}: no column `{by}` to group curves by; columns are: {}", names.join(", ")))?;
-    for (i, n) in names.iter().enumerate() {
-        if names[..i].contains(n) {
-            return Err(anyhow!("{path}: duplicate column `{n}`; column names must be unique").into());
-        }
-    }
-    // The fitter sees the numeric columns (all but the curve column).
-    let num_names: Vec<String> = names.iter().enumerate().filter(|(i, _)| *i != by_idx).map(|(_, n)| n.clone()).collect();
+        .ok_or_else(|| anyhow!("{path}: no column `{}` to group curves by; columns are: {}", echo_str(by), column_list(&names)))?;
+    // The fitter sees the numeric columns the formula can refer to (not the curve column).
+    let field_of: Vec<usize> = crate::data::columns_in_formula(&names, &args.model, args.param_opts.sigma.as_deref())
+        .into_iter()
+        .filter(|&i| i != by_idx)
+        .collect();
+    let num_names: Vec<String> = field_of.iter().map(|&i| names[i].clone()).collect();
     let f = fitter(args, &num_names, opts)?;
     let used: Vec<usize> = {
         let m = &f.resolved().formula;
         let mut u = m.used_columns();
-        if let Some(s) = &args.param_opts.sigma {
-            if let Some(i) = num_names.iter().position(|n| n == s) {
-                u.push(i);
-            }
+        if let Some(s) = &args.param_opts.sigma
+            && let Some(i) = num_names.iter().position(|n| n == s)
+        {
+            u.push(i);
         }
         u
     };
-    // Map numeric column index → field index in the file.
-    let field_of: Vec<usize> = (0..names.len()).filter(|&i| i != by_idx).collect();
-    let head = header(&f);
-    let (mut out, done) = open_output(args, partial, &head)?;
+    let mut summary = Summary::default();
+    let done = open_rows(args, opts, out, &f, &mut summary)?;
     let n_params = f.param_names().len();
     let pb = progress(None);
-    let mut summary = Summary { skipped: done.len(), ..Default::default() };
     let chunk = args.chunk.max(1);
-    let shape = Shape { by_idx, field_of: &field_of, used: &used, names: &num_names };
+    let shape = Shape { by_idx, n_fields: names.len(), field_of: &field_of, used: &used, names: &num_names };
     let result: Result<(), CliError> = std::thread::scope(|scope| {
-        // The reader only cuts the file into blocks of whole lines; workers parse them.
+        // The reader only cuts the file into blocks of whole records; workers parse them.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(BLOCKS_PER_ROUND);
         let path2 = path.clone();
         scope.spawn(move || {
@@ -243,7 +610,14 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
                 let _ = tx.send(Err(format!("{path2}: read error: {e}")));
             }
         });
-        let mut st = Stitch { pending: None, row_base: 0, seen: HashSet::new(), skip: done.len(), done: done.into_iter() };
+        let mut st = Stitch {
+            pending: None,
+            row_base: 0,
+            line_base: header_lines,
+            seen: HashMap::new(),
+            skip: done.len(),
+            done: done.into_iter(),
+        };
         // Up to BLOCKS_PER_ROUND blocks; `true` once the reader is done.
         let recv_round = || -> Result<(Vec<Vec<u8>>, bool), CliError> {
             let mut blocks = Vec::with_capacity(BLOCKS_PER_ROUND);
@@ -265,46 +639,16 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
             for pb in parsed {
                 st.add(pb, &shape, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
-            if eof {
-                if let Some(c) = st.pending.take() {
-                    st.finish(c, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
-                }
+            if eof && let Some(c) = st.pending.take() {
+                st.finish(c, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
             let (next_blocks, next_eof) = if eof { (Vec::new(), true) } else { recv_round()? };
             // Fit and write these curves while the next round's blocks are parsed.
             let (written, next_parsed) = rayon::join(
                 || -> Result<(), CliError> {
                     for group in curves.chunks(chunk) {
-                        // Each worker fits its curves and formats their output rows.
-                        let results: Vec<(bool, bool, String)> = group
-                            .par_iter()
-                            .map_init(BatchWorker::default, |worker, c| {
-                                let r = match &c.error {
-                                    None => {
-                                        let refs: Vec<&[f64]> = c.cols.iter().map(|v| v.as_slice()).collect();
-                                        f.fit_curve(worker, &refs)
-                                    }
-                                    Some(e) => CurveResult {
-                                        termination: "error".into(),
-                                        error: Some(e.clone()),
-                                        rss: f64::NAN,
-                                        ..Default::default()
-                                    },
-                                };
-                                (r.error.is_some(), r.converged, row(&c.id, &r, n_params))
-                            })
-                            .collect();
-                        let mut text = String::with_capacity(results.iter().map(|r| r.2.len()).sum());
-                        for (failed, converged, line) in &results {
-                            summary.fitted += 1;
-                            if *failed {
-                                summary.failed += 1;
-                            } else if !converged {
-                                summary.not_converged += 1;
-                            }
-                            text += line;
-                        }
-                        out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
+                        let results = fit_group(&f, group, n_params);
+                        write_group(out, &mut summary, &results)?;
                         if let Some(pb) = &pb {
                             pb.inc(group.len() as u64);
                         }
@@ -320,35 +664,41 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Sum
             parsed = next_parsed;
             eof = next_eof;
         }
+        if st.skip > 0 {
+            return Err(anyhow!(
+                "cannot resume: the output has {} more curves than the data; delete the .partial file to start over",
+                st.skip
+            )
+            .into());
+        }
         Ok(())
     });
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     result?;
-    out.flush().context("cannot write results")?;
     Ok(summary)
 }
 
 /// Blocks of the file parsed per round (each about [`BLOCK`] bytes).
 const BLOCKS_PER_ROUND: usize = 8;
 
-/// Size of the blocks the reader cuts the file into (at line ends).
+/// Size of the blocks the reader cuts the file into (at record ends).
 const BLOCK: usize = 1 << 20;
 
-/// Reads `input` (after its header) in blocks of whole lines of about [`BLOCK`] bytes and
-/// sends them in order; stops quietly if the receiver has gone.
+/// Reads `input` (after its header) in blocks of whole records of about [`BLOCK`] bytes and
+/// sends them in order; stops quietly if the receiver has gone. A record longer than a block
+/// grows the buffer geometrically (linear time however long the line).
 fn read_blocks<R: Read>(mut input: R, tx: &std::sync::mpsc::SyncSender<Result<Vec<u8>, String>>) -> std::io::Result<()> {
-    let mut carry: Vec<u8> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     loop {
-        let mut buf = Vec::with_capacity(BLOCK + carry.len() + 4096);
-        buf.append(&mut carry);
+        let want = BLOCK.max(buf.len());
         let start = buf.len();
-        buf.resize(start + BLOCK, 0);
+        buf.resize(start + want, 0);
         let mut got = 0;
         let mut eof = false;
-        while got < BLOCK {
-            match input.read(&mut buf[start + got..]) {
+        while got < want {
+            match input.read(&mut buf[start + got..start + want]) {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -359,32 +709,43 @@ fn read_blocks<R: Read>(mut input: R, tx: &std::sync::mpsc::SyncSender<Result<Ve
             }
         }
         buf.truncate(start + got);
-        if !eof {
-            // Keep the partial last line for the next block.
-            match memchr::memrchr(b'\n', &buf) {
-                Some(i) => carry.extend_from_slice(&buf[i + 1..]),
-                None => {
-                    // A line longer than the block: read on.
-                    carry = buf;
-                    continue;
-                }
-            }
-            let keep = buf.len() - carry.len();
-            buf.truncate(keep);
+        let cut = if eof { buf.len() } else { last_record_cut(&buf) };
+        if cut == 0 && !eof {
+            // One record longer than the buffer: read on.
+            continue;
         }
+        let mut next = Vec::with_capacity(BLOCK + (buf.len() - cut));
+        next.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
         if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
             return Ok(());
         }
         if eof {
             return Ok(());
         }
+        buf = next;
     }
+}
+
+/// Where the complete records of `buf` end (0 if none does): after its last newline, or with
+/// quotes in the buffer, after the last newline outside quotes.
+fn last_record_cut(buf: &[u8]) -> usize {
+    if memchr::memchr(b'"', buf).is_none() {
+        return memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1);
+    }
+    let mut cut = 0;
+    while let Some(j) = record_end(buf, cut) {
+        cut = j + 1;
+    }
+    cut
 }
 
 /// Where things are in a row of the long CSV.
 struct Shape<'a> {
     /// Field of the curve id.
     by_idx: usize,
+    /// Fields of the header.
+    n_fields: usize,
     /// Field of each numeric column.
     field_of: &'a [usize],
     /// Numeric columns the fit uses.
@@ -395,47 +756,95 @@ struct Shape<'a> {
 
 /// A problem with one row, reported with its data row number once that is known.
 enum RowError {
-    Number { col: usize, text: String },
-    FewFields(usize),
+    /// A cell of a used column, and what is wrong with it.
+    Number { col: usize, what: String },
+    /// Not as many fields as the header.
+    Fields(usize),
+}
+
+/// Where in a block (0-based data row and line, from the block's start).
+#[derive(Clone, Copy)]
+struct At {
+    row: usize,
+    line: usize,
 }
 
 /// The rows of one curve within one block (a curve may go on in the next block).
 struct Piece {
-    /// The id (trimmed) and the id field as it stands in the file.
+    /// The id (trimmed, unquoted) and the id field as it stands in the file.
     id: Vec<u8>,
     raw_id: Vec<u8>,
-    /// Line of the block (0-based, blank lines counted) where the piece starts.
-    first_line: usize,
+    first: At,
+    last: At,
     /// Used numeric columns (others empty).
     cols: Vec<Vec<f64>>,
-    /// The first bad row: its line in the block and the problem.
-    error: Option<(usize, RowError)>,
+    /// The first bad row and the problem.
+    error: Option<(At, RowError)>,
 }
 
 struct ParsedBlock {
     pieces: Vec<Piece>,
-    /// Lines in the block (blank ones included), for data row numbers.
+    /// Data rows and lines in the block.
+    rows: usize,
     lines: usize,
+    /// A quoted field never closed (at the end of the file).
+    unterminated: Option<At>,
 }
 
-/// Parses a block of whole lines into pieces of consecutive rows with the same id: one pass
-/// over each line splits the fields, numbers go through [`parse_number`].
+/// Adds a parsed row to the pieces of a block.
+#[inline]
+fn push_row(pieces: &mut Vec<Piece>, shape: &Shape<'_>, slot: &[f64], id_raw: &[u8], id: &[u8], problem: Option<RowError>, at: At) {
+    let same = pieces.last().is_some_and(|p| same_bytes(&p.raw_id, id_raw) || same_bytes(&p.id, id));
+    if !same {
+        let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
+        let mut cols = vec![Vec::new(); shape.field_of.len()];
+        for &u in shape.used {
+            cols[u].reserve(size);
+        }
+        pieces.push(Piece { id: id.to_vec(), raw_id: id_raw.to_vec(), first: at, last: at, cols, error: None });
+    }
+    let piece = pieces.last_mut().expect("a piece was just pushed");
+    piece.last = at;
+    match problem {
+        None => {
+            for &u in shape.used {
+                piece.cols[u].push(slot[u]);
+            }
+        }
+        Some(e) => {
+            if piece.error.is_none() {
+                piece.error = Some((at, e));
+            }
+        }
+    }
+}
+
+/// Parses a block of whole records into pieces of consecutive rows with the same id. Without
+/// a `"` in the block, one pass over each line splits the fields at commas; otherwise each
+/// record goes through [`split_record`]. Numbers go through [`parse_number`].
 fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
+    if memchr::memchr(b'"', bytes).is_some() {
+        return parse_block_quoted(bytes, shape);
+    }
     let mut want = vec![usize::MAX; shape.field_of.iter().max().map_or(0, |m| m + 1)];
     for &u in shape.used {
         want[shape.field_of[u]] = u;
     }
-    let ncols = shape.field_of.len();
     // This line's numbers, by numeric column, until its curve is known.
-    let mut slot = vec![0.0; ncols];
+    let mut slot = vec![0.0; shape.field_of.len()];
     let mut pieces: Vec<Piece> = Vec::new();
-    let mut line_no = 0;
+    let (mut rows, mut lines) = (0, 0);
     let n = bytes.len();
     let mut i = 0;
     while i < n {
-        let this = line_no;
-        line_no += 1;
+        let line = lines;
+        lines += 1;
         let line_start = i;
+        if bytes[i] == b'#' {
+            // A comment line.
+            i = memchr::memchr(b'\n', &bytes[i..]).map_or(n, |j| i + j) + 1;
+            continue;
+        }
         let mut id_raw: &[u8] = b"";
         let mut problem: Option<RowError> = None;
         let mut fi = 0;
@@ -446,15 +855,14 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
             if fi == shape.by_idx {
                 id_raw = &bytes[fstart..j];
             }
-            if let Some(&u) = want.get(fi) {
-                if u != usize::MAX {
-                    match parse_number(&bytes[fstart..j]) {
-                        Some(v) => slot[u] = v,
-                        None => {
-                            if problem.is_none() {
-                                let text = String::from_utf8_lossy(&bytes[fstart..j]).trim().to_string();
-                                problem = Some(RowError::Number { col: u, text });
-                            }
+            if let Some(&u) = want.get(fi)
+                && u != usize::MAX
+            {
+                match parse_number(&bytes[fstart..j]) {
+                    Some(v) => slot[u] = v,
+                    None => {
+                        if problem.is_none() {
+                            problem = Some(RowError::Number { col: u, what: cell_problem(&bytes[fstart..j]) });
                         }
                     }
                 }
@@ -469,33 +877,62 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
         if fi == 1 && bytes[line_start..line_end].iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let same = pieces.last().is_some_and(|p| same_bytes(&p.raw_id, id_raw) || same_bytes(&p.id, trim_id(id_raw)));
-        if !same {
-            let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
-            let mut cols = vec![Vec::new(); ncols];
-            for &u in shape.used {
-                cols[u].reserve(size);
-            }
-            pieces.push(Piece { id: trim_id(id_raw).to_vec(), raw_id: id_raw.to_vec(), first_line: this, cols, error: None });
+        let at = At { row: rows, line };
+        rows += 1;
+        if fi != shape.n_fields {
+            problem = Some(RowError::Fields(fi));
         }
-        let piece = pieces.last_mut().expect("a piece was just pushed");
-        if problem.is_none() && fi < want.len() {
-            problem = Some(RowError::FewFields(fi));
-        }
-        match problem {
-            None => {
-                for &u in shape.used {
-                    piece.cols[u].push(slot[u]);
-                }
-            }
-            Some(e) => {
-                if piece.error.is_none() {
-                    piece.error = Some((this, e));
-                }
-            }
-        }
+        push_row(&mut pieces, shape, &slot, id_raw, id_raw.trim_ascii(), problem, at);
     }
-    ParsedBlock { pieces, lines: line_no }
+    ParsedBlock { pieces, rows, lines, unterminated: None }
+}
+
+/// [`parse_block`] for a block with quotes: record by record, RFC 4180.
+#[cold]
+fn parse_block_quoted(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
+    let mut slot = vec![0.0; shape.field_of.len()];
+    let mut pieces: Vec<Piece> = Vec::new();
+    let (mut text, mut ends) = (Vec::new(), Vec::new());
+    let (mut rows, mut lines) = (0, 0);
+    let n = bytes.len();
+    let mut i = 0;
+    while i < n {
+        let end = record_end(bytes, i).unwrap_or(n);
+        let rec = &bytes[i..end];
+        let line = lines;
+        lines += 1 + memchr::memchr_iter(b'\n', rec).count();
+        i = end + 1;
+        if rec.first() == Some(&b'#') || rec.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let at = At { row: rows, line };
+        rows += 1;
+        if split_record(rec, &mut text, &mut ends).is_err() {
+            return ParsedBlock { pieces, rows, lines, unterminated: Some(at) };
+        }
+        let field = |k: usize| &text[if k == 0 { 0 } else { ends[k - 1] }..ends[k]];
+        let mut problem = None;
+        for &u in shape.used {
+            let fi = shape.field_of[u];
+            if fi >= ends.len() {
+                continue;
+            }
+            match parse_number(field(fi)) {
+                Some(v) => slot[u] = v,
+                None => {
+                    if problem.is_none() {
+                        problem = Some(RowError::Number { col: u, what: cell_problem(field(fi)) });
+                    }
+                }
+            }
+        }
+        if ends.len() != shape.n_fields {
+            problem = Some(RowError::Fields(ends.len()));
+        }
+        let id: &[u8] = if shape.by_idx < ends.len() { field(shape.by_idx) } else { b"" };
+        push_row(&mut pieces, shape, &slot, id, id, problem, at);
+    }
+    ParsedBlock { pieces, rows, lines, unterminated: None }
 }
 
 /// The index of the first `,` or `\n` at or after `i` (or `bytes.len()`). Eight bytes at a
@@ -523,77 +960,98 @@ fn field_end(bytes: &[u8], mut i: usize) -> usize {
 
 /// A complete curve, ready to fit.
 struct Curve {
-    id: String,
     id_bytes: Vec<u8>,
-    /// Data row number (1-based) of its first row.
-    first_row: usize,
+    /// Data row and file line (1-based) of its first and last rows.
+    first: (usize, usize),
+    last: (usize, usize),
     cols: Vec<Vec<f64>>,
     /// Why it cannot be fitted, if it cannot.
     error: Option<String>,
 }
+
+/// (data row, file line) of a curve's first and of its last row.
+type RowSpan = ((usize, usize), (usize, usize));
 
 /// Joins the pieces of consecutive blocks into curves, in file order: checks that a curve's
 /// rows are contiguous and, on resume, skips the curves already in the output.
 struct Stitch {
     /// The last curve seen: it may go on in the next block.
     pending: Option<Curve>,
-    /// Data rows before the next block.
+    /// Data rows and file lines before the next block.
     row_base: usize,
-    seen: HashSet<String>,
+    line_base: usize,
+    /// Every curve so far (by the bytes of its id): where its rows were.
+    seen: HashMap<Vec<u8>, RowSpan>,
     /// Curves still to skip (resume) and their expected ids.
     skip: usize,
-    done: std::vec::IntoIter<String>,
+    done: std::vec::IntoIter<Vec<u8>>,
 }
 
 impl Stitch {
     fn add(&mut self, pb: ParsedBlock, shape: &Shape<'_>, path: &str, by: &str, out: &mut Vec<Curve>) -> Result<(), String> {
-        let base = self.row_base;
-        let message = |line: usize, e: &RowError| match e {
-            RowError::Number { col, text } => {
-                format!("data row {}, column `{}`: `{text}` is not a finite number", base + line + 1, shape.names[*col])
+        let (rb, lb) = (self.row_base, self.line_base);
+        let abs = |a: At| (rb + a.row + 1, lb + a.line + 1);
+        let message = |a: At, e: &RowError| {
+            let (row, line) = abs(a);
+            match e {
+                RowError::Number { col, what } => format!("{}, column `{}`: {what}", row_at(row, line), echo_str(&shape.names[*col])),
+                RowError::Fields(k) => format!("data row {row}: {k} fields but the header has {} (line {line})", shape.n_fields),
             }
-            RowError::FewFields(k) => format!("data row {}: {k} fields, fewer than the header's", base + line + 1),
         };
+        if let Some(a) = pb.unterminated {
+            let (row, line) = abs(a);
+            return Err(format!("{path}, {}: a quoted field (starting with `\"`) is never closed", row_at(row, line)));
+        }
         for piece in pb.pieces {
             if let Some(c) = self.pending.as_mut().filter(|c| c.id_bytes == piece.id) {
                 for (dst, src) in c.cols.iter_mut().zip(piece.cols) {
                     dst.extend_from_slice(&src);
                 }
                 if c.error.is_none() {
-                    c.error = piece.error.as_ref().map(|(l, e)| message(*l, e));
+                    c.error = piece.error.as_ref().map(|(a, e)| message(*a, e));
                 }
+                c.last = abs(piece.last);
                 continue;
             }
             if let Some(c) = self.pending.take() {
                 self.finish(c, path, by, out)?;
             }
             self.pending = Some(Curve {
-                id: String::from_utf8_lossy(&piece.id).into_owned(),
-                first_row: base + piece.first_line + 1,
-                error: piece.error.as_ref().map(|(l, e)| message(*l, e)),
+                first: abs(piece.first),
+                last: abs(piece.last),
+                error: piece.error.as_ref().map(|(a, e)| message(*a, e)),
                 id_bytes: piece.id,
                 cols: piece.cols,
             });
         }
-        self.row_base += pb.lines;
+        self.row_base += pb.rows;
+        self.line_base += pb.lines;
         Ok(())
     }
 
     /// A curve is complete: check it, then queue it (or skip it on resume).
     fn finish(&mut self, c: Curve, path: &str, by: &str, out: &mut Vec<Curve>) -> Result<(), String> {
-        if !self.seen.insert(c.id.clone()) {
+        if let Some(&(first, last)) = self.seen.get(&c.id_bytes) {
+            let range = |what: &str, a: usize, b: usize| if a == b { format!("{what} {a}") } else { format!("{what}s {a}–{b}") };
             return Err(format!(
-                "{path}: rows of curve `{}` appear in two separate blocks (again at data row {}); sort the file by `{by}`",
-                c.id, c.first_row
+                "{path}: the rows of curve `{}` are not contiguous: it has {} ({}) and again {} ({}); the rows of a curve must be contiguous: sort the file by `{}`, keeping each curve's rows in order",
+                echo(&c.id_bytes),
+                range("data row", first.0, last.0),
+                range("line", first.1, last.1),
+                range("data row", c.first.0, c.last.0),
+                range("line", c.first.1, c.last.1),
+                echo_str(by)
             ));
         }
+        self.seen.insert(c.id_bytes.clone(), (c.first, c.last));
         if self.skip > 0 {
             self.skip -= 1;
             let expect = self.done.next().unwrap_or_default();
-            if expect != c.id {
+            if expect != c.id_bytes {
                 return Err(format!(
-                    "cannot resume: the output has curve `{expect}` where the data has `{}`; delete the .partial file to start over",
-                    c.id
+                    "cannot resume: the output has curve `{}` where the data has `{}`; delete the .partial file to start over",
+                    echo(&expect),
+                    echo(&c.id_bytes)
                 ));
             }
             return Ok(());
@@ -609,66 +1067,92 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// A curve id without surrounding whitespace and quotes.
-fn trim_id(field: &[u8]) -> &[u8] {
-    let f = field.trim_ascii();
-    let f = f.strip_prefix(b"\"").unwrap_or(f);
-    f.strip_suffix(b"\"").unwrap_or(f)
-}
-
-fn run_wide(args: &BatchArgs, opts: &NamedOptions, partial: &Path) -> Result<Summary, CliError> {
-    let path = args.data.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(&args.data)
-        .with_context(|| format!("cannot open data file `{path}`"))?;
-    let names: Vec<String> = rdr.headers().with_context(|| format!("{path}: cannot read the header"))?.iter().map(String::from).collect();
+/// Wide format: read in one pass into rows of numbers (8 bytes a cell, about the size of the
+/// text; rows are kept apart so that no reallocation copies them all), then fitted a chunk of
+/// curves at a time.
+fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Summary, CliError> {
+    let mut rdr = crate::data::open_records(&args.data)?;
+    let path = rdr.path.clone();
+    let names = rdr.header()?;
     if names.len() < 2 {
         return Err(anyhow!("{path}: wide format needs an x column and at least one curve column").into());
     }
-    let mut x = Vec::new();
-    let mut ys: Vec<Vec<f64>> = vec![Vec::new(); names.len() - 1];
-    for (r, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("{path}, data row {}", r + 1))?;
-        let xv: f64 = rec.get(0).unwrap_or("").parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-            anyhow!("{path}, data row {}, column `{}`: `{}` is not a finite number", r + 1, names[0], rec.get(0).unwrap_or(""))
-        })?;
-        x.push(xv);
-        for (j, y) in ys.iter_mut().enumerate() {
-            // A bad cell only fails its own curve.
-            y.push(rec.get(j + 1).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN));
-        }
-    }
+    let n = names.len() - 1;
     let fit_names = vec![names[0].clone(), "y".to_string()];
     let f = fitter(args, &fit_names, opts)?;
-    let head = header(&f);
-    let (mut out, done) = open_output(args, partial, &head)?;
+    let mut x = Vec::new();
+    let mut vals: Vec<Vec<f64>> = Vec::new();
+    let mut bad: Vec<Option<String>> = vec![None; n];
+    while rdr.next_row()? {
+        let (row, line) = (rdr.row(), rdr.line());
+        if rdr.len() != names.len() {
+            return Err(anyhow!(
+                "{path}, data row {row}: {} fields but the header has {} (line {line}); every row needs one value per column",
+                rdr.len(),
+                names.len()
+            )
+            .into());
+        }
+        let xv = parse_number(rdr.field(0)).ok_or_else(|| {
+            anyhow!("{path}, {}, column `{}`: {}; the x column must hold finite numbers", row_at(row, line), echo_str(&names[0]), cell_problem(rdr.field(0)))
+        })?;
+        x.push(xv);
+        let mut vals_row = Vec::with_capacity(n);
+        for (j, b) in bad.iter_mut().enumerate() {
+            let cell = rdr.field(j + 1);
+            match parse_number(cell) {
+                Some(v) => vals_row.push(v),
+                None => {
+                    vals_row.push(f64::NAN);
+                    // A bad cell only fails its own curve.
+                    if b.is_none() {
+                        *b = Some(format!("{}, column `{}`: {}", row_at(row, line), echo_str(&names[j + 1]), cell_problem(cell)));
+                    }
+                }
+            }
+        }
+        vals.push(vals_row);
+    }
+    if x.is_empty() {
+        return Err(anyhow!("{path} has a header but no data rows").into());
+    }
+    let mut summary = Summary::default();
+    let done = open_rows(args, opts, out, &f, &mut summary)?;
     for (k, id) in done.iter().enumerate() {
-        if names.get(k + 1) != Some(id) {
-            return Err(anyhow!("cannot resume: the output has curve `{id}` where the data has `{}`", names.get(k + 1).map_or("", |s| s)).into());
+        if names.get(k + 1).map(|s| s.as_bytes()) != Some(id.as_slice()) {
+            return Err(anyhow!(
+                "cannot resume: the output has curve `{}` where the data has `{}`",
+                echo(id),
+                names.get(k + 1).map_or(String::new(), |s| echo_str(s))
+            )
+            .into());
         }
     }
     let start = done.len();
-    let curves: Vec<Vec<Vec<f64>>> = ys[start..].iter().map(|y| vec![x.clone(), y.clone()]).collect();
-    let pb = progress(Some(curves.len() as u64));
+    let pb = progress(Some((n - start) as u64));
     let n_params = f.param_names().len();
-    let mut summary = Summary { skipped: start, ..Default::default() };
-    for (ci, chunk) in curves.chunks(args.chunk.max(1)).enumerate() {
-        let results = f.fit_all(chunk);
-        let mut text = String::new();
-        for (k, r) in results.iter().enumerate() {
-            summary.fitted += 1;
-            if r.error.is_some() {
-                summary.failed += 1;
-            } else if !r.converged {
-                summary.not_converged += 1;
-            }
-            text += &row(&names[1 + start + ci * args.chunk.max(1) + k], r, n_params);
-        }
-        out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write results")?;
+    let chunk = args.chunk.max(1);
+    let mut j0 = start;
+    while j0 < n {
+        let j1 = (j0 + chunk).min(n);
+        let results: Vec<(bool, bool, Vec<u8>)> = (j0..j1)
+            .into_par_iter()
+            .map_init(BatchWorker::default, |worker, j| {
+                let r = match &bad[j] {
+                    Some(e) => failed_curve(e),
+                    None => {
+                        let y: Vec<f64> = vals.iter().map(|r| r[j]).collect();
+                        f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
+                    }
+                };
+                (r.error.is_some(), r.converged, row(names[j + 1].as_bytes(), &r, n_params))
+            })
+            .collect();
+        write_group(out, &mut summary, &results)?;
         if let Some(pb) = &pb {
-            pb.inc(chunk.len() as u64);
+            pb.inc((j1 - j0) as u64);
         }
+        j0 = j1;
     }
     if let Some(pb) = pb {
         pb.finish_and_clear();

@@ -2,13 +2,15 @@
 
 use super::{CliError, emit, formula_error};
 use crate::cli::{Format, ModelArgs};
-use anyhow::Context;
 use sepfit_expr::{ExprId, ModelFormula};
 use serde_json::{Map, Value, json};
 
 pub fn run(args: &ModelArgs) -> Result<(), CliError> {
     let columns: Vec<String> = match &args.data {
-        Some(path) => read_header(path)?,
+        Some(path) => {
+            let names = read_header(path)?;
+            crate::data::columns_in_formula(&names, &args.formula, None).into_iter().map(|i| names[i].clone()).collect()
+        }
         None => args.columns.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
     };
     let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
@@ -20,10 +22,9 @@ pub fn run(args: &ModelArgs) -> Result<(), CliError> {
     }
 }
 
+/// The header of `--data`, read like every data file (BOM, comments, quoting; see `data.rs`).
 fn read_header(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let first = text.lines().next().with_context(|| format!("{} is empty: no header row", path.display()))?;
-    Ok(first.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect())
+    crate::data::read_header(path)
 }
 
 pub fn to_json(m: &ModelFormula, show: &dyn Fn(ExprId) -> String) -> Value {
