@@ -4,7 +4,7 @@
 //!   come back in input order, and a curve with bad data or a failed fit is recorded with its
 //!   reason while the rest go on.
 //! * **Global**: all curves share the nonlinear parameters `b` and each has its own linear
-//!   coefficients `a_c` ([`fit_global`]). With a common independent variable this is variable
+//!   coefficients `a_c` ([`crate::fit_global`]). With a common independent variable this is variable
 //!   projection with multiple right-hand sides: one QR of the weighted basis `Φ(b)` per
 //!   evaluation serves every curve, `r_c = P⊥ y_c`, and the Golub–Pereyra Jacobian is stacked
 //!   curve by curve.

@@ -7,7 +7,7 @@
 //! â(b) = argmin_a ‖W (z − Φ a)‖,   z = y − φ₀(b),   W = diag(1/σᵢ)
 //! ```
 //!
-//! by a rank-revealing column-pivoted Householder QR `WΦ Π = Q R` ([`crate::qr::PivotedQr`],
+//! by a rank-revealing column-pivoted Householder QR `WΦ Π = Q R` ([`crate::linalg::qr::PivotedQr`],
 //! unblocked, for thin matrices; workspace reused). Loss-only evaluations call
 //! [`SeparableModel::eval_values`]; derivatives are evaluated only when a Jacobian is needed. With `r₁₁` the leading block of numerical
 //! rank `ρ` (|Rᵢᵢ| > ε·max(n,p)·|R₀₀|), the *variable projection functional* is the
@@ -31,7 +31,7 @@
 //! first `p + 1 + m` coordinates, and Levenberg–Marquardt runs on that compact problem
 //! (see [`VarProProblem`]); one application of `Q` gives the `n`-vectors when wanted.
 //!
-//! The [`FullProblem`] instead fits `θ = (b, a)` jointly with residual
+//! The [`FullProblem`](super::full::FullProblem) instead fits `θ = (b, a)` jointly with residual
 //! `W(y − Φ a − φ₀)` and Jacobian `−W [Σ_j a_j ∂φ_j/∂b_k + ∂φ₀/∂b_k | φ_j]`.
 
 use super::data::check_data_into;

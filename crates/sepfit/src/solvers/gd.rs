@@ -1,7 +1,7 @@
 //! Gradient descent with a fixed step or Armijo backtracking, on any differentiable function
 //! given as a closure `f(x, grad) -> value` (it writes the gradient into `grad`).
 //!
-//! Also holds the report types shared with [`crate::lbfgs`].
+//! Also holds the report types shared with [`super::lbfgs`].
 //!
 //! ```
 //! use sepfit::solvers::gd::{GdOptions, gradient_descent};
