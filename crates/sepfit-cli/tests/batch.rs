@@ -53,17 +53,18 @@ fn bad_curves_are_recorded_and_the_rest_go_on() {
     assert!(err.contains("warning: 2 of 50 curves failed"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "curve,a,a_se,c,c_se,k,k_se,rss,dof,iterations,converged,termination,error");
+    assert_eq!(lines[0], "curve,a,a_se,c,c_se,k,k_se,rss,dof,iterations,converged,status,termination,warnings,error");
     assert_eq!(lines.len(), 51);
     for (c, l) in lines[1..].iter().enumerate() {
         assert!(l.starts_with(&format!("c{c},")), "order: {l}");
         if c == 3 || c == 17 {
             assert!(l.contains("`oops`, which is not a number"), "{l}");
+            assert!(l.contains(",false,error,error,,"), "{l}");
         } else {
             let k: f64 = l.split(',').nth(5).unwrap().parse().unwrap();
             let want = 0.4 + (c % 37) as f64 * 0.03;
             assert!((k - want).abs() < 1e-3, "curve {c}: k = {k}");
-            assert!(l.contains(",true,"), "{l}");
+            assert!(l.contains(",true,converged,"), "{l}");
         }
     }
     assert!(!d.join("out.csv.partial").exists());

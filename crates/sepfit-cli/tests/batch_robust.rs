@@ -140,7 +140,7 @@ fn empty_or_header_only_partial_means_nothing_was_done() {
     std::fs::write(&data, long_csv(30)).unwrap();
     let out = d.join("out.csv");
     let partial = d.join("out.csv.partial");
-    for content in [&b""[..], b"curve,a,a_se,c,c_se,k,k_se,rss,dof,iterations,converged,termination,error\n", b"curve,a,a_s"] {
+    for content in [&b""[..], b"curve,a,a_se,c,c_se,k,k_se,rss,dof,iterations,converged,status,termination,warnings,error\n", b"curve,a,a_s"] {
         for resume in [false, true] {
             std::fs::write(&partial, content).unwrap();
             let o = batch(&data, &out, if resume { &["--resume"] } else { &[] });

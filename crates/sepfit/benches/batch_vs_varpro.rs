@@ -292,7 +292,7 @@ fn check_batch(f: &BatchFitter, data: &Curves, label: &str) {
             if over <= 5 {
                 println!(
                     "  curve {c}: sepfit tau = ({:.9}, {:.9}) RSS {:.9e} [{}] vs varpro ({:.9}, {:.9}) RSS {v_rss:.9e} [{:?}]",
-                    s.values[i1], s.values[i2], s.rss, s.termination, vb[0], vb[1], v.minimization_report.termination
+                    s.values[i1], s.values[i2], s.rss, s.status(), vb[0], vb[1], v.minimization_report.termination
                 );
             }
         }

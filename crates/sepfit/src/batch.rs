@@ -24,13 +24,33 @@
 //! assert!((k[0] - 0.5).abs() < 1e-10 && (k[2] - 2.0).abs() < 1e-10);
 //! ```
 
-use crate::fit::{Detail, FitOptions, FitWorkspace, fit_with};
-use crate::formula::FormulaModel;
+use crate::error::FitError;
+use crate::fit::{Detail, FitOptions, FitWarning, FitWorkspace, Outcome, fit_with};
+use crate::formula::{FormulaModel, FormulaModelError};
+use crate::solvers::lm::Termination;
 use crate::named::{NamedOptions, ProblemError, Resolved, resolve};
 use rayon::prelude::*;
 
-/// The result of one curve of a batch.
+/// Why one curve of a batch could not be fitted.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CurveError {
+    /// The curve's data cannot be used by the model (lengths, non-finite values, response).
+    #[error(transparent)]
+    Model(#[from] FormulaModelError),
+    /// The fit could not run (too few points, the model not finite at the start, ...).
+    #[error(transparent)]
+    Fit(#[from] FitError),
+    /// The curve's data could not be read (a front end's reader: a bad cell, a ragged row).
+    #[error("{0}")]
+    Data(String),
+}
+
+/// The result of one curve of a batch: the pieces of a single fit's result that a batch row
+/// reports ([`crate::Fit`] with [`Detail::Lean`]), with the same [`Outcome`], [`Termination`]
+/// and [`FitWarning`] vocabulary.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CurveResult {
     /// Estimates in [`BatchFitter::param_names`] order (empty on error).
     pub values: Vec<f64>,
@@ -42,12 +62,32 @@ pub struct CurveResult {
     pub dof: usize,
     /// LM iterations.
     pub iterations: usize,
-    /// Whether the fit converged.
+    /// How the fit ended (`None` if the curve could not be fitted).
+    pub outcome: Option<Outcome>,
+    /// `outcome == Some(Outcome::Converged)`.
     pub converged: bool,
-    /// Termination reason (or "error").
-    pub termination: String,
+    /// Why the iteration stopped (`None` if the curve could not be fitted).
+    pub termination: Option<Termination>,
+    /// Warnings (indices of nonlinear parameters as in [`BatchFitter::nonlinear_names`]).
+    pub warnings: Vec<FitWarning>,
     /// Why the curve could not be fitted, if it could not.
-    pub error: Option<String>,
+    pub error: Option<CurveError>,
+}
+
+impl CurveResult {
+    /// The result of a curve that could not be fitted.
+    pub fn failed(error: CurveError) -> Self {
+        CurveResult { rss: f64::NAN, error: Some(error), ..Default::default() }
+    }
+    /// The status word of a batch row: `converged`, `not_converged`, `degenerate` or `error`.
+    pub fn status(&self) -> &'static str {
+        match self.outcome {
+            Some(Outcome::Converged) => "converged",
+            Some(Outcome::NotConverged) => "not_converged",
+            Some(Outcome::Degenerate) => "degenerate",
+            None => "error",
+        }
+    }
 }
 
 /// The default relative tolerance of `sepfit batch` ([`BatchFitter::set_tolerance`]). On the
@@ -110,6 +150,17 @@ impl BatchFitter {
         &self.names
     }
 
+    /// Names of the nonlinear parameters (the indices of [`CurveResult::warnings`]).
+    pub fn nonlinear_names(&self) -> &[String] {
+        &self.resolved.nonlinear
+    }
+
+    /// A curve's warnings in words, naming the parameters, joined by `; `.
+    pub fn warning_messages(&self, r: &CurveResult) -> String {
+        let name = |k: usize| self.resolved.nonlinear.get(k).cloned().unwrap_or_default();
+        r.warnings.iter().map(|w| w.message_with(name)).collect::<Vec<_>>().join("; ")
+    }
+
     /// The resolved formula and options.
     pub fn resolved(&self) -> &Resolved {
         &self.resolved
@@ -121,26 +172,17 @@ impl BatchFitter {
     pub fn fit_curve(&self, worker: &mut BatchWorker, columns: &[&[f64]]) -> CurveResult {
         match self.try_fit(worker, columns) {
             Ok(r) => r,
-            Err(e) => CurveResult {
-                values: Vec::new(),
-                std_errors: Vec::new(),
-                rss: f64::NAN,
-                dof: 0,
-                iterations: 0,
-                converged: false,
-                termination: "error".into(),
-                error: Some(e),
-            },
+            Err(e) => CurveResult::failed(e),
         }
     }
 
-    fn try_fit(&self, worker: &mut BatchWorker, columns: &[&[f64]]) -> Result<CurveResult, String> {
+    fn try_fit(&self, worker: &mut BatchWorker, columns: &[&[f64]]) -> Result<CurveResult, CurveError> {
         let model = match &mut worker.model {
             Some(m) => {
-                m.set_data(columns).map_err(|e| e.to_string())?;
+                m.set_data(columns)?;
                 m
             }
-            slot @ None => slot.insert(FormulaModel::new(self.resolved.formula.clone(), columns).map_err(|e| e.to_string())?),
+            slot @ None => slot.insert(FormulaModel::new(self.resolved.formula.clone(), columns)?),
         };
         worker.y.clear();
         worker.y.extend_from_slice(model.response());
@@ -152,7 +194,7 @@ impl BatchFitter {
             }
             None => &self.resolved.options,
         };
-        let f = fit_with(model, &worker.y, opts, &mut worker.ws).map_err(|e| e.to_string())?;
+        let f = fit_with(model, &worker.y, opts, &mut worker.ws)?;
         let p = f.linear.len();
         let mut values = f.linear.clone();
         values.extend(&f.nonlinear);
@@ -166,8 +208,10 @@ impl BatchFitter {
             rss: f.rss,
             dof: f.dof,
             iterations: f.iterations,
+            outcome: Some(f.outcome),
             converged: f.converged,
-            termination: format!("{:?}", f.termination),
+            termination: Some(f.termination),
+            warnings: f.warnings,
             error: None,
         })
     }

@@ -21,7 +21,7 @@ use crate::cli::BatchArgs;
 use crate::data::{Records, cell_problem, column_list, echo, echo_str, parse_number, record_end, row_at, split_record};
 use anyhow::{Context, anyhow, bail};
 use rayon::prelude::*;
-use sepfit::batch::{BatchFitter, BatchWorker, CurveResult};
+use sepfit::batch::{BatchFitter, BatchWorker, CurveError, CurveResult};
 use sepfit::named::{NamedOptions, ProblemError};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -404,7 +404,7 @@ fn header(f: &BatchFitter) -> Vec<u8> {
     for p in f.param_names() {
         h += &format!(",{p},{p}_se");
     }
-    h += ",rss,dof,iterations,converged,termination,error\n";
+    h += ",rss,dof,iterations,converged,status,termination,warnings,error\n";
     h.into_bytes()
 }
 
@@ -465,7 +465,7 @@ fn push_f64(out: &mut Vec<u8>, v: f64, buf: &mut ryu::Buffer) {
     }
 }
 
-fn row(id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> {
+fn row(f: &BatchFitter, id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> {
     let mut s = Vec::with_capacity(64 + 48 * n_params);
     let mut buf = ryu::Buffer::new();
     push_field(&mut s, id);
@@ -477,8 +477,11 @@ fn row(id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> {
     }
     s.push(b',');
     push_f64(&mut s, r.rss, &mut buf);
-    let _ = write!(s, ",{},{},{},{},", r.dof, r.iterations, r.converged, r.termination);
-    push_field(&mut s, r.error.as_deref().unwrap_or("").as_bytes());
+    let termination = r.termination.map_or("error", |t| t.name());
+    let _ = write!(s, ",{},{},{},{},{},", r.dof, r.iterations, r.converged, r.status(), termination);
+    push_field(&mut s, f.warning_messages(r).as_bytes());
+    s.push(b',');
+    push_field(&mut s, r.error.as_ref().map(|e| e.to_string()).unwrap_or_default().as_bytes());
     s.push(b'\n');
     s
 }
@@ -486,13 +489,13 @@ fn row(id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> {
 /// A row already in the output (resume): its id, and whether it failed or did not converge.
 fn done_row(line: &[u8]) -> (Vec<u8>, bool, bool) {
     let (mut text, mut ends) = (Vec::new(), Vec::new());
-    if split_record(line, &mut text, &mut ends).is_err() || ends.len() < 4 {
+    if split_record(line, &mut text, &mut ends).is_err() || ends.len() < 6 {
         return (line.to_vec(), false, false);
     }
     let field = |i: usize| &text[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
     let n = ends.len();
     let failed = !field(n - 1).is_empty();
-    let converged = field(n - 3) == b"true";
+    let converged = field(n - 5) == b"true";
     (field(0).to_vec(), failed, !failed && !converged)
 }
 
@@ -526,13 +529,13 @@ fn fit_group(f: &BatchFitter, group: &[Curve], n_params: usize) -> Vec<(bool, bo
                 }
                 Some(e) => failed_curve(e),
             };
-            (r.error.is_some(), r.converged, row(&c.id_bytes, &r, n_params))
+            (r.error.is_some(), r.converged, row(f, &c.id_bytes, &r, n_params))
         })
         .collect()
 }
 
 fn failed_curve(e: &str) -> CurveResult {
-    CurveResult { termination: "error".into(), error: Some(e.to_string()), rss: f64::NAN, ..Default::default() }
+    CurveResult::failed(CurveError::Data(e.to_string()))
 }
 
 /// Writes a group's rows and counts them.
@@ -1145,7 +1148,7 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
                         f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
                     }
                 };
-                (r.error.is_some(), r.converged, row(names[j + 1].as_bytes(), &r, n_params))
+                (r.error.is_some(), r.converged, row(&f, names[j + 1].as_bytes(), &r, n_params))
             })
             .collect();
         write_group(out, &mut summary, &results)?;

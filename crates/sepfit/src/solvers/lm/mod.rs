@@ -155,6 +155,24 @@ impl Termination {
         )
     }
 
+    /// The variant's name (as `{:?}` prints it, and as the JSON reports and batch rows write it).
+    pub fn name(self) -> &'static str {
+        use Termination::*;
+        match self {
+            CostChangeTolerance => "CostChangeTolerance",
+            StepTolerance => "StepTolerance",
+            CostChangeAndStepTolerance => "CostChangeAndStepTolerance",
+            GradientTolerance => "GradientTolerance",
+            CostChangeAtMachinePrecision => "CostChangeAtMachinePrecision",
+            StepAtMachinePrecision => "StepAtMachinePrecision",
+            GradientAtMachinePrecision => "GradientAtMachinePrecision",
+            NoFreeParameters => "NoFreeParameters",
+            MaxIterations => "MaxIterations",
+            MaxEvaluations => "MaxEvaluations",
+            NonFiniteJacobian => "NonFiniteJacobian",
+        }
+    }
+
     /// A one-line human-readable explanation.
     pub fn message(self) -> &'static str {
         use Termination::*;
