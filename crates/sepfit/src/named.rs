@@ -33,10 +33,9 @@ impl Dataset {
         if names.len() != columns.len() {
             return Err(ProblemError::ColumnCount { names: names.len(), columns: columns.len() });
         }
-        for (i, n) in names.iter().enumerate() {
-            if names[..i].contains(n) {
-                return Err(ProblemError::DuplicateColumn { name: n.clone() });
-            }
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        if let Some(n) = names.iter().find(|n| !seen.insert(n.as_str())) {
+            return Err(ProblemError::DuplicateColumn { name: n.clone() });
         }
         Ok(Dataset { names, columns })
     }

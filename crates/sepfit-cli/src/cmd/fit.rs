@@ -12,6 +12,15 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     if args.global {
         return run_global(args);
     }
+    if let Some(by) = &args.by {
+        return Err(anyhow!(
+            "--by {by} groups the rows into curves only for a global fit: add --global to share the nonlinear parameters across curves, or use `sepfit batch --by {by}` to fit each curve on its own (without --by, all rows are one dataset)"
+        )
+        .into());
+    }
+    if let Some(out) = &args.plot {
+        check_plot_path(out)?;
+    }
     let method = match args.method {
         Method::Varpro => sepfit::Method::VarPro,
         Method::Kaufman => sepfit::Method::Kaufman,
@@ -19,15 +28,32 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     };
     let (data, r, _first) =
         crate::fitting::prepare_and_fit_repeat(&args.data, &args.model, &args.param_opts, &args.nonlinear, method, args.max_iter, args.repeat)?;
-    if let Some(out) = &args.plot {
-        plot_fit(&data, &r, &args.model, out)?;
-    }
     let summary = Summary::new(&r, data.path.as_str()).with_repeats(args.repeat);
     match args.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&summary.to_json())?))?,
         Format::Text => emit(&summary.full())?,
     }
+    // The picture after the report: a failure to draw it does not lose the fit.
+    if let Some(out) = &args.plot {
+        plot_fit(&data, &r, &args.model, out)?;
+    }
     unsuccessful(r.fit.outcome)
+}
+
+/// Checks a `--plot` path before the fit: a known image extension and a folder that exists.
+fn check_plot_path(out: &std::path::Path) -> Result<(), CliError> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("png" | "svg")) {
+        return Err(anyhow!("--plot {}: cannot tell the image format; use a file name ending in .png or .svg", out.display()).into());
+    }
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(anyhow!("--plot {}: the folder {} does not exist", out.display(), dir.display()).into());
+    }
+    if out.is_dir() {
+        return Err(anyhow!("--plot {}: is a folder; give a file name ending in .png or .svg", out.display()).into());
+    }
+    Ok(())
 }
 
 /// Exit 1 for a fit that ran but did not converge or stopped at a degenerate point.
@@ -91,11 +117,22 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
 fn run_global(args: &FitArgs) -> Result<(), CliError> {
     let t0 = std::time::Instant::now();
     let by = args.by.as_deref().unwrap_or_default();
+    for (flag, given) in [("--plot", args.plot.is_some()), ("--method", args.method != Method::Varpro), ("--nonlinear", !args.nonlinear.is_empty())] {
+        if given {
+            return Err(anyhow!("{flag} is not supported with --global (a global fit uses variable projection over all curves); drop {flag}").into());
+        }
+    }
     let data = read_csv(&args.data)?;
     let labels = read_labels(&args.data, by)?;
     let names: Vec<String> = data.names.iter().filter(|n| n.as_str() != by).cloned().collect();
     let cols: Vec<&str> = names.iter().map(String::as_str).collect();
     let m = ModelFormula::parse(&args.model, &cols).map_err(|d| formula_error(&args.model, d))?;
+    if m.params().iter().any(|p| p.name == by) {
+        return Err(anyhow!(
+            "`{by}` is the --by column that names the curves; it cannot also appear in the formula (there it would be a parameter)"
+        )
+        .into());
+    }
     let used: Vec<&str> = m.used_columns().iter().map(|&i| cols[i]).collect();
     data.check_columns(&used)?;
     // Group rows by curve, in order of first appearance.
@@ -107,7 +144,7 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
             Vec::new()
         }).push(r);
     }
-    let col_data: Vec<&Vec<f64>> = names.iter().map(|n| &data.columns[data.names.iter().position(|x| x == n).unwrap_or(0)]).collect();
+    let col_data: Vec<&Vec<f64>> = data.names.iter().zip(&data.columns).filter(|(n, _)| n.as_str() != by).map(|(_, c)| c).collect();
     let curves: Vec<Vec<Vec<f64>>> = order
         .iter()
         .map(|id| col_data.iter().map(|c| rows_of[id].iter().map(|&r| c[r]).collect()).collect())
