@@ -320,4 +320,59 @@ mod tests {
         // Tabulated: t_{0.975, 10} = 2.228138851986274
         assert!((student_t_two_sided_p(2.228138851986274, 10.0) - 0.05).abs() < 1e-12);
     }
+    /// Timing harness (not a timed test: it asserts nothing about time). Run with
+    /// `cargo test --release -p sepfit --lib stats::tests::timing_harness -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn timing_harness() {
+        use std::time::Instant;
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let large = std::env::var("SEPFIT_TIMING_LARGE").map_or(true, |v| v != "0");
+        let shapes: &[(usize, usize)] = if large { &[(256, 5), (6, 5), (1000, 500)] } else { &[(256, 5), (6, 5)] };
+        for &(n, m) in shapes {
+            let j = Mat::from_fn(n, m, |i, c| rnd() * 10f64.powi(c as i32 % 3) + if i == c { 1.0 } else { 0.0 });
+            let est = vec![1.0; m];
+            let (reps, tries) = if m > 50 { (1, 1) } else { (20_000, 3) };
+            let time = |f: &dyn Fn()| {
+                let mut best = f64::INFINITY;
+                for _ in 0..tries {
+                    let t0 = Instant::now();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    best = best.min(t0.elapsed().as_secs_f64() / reps as f64);
+                }
+                best
+            };
+            let full = time(&|| {
+                std::hint::black_box(param_stats_with(std::hint::black_box(j.as_ref()), n, 3.7, n.max(m + 1) - m, &est, true));
+            });
+            if m > 50 {
+                println!("n = {n:5}, m = {m:4}: param_stats (extras) {:12.3} us", full * 1e6);
+                let qr = time(&|| {
+                    std::hint::black_box(std_errors_qr(std::hint::black_box(j.as_ref()), 3.7, n - m));
+                });
+                println!("n = {n:5}, m = {m:4}: std_errors_qr {:12.3} us", qr * 1e6);
+                continue;
+            }
+            let lean = time(&|| {
+                std::hint::black_box(param_stats_with(std::hint::black_box(j.as_ref()), n, 3.7, n.max(m + 1) - m, &est, false));
+            });
+            let qr = time(&|| {
+                std::hint::black_box(std_errors_qr(std::hint::black_box(j.as_ref()), 3.7, n.max(m + 1) - m));
+            });
+            println!(
+                "n = {n:5}, m = {m:4}: param_stats (extras) {:12.3} us   (lean) {:12.3} us   std_errors_qr {:12.3} us",
+                full * 1e6,
+                lean * 1e6,
+                qr * 1e6
+            );
+        }
+    }
 }
