@@ -334,9 +334,22 @@ mod tests {
             (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
         };
         let large = std::env::var("SEPFIT_TIMING_LARGE").map_or(true, |v| v != "0");
-        let shapes: &[(usize, usize)] = if large { &[(256, 5), (6, 5), (1000, 500)] } else { &[(256, 5), (6, 5)] };
-        for &(n, m) in shapes {
-            let j = Mat::from_fn(n, m, |i, c| rnd() * 10f64.powi(c as i32 % 3) + if i == c { 1.0 } else { 0.0 });
+        // (n, m, bumps): random entries, or a linear model of m Gaussian bumps on n points
+        // (width two spacings: the Jacobian of 500 linear parameters, condition number ~1e3).
+        let shapes: &[(usize, usize, bool)] = if large {
+            &[(256, 5, false), (6, 5, false), (1000, 500, false), (1000, 500, true)]
+        } else {
+            &[(256, 5, false), (6, 5, false)]
+        };
+        for &(n, m, bumps) in shapes {
+            let j = if bumps {
+                Mat::from_fn(n, m, |i, c| {
+                    let u = (i as f64 / (n - 1) as f64 - c as f64 / (m - 1) as f64) * (m - 1) as f64 / 2.0;
+                    (-u * u).exp()
+                })
+            } else {
+                Mat::from_fn(n, m, |i, c| rnd() * 10f64.powi(c as i32 % 3) + if i == c { 1.0 } else { 0.0 })
+            };
             let est = vec![1.0; m];
             let (reps, tries) = if m > 50 { (1, 1) } else { (20_000, 3) };
             let time = |f: &dyn Fn()| {
@@ -354,11 +367,11 @@ mod tests {
                 std::hint::black_box(param_stats_with(std::hint::black_box(j.as_ref()), n, 3.7, n.max(m + 1) - m, &est, true));
             });
             if m > 50 {
-                println!("n = {n:5}, m = {m:4}: param_stats (extras) {:12.3} us", full * 1e6);
+                println!("n = {n:5}, m = {m:4}, bumps {bumps}: param_stats (extras) {:12.3} us", full * 1e6);
                 let qr = time(&|| {
                     std::hint::black_box(std_errors_qr(std::hint::black_box(j.as_ref()), 3.7, n - m));
                 });
-                println!("n = {n:5}, m = {m:4}: std_errors_qr {:12.3} us", qr * 1e6);
+                println!("n = {n:5}, m = {m:4}, bumps {bumps}: std_errors_qr {:12.3} us", qr * 1e6);
                 continue;
             }
             let lean = time(&|| {
