@@ -7,14 +7,30 @@
 //! Cov(θ) = s² (JᵀJ)⁻¹ = s² V Σ⁻² Vᵀ,   s² = RSS/(n − p − q),
 //! ```
 //!
-//! computed from the thin SVD `J = U Σ Vᵀ` (never by inverting `JᵀJ`), obtained as the SVD of
-//! the small triangular factor of a pivoted QR `J Π = Q R` (σ(J) = σ(R)). This is the
-//! convention of R `nls` and of lmfit with `scale_covar=True`: σ only sets the
-//! relative weights, the overall scale comes from the residuals. If `J` is
-//! numerically rank deficient (`σ_min ≤ ε·max(n, m)·σ_max`) no covariance is
-//! reported. Two-sided p values use Student's t with `n − p − q` degrees of freedom:
-//! `P(|T| > |t|) = I_{ν/(ν+t²)}(ν/2, ½)` with the regularized incomplete beta `I`.
+//! computed from the column-equilibrated Jacobian `J_s = J D⁻¹`, `D = diag(‖J e_c‖₂)` (unit
+//! columns), and its thin SVD `J_s = U Σ Vᵀ` (never by inverting `JᵀJ`):
+//!
+//! ```text
+//! Cov(θ) = s² D⁻¹ (J_sᵀJ_s)⁻¹ D⁻¹ = s² D⁻¹ V Σ⁻² Vᵀ D⁻¹.
+//! ```
+//!
+//! Standard errors, t values and correlations do not depend on the units of the parameters
+//! (a column scaling of `J`), and neither do the rank decision and the reported condition
+//! number, which are those of `J_s`: a decay time of 2.5e-12 s has the same statistics as one of
+//! 2.5 ps. (Column equilibration is within a factor `√m` of the best diagonal scaling for the
+//! condition number: van der Sluis 1969.) With few parameters the SVD is that of the small
+//! triangular factor of a pivoted QR `J_s Π = Q R` (σ(J_s) = σ(R)) by one-sided Jacobi, with
+//! many it is faer's (see [`crate::linalg::svd`]). This is the convention of R `nls` and of
+//! lmfit with `scale_covar=True`: σ only sets the relative weights, the overall scale comes
+//! from the residuals. If `J_s` is numerically rank deficient (`σ_min ≤ ε·max(n, m)·σ_max`,
+//! or a zero column) no covariance is reported. Two-sided p values use Student's t with
+//! `n − p − q` degrees of freedom: `P(|T| > |t|) = I_{ν/(ν+t²)}(ν/2, ½)` with the regularized
+//! incomplete beta `I`.
 
+use crate::linalg::svd::{QR_MAX_COLS, equilibrated_tall_qr, safe_column_norms, small_svd};
+#[cfg(test)]
+use crate::linalg::svd::faer_svd;
+#[cfg(test)]
 use crate::linalg::svd::{jacobi_svd, tall_qr};
 pub use crate::linalg::svd::tall_singular_values;
 use faer::{Mat, MatRef};
@@ -36,9 +52,13 @@ pub struct ParamStats {
     pub t_values: Vec<f64>,
     /// Two-sided p values from Student's t with `dof` degrees of freedom.
     pub p_values: Vec<f64>,
-    /// Numerical rank of `J`.
+    /// Numerical rank of the column-equilibrated Jacobian `J D⁻¹` (columns of unit 2-norm; a
+    /// zero column of `J` counts as deficient).
     pub rank: usize,
-    /// 2-norm condition number `σ_max/σ_min` of `J` (∞ if singular).
+    /// 2-norm condition number `σ_max/σ_min` of the column-equilibrated Jacobian `J D⁻¹`, not
+    /// of `J` itself (∞ if singular): independent of the parameters' units, it measures how
+    /// well the standard errors are determined. `J`'s own condition number also grows with the
+    /// spread of the column norms, which changes no standard error.
     pub condition_number: f64,
 }
 
@@ -89,51 +109,44 @@ pub(crate) fn param_stats_with(
             condition_number: 1.0,
         };
     }
-    if !(0..m).all(|c| j.col(c).iter().all(|v| v.is_finite())) {
+    let Some((s, v, d)) = equilibrated_svd(j) else {
         return fail(0, f64::INFINITY);
-    }
-    // J Π = Q R (pivoted Householder QR), then the SVD of the small R = U Σ Wᵀ:
-    // J = (Q U) Σ (Π W)ᵀ, so σ(J) = σ(R) and V = Π W.
-    // A short matrix (such as a compact Jacobian) goes to Jacobi directly.
-    let (s, v) = if n <= 2 * m {
-        match jacobi_svd(j) {
-            Some(sv) => sv,
-            None => return fail(0, f64::INFINITY),
-        }
-    } else {
-        let (qr, r) = tall_qr(j);
-        let Some((s, w)) = jacobi_svd(r.as_ref()) else {
-            return fail(0, f64::INFINITY);
-        };
-        let mut v = Mat::zeros(m, s.len());
-        for (row, &pr) in qr.perm().iter().enumerate() {
-            for c in 0..s.len() {
-                v[(pr, c)] = w[(row, c)];
-            }
-        }
-        (s, v)
     };
     let smax = s.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let smin = s.iter().fold(f64::INFINITY, |a, v| a.min(v.abs()));
     let tol = f64::EPSILON * (n_obs.max(n).max(m) as f64) * smax;
-    let rank = s.iter().filter(|v| v.abs() > tol).count();
-    let cond = if smin > 0.0 { smax / smin } else { f64::INFINITY };
+    let zero_cols = d.iter().filter(|d| **d == 0.0).count();
+    let rank = s.iter().filter(|v| v.abs() > tol).count().min(m - zero_cols);
+    let cond = if smin > 0.0 && zero_cols == 0 { smax / smin } else { f64::INFINITY };
     if rank < m {
         return fail(rank, cond);
     }
     let s2 = if dof > 0 { rss / dof as f64 } else { f64::NAN };
-    let mut cov = Mat::zeros(m, m);
-    for a in 0..m {
-        for b in 0..=a {
-            let mut acc = 0.0;
-            for k in 0..m {
-                acc += v[(a, k)] * v[(b, k)] / (s[k] * s[k]);
+    // C_s = V Σ⁻² Vᵀ = (J_sᵀJ_s)⁻¹; Cov = s² D⁻¹ C_s D⁻¹. The standard errors and
+    // correlations come from C_s (as s √(C_s)_cc / d_c and (C_s)_ab / √((C_s)_aa (C_s)_bb)),
+    // not through Cov, whose entries can leave the range of f64 at extreme units when theirs
+    // do not.
+    let cs = if m > QR_MAX_COLS {
+        let x = Mat::from_fn(m, m, |a, k| v[(a, k)] / s[k]);
+        &x * x.transpose()
+    } else {
+        let mut cs = Mat::zeros(m, m);
+        for a in 0..m {
+            for b in 0..=a {
+                let mut acc = 0.0;
+                for k in 0..m {
+                    acc += v[(a, k)] * v[(b, k)] / (s[k] * s[k]);
+                }
+                cs[(a, b)] = acc;
+                cs[(b, a)] = acc;
             }
-            cov[(a, b)] = s2 * acc;
-            cov[(b, a)] = s2 * acc;
         }
-    }
-    let se: Vec<f64> = (0..m).map(|i| cov[(i, i)].max(0.0).sqrt()).collect();
+        cs
+    };
+    let cov = Mat::from_fn(m, m, |a, b| s2 * (cs[(a, b)] / d[a]) / d[b]);
+    let root: Vec<f64> = (0..m).map(|i| cs[(i, i)].max(0.0).sqrt()).collect();
+    let sd = s2.sqrt();
+    let se: Vec<f64> = (0..m).map(|i| sd * root[i] / d[i]).collect();
     if !extras {
         return ParamStats {
             covariance: Some(cov),
@@ -148,7 +161,7 @@ pub(crate) fn param_stats_with(
     let mut corr = Mat::zeros(m, m);
     for a in 0..m {
         for b in 0..m {
-            corr[(a, b)] = cov[(a, b)] / (se[a] * se[b]);
+            corr[(a, b)] = cs[(a, b)] / (root[a] * root[b]);
         }
     }
     let t: Vec<f64> = estimates.iter().zip(&se).map(|(e, s)| e / s).collect();
@@ -164,20 +177,57 @@ pub(crate) fn param_stats_with(
     }
 }
 
-/// Standard errors `s √diag((JᵀJ)⁻¹)`, `s² = rss/dof`, from a pivoted QR `J Π = Q R`:
-/// `(JᵀJ)⁻¹ = Π R⁻¹ R⁻ᵀ Πᵀ`, so the error of parameter `Π e_i` is `s` times the norm of row `i`
-/// of `R⁻¹`. Cheaper than the SVD of [`param_stats_with`] (what the batch needs of a fit), and
-/// only for a clearly well-conditioned `J`: returns `None` (use the SVD) unless `R` has full
-/// rank with `|r_mm| > 1e-8 |r_11|`. Then `σ_min(J) ≥ |r_mm| / (2^{m−1} √m)` is far above any
-/// rank tolerance, and the two routes agree to rounding (tested).
+/// The SVD `J D⁻¹ = U Σ Vᵀ` of the column-equilibrated `n × m` matrix (`D = diag(d)`,
+/// `d_c = ‖J e_c‖₂`; a zero column is left zero and has `d_c = 0`): returns `σ` (in no particular
+/// order), `V` (`m × m`) and `d`. `None` if an entry is not finite or the SVD fails.
+/// A tall `J` with up to [`QR_MAX_COLS`] columns through the equilibrated pivoted QR
+/// `J D⁻¹ Π = Q R` and the SVD `R = U Σ Wᵀ` (so that `J D⁻¹ = (Q U) Σ (Π W)ᵀ` and `V = Π W`),
+/// by one-sided Jacobi or faer (see [`crate::linalg::svd`]); others by the SVD of `J D⁻¹`.
+fn equilibrated_svd(j: MatRef<'_, f64>) -> Option<(Vec<f64>, Mat<f64>, Vec<f64>)> {
+    let (n, m) = (j.nrows(), j.ncols());
+    if m <= QR_MAX_COLS && n > 2 * m {
+        let (qr, r, d) = equilibrated_tall_qr(j)?;
+        let (s, w) = small_svd(r.as_ref(), true)?;
+        let mut v = Mat::zeros(m, s.len());
+        for (row, &pr) in qr.perm().iter().enumerate() {
+            for c in 0..s.len() {
+                v[(pr, c)] = w[(row, c)];
+            }
+        }
+        return Some((s, v, d));
+    }
+    if !(0..m).all(|c| j.col(c).iter().all(|v| v.is_finite())) {
+        return None;
+    }
+    // Short (such as a compact Jacobian) or many columns: scale J itself.
+    let d = match safe_column_norms(j) {
+        Some(d) => d,
+        None => (0..m).map(|c| j.col(c).norm_l2()).collect(),
+    };
+    if !d.iter().all(|d| d.is_finite()) {
+        return None;
+    }
+    let js = Mat::from_fn(n, m, |i, c| if d[c] > 0.0 { j[(i, c)] / d[c] } else { 0.0 });
+    let (s, v) = small_svd(js.as_ref(), true)?;
+    Some((s, v, d))
+}
+
+/// Standard errors `s √diag((JᵀJ)⁻¹)`, `s² = rss/dof`, from a pivoted QR of the
+/// column-equilibrated `J D⁻¹ Π = Q R` (`D = diag(‖J e_c‖₂)`, see [`param_stats_with`]):
+/// `(JᵀJ)⁻¹ = D⁻¹ Π R⁻¹ R⁻ᵀ Πᵀ D⁻¹`, so the error of parameter `c = Π e_i` is `s` times the norm
+/// of row `i` of `R⁻¹` over `d_c`. Cheaper than the SVD of [`param_stats_with`] (what the batch
+/// needs of a fit), and only for a clearly well-conditioned `J D⁻¹`: returns `None` (use the
+/// SVD) unless `κ_F(R) = ‖R‖_F ‖R⁻¹‖_F = √m ‖R⁻¹‖_F ≤ 1e8`. Since `κ₂ ≤ κ_F`, an accepted `J`
+/// has a (scaled) condition number of at most 1e8, far below any rank tolerance and below the
+/// ill-conditioning warning's 1e10, and the two routes agree to rounding (tested). Like the
+/// SVD route it does not depend on the units of the parameters.
 pub(crate) fn std_errors_qr(j: MatRef<'_, f64>, rss: f64, dof: usize) -> Option<Vec<f64>> {
     let (n, m) = (j.nrows(), j.ncols());
     if m == 0 || n < m || dof == 0 {
         return None;
     }
-    let (qr, r) = tall_qr(j);
-    let r00 = r[(0, 0)].abs();
-    if qr.rank() < m || !(r[(m - 1, m - 1)].abs() > 1e-8 * r00) || !r00.is_finite() {
+    let (qr, r, d) = equilibrated_tall_qr(j)?;
+    if !(0..m).all(|c| r[(c, c)] != 0.0) {
         return None;
     }
     // X = R⁻¹ (upper triangular) column by column: X[c, c] = 1/r_cc and, upwards,
@@ -193,11 +243,16 @@ pub(crate) fn std_errors_qr(j: MatRef<'_, f64>, rss: f64, dof: usize) -> Option<
             x[(i, c)] = -acc / r[(i, i)];
         }
     }
+    let rows: Vec<f64> = (0..m).map(|i| (i..m).map(|c| x[(i, c)] * x[(i, c)]).sum()).collect();
+    // κ_F² = ‖R‖_F² ‖R⁻¹‖_F² with ‖R‖_F² = m (unit columns); NaN or ∞ is declined too.
+    let kappa2 = m as f64 * rows.iter().sum::<f64>();
+    if !(kappa2 <= 1e16) {
+        return None;
+    }
     let s2 = rss / dof as f64;
     let mut se = vec![0.0; m];
-    for (i, &pi) in qr.perm().iter().enumerate() {
-        let row: f64 = (i..m).map(|c| x[(i, c)] * x[(i, c)]).sum();
-        se[pi] = (s2 * row).sqrt();
+    for (&pi, row) in qr.perm().iter().zip(&rows) {
+        se[pi] = (s2 * row).sqrt() / d[pi];
     }
     se.iter().all(|v| v.is_finite()).then_some(se)
 }
@@ -207,7 +262,9 @@ mod tests {
     use super::*;
 
     /// The QR route to standard errors agrees with the SVD one on well-conditioned matrices
-    /// and declines ill-conditioned ones.
+    /// and declines ill-conditioned ones, whatever the column scales (parameter units: here
+    /// 10^(e·c) for column c, out to squares that overflow and underflow), and both are
+    /// invariant to them.
     #[test]
     fn standard_errors_by_qr_match_the_svd() {
         let mut seed = 3u64;
@@ -215,25 +272,42 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
-        for &(n, m) in &[(6, 5), (5, 5), (40, 3), (9, 1), (200, 6)] {
+        for (n, m, e) in [(6, 5, 1), (5, 5, 1), (40, 3, 1), (9, 1, 1), (200, 6, 1), (6, 5, 12), (40, 3, -12), (200, 6, 12)]
+            .into_iter()
+            .chain([(6, 4, 45), (40, 3, -70), (200, 6, 40), (3, 3, -100)])
+        {
             let mut j = Mat::<f64>::zeros(n, m);
             for c in 0..m {
                 for i in 0..n {
-                    j[(i, c)] = next() * 10f64.powi(c as i32);
+                    j[(i, c)] = next();
                 }
             }
-            let est = vec![1.0; m];
-            let svd = param_stats_with(j.as_ref(), n, 3.7, 11, &est, false);
+            let unscaled = param_stats_with(j.as_ref(), n, 3.7, 11, &vec![1.0; m], false);
+            let unscaled_qr = std_errors_qr(j.as_ref(), 3.7, 11).expect("well conditioned");
+            let scale = |c: usize| 10f64.powi(e * c as i32);
+            for c in 0..m {
+                for i in 0..n {
+                    j[(i, c)] *= scale(c);
+                }
+            }
+            let svd = param_stats_with(j.as_ref(), n, 3.7, 11, &vec![1.0; m], false);
+            assert_eq!(svd.rank, m, "n={n} m={m} e={e}");
+            assert!((svd.condition_number - unscaled.condition_number).abs() <= 1e-12 * unscaled.condition_number);
             let qr = std_errors_qr(j.as_ref(), 3.7, 11).expect("well conditioned");
-            for (a, b) in qr.iter().zip(&svd.std_errors) {
-                assert!((a - b).abs() <= 1e-12 * b, "n={n} m={m}: {a} vs {b}");
+            for c in 0..m {
+                let (a, b) = (qr[c], svd.std_errors[c]);
+                assert!((a - b).abs() <= 1e-12 * b, "n={n} m={m} e={e}: {a} vs {b}");
+                let u = unscaled.std_errors[c] / scale(c);
+                assert!((b - u).abs() <= 1e-12 * u, "n={n} m={m} e={e}: {b} vs {u}");
+                let u = unscaled_qr[c] / scale(c);
+                assert!((a - u).abs() <= 1e-12 * u, "n={n} m={m} e={e}: {a} vs {u}");
             }
             // A nearly dependent column: declined (the SVD decides rank and errors).
             if m > 1 {
                 for i in 0..n {
-                    j[(i, m - 1)] = j[(i, 0)] * 3.0 + 1e-12 * next();
+                    j[(i, m - 1)] = (j[(i, 0)] * 3.0 + 1e-12 * next() * scale(0)) * (scale(m - 1) / scale(0));
                 }
-                assert!(std_errors_qr(j.as_ref(), 3.7, 11).is_none());
+                assert!(std_errors_qr(j.as_ref(), 3.7, 11).is_none(), "n={n} m={m} e={e}");
             }
         }
     }
@@ -297,6 +371,24 @@ mod tests {
         let big = s.iter().fold(0.0f64, |x, v| x.max(*v));
         assert_eq!(s.iter().filter(|v| **v > 1e-12 * big).count(), 1);
         assert!(jacobi_svd(Mat::from_fn(2, 2, |_, _| f64::NAN).as_ref()).is_none());
+    }
+
+    /// One-sided Jacobi converges on an exactly singular matrix (two equal columns): the
+    /// rounding noise left in the annihilated column must not keep it rotating forever.
+    #[test]
+    fn jacobi_svd_converges_on_equal_columns() {
+        for k in [3usize, 5, 40] {
+            let a = Mat::from_fn(k, 3, |r, c| {
+                let t = r as f64 * 0.1;
+                if c == 2 { 1.0 } else { (-t / 2.5).exp() }
+            });
+            let (_, r) = tall_qr(a.as_ref());
+            let (s, _) = jacobi_svd(r.as_ref()).expect("converges");
+            let big = s.iter().fold(0.0f64, |x, v| x.max(*v));
+            assert_eq!(s.iter().filter(|v| **v > 1e-13 * big).count(), 2, "k = {k}");
+            let (s, _) = jacobi_svd(a.as_ref()).expect("converges");
+            assert_eq!(s.iter().filter(|v| **v > 1e-13 * big).count(), 2, "k = {k}");
+        }
     }
 
     #[test]
@@ -386,6 +478,36 @@ mod tests {
                 lean * 1e6,
                 qr * 1e6
             );
+        }
+        // Crossover of the SVD routes (JACOBI_MAX_COLS): pivoted QR + Jacobi of R, faer of the
+        // tall J, pivoted QR + faer of R.
+        for m in [5, 8, 12, 16, 20, 24, 32, 48, 64] {
+            let n = 256usize.max(4 * m);
+            let j = Mat::from_fn(n, m, |i, c| rnd() + if i == c { 1.0 } else { 0.0 });
+            let reps = 20_000 / m;
+            let time = |f: &dyn Fn()| {
+                let mut best = f64::INFINITY;
+                for _ in 0..3 {
+                    let t0 = Instant::now();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    best = best.min(t0.elapsed().as_secs_f64() / reps as f64);
+                }
+                best * 1e6
+            };
+            let jac = time(&|| {
+                let (_, r) = crate::linalg::svd::tall_qr(std::hint::black_box(j.as_ref()));
+                std::hint::black_box(jacobi_svd(r.as_ref()));
+            });
+            let fa = time(&|| {
+                std::hint::black_box(faer_svd(std::hint::black_box(j.as_ref()), true));
+            });
+            let qf = time(&|| {
+                let (_, r) = crate::linalg::svd::tall_qr(std::hint::black_box(j.as_ref()));
+                std::hint::black_box(faer_svd(r.as_ref(), true));
+            });
+            println!("crossover n = {n:5}, m = {m:3}: QR+Jacobi {jac:10.2} us   faer(J) {fa:10.2} us   QR+faer(R) {qf:10.2} us");
         }
     }
 }
