@@ -53,8 +53,8 @@ fn standard_errors_do_not_depend_on_units() {
             reference.condition_number
         );
         let unit = [time, yscale, yscale];
-        for k in 0..3 {
-            let se = st.std_errors[k] / unit[k];
+        for (k, u) in unit.iter().enumerate() {
+            let se = st.std_errors[k] / u;
             assert!(rel(se, reference.std_errors[k]) < 1e-10, "{what}: SE {k}: {se} vs {}", reference.std_errors[k]);
             assert!(rel(st.t_values[k], reference.t_values[k]) < 1e-10, "{what}: t {k}");
             assert!(rel(st.p_values[k], reference.p_values[k]) < 1e-8, "{what}: p {k}");

@@ -54,25 +54,30 @@ pub fn tall_singular_values(a: MatRef<'_, f64>) -> Option<Vec<f64>> {
     small_svd(r.as_ref(), false).map(|(s, _)| s)
 }
 
-/// The pivoted QR of the column-equilibrated `A D⁻¹`, `D = diag(‖a_c‖₂)`: `A D⁻¹ Π = Q R_s`.
-/// Returns the factorisation (for its permutation), `R_s` (`min(n, m) × m`, pivoted order, unit
-/// columns but for the zero ones) and `d` (original column order; `d_c = 0` for a zero column,
-/// whose column of `R_s` is zero). Householder QR is backward stable column by column
-/// (`‖Δa_c‖ ≤ γ ‖a_c‖` whatever the pivoting), so the columns of `R` are scaled after the
-/// factorisation: `‖r_k‖ = ‖a_{Π k}‖`. If a column's norm is out of the range where its
-/// squares are exact enough (or the factor overflows), the columns are first scaled by
-/// powers of two (exactly) and the matrix is factored again. `None` if an entry is not finite
-/// or a norm overflows.
-pub(crate) fn equilibrated_tall_qr(a: MatRef<'_, f64>) -> Option<(PivotedQr, Mat<f64>, Vec<f64>)> {
+/// A pivoted QR `A P Π = Q R` of a tall matrix whose column norms are safely computed: `P` is
+/// the identity (`p2` is `None`) unless a column's sum of squares is out of the range where it
+/// is exact enough (or the factor overflows); then `P` holds exact power-of-two column scales
+/// (the largest entry of each column in [1, 2), original column order) and the scaled matrix is
+/// factored instead. `norms[k]` is the 2-norm of column `k` of `R` (pivoted order), which is
+/// that of column `Π k` of `A P`. `None` if an entry is not finite.
+pub(crate) struct SafeQr {
+    pub qr: PivotedQr,
+    pub r: Mat<f64>,
+    pub norms: Vec<f64>,
+    pub p2: Option<Vec<f64>>,
+}
+
+/// See [`SafeQr`].
+pub(crate) fn safe_tall_qr(a: MatRef<'_, f64>) -> Option<SafeQr> {
     let m = a.ncols();
+    // A NaN or ∞ in A reaches its column of R, which fails the norms' range check.
+    let (qr, r) = tall_qr(a);
+    if let Some(norms) = safe_column_norms(r.as_ref()) {
+        return Some(SafeQr { qr, r, norms, p2: None });
+    }
     if !(0..m).all(|c| a.col(c).iter().all(|v| v.is_finite())) {
         return None;
     }
-    let (qr, r) = tall_qr(a);
-    if let Some(norms) = safe_column_norms(r.as_ref()) {
-        return Some(unit_columns(qr, r, &norms, None));
-    }
-    // Extreme scales: exact power-of-two column scales P (largest entry in [1, 2)) first.
     let p2: Vec<f64> = (0..m)
         .map(|c| {
             let big = a.col(c).iter().fold(0.0f64, |x, v| x.max(v.abs()));
@@ -82,8 +87,29 @@ pub(crate) fn equilibrated_tall_qr(a: MatRef<'_, f64>) -> Option<(PivotedQr, Mat
     let scaled = Mat::from_fn(a.nrows(), m, |i, c| a[(i, c)] * p2[c]);
     let (qr, r) = tall_qr(scaled.as_ref());
     let norms = safe_column_norms(r.as_ref())?;
-    let out = unit_columns(qr, r, &norms, Some(&p2));
-    out.2.iter().all(|d| d.is_finite()).then_some(out)
+    Some(SafeQr { qr, r, norms, p2: Some(p2) })
+}
+
+/// The pivoted QR of the column-equilibrated `A D⁻¹`, `D = diag(‖a_c‖₂)`: `A D⁻¹ Π = Q R_s`.
+/// Returns the factorisation (for its permutation), `R_s` (`min(n, m) × m`, pivoted order, unit
+/// columns but for the zero ones) and `d` (original column order; `d_c = 0` for a zero column,
+/// whose column of `R_s` is zero). Householder QR is backward stable column by column
+/// (`‖Δa_c‖ ≤ γ ‖a_c‖` whatever the pivoting), so the columns of `R` are scaled after the
+/// factorisation ([`safe_tall_qr`]): `‖r_k‖ = ‖a_{Π k}‖`. `None` if an entry is not finite or
+/// a norm overflows.
+pub(crate) fn equilibrated_tall_qr(a: MatRef<'_, f64>) -> Option<(PivotedQr, Mat<f64>, Vec<f64>)> {
+    let SafeQr { qr, mut r, norms, p2 } = safe_tall_qr(a)?;
+    let mut d = vec![0.0; norms.len()];
+    for (k, (&pk, &nk)) in qr.perm().iter().zip(&norms).enumerate() {
+        if nk > 0.0 {
+            let inv = 1.0 / nk;
+            for i in 0..=k.min(r.nrows() - 1) {
+                r[(i, k)] *= inv;
+            }
+        }
+        d[pk] = p2.as_ref().map_or(nk, |p2| nk / p2[pk]);
+    }
+    d.iter().all(|d| d.is_finite()).then_some((qr, r, d))
 }
 
 /// 2-norms of the columns of `r` if every entry is finite and every nonzero column's sum of
@@ -102,21 +128,6 @@ pub(crate) fn safe_column_norms(r: MatRef<'_, f64>) -> Option<Vec<f64>> {
             }
         })
         .collect()
-}
-
-/// Divides column `k` of `r` by `norms[k]` (zero columns stay zero) and returns the column
-/// scales in the original order, `d_{Π k} = norms[k] / p2_{Π k}`.
-fn unit_columns(qr: PivotedQr, mut r: Mat<f64>, norms: &[f64], p2: Option<&[f64]>) -> (PivotedQr, Mat<f64>, Vec<f64>) {
-    let mut d = vec![0.0; norms.len()];
-    for (k, (&pk, &nk)) in qr.perm().iter().zip(norms).enumerate() {
-        if nk > 0.0 {
-            for i in 0..r.nrows() {
-                r[(i, k)] /= nk;
-            }
-        }
-        d[pk] = p2.map_or(nk, |p2| nk / p2[pk]);
-    }
-    (qr, r, d)
 }
 
 /// faer's SVD of a `k × m` matrix: the singular values (nonincreasing, padded with zeros to

@@ -27,7 +27,7 @@
 //! `n − p − q` degrees of freedom: `P(|T| > |t|) = I_{ν/(ν+t²)}(ν/2, ½)` with the regularized
 //! incomplete beta `I`.
 
-use crate::linalg::svd::{QR_MAX_COLS, equilibrated_tall_qr, safe_column_norms, small_svd};
+use crate::linalg::svd::{QR_MAX_COLS, SafeQr, equilibrated_tall_qr, safe_column_norms, safe_tall_qr, small_svd};
 #[cfg(test)]
 use crate::linalg::svd::faer_svd;
 #[cfg(test)]
@@ -126,7 +126,8 @@ pub(crate) fn param_stats_with(
     // correlations come from C_s (as s √(C_s)_cc / d_c and (C_s)_ab / √((C_s)_aa (C_s)_bb)),
     // not through Cov, whose entries can leave the range of f64 at extreme units when theirs
     // do not.
-    let cs = if m > QR_MAX_COLS {
+    // `cov` holds C_s first, then becomes Cov in place.
+    let mut cov = if m > QR_MAX_COLS {
         let x = Mat::from_fn(m, m, |a, k| v[(a, k)] / s[k]);
         &x * x.transpose()
     } else {
@@ -143,11 +144,18 @@ pub(crate) fn param_stats_with(
         }
         cs
     };
-    let cov = Mat::from_fn(m, m, |a, b| s2 * (cs[(a, b)] / d[a]) / d[b]);
-    let root: Vec<f64> = (0..m).map(|i| cs[(i, i)].max(0.0).sqrt()).collect();
+    let root: Vec<f64> = (0..m).map(|i| cov[(i, i)].max(0.0).sqrt()).collect();
+    let corr = extras.then(|| Mat::from_fn(m, m, |a, b| cov[(a, b)] / (root[a] * root[b])));
+    for a in 0..m {
+        for b in 0..=a {
+            let c = s2 * (cov[(a, b)] / d[a]) / d[b];
+            cov[(a, b)] = c;
+            cov[(b, a)] = c;
+        }
+    }
     let sd = s2.sqrt();
     let se: Vec<f64> = (0..m).map(|i| sd * root[i] / d[i]).collect();
-    if !extras {
+    let Some(corr) = corr else {
         return ParamStats {
             covariance: Some(cov),
             correlation: None,
@@ -157,13 +165,7 @@ pub(crate) fn param_stats_with(
             rank,
             condition_number: cond,
         };
-    }
-    let mut corr = Mat::zeros(m, m);
-    for a in 0..m {
-        for b in 0..m {
-            corr[(a, b)] = cs[(a, b)] / (root[a] * root[b]);
-        }
-    }
+    };
     let t: Vec<f64> = estimates.iter().zip(&se).map(|(e, s)| e / s).collect();
     let p = student_t_two_sided_ps(&t, dof as f64);
     ParamStats {
@@ -212,21 +214,22 @@ fn equilibrated_svd(j: MatRef<'_, f64>) -> Option<(Vec<f64>, Mat<f64>, Vec<f64>)
     Some((s, v, d))
 }
 
-/// Standard errors `s √diag((JᵀJ)⁻¹)`, `s² = rss/dof`, from a pivoted QR of the
-/// column-equilibrated `J D⁻¹ Π = Q R` (`D = diag(‖J e_c‖₂)`, see [`param_stats_with`]):
-/// `(JᵀJ)⁻¹ = D⁻¹ Π R⁻¹ R⁻ᵀ Πᵀ D⁻¹`, so the error of parameter `c = Π e_i` is `s` times the norm
-/// of row `i` of `R⁻¹` over `d_c`. Cheaper than the SVD of [`param_stats_with`] (what the batch
-/// needs of a fit), and only for a clearly well-conditioned `J D⁻¹`: returns `None` (use the
-/// SVD) unless `κ_F(R) = ‖R‖_F ‖R⁻¹‖_F = √m ‖R⁻¹‖_F ≤ 1e8`. Since `κ₂ ≤ κ_F`, an accepted `J`
-/// has a (scaled) condition number of at most 1e8, far below any rank tolerance and below the
-/// ill-conditioning warning's 1e10, and the two routes agree to rounding (tested). Like the
-/// SVD route it does not depend on the units of the parameters.
+/// Standard errors `s √diag((JᵀJ)⁻¹)`, `s² = rss/dof`, from a pivoted QR `J Π = Q R`:
+/// `(JᵀJ)⁻¹ = Π R⁻¹ R⁻ᵀ Πᵀ`, so the error of parameter `Π e_i` is `s` times the norm of row `i`
+/// of `R⁻¹`. Cheaper than the SVD of [`param_stats_with`] (what the batch needs of a fit), and
+/// only for a clearly well-conditioned column-equilibrated `J D⁻¹` (`D = diag(‖J e_c‖₂)`, see
+/// [`param_stats_with`]), whose triangular factor is `R_s = R D_Π⁻¹` (`D_Π = Πᵀ D Π`): returns
+/// `None` (use the SVD) unless `κ_F(R_s) = ‖R_s‖_F ‖R_s⁻¹‖_F = √m ‖D_Π R⁻¹‖_F ≤ 1e8`. Since
+/// `κ₂ ≤ κ_F`, an accepted `J` has a (scaled) condition number of at most 1e8, far below any
+/// rank tolerance and below the ill-conditioning warning's 1e10, and the two routes agree to
+/// rounding (tested). Like the SVD route it does not depend on the units of the parameters.
 pub(crate) fn std_errors_qr(j: MatRef<'_, f64>, rss: f64, dof: usize) -> Option<Vec<f64>> {
     let (n, m) = (j.nrows(), j.ncols());
     if m == 0 || n < m || dof == 0 {
         return None;
     }
-    let (qr, r, d) = equilibrated_tall_qr(j)?;
+    // R of J P (P: exact powers of two, the identity but at extreme scales); ‖r_k‖ = d_{Π k}.
+    let SafeQr { qr, r, norms, p2 } = safe_tall_qr(j)?;
     if !(0..m).all(|c| r[(c, c)] != 0.0) {
         return None;
     }
@@ -243,16 +246,22 @@ pub(crate) fn std_errors_qr(j: MatRef<'_, f64>, rss: f64, dof: usize) -> Option<
             x[(i, c)] = -acc / r[(i, i)];
         }
     }
-    let rows: Vec<f64> = (0..m).map(|i| (i..m).map(|c| x[(i, c)] * x[(i, c)]).sum()).collect();
-    // κ_F² = ‖R‖_F² ‖R⁻¹‖_F² with ‖R‖_F² = m (unit columns); NaN or ∞ is declined too.
-    let kappa2 = m as f64 * rows.iter().sum::<f64>();
-    if !(kappa2 <= 1e16) {
-        return None;
-    }
     let s2 = rss / dof as f64;
     let mut se = vec![0.0; m];
-    for (&pi, row) in qr.perm().iter().zip(&rows) {
-        se[pi] = (s2 * row).sqrt() / d[pi];
+    // κ_F² = ‖R_s‖_F² ‖D_Π R⁻¹‖_F² with ‖R_s‖_F² = m (unit columns).
+    let mut inv_f2 = 0.0;
+    for (i, (&pi, &ni)) in qr.perm().iter().zip(&norms).enumerate() {
+        let row: f64 = (i..m).map(|c| x[(i, c)] * x[(i, c)]).sum();
+        inv_f2 += ni * ni * row;
+        se[pi] = (s2 * row).sqrt();
+        if let Some(p2) = &p2 {
+            se[pi] *= p2[pi];
+        }
+    }
+    // NaN or ∞ is declined too.
+    let kappa_f2 = m as f64 * inv_f2;
+    if kappa_f2.is_nan() || kappa_f2 > 1e16 {
+        return None;
     }
     se.iter().all(|v| v.is_finite()).then_some(se)
 }
@@ -388,6 +397,24 @@ mod tests {
             assert_eq!(s.iter().filter(|v| **v > 1e-13 * big).count(), 2, "k = {k}");
             let (s, _) = jacobi_svd(a.as_ref()).expect("converges");
             assert_eq!(s.iter().filter(|v| **v > 1e-13 * big).count(), 2, "k = {k}");
+        }
+    }
+
+    /// A NaN or ∞ anywhere: no statistics, by either route.
+    #[test]
+    fn non_finite_jacobians_give_no_statistics() {
+        for (n, m) in [(40, 3), (6, 5), (300, 30), (200, 70)] {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                for (r, c) in [(0, 0), (n - 1, m - 1), (n / 2, m / 2)] {
+                    let mut j = Mat::from_fn(n, m, |i, k| ((i * 7 + k * 13) % 11) as f64 - 5.0 + if i == k { 9.0 } else { 0.0 });
+                    j[(r, c)] = bad;
+                    let st = param_stats_with(j.as_ref(), n, 1.0, 10, &vec![1.0; m], true);
+                    assert!(st.covariance.is_none() && st.std_errors.iter().all(|v| v.is_nan()), "{n}x{m} {bad} at {r},{c}");
+                    assert_eq!(st.rank, 0);
+                    assert!(std_errors_qr(j.as_ref(), 1.0, 10).is_none(), "{n}x{m} {bad} at {r},{c}");
+                    assert!(tall_singular_values(j.as_ref()).is_none(), "{n}x{m} {bad} at {r},{c}");
+                }
+            }
         }
     }
 
