@@ -98,7 +98,7 @@ fn regularized_incomplete_beta_with(a: f64, b: f64, x: f64, ln_inv_beta: f64) ->
 
 /// Two-sided p value `P(|T| > |t|)` of Student's t with `dof > 0` degrees of freedom.
 pub fn student_t_two_sided_p(t: f64, dof: f64) -> f64 {
-    if t.is_nan() || !(dof > 0.0) {
+    if t.is_nan() || dof.is_nan() || dof <= 0.0 {
         return f64::NAN;
     }
     if t.is_infinite() {
@@ -113,7 +113,7 @@ pub fn student_t_two_sided_ps(t: &[f64], dof: f64) -> Vec<f64> {
     let ln_inv_beta = if dof > 0.0 { ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) } else { f64::NAN };
     t.iter()
         .map(|&t| {
-            if t.is_nan() || !(dof > 0.0) {
+            if t.is_nan() || dof.is_nan() || dof <= 0.0 {
                 f64::NAN
             } else if t.is_infinite() {
                 0.0
