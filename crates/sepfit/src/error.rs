@@ -73,4 +73,21 @@ pub enum FitError {
     /// The model cannot be evaluated at the start.
     #[error("the model cannot be evaluated at the starting values: {0}; choose other starting values")]
     NonFiniteAtStart(ModelError),
+    /// The model is not finite on a row of the data at the starting values: the data of that
+    /// row (e.g. `log(0)`, a division by zero) or the start.
+    #[error("the model is {value} at row {} of the data at the starting values ({what}); check that row's data (e.g. log(0) or a division by zero there) or choose other starting values", row + 1)]
+    ModelNotFiniteAtRow {
+        /// Zero-based row.
+        row: usize,
+        /// Which part of the model: a basis function, the offset or a derivative.
+        what: String,
+        /// The value there.
+        value: f64,
+    },
+    /// The model is finite everywhere at the start, but the weighted sum of squares is not.
+    #[error("the sum of squares overflows at the starting values although the model is finite (the data reach |y/σ| = {max_weighted:e}); rescale the data or sigma")]
+    SumOfSquaresOverflow {
+        /// Largest `|yᵢ/σᵢ|`.
+        max_weighted: f64,
+    },
 }

@@ -344,9 +344,89 @@ struct Solution {
     projected: Option<(f64, usize)>,
 }
 
-/// The start in an error: the model cannot be evaluated there, with the model's reason.
-fn start_error(err: Option<ModelError>) -> FitError {
+/// Why the residuals are not finite at the start `b`: the first row of the data where the model
+/// (a basis function, the offset or a derivative) is not finite, or else an overflow of the
+/// sum of squares, or else the model's own reason `err`.
+fn start_error<M: SeparableModel + ?Sized>(model: &mut M, b: &[f64], y: &[f64], w: Option<&[f64]>, err: Option<ModelError>) -> FitError {
+    let mut ev = ModelEval::new(&*model);
+    if model.eval(b, &mut ev).is_ok() {
+        let n = model.n_obs();
+        let bad = |v: f64| !v.is_finite();
+        for i in 0..n {
+            let basis = (0..ev.basis.ncols()).find(|&j| bad(ev.basis[(i, j)]));
+            let found = match basis {
+                Some(j) => Some((format!("basis function {} of {}", j + 1, ev.basis.ncols()), ev.basis[(i, j)])),
+                None if bad(ev.offset[i]) => Some(("the term without a linear coefficient".to_string(), ev.offset[i])),
+                None => (0..ev.d_basis.ncols())
+                    .map(|c| ev.d_basis[(i, c)])
+                    .chain((0..ev.d_offset.ncols()).map(|c| ev.d_offset[(i, c)]))
+                    .find(|v| bad(*v))
+                    .map(|v| ("a derivative".to_string(), v)),
+            };
+            if let Some((what, value)) = found {
+                return FitError::ModelNotFiniteAtRow { row: i, what, value };
+            }
+        }
+        let max_weighted =
+            y.iter().enumerate().map(|(i, v)| (v * w.map_or(1.0, |w| w[i])).abs()).filter(|v| v.is_finite()).fold(0.0, f64::max);
+        return FitError::SumOfSquaresOverflow { max_weighted };
+    }
     FitError::NonFiniteAtStart(err.unwrap_or_else(|| ModelError::new("non-finite residuals")))
+}
+
+/// Powers of two `(c, d)` that bring extreme data into range: the response is multiplied by
+/// `c` when `|y|` reaches beyond `2^±400` (only for models without an offset, where the
+/// linear parameters then scale by `c` and nothing else changes), and the standard deviations
+/// by `d` when the weights `1/σ` do (the weights' common scale changes only the RSS). Without
+/// it, sums of squares of such data overflow or underflow and the estimates go wrong.
+fn data_scales(has_offset: bool, y: &[f64], sigma: Option<&[f64]>) -> (f64, f64) {
+    const LIMIT: f64 = 2.58e120; // ≈ 2^400
+    let scale = |max: f64| if max == 0.0 || !max.is_finite() || (1.0 / LIMIT..=LIMIT).contains(&max) { 1.0 } else { 2f64.powi(-(max.log2().round() as i32)) };
+    let c = if has_offset { 1.0 } else { scale(y.iter().map(|v| v.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max)) };
+    let d = match sigma {
+        Some(s) => 1.0 / scale(s.iter().map(|s| 1.0 / s.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max)),
+        None => 1.0,
+    };
+    (c, d)
+}
+
+/// [`fit_with`] on the response times `c` and the standard deviations times `d` (see
+/// [`data_scales`]), reported on the data's own scale.
+fn fit_scaled<M: SeparableModel + ?Sized>(
+    model: &mut M,
+    y: &[f64],
+    options: &FitOptions,
+    ws: &mut FitWorkspace,
+    (c, d): (f64, f64),
+) -> Result<Fit, FitError> {
+    let ys: Vec<f64> = y.iter().map(|v| v * c).collect();
+    let scaled = FitOptions { sigma: options.sigma.as_ref().map(|s| s.iter().map(|s| s * d).collect()), ..options.clone() };
+    let mut f = fit_with(model, &ys, &scaled, ws)?;
+    let q = f.nonlinear.len();
+    // Back to the data's scale: the response by 1/c, the weights by 1/d.
+    let (r, w) = (1.0 / c, d);
+    f.linear.iter_mut().for_each(|a| *a *= r);
+    f.estimates[q..].iter_mut().for_each(|a| *a *= r);
+    f.stats.std_errors[q..].iter_mut().for_each(|s| *s *= r);
+    if let Some(cov) = &mut f.stats.covariance {
+        for i in 0..cov.nrows() {
+            for j in 0..cov.ncols() {
+                cov[(i, j)] *= if i >= q { r } else { 1.0 } * if j >= q { r } else { 1.0 };
+            }
+        }
+    }
+    f.fitted.iter_mut().chain(&mut f.residuals).for_each(|v| *v *= r);
+    f.weighted_residuals.iter_mut().for_each(|v| *v *= r * w);
+    let rw2 = (r * w) * (r * w);
+    f.rss *= rw2;
+    f.initial_rss *= rw2;
+    f.reduced_chi_square *= rw2;
+    f.residual_std_error *= r * w;
+    // AIC and BIC do not depend on the weights' scale; the response's moves them by 2n ln c.
+    let shift = 2.0 * y.len() as f64 * c.ln();
+    f.aic -= shift;
+    f.bic -= shift;
+    Ok(f)
 }
 
 /// Levenberg–Marquardt on the compact variable-projection problem (reusing `ws`'s buffers).
@@ -361,7 +441,12 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
     let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
     let mut prob = VarProProblem::with_buffers(model, y, options.sigma.as_deref(), kind, true, ws.varpro.take())?;
     let rep = match lm::levenberg_marquardt(&mut prob, &options.start, lm_opts) {
-        Err(LmError::NonFiniteAtStart) => return Err(start_error(prob.project(&options.start).err())),
+        Err(LmError::NonFiniteAtStart) => {
+            let err = prob.project(&options.start).err();
+            drop(prob);
+            let w: Option<Vec<f64>> = options.sigma.as_ref().map(|s| s.iter().map(|s| 1.0 / s).collect());
+            return Err(start_error(model, &options.start, y, w.as_deref(), err));
+        }
         r => r?,
     };
     if !prob.is_projected_at(&rep.x) {
@@ -417,7 +502,9 @@ fn solve_full<M: SeparableModel + ?Sized>(
     let mut rep = match lm::levenberg_marquardt(&mut prob, &x0, &opts) {
         Err(LmError::NonFiniteAtStart) => {
             let mut r = vec![0.0; n];
-            return Err(start_error(prob.residuals(&x0, &mut r).err()));
+            let err = prob.residuals(&x0, &mut r).err();
+            drop(prob);
+            return Err(start_error(model, &options.start, y, Some(w), err));
         }
         r => r?,
     };
@@ -487,6 +574,10 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     options: &FitOptions,
     ws: &mut FitWorkspace,
 ) -> Result<Fit, FitError> {
+    let scales = data_scales(model.has_offset(), y, options.sigma.as_deref());
+    if scales != (1.0, 1.0) {
+        return fit_scaled(model, y, options, ws, scales);
+    }
     let full = options.detail == Detail::Full;
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
     // The weights (and the data checks) are needed up front except for the lean variable
