@@ -122,7 +122,8 @@ pub struct FitArgs {
 pub enum PathKind {
     /// The Levenberg–Marquardt iterates of the fit.
     Lm,
-    /// Seed 000's gradient descent with its simple step search.
+    /// Gradient descent with a simple step search (many small normalised steps; it shows how
+    /// slowly steepest descent follows a curved valley).
     Gd,
     /// Both.
     Both,

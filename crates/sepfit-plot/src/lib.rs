@@ -1,7 +1,7 @@
 //! # sepfit-plot: the pictures people want from a fit
 //!
 //! * [`draw_landscape`]: a loss surface over two parameters on log-spaced filled contour levels
-//!   with a labelled colour key, and optimiser paths drawn across it (seed 000's figure).
+//!   with a labelled colour key, and optimiser paths drawn across it.
 //! * [`draw_fit`]: data with the fitted curve, and the residuals in a panel underneath.
 //!
 //! PNG or SVG by the output file's extension. Text uses a bundled DejaVu Sans font, so no system
@@ -97,15 +97,15 @@ fn draw_err(out: &Path, e: impl std::fmt::Display) -> PlotError {
     PlotError::Draw { path: out.display().to_string(), message: e.to_string() }
 }
 
-/// Log-spaced levels (every half decade as in seed 000, finer or coarser by the span) covering the finite positive values of `z`
-/// (as seed 000: `10^seq(-4, 1, 0.5)`), as exponents of 10.
+/// Log-spaced levels (every half decade, finer or coarser by the span) covering the finite
+/// positive values of `z`, as exponents of 10.
 pub fn log_levels(z: &[f64]) -> Vec<f64> {
     let pos = z.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
     let (lo, hi) = pos.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return vec![0.0];
     }
-    // Half decades as in the seed; quarter decades when the loss spans under 3 decades; whole
+    // Half decades; quarter decades when the loss spans under 3 decades; whole
     // or multiple decades when it spans many.
     let span = hi.log10() - lo.log10();
     let step = if span < 3.0 { 0.25 } else if span <= 12.0 { 0.5 } else { (span / 24.0).ceil() };
@@ -120,7 +120,7 @@ pub fn log_levels(z: &[f64]) -> Vec<f64> {
     v
 }
 
-/// Seed 000's palette: hue from yellow (low loss) to blue (high loss).
+/// The palette: hue from yellow (low loss) to blue (high loss).
 fn level_color(i: usize, n: usize) -> RGBColor {
     let h = 0.15 + (0.7 - 0.15) * i as f64 / (n.max(2) - 1) as f64;
     hsv(h, 0.55, 1.0)

@@ -1,7 +1,8 @@
 //! The loss landscape of variable projection: the reduced loss
 //! `L(b) = ‖W(y − P(b) y)‖²` (linear parameters eliminated) over a grid of two nonlinear
-//! parameters, and the simple gradient descent of seed 000, whose gradient is the
-//! envelope-theorem gradient `∇_b L = 2 Jᵀ r` with `J` the exact Golub–Pereyra Jacobian.
+//! parameters, and a plain gradient descent with a simple step search (many small normalised
+//! steps: it shows how slowly steepest descent crawls along a curved valley), whose gradient is
+//! the envelope-theorem gradient `∇_b L = 2 Jᵀ r` with `J` the exact Golub–Pereyra Jacobian.
 
 use crate::error::FitError;
 use crate::solvers::lm::LeastSquaresProblem;
@@ -72,10 +73,10 @@ pub struct DescentPath {
     pub stopped: String,
 }
 
-/// Seed 000's gradient descent on the reduced loss: at each step move along `−∇L/‖∇L‖` by the
+/// Gradient descent on the reduced loss with a simple step search: at each step move along `−∇L/‖∇L‖` by the
 /// best of 100 step lengths `max_step·10^s`, `s` evenly spaced in `[−2, 0.001]`, keeping a step
 /// only if it lowers the loss; stop after `iterations` steps or when no step length helps.
-pub fn seed_gradient_descent<M: SeparableModel + ?Sized>(
+pub fn step_search_descent<M: SeparableModel + ?Sized>(
     model: &mut M,
     y: &[f64],
     sigma: Option<&[f64]>,

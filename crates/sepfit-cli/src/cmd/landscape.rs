@@ -5,7 +5,7 @@ use super::{CliError, emit};
 use crate::cli::{LandscapeArgs, PathKind};
 use anyhow::{Context, anyhow, bail};
 use sepfit::FormulaModel;
-use sepfit::landscape::{reduced_loss_grid, seed_gradient_descent};
+use sepfit::landscape::{reduced_loss_grid, step_search_descent};
 use sepfit_plot::{Landscape, Trace, draw_landscape};
 use std::time::Instant;
 
@@ -53,7 +53,7 @@ pub fn run(args: &LandscapeArgs) -> Result<(), CliError> {
         // Step lengths scale with the distance from start to optimum (seed: 0.001 on a 1.35 box).
         let dist = (0..nl.len()).map(|k| (b_opt[k] - b_start[k]).powi(2)).sum::<f64>().sqrt().max(1e-6);
         Some(
-            seed_gradient_descent(&mut model, &y, sigma.as_deref(), &b_start, dist / 500.0, args.gd_iterations)
+            step_search_descent(&mut model, &y, sigma.as_deref(), &b_start, dist / 500.0, args.gd_iterations)
                 .map_err(|e| anyhow!(e).context("gradient descent"))?,
         )
     } else {
