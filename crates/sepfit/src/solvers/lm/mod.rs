@@ -500,33 +500,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     let mut rejected = 0usize;
     let mut rank = 0usize;
 
-    let finish = |x: Vec<f64>, fvec: Vec<f64>, fnorm: f64, termination, iterations, nfev, njev, rejected, log, path, rank| {
-        let at_lower = x.iter().zip(&lo).map(|(v, l)| v <= l).collect();
-        let at_upper = x.iter().zip(&hi).map(|(v, h)| v >= h).collect();
-        Ok(LmReport {
-            x,
-            residuals: fvec,
-            cost: 0.5 * fnorm * fnorm,
-            initial_cost,
-            termination,
-            iterations,
-            residual_evaluations: nfev,
-            jacobian_evaluations: njev,
-            rejected_steps: rejected,
-            log,
-            path,
-            at_lower,
-            at_upper,
-            jacobian_rank: rank,
-            polish_steps: 0,
-        })
-    };
-
     if !fnorm.is_finite() {
         return Err(LmError::NonFiniteAtStart);
-    }
-    if m == 0 {
-        return finish(x, fvec, fnorm, Termination::NoFreeParameters, 0, nfev, njev, rejected, log, path, rank);
     }
 
     let mut par = 0.0f64;
@@ -534,16 +509,21 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     let mut xnorm = 0.0f64;
     let mut iter = 0usize;
     // Whether `jac` holds the Jacobian at the current `x`.
-    let mut jac_at_current: bool;
+    let mut jac_at_current = false;
+    // Every stop breaks out of this loop with its termination; only the converged stops of
+    // the tolerance tests go on to polishing.
     let term = 'outer: loop {
+        if m == 0 {
+            break 'outer Termination::NoFreeParameters;
+        }
         if iter >= opts.max_iterations {
-            return finish(x, fvec, fnorm, Termination::MaxIterations, iter, nfev, njev, rejected, log, path, rank);
+            break 'outer Termination::MaxIterations;
         }
         // Jacobian at the current (accepted) point.
         njev += 1;
         let ok = problem.jacobian(&x, jac).is_ok() && all_finite(jac);
         if !ok {
-            return finish(x, fvec, fnorm, Termination::NonFiniteJacobian, iter, nfev, njev, rejected, log, path, rank);
+            break 'outer Termination::NonFiniteJacobian;
         }
         iter += 1;
         jac_at_current = true;
@@ -577,7 +557,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             }
         }
         if nfree == 0 {
-            return finish(x, fvec, fnorm, Termination::NoFreeParameters, iter, nfev, njev, rejected, log, path, rank);
+            break 'outer Termination::NoFreeParameters;
         }
         for (c, &k) in free[..nfree].iter().enumerate() {
             a[c * n..(c + 1) * n].copy_from_slice(&jac[k * n..(k + 1) * n]);
@@ -756,10 +736,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 None
             };
             if let Some(t) = term {
-                if t.is_converged() {
-                    break 'outer t;
-                }
-                return finish(x, fvec, fnorm, t, iter, nfev, njev, rejected, log, path, rank);
+                break 'outer t;
             }
             if accepted {
                 break;
@@ -767,7 +744,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         }
     };
     let mut polish_steps = 0;
-    if fnorm > 0.0 && opts.polish {
+    let polishable = term.is_converged() && term != Termination::NoFreeParameters;
+    if polishable && fnorm > 0.0 && opts.polish {
         // If `x` has not moved since the Jacobian of the last iteration was computed (the
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(&*jac);
@@ -775,9 +753,25 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
     }
-    let mut rep = finish(x, fvec, fnorm, term, iter, nfev, njev, rejected, log, path, rank)?;
-    rep.polish_steps = polish_steps;
-    Ok(rep)
+    let at_lower = x.iter().zip(&lo).map(|(v, l)| v <= l).collect();
+    let at_upper = x.iter().zip(&hi).map(|(v, h)| v >= h).collect();
+    Ok(LmReport {
+        x,
+        residuals: fvec,
+        cost: 0.5 * fnorm * fnorm,
+        initial_cost,
+        termination: term,
+        iterations: iter,
+        residual_evaluations: nfev,
+        jacobian_evaluations: njev,
+        rejected_steps: rejected,
+        log,
+        path,
+        at_lower,
+        at_upper,
+        jacobian_rank: rank,
+        polish_steps,
+    })
 }
 
 #[cfg(test)]
