@@ -219,7 +219,7 @@ impl Gen<'_> {
 #[test]
 fn printed_ascii_parses_back_to_the_same_values() {
     let decls = "x: n, y: n, A: n x m, z: m, s";
-    let mut runner = TestRunner::new(Config { cases: 600, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: 3000, failure_persistence: None, ..Config::default() });
     let strategy = (prop::collection::vec(any::<u32>(), 64), any::<u64>());
     runner
         .run(&strategy, |(choices, seed)| {

@@ -225,13 +225,10 @@ impl Graph {
                     let assoc = match (n, self.node(b)) {
                         _ if pb != P_MUL => true,
                         (MNode::MatMul(..), MNode::MatMul(..)) => true,
-                        // `a .* s*x` would read back as `(a .* s)*x`, a matrix product: a right
-                        // operand printed with the scalar `*` needs parentheses unless `a` is a
-                        // scalar too
-                        (MNode::Mul(..), MNode::Mul(c, d)) => {
-                            let starred = self.shape(c) == Shape::Scalar || self.shape(d) == Shape::Scalar;
-                            !starred || self.shape(a) == Shape::Scalar
-                        }
+                        // `a .* s*x` would read back as `(a .* s)*x`, a matrix product (and so
+                        // would a scalar `*` further into the right operand): a product on the
+                        // right keeps its parentheses unless `a` is a scalar
+                        (MNode::Mul(..), MNode::Mul(..)) => self.shape(a) == Shape::Scalar,
                         (MNode::Mul(x, _), MNode::MatMul(..) | MNode::Div(..)) => self.shape(x) == Shape::Scalar,
                         _ => false,
                     };
