@@ -7,8 +7,10 @@ use serde_json::{Map, Value, json};
 
 pub fn run(args: &ModelArgs) -> Result<(), CliError> {
     let columns: Vec<String> = match &args.data {
-        // every column, used or not, so that a misspelt column name gets a note
-        Some(path) => read_header(path)?,
+        Some(path) => {
+            let names = read_header(path)?;
+            crate::data::columns_in_formula(&names, &args.formula, None).into_iter().map(|i| names[i].clone()).collect()
+        }
         None => args.columns.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
     };
     let cols: Vec<&str> = columns.iter().map(String::as_str).collect();

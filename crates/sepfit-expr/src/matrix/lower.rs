@@ -230,7 +230,11 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                             return Err(Diagnostic::new(
                                 DiagnosticKind::ShapeMismatch,
                                 arg.span,
-                                format!("`{name}` takes dimensions: declared dimension names or positive whole numbers"),
+                                if name == "eye" {
+                                    "`eye` takes a dimension: a declared dimension name or a positive whole number".to_string()
+                                } else {
+                                    "`ones` takes dimensions: declared dimension names or positive whole numbers".to_string()
+                                },
                                 "not a dimension",
                             )
                             .hint(format!(

@@ -81,7 +81,7 @@ pub struct LossFormula {
 
 /// The smallest printed size (in nodes) of a shared subexpression that
 /// [`LossFormula::name_shared`] names.
-pub const SHARED_MIN_SIZE: usize = 10;
+pub const SHARED_MIN_SIZE: usize = 24;
 
 fn all_finite(ms: &[&Mat]) -> bool {
     ms.iter().all(|m| m.data.iter().all(|v| v.is_finite()))
