@@ -18,6 +18,25 @@
 //! assert_eq!(m.latex(d), "-t\\,e^{-b_{1}\\,t}");
 //! ```
 //!
+//! ## The formula language
+//! `response ~ model` (model formulas) or an expression (loss formulas), with numbers (`2`,
+//! `0.5`, `1e-3`, `.5`; every constant, and every constant expression such as `1e308*10` or
+//! `sqrt(-1)`, must be a finite number, or it is an error at its span), `+ - * / ^` (`**`
+//! also), parentheses, the constant `pi`, definitions before the formula (`u = exp(-k*t); y ~
+//! a*u`; a formula that ends in a definition, `y = a*exp(-k*t)`, is an error pointing at `=`:
+//! did you mean `~`?), and the elementwise functions `exp log log10 sqrt sin cos tan asin
+//! acos atan sinh cosh tanh abs sign`.
+//!
+//! `sign(x)` is −1, 0 or 1 as `x` is negative, zero or positive. Its derivative is taken as 0
+//! everywhere (it is 0 almost everywhere; at 0, where `sign` jumps, there is none), so a fit
+//! gets no gradient information through it: a parameter inside `sign(...)`, as `c` in
+//! `sign(t - c)`, is nonlinear (it needs a starting value) and moves only through the other
+//! places it appears. (`abs` has the derivative `sign(x)`.)
+//!
+//! A parameter is linear (eliminated by variable projection) only if the model is affine in
+//! it: `∂f/∂p` free of `p` and `f − p·∂f/∂p` free of `p`. A derivative that merely simplifies
+//! to something free of `p` is not enough (`sign(t - c) + c`, `4*p/(2*p)`).
+//!
 //! ## Modules
 //! Front end, shared by both kinds of formula:
 //! * [`lexer`] and [`parser`]: text → syntax tree ([`ast`]) with a [`Span`] ([`span`]) on every

@@ -22,7 +22,6 @@ pub(crate) struct Lowered {
 }
 
 pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared: &[&str]) -> Result<Lowered, Diagnostic> {
-    let _ = src;
     let mut pool = Pool::new();
     let col_syms: Vec<SymId> = columns
         .iter()
@@ -209,10 +208,39 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                     pool.call(f, a)
                 }
             };
+            // A constant expression that did not fold is not a finite number (`1e308*10`):
+            // an error here, as for a literal that overflows.
+            let operands_const = match &node.kind {
+                AstKind::Binary(_, ra, rb) => pool.as_const(map[ra.0 as usize]).is_some() && pool.as_const(map[rb.0 as usize]).is_some(),
+                AstKind::Call { args, .. } => args.iter().all(|a| pool.as_const(map[a.0 as usize]).is_some()),
+                AstKind::Neg(a) => pool.as_const(map[a.0 as usize]).is_some(),
+                _ => false,
+            };
+            if operands_const && pool.as_const(id).is_none() {
+                let v = pool.eval(id, &|_| f64::NAN);
+                let what = if v.is_nan() { "is not a real number (NaN)" } else { "overflows to infinity" };
+                return Err(Diagnostic::new(DiagnosticKind::DomainError, span, format!("this constant expression {what}"), "not a finite number")
+                    .hint("constants must be finite double-precision numbers (at most about 1.8e308)"));
+            }
             map[i] = id;
         }
         match st {
             Statement::Define { name, name_span, value } => {
+                if si + 1 == n_stmts {
+                    // `y = a*exp(-k*t)`: a definition where the model should be
+                    let vspan = parsed.ast.span(*value);
+                    let lo = name_span.end.min(src.len());
+                    let hi = vspan.start.clamp(lo, src.len());
+                    let eq = src.get(lo..hi).and_then(|b| b.find('=')).map(|k| Span::new(lo + k, lo + k + 1)).unwrap_or(*name_span);
+                    let rhs_text = src.get(vspan.start.min(src.len())..vspan.end.min(src.len())).unwrap_or("");
+                    return Err(Diagnostic::new(
+                        DiagnosticKind::MissingTilde,
+                        eq,
+                        "the formula ends in a definition, not a model: a model formula needs `~`",
+                        "did you mean `~`?",
+                    )
+                    .hint(format!("did you mean `~`? write `{name} ~ {rhs_text}`; `name = ...;` defines an intermediate quantity before the model")));
+                }
                 if columns.contains(&name.as_str()) {
                     return Err(Diagnostic::new(
                         DiagnosticKind::Shadowing,

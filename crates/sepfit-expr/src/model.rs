@@ -90,7 +90,8 @@ impl ModelFormula {
         let mut pool = low.pool;
         let mut rhs = low.rhs;
         let mut notes = Vec::new();
-        let mut param_list = low.params;
+        let mut param_list = low.params.clone();
+        column_typo_notes(&pool, &param_list, columns, &low.used_columns, &mut notes);
         if !opts.fixed.is_empty() {
             let mut map = HashMap::new();
             for (name, v) in opts.fixed {
@@ -101,16 +102,35 @@ impl ModelFormula {
                     notes.push(format!("`{name}` is fixed at {v}"));
                 }
             }
+            let before = rhs;
             rhs = pool.substitute(rhs, &map);
+            check_fixed_finite(&pool, before, rhs, &low.params, opts.fixed)?;
         }
         let syms: Vec<SymId> = param_list.iter().map(|(s, _)| *s).collect();
         let gradient: Vec<ExprId> = syms.iter().map(|&s| pool.diff(rhs, s)).collect();
 
-        // Candidates: parameters the model is affine in (∂f/∂p free of p).
+        // Candidates: parameters the model is affine in: ∂f/∂p free of p, and f − p·∂f/∂p free
+        // of p too (a derivative can be free of p without f being affine: ∂sign(t − c)/∂c
+        // simplifies to 0, and `4*p/(2*p)` has derivative 0 but is 0/0 at p = 0).
         let n = syms.len();
         let deps: Vec<Vec<SymId>> = gradient.iter().map(|&g| pool.free_symbols(g)).collect();
         let forced = |s: SymId, pool: &Pool| opts.force_nonlinear.contains(&pool.symbol_info(s).name.as_str());
-        let cand: Vec<usize> = (0..n).filter(|&i| !deps[i].contains(&syms[i]) && !forced(syms[i], &pool)).collect();
+        let mut cand: Vec<usize> = Vec::new();
+        for i in 0..n {
+            if deps[i].contains(&syms[i]) || forced(syms[i], &pool) {
+                continue;
+            }
+            if affine_in(&pool, rhs, syms[i]) {
+                cand.push(i);
+                continue;
+            }
+            let p = pool.sym(syms[i]);
+            let pg = pool.mul(p, gradient[i]);
+            let rest = pool.sub(rhs, pg);
+            if !pool.depends_on(rest, syms[i]) {
+                cand.push(i);
+            }
+        }
         // Conflicts: p and q cannot both be linear when ∂f/∂p involves q (a product a*b).
         let conflict = |i: usize, j: usize| deps[i].contains(&syms[j]) || deps[j].contains(&syms[i]);
         let chosen = max_independent_set(&cand, &conflict);
@@ -264,7 +284,8 @@ impl ModelFormula {
         &self.gradient
     }
     /// Explanations of structural choices (which factor of a product was made linear, fixed
-    /// parameters).
+    /// parameters) and hints: a parameter whose name is close to a data column the formula
+    /// does not use (`tt` for `t`: "did you mean the column `t`?").
     pub fn notes(&self) -> &[String] {
         &self.notes
     }
@@ -290,6 +311,129 @@ impl ModelFormula {
     pub fn latex(&self, id: ExprId) -> String {
         self.pool.to_latex(id)
     }
+}
+
+/// Whether `root` is affine in the parameter `p` by its structure: `p` occurs only in sums,
+/// differences, negations, products with factors free of `p` and quotients by expressions free
+/// of `p` (never inside a function, a power or a denominator). Then `f = p·∂f/∂p + f|_{p=0}`
+/// exactly, and substituting `p = 0` gives the offset.
+fn affine_in(pool: &Pool, root: ExprId, p: SymId) -> bool {
+    use crate::pool::Node;
+    let reach = pool.reachable(&[root]);
+    let mut dep = vec![false; reach.len()];
+    let mut aff = vec![true; reach.len()];
+    for i in (0..reach.len()).filter(|&i| reach[i]) {
+        let node = pool.node(ExprId(i as u32));
+        dep[i] = match node {
+            Node::Sym(s) => s == p,
+            _ => node.children().any(|c| dep[c.index()]),
+        };
+        if !dep[i] {
+            continue;
+        }
+        aff[i] = match node {
+            Node::Const(_) | Node::Sym(_) => true,
+            Node::Add(a, b) | Node::Sub(a, b) => aff[a.index()] && aff[b.index()],
+            Node::Neg(a) => aff[a.index()],
+            Node::Mul(a, b) => match (dep[a.index()], dep[b.index()]) {
+                (false, _) => aff[b.index()],
+                (_, false) => aff[a.index()],
+                _ => false,
+            },
+            Node::Div(a, b) => !dep[b.index()] && aff[a.index()],
+            Node::Pow(..) | Node::Call(..) => false,
+        };
+    }
+    aff[root.index()]
+}
+
+/// Notes for names taken as parameters that look like misspelt data columns: within a small
+/// edit distance of a column that the formula does not use (`tt` for `t`). The parse
+/// stands; the note says what happened.
+fn column_typo_notes(pool: &Pool, params: &[(SymId, Span)], columns: &[&str], used: &[SymId], notes: &mut Vec<String>) {
+    let used: Vec<&str> = used.iter().map(|s| pool.symbol_info(*s).name.as_str()).collect();
+    let unused: Vec<&str> = columns.iter().copied().filter(|c| !used.contains(c)).collect();
+    for (s, _) in params {
+        let name = pool.symbol_info(*s).name.as_str();
+        let best = unused
+            .iter()
+            .copied()
+            .filter(|c| likely_typo(name, c))
+            .min_by_key(|c| crate::func::edit_distance(name, c));
+        if let Some(c) = best {
+            notes.push(format!(
+                "`{name}` is not a data column, so it is fitted as a parameter; did you mean the column `{c}`? (the formula does not use `{c}`)"
+            ));
+        }
+    }
+}
+
+/// Whether `name` is plausibly a misspelling of the column `col`: one edit for short names
+/// (and the same first letter, so `a1` is not taken for `x1`), up to a quarter of the length
+/// for longer ones.
+fn likely_typo(name: &str, col: &str) -> bool {
+    let d = crate::func::edit_distance(name, col);
+    if d == 0 {
+        return false;
+    }
+    let short = name.chars().count().min(col.chars().count());
+    if short < 4 {
+        let first = |x: &str| x.chars().next().map(|c| c.to_ascii_lowercase());
+        d == 1 && first(name) == first(col)
+    } else {
+        d <= 1 + short / 4
+    }
+}
+
+/// With fixed values substituted, a constant subexpression that did not fold is not a finite
+/// number (`sqrt(p)` with `p` fixed at -0.25): an error at the first fixed parameter it
+/// involves, since the model cannot be evaluated (nor printed in the formula language).
+fn check_fixed_finite(
+    pool: &Pool,
+    before: ExprId,
+    after: ExprId,
+    params: &[(SymId, Span)],
+    fixed: &[(&str, f64)],
+) -> Result<(), Diagnostic> {
+    use crate::pool::Node;
+    let reach = pool.reachable(&[after]);
+    let mut free = vec![false; reach.len()];
+    let mut bad: Option<ExprId> = None;
+    for i in (0..reach.len()).filter(|&i| reach[i]) {
+        let node = pool.node(ExprId(i as u32));
+        free[i] = match node {
+            Node::Sym(_) => true,
+            _ => node.children().any(|c| free[c.index()]),
+        };
+        if !free[i] && !matches!(node, Node::Const(_)) && bad.is_none() {
+            bad = Some(ExprId(i as u32));
+        }
+    }
+    let Some(bad) = bad else { return Ok(()) };
+    let involved: Vec<&(SymId, Span)> = params
+        .iter()
+        .filter(|(s, _)| fixed.iter().any(|(n, _)| *n == pool.symbol_info(*s).name) && pool.depends_on(before, *s))
+        .collect();
+    let span = involved.first().map(|(_, sp)| *sp).unwrap_or(Span::at(0));
+    let names: Vec<String> = involved
+        .iter()
+        .map(|(s, _)| {
+            let n = &pool.symbol_info(*s).name;
+            let v = fixed.iter().find(|(f, _)| f == n).map(|(_, v)| *v).unwrap_or(f64::NAN);
+            format!("`{n}` = {v}")
+        })
+        .collect();
+    Err(Diagnostic::new(
+        crate::diagnostic::DiagnosticKind::DomainError,
+        span,
+        format!(
+            "with {} fixed, the model contains `{}`, which is not a finite number",
+            names.join(", "),
+            pool.to_plain(bad)
+        ),
+        "fixed here",
+    )
+    .hint("fix the parameter at a value where the model is defined"))
 }
 
 /// A maximum set of mutually non-conflicting candidates; among maximum sets, the one whose

@@ -141,7 +141,17 @@ pub struct Pool {
     shapes: Vec<Shape>,
     interned: HashMap<Node, ExprId>,
     symbols: Vec<Symbol>,
+    /// Nesting depth of the simplifying constructors now running (see `Pool::rewrite`).
+    depth: u32,
+    /// Rewrite steps left to the outermost constructor call now running.
+    fuel: u32,
 }
+
+/// The deepest the simplifying constructors nest before a node is built as it stands.
+const MAX_REWRITE_DEPTH: u32 = 64;
+/// The most rewrite steps one outermost constructor call may take, so that every call
+/// terminates whatever the rules do.
+const REWRITE_FUEL: u32 = 4096;
 
 impl Pool {
     /// An empty pool.
@@ -228,6 +238,23 @@ impl Pool {
         self.intern(Node::Sym(s), shape)
     }
 
+    /// Runs the rewrite rules of one constructor, or, past [`MAX_REWRITE_DEPTH`] nested rewrites
+    /// or [`REWRITE_FUEL`] steps in the outermost call, builds `raw` as it stands: every
+    /// constructor terminates, whatever the rules do.
+    fn rewrite(&mut self, raw: Node, shape: Shape, rules: impl FnOnce(&mut Self) -> ExprId) -> ExprId {
+        if self.depth == 0 {
+            self.fuel = REWRITE_FUEL;
+        }
+        if self.depth >= MAX_REWRITE_DEPTH || self.fuel == 0 {
+            return self.intern(raw, shape);
+        }
+        self.fuel -= 1;
+        self.depth += 1;
+        let r = rules(self);
+        self.depth -= 1;
+        r
+    }
+
     fn bshape(&self, a: ExprId, b: ExprId) -> Shape {
         // Callers (lowering, differentiation) only combine shapes that broadcast.
         self.shape(a).broadcast(self.shape(b)).unwrap_or(self.shape(a))
@@ -239,6 +266,11 @@ impl Pool {
 
     /// `a + b`, simplified.
     pub fn add(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let shape = self.bshape(a, b);
+        self.rewrite(Node::Add(a, b), shape, |p| p.add_rules(a, b))
+    }
+
+    fn add_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b))
             && let Some(c) = self.fold(x + y) {
                 return c;
@@ -270,6 +302,11 @@ impl Pool {
 
     /// `a - b`, simplified.
     pub fn sub(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let shape = self.bshape(a, b);
+        self.rewrite(Node::Sub(a, b), shape, |p| p.sub_rules(a, b))
+    }
+
+    fn sub_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b))
             && let Some(c) = self.fold(x - y) {
                 return c;
@@ -297,6 +334,11 @@ impl Pool {
 
     /// `a * b`, simplified (constants move to the left).
     pub fn mul(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let shape = self.bshape(a, b);
+        self.rewrite(Node::Mul(a, b), shape, |p| p.mul_rules(a, b))
+    }
+
+    fn mul_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb)
             && let Some(c) = self.fold(x * y) {
@@ -382,6 +424,11 @@ impl Pool {
 
     /// `a / b`, simplified. Division by a constant zero is left unsimplified (lowering reports it).
     pub fn div(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let shape = self.bshape(a, b);
+        self.rewrite(Node::Div(a, b), shape, |p| p.div_rules(a, b))
+    }
+
+    fn div_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb)
             && let Some(c) = self.fold(x / y) {
@@ -396,7 +443,8 @@ impl Pool {
         if ca == Some(0.0) && cb != Some(0.0) {
             return self.constant(0.0);
         }
-        if a == b {
+        // x/x = 1, but not 0/0 (constants that did not fold are not finite or divide by zero)
+        if a == b && ca.is_none() {
             return self.constant(1.0);
         }
         if let Node::Neg(x) = self.node(a) {
@@ -436,6 +484,11 @@ impl Pool {
 
     /// `a ^ b`, simplified.
     pub fn pow(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let shape = self.bshape(a, b);
+        self.rewrite(Node::Pow(a, b), shape, |p| p.pow_rules(a, b))
+    }
+
+    fn pow_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb)
             && let Some(c) = self.fold(crate::func::pow(x, y)) {
@@ -463,6 +516,11 @@ impl Pool {
 
     /// `-a`, simplified.
     pub fn neg(&mut self, a: ExprId) -> ExprId {
+        let shape = self.shape(a);
+        self.rewrite(Node::Neg(a), shape, |p| p.neg_rules(a))
+    }
+
+    fn neg_rules(&mut self, a: ExprId) -> ExprId {
         if let Some(x) = self.as_const(a) {
             return self.constant(-x);
         }

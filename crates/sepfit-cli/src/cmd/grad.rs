@@ -21,6 +21,48 @@ fn mat_to_text(m: &Mat) -> String {
     }
 }
 
+/// The definitions to list under the formulas: the user's that they use and names for their
+/// shared subexpressions (so nothing prints twice), each after those it uses.
+fn definitions(f: &mut LossFormula, derivs: &[MId], root: MId) -> Vec<(String, MId)> {
+    let roots: Vec<MId> = derivs.iter().copied().chain([root]).collect();
+    f.name_shared(&roots);
+    let mut defs: Vec<(String, MId)> = Vec::new();
+    for g in &roots {
+        for d in f.definitions_used(*g) {
+            if !defs.contains(&d) {
+                defs.push(d);
+            }
+        }
+    }
+    defs.sort_by_key(|(_, d)| *d);
+    defs
+}
+
+/// The verdict of a check, and whether it passed: relative error at most 1e-6; an infinite
+/// error means something was not finite (NaN) at the point.
+fn verdict(e: f64) -> (&'static str, bool) {
+    if e <= 1e-6 {
+        ("ok", true)
+    } else if e.is_infinite() {
+        ("FAILED (the value, the derivative or the differences are not finite here, e.g. NaN)", false)
+    } else {
+        ("MISMATCH", false)
+    }
+}
+
+/// Exit status 1 after the report when a check failed.
+fn check_outcome(errors: &[f64]) -> Result<(), CliError> {
+    if errors.iter().all(|e| verdict(*e).1) {
+        return Ok(());
+    }
+    let nonfinite = errors.iter().any(|e| e.is_infinite());
+    Err(CliError::Unsuccessful(if nonfinite {
+        "the derivative check failed: not finite (NaN or infinite) at the point; see the report".into()
+    } else {
+        "the derivative check failed: the derivative disagrees with central differences; see the report".into()
+    }))
+}
+
 pub fn run(a: &GradArgs) -> Result<(), CliError> {
     let values = read_all_values(&a.at)?;
     let lerr = |e| loss_error(&a.formula, &a.var, e);
@@ -32,14 +74,7 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
     let grads = f.gradients(&wrt).map_err(lerr)?;
     let style = if a.latex { Style::Latex } else { Style::Unicode };
     let root = f.root();
-    let mut defs: Vec<(String, MId)> = Vec::new();
-    for g in grads.iter().chain([&root]) {
-        for d in f.definitions_used(*g) {
-            if !defs.contains(&d) {
-                defs.push(d);
-            }
-        }
-    }
+    let defs = definitions(&mut f, &grads, root);
     let (value, gvals) = match &values {
         Some(v) => {
             let mut ids = vec![root];
@@ -82,9 +117,10 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                 out["value"] = json!(v);
             }
             if let Some(e) = check {
-                out["check"] = json!({"max_relative_error": e, "directions": a.directions.max(1), "ok": e <= 1e-6});
+                out["check"] = json!({"max_relative_error": if e.is_finite() { json!(e) } else { json!(null) }, "directions": a.directions.max(1), "ok": verdict(e).1});
             }
-            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))
+            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))?;
+            check_outcome(&check.into_iter().collect::<Vec<_>>())
         }
         Format::Text => {
             let mut s = String::new();
@@ -108,13 +144,14 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                 }
             }
             if let Some(e) = check {
-                let verdict = if e <= 1e-6 { "ok" } else { "MISMATCH" };
+                let verdict = verdict(e).0;
                 s.push_str(&format!(
                     "check      max relative error {e:.2e} against central differences along {} random directions: {verdict}\n",
                     a.directions.max(1)
                 ));
             }
-            emit(&s)
+            emit(&s)?;
+            check_outcome(&check.into_iter().collect::<Vec<_>>())
         }
     }
 }
@@ -127,14 +164,7 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
     let jacs = wrt.iter().map(|w| f.jacobian(w)).collect::<Result<Vec<_>, _>>().map_err(lerr)?;
     let style = if a.latex { Style::Latex } else { Style::Unicode };
     let root = f.root();
-    let mut defs: Vec<(String, MId)> = Vec::new();
-    for g in jacs.iter().chain([&root]) {
-        for d in f.definitions_used(*g) {
-            if !defs.contains(&d) {
-                defs.push(d);
-            }
-        }
-    }
+    let defs = definitions(f, &jacs, root);
     let (value, jvals) = match values {
         Some(v) => {
             let mut ids = vec![root];
@@ -169,7 +199,8 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
                     e["jacobian"] = rows(&j[k]);
                 }
                 if let Some(c) = &checks {
-                    e["check"] = json!({"max_relative_error": c[k], "directions": a.directions.max(1), "ok": c[k] <= 1e-6});
+                    let err = if c[k].is_finite() { json!(c[k]) } else { json!(null) };
+                    e["check"] = json!({"max_relative_error": err, "directions": a.directions.max(1), "ok": verdict(c[k]).1});
                 }
                 e
             };
@@ -182,7 +213,8 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
             if let Some(v) = &value {
                 out["value"] = mat_to_json(v);
             }
-            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))
+            emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))?;
+            check_outcome(checks.as_deref().unwrap_or(&[]))
         }
         Format::Text => {
             let mut s = String::new();
@@ -207,7 +239,7 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
             }
             if let Some(c) = &checks {
                 for (k, w) in wrt.iter().enumerate() {
-                    let verdict = if c[k] <= 1e-6 { "ok" } else { "MISMATCH" };
+                    let verdict = verdict(c[k]).0;
                     s.push_str(&format!(
                         "check      ∂f/∂{w}: max relative error {:.2e} against central differences along {} random directions: {verdict}\n",
                         c[k],
@@ -215,7 +247,8 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
                     ));
                 }
             }
-            emit(&s)
+            emit(&s)?;
+            check_outcome(checks.as_deref().unwrap_or(&[]))
         }
     }
 }

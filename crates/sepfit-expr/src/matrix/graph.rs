@@ -171,7 +171,18 @@ pub struct Graph {
     pub vars: Vec<Var>,
     /// Names of the symbolic dimensions (`Dim::Sym(i)` is `dims[i]`).
     pub dims: Vec<String>,
+    /// Nesting depth of the simplifying constructors now running (see [`Graph::rewrite`]).
+    depth: u32,
+    /// Rewrite steps left to the outermost constructor call now running.
+    fuel: u32,
 }
+
+/// The deepest the simplifying constructors nest before a node is built as it stands.
+const MAX_REWRITE_DEPTH: u32 = 64;
+/// The most rewrite steps one outermost constructor call may take: the rewrites move
+/// constants and signs around and could, in some combination, undo each other; with a budget
+/// every call terminates (a node past the budget is simply not simplified further).
+const REWRITE_FUEL: u32 = 4096;
 
 impl Graph {
     /// An empty graph.
@@ -259,6 +270,24 @@ impl Graph {
         id
     }
 
+    /// Runs the rewrite rules `rules` of one constructor, or, past [`MAX_REWRITE_DEPTH`] nested
+    /// rewrites or [`REWRITE_FUEL`] steps in the outermost call, builds `raw` as it stands. So
+    /// every constructor terminates, whatever the rules do (non-finite constants once made
+    /// `mul` and `div` rewrite into each other forever).
+    fn rewrite(&mut self, raw: MNode, shape: Shape, rules: impl FnOnce(&mut Self) -> MId) -> MId {
+        if self.depth == 0 {
+            self.fuel = REWRITE_FUEL;
+        }
+        if self.depth >= MAX_REWRITE_DEPTH || self.fuel == 0 {
+            return self.intern(raw, shape);
+        }
+        self.fuel -= 1;
+        self.depth += 1;
+        let r = rules(self);
+        self.depth -= 1;
+        r
+    }
+
     // ---- queries used by the simplifier ----
 
     /// The constant value of a scalar constant.
@@ -344,6 +373,11 @@ impl Graph {
 
     /// `a + b`, simplified.
     pub fn add(&mut self, a: MId, b: MId) -> MId {
+        let out = self.bshape(a, b);
+        self.rewrite(MNode::Add(a, b), out, |g| g.add_rules(a, b))
+    }
+
+    fn add_rules(&mut self, a: MId, b: MId) -> MId {
         if let Some(c) = self.fold2(a, b, |x, y| x + y) {
             return c;
         }
@@ -370,6 +404,11 @@ impl Graph {
 
     /// `a - b`, simplified.
     pub fn sub(&mut self, a: MId, b: MId) -> MId {
+        let out = self.bshape(a, b);
+        self.rewrite(MNode::Sub(a, b), out, |g| g.sub_rules(a, b))
+    }
+
+    fn sub_rules(&mut self, a: MId, b: MId) -> MId {
         if let Some(c) = self.fold2(a, b, |x, y| x - y) {
             return c;
         }
@@ -393,6 +432,11 @@ impl Graph {
     /// `a .* b` (a scalar times anything included), simplified: constants are pulled to the
     /// front, signs outwards, and broadcasts against `ones` absorbed.
     pub fn mul(&mut self, a: MId, b: MId) -> MId {
+        let out = self.bshape(a, b);
+        self.rewrite(MNode::Mul(a, b), out, |g| g.mul_rules(a, b))
+    }
+
+    fn mul_rules(&mut self, a: MId, b: MId) -> MId {
         if let Some(c) = self.fold2(a, b, |x, y| x * y) {
             return c;
         }
@@ -419,7 +463,7 @@ impl Graph {
         // c1 * (y / c2) = (c1/c2) * y when that is an integer (`2*(u/2)` = `u`)
         if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b))
             && let Some(c2) = self.as_const(c2)
-                && (c1 / c2).fract() == 0.0 {
+                && (c1 / c2).fract() == 0.0 && (c1 / c2).is_finite() {
                     let k = self.constant(c1 / c2);
                     return self.mul(k, y);
                 }
@@ -450,10 +494,11 @@ impl Graph {
         // c1 * (c2 * y) = (c1 c2) * y ; x * (c * y) = c * (x * y)
         if let MNode::Mul(c2, y) = self.node(b)
             && let Some(v2) = self.as_const(c2) {
-                if let Some(v1) = self.as_const(a) {
-                    let c = self.constant(v1 * v2);
-                    return self.mul(c, y);
-                }
+                if let Some(v1) = self.as_const(a)
+                    && (v1 * v2).is_finite() {
+                        let c = self.constant(v1 * v2);
+                        return self.mul(c, y);
+                    }
                 let m = self.mul(a, y);
                 return self.mul(c2, m);
             }
@@ -475,6 +520,11 @@ impl Graph {
 
     /// `a ./ b`, simplified.
     pub fn div(&mut self, a: MId, b: MId) -> MId {
+        let out = self.bshape(a, b);
+        self.rewrite(MNode::Div(a, b), out, |g| g.div_rules(a, b))
+    }
+
+    fn div_rules(&mut self, a: MId, b: MId) -> MId {
         if let Some(c) = self.fold2(a, b, |x, y| x / y) {
             return c;
         }
@@ -482,7 +532,7 @@ impl Graph {
         if self.is_fill(b, 1.0) && self.shape(a) == out {
             return a;
         }
-        if self.is_fill(a, 0.0) {
+        if self.is_fill(a, 0.0) && self.fill_value(b).is_none_or(|v| v != 0.0) {
             return self.fill(0.0, out);
         }
         if let Some(v) = self.fill_value(a)
@@ -492,7 +542,8 @@ impl Graph {
                 let d = self.div(pa, b);
                 return self.neg(d);
             }
-        if a == b {
+        // x/x = 1, but not 0/0 or inf/inf (constants that did not fold are not finite)
+        if a == b && self.fill_value(a).is_none() {
             return self.fill(1.0, out);
         }
         if let MNode::Neg(x) = self.node(a) {
@@ -514,6 +565,11 @@ impl Graph {
 
     /// `a .^ b`, simplified.
     pub fn pow(&mut self, a: MId, b: MId) -> MId {
+        let out = self.bshape(a, b);
+        self.rewrite(MNode::Pow(a, b), out, |g| g.pow_rules(a, b))
+    }
+
+    fn pow_rules(&mut self, a: MId, b: MId) -> MId {
         if let Some(c) = self.fold2(a, b, crate::func::pow) {
             return c;
         }
@@ -537,6 +593,11 @@ impl Graph {
 
     /// `-a`, simplified.
     pub fn neg(&mut self, a: MId) -> MId {
+        let s = self.shape(a);
+        self.rewrite(MNode::Neg(a), s, |g| g.neg_rules(a))
+    }
+
+    fn neg_rules(&mut self, a: MId) -> MId {
         match self.node(a) {
             MNode::Const(v) => self.constant(-v.get()),
             MNode::Fill(v) => {
@@ -573,6 +634,14 @@ impl Graph {
 
     /// Matrix product (a scalar operand makes it an elementwise product), simplified.
     pub fn matmul(&mut self, a: MId, b: MId) -> MId {
+        if self.is_scalar(a) || self.is_scalar(b) {
+            return self.mul(a, b);
+        }
+        let out = from_rc(rc(self.shape(a)).0, rc(self.shape(b)).1);
+        self.rewrite(MNode::MatMul(a, b), out, |g| g.matmul_rules(a, b))
+    }
+
+    fn matmul_rules(&mut self, a: MId, b: MId) -> MId {
         if self.is_scalar(a) || self.is_scalar(b) {
             return self.mul(a, b);
         }
@@ -616,6 +685,11 @@ impl Graph {
         if s == Shape::Scalar {
             return a;
         }
+        self.rewrite(MNode::Transpose(a), transposed(s), |g| g.transpose_rules(a))
+    }
+
+    fn transpose_rules(&mut self, a: MId) -> MId {
+        let s = self.shape(a);
         match self.node(a) {
             MNode::Transpose(x) => x,
             MNode::Eye(_) | MNode::DiagM(_) => a,

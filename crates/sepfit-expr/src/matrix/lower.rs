@@ -1,7 +1,7 @@
 //! Declarations (`X: n x d, w: d`) and lowering of a parsed loss formula to the typed
 //! [`Graph`], with shape checks whose diagnostics carry the operator's span and name both shapes.
 
-use super::graph::{Graph, MId, ONE, broadcast, rc};
+use super::graph::{Graph, MId, ONE, broadcast, from_rc, rc};
 use crate::ast::{AstId, AstKind, BinOp, Parsed, Statement};
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
 use crate::func::{self, Func};
@@ -21,7 +21,7 @@ pub struct Decl {
 }
 
 /// Matrix functions of the loss language besides the elementwise [`Func`]s.
-pub const MATRIX_FUNCS: [&str; 11] = ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye"];
+pub const MATRIX_FUNCS: [&str; 12] = ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones"];
 
 /// Parses declarations such as `X: n x d, w: d, y: n, s: scalar` or
 /// `X: matrix(n, d); w: vector(d)`. Dimensions are names (symbolic) or integers. A bare
@@ -147,9 +147,13 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
         .nodes
         .iter()
         .filter_map(|n| match &n.kind {
-            AstKind::Call { name, args, .. } if name == "eye" && args.len() == 1 => Some(args[0].0),
+            AstKind::Call { name, args, .. } if name == "eye" && args.len() == 1 => Some(vec![args[0].0]),
+            AstKind::Call { name, args, .. } if name == "ones" && (1..=2).contains(&args.len()) => {
+                Some(args.iter().map(|a| a.0).collect())
+            }
             _ => None,
         })
+        .flatten()
         .collect();
     for (st, _span) in &parsed.statements {
         let root = match st {
@@ -215,8 +219,10 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                     let op_span = op_span(src, parsed.ast.span(*a), parsed.ast.span(*b), op.symbol());
                     binary(g, *op, m(*a), m(*b), op_span)?
                 }
-                AstKind::Call { name, args, .. } if name == "eye" && args.len() == 1 => {
-                    let arg = parsed.ast.get(args[0]);
+                AstKind::Call { name, args, .. } if (name == "eye" && args.len() == 1) || (name == "ones" && (1..=2).contains(&args.len())) => {
+                    let mut ds = Vec::new();
+                    for a in args {
+                    let arg = parsed.ast.get(*a);
                     let d = match &arg.kind {
                         AstKind::Ident(dn) if g.dims.iter().any(|x| x == dn) => g.dim(dn),
                         AstKind::Num(v) if *v >= 1.0 && v.fract() == 0.0 && *v <= 1e6 => Dim::Fixed(*v as usize),
@@ -224,7 +230,11 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                             return Err(Diagnostic::new(
                                 DiagnosticKind::ShapeMismatch,
                                 arg.span,
-                                "`eye` takes a dimension: a declared dimension name or a positive whole number",
+                                if name == "eye" {
+                                    "`eye` takes a dimension: a declared dimension name or a positive whole number".to_string()
+                                } else {
+                                    "`ones` takes dimensions: declared dimension names or positive whole numbers".to_string()
+                                },
                                 "not a dimension",
                             )
                             .hint(format!(
@@ -233,7 +243,15 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                             )));
                         }
                     };
-                    g.eye(d)
+                    ds.push(d);
+                    }
+                    if name == "eye" {
+                        g.eye(ds[0])
+                    } else {
+                        // `ones(n)` is a column of n ones, `ones(r, c)` an r×c matrix of them
+                        let s = from_rc(ds[0], ds.get(1).copied().unwrap_or(ONE));
+                        g.fill(1.0, s)
+                    }
                 }
                 AstKind::Call { name, name_span, args } => {
                     let ids: Vec<MId> = args.iter().map(|a| m(*a)).collect();
@@ -241,6 +259,18 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                     call(g, name, *name_span, span, &ids, &arg_spans)?
                 }
             };
+            if let Some(v) = g.fill_value(id)
+                && !v.is_finite() {
+                    return Err(non_finite(v, span));
+                }
+            if let AstKind::Binary(BinOp::Div | BinOp::ElemDiv, _, b) = &node.kind
+                && g.fill_value(m(*b)) == Some(0.0) {
+                    return Err(Diagnostic::new(DiagnosticKind::DomainError, parsed.ast.span(*b), "division by zero", "this is zero"));
+                }
+            if let Some(v) = constant_value(g, &node.kind, &m)
+                && !v.is_finite() {
+                    return Err(non_finite(v, span));
+                }
             map[i] = id;
         }
         let value = map[root.0 as usize];
@@ -261,6 +291,33 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
     }
     let root = last.ok_or_else(|| Diagnostic::new(DiagnosticKind::EmptyFormula, Span::at(0), "the formula is empty", "nothing here"))?;
     Ok(LoweredLoss { root, defs: def_order, used })
+}
+
+/// The value of an elementwise operation on constants, computed as the graph would fold it
+/// (the graph leaves a constant that is not finite unfolded, so it is caught here).
+fn constant_value(g: &Graph, kind: &AstKind, m: &dyn Fn(AstId) -> MId) -> Option<f64> {
+    match kind {
+        AstKind::Binary(op, a, b) => {
+            let (x, y) = (g.fill_value(m(*a))?, g.fill_value(m(*b))?);
+            Some(match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul | BinOp::ElemMul => x * y,
+                BinOp::Div | BinOp::ElemDiv => x / y,
+                BinOp::Pow | BinOp::ElemPow => func::pow(x, y),
+            })
+        }
+        AstKind::Call { name, args, .. } if args.len() == 1 => Func::from_name(name).and_then(|f| Some(f.apply(g.fill_value(m(args[0]))?))),
+        _ => None,
+    }
+}
+
+/// A constant expression whose value is not a finite number (`1e308*10`, `sqrt(-1)`): the loss
+/// language has no infinities or NaNs, so this is an error at the expression.
+fn non_finite(v: f64, span: Span) -> Diagnostic {
+    let what = if v.is_nan() { "is not a real number (NaN)" } else { "overflows to infinity" };
+    Diagnostic::new(DiagnosticKind::DomainError, span, format!("this constant expression {what}"), "not a finite number")
+        .hint("constants must be finite double-precision numbers (at most about 1.8e308)")
 }
 
 /// The span of the operator between two operands (found in the source between them).

@@ -42,6 +42,7 @@ pub use lower::{Decl, parse_decls};
 pub use print::Style;
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
+use crate::func::Func;
 use crate::shape::{Dim, Shape};
 use crate::span::Span;
 use std::collections::HashMap;
@@ -76,6 +77,14 @@ pub struct LossFormula {
     defs: Vec<(String, MId)>,
     used: Vec<(u32, Span)>,
     names: HashMap<MId, String>,
+}
+
+/// The smallest printed size (in nodes) of a shared subexpression that
+/// [`LossFormula::name_shared`] names.
+pub const SHARED_MIN_SIZE: usize = 24;
+
+fn all_finite(ms: &[&Mat]) -> bool {
+    ms.iter().all(|m| m.data.iter().all(|v| v.is_finite()))
 }
 
 /// The shape of a value: `1×1` is a scalar, `n×1` a vector.
@@ -211,6 +220,8 @@ impl LossFormula {
     /// Compares a Jacobian `jac` (of the root with respect to `wrt`) with Richardson-extrapolated
     /// central differences of the root along `directions` random directions (seeded): the
     /// largest `‖J·v − D_v f‖∞ / max(‖J·v‖∞, ‖D_v f‖∞)` (absolute where both are tiny).
+    /// Infinite when the value, the Jacobian or a difference is not finite (NaN included): the
+    /// check has failed.
     pub fn check_jacobian(&self, wrt: &str, jac: MId, values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut uniform = move || {
@@ -222,6 +233,9 @@ impl LossFormula {
         let x = values.get(wrt).ok_or_else(|| LossError::Value(format!("no value for `{wrt}`")))?;
         let j = self.eval(&[jac], values)?.remove(0);
         let f0 = self.eval(&[self.root], values)?.remove(0);
+        if !all_finite(&[&j, &f0]) {
+            return Ok(f64::INFINITY);
+        }
         let scale = x.data.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         let fscale = f0.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut worst: f64 = 0.0;
@@ -255,6 +269,9 @@ impl LossFormula {
                 let d1 = (fp[i] - fm[i]) / (2.0 * h);
                 let d2 = (fp2[i] - fm2[i]) / h;
                 let fd = (4.0 * d2 - d1) / 3.0;
+                if !fd.is_finite() || !jv[i].is_finite() {
+                    return Ok(f64::INFINITY); // `max` would skip a NaN
+                }
                 num = num.max((jv[i] - fd).abs());
                 den = den.max(jv[i].abs()).max(fd.abs());
             }
@@ -284,15 +301,78 @@ impl LossFormula {
         self.graph.render(id, style, &self.names)
     }
 
-    /// The definitions `id` refers to (directly or through other definitions), in source order,
-    /// as `(name, node)`; print each with [`Self::render`] to list them under a formula.
+    /// The definitions `id` refers to (directly or through other definitions), the user's and
+    /// those made by [`Self::name_shared`], as `(name, node)`, each after the definitions it
+    /// uses (in node order, a topological order); print each with [`Self::render`] to list them
+    /// under a formula.
     pub fn definitions_used(&self, id: MId) -> Vec<(String, MId)> {
         let reach = self.graph.reachable(&[id]);
-        self.defs
+        let mut out: Vec<(String, MId)> = self
+            .defs
             .iter()
             .filter(|(n, d)| *d != id && reach.get(d.index()).copied().unwrap_or(false) && self.names.get(d) == Some(n))
             .cloned()
-            .collect()
+            .collect();
+        out.sort_by_key(|(_, d)| *d);
+        out
+    }
+
+    /// Gives names (`t1`, `t2`, ...; names already in use are skipped) to the subexpressions
+    /// of `roots` that would otherwise print more than once: a node used by two or more others
+    /// and of at least [`SHARED_MIN_SIZE`] printed nodes. Afterwards every print shows them by
+    /// name and [`Self::definitions_used`] lists them, so the printed size is linear in the
+    /// graph (twenty nested definitions `u2 = sin(u1)*u1` once printed gradients of hundreds of
+    /// megabytes). Returns the new definitions in node order.
+    pub fn name_shared(&mut self, roots: &[MId]) -> Vec<(String, MId)> {
+        let reach = self.graph.reachable(roots);
+        let n = reach.len();
+        let mut uses = vec![0u32; n];
+        for i in (0..n).filter(|&i| reach[i]) {
+            for c in self.graph.node(MId(i as u32)).children() {
+                uses[c.index()] = uses[c.index()].saturating_add(1);
+            }
+        }
+        let mut size = vec![0usize; n];
+        let mut fresh = Vec::new();
+        let mut counter = 0usize;
+        for i in (0..n).filter(|&i| reach[i]) {
+            let id = MId(i as u32);
+            let node = self.graph.node(id);
+            size[i] = node
+                .children()
+                .map(|c| if self.names.contains_key(&c) { 1 } else { size[c.index()] })
+                .fold(1usize, usize::saturating_add);
+            let leaf = matches!(node, MNode::Const(_) | MNode::Fill(_) | MNode::Eye(_) | MNode::Var(_));
+            if leaf || uses[i] < 2 || size[i] < SHARED_MIN_SIZE || self.names.contains_key(&id) {
+                continue;
+            }
+            let name = loop {
+                counter += 1;
+                let name = format!("t{counter}");
+                let taken = self.graph.find_var(&name).is_some()
+                    || self.graph.dims.contains(&name)
+                    || self.defs.iter().any(|(d, _)| *d == name)
+                    || Func::from_name(&name).is_some();
+                if !taken {
+                    break name;
+                }
+            };
+            self.names.insert(id, name.clone());
+            self.defs.push((name.clone(), id));
+            fresh.push((name, id));
+        }
+        fresh
+    }
+
+    /// The ASCII form of `id` as a whole formula the parser reads back: the definitions it uses
+    /// (`t1 = ...; `) and then the expression.
+    pub fn ascii_program(&self, id: MId) -> String {
+        let mut s = String::new();
+        for (n, d) in self.definitions_used(id) {
+            s.push_str(&format!("{n} = {}; ", self.ascii(d)));
+        }
+        s.push_str(&self.ascii(id));
+        s
     }
 
     /// Evaluates nodes with the given values.
@@ -302,7 +382,9 @@ impl LossFormula {
 
     /// Compares the gradients `grads` (of the loss with respect to `wrt`) with Richardson-
     /// extrapolated central differences along `directions` random directions (seeded), and
-    /// returns the largest relative error `|gᵀv − D_v f| / max(|gᵀv|, |D_v f|)`.
+    /// returns the largest relative error `|gᵀv − D_v f| / max(|gᵀv|, |D_v f|)`; infinite when
+    /// the value, the gradient or a difference is not finite (NaN included): the check has
+    /// failed.
     pub fn check_gradient(&self, wrt: &[&str], grads: &[MId], values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut uniform = move || {
@@ -313,6 +395,9 @@ impl LossFormula {
         };
         let g = self.eval(grads, values)?;
         let f0 = self.eval(&[self.root], values)?[0].data[0];
+        if !f0.is_finite() || !all_finite(&g.iter().collect::<Vec<_>>()) {
+            return Ok(f64::INFINITY);
+        }
         let mut worst: f64 = 0.0;
         for _ in 0..directions {
             let dirs: Vec<Mat> = wrt
@@ -341,6 +426,9 @@ impl LossFormula {
             let d1 = (at(h)? - at(-h)?) / (2.0 * h);
             let d2 = (at(h / 2.0)? - at(-h / 2.0)?) / h;
             let fd = (4.0 * d2 - d1) / 3.0;
+            if !fd.is_finite() || !gv.is_finite() {
+                return Ok(f64::INFINITY);
+            }
             let denom = gv.abs().max(fd.abs());
             let e = if denom < 1e-13 * (1.0 + f0.abs()) { (gv - fd).abs() } else { (gv - fd).abs() / denom };
             worst = worst.max(if e.is_nan() { f64::INFINITY } else { e });

@@ -95,6 +95,7 @@ impl Graph {
                     P_ATOM
                 }
             }
+            MNode::Fill(v) if v.get() < 0.0 => P_NEG,
             MNode::Fill(v) if v.get() != 1.0 => P_MUL,
             MNode::Add(..) | MNode::Sub(..) => P_ADD,
             MNode::Div(_, b) if style == Style::Latex && self.shape(b) == Shape::Scalar => P_ATOM,
@@ -224,7 +225,10 @@ impl Graph {
                     let assoc = match (n, self.node(b)) {
                         _ if pb != P_MUL => true,
                         (MNode::MatMul(..), MNode::MatMul(..)) => true,
-                        (MNode::Mul(..), MNode::Mul(..)) => true,
+                        // `a .* s*x` would read back as `(a .* s)*x`, a matrix product (and so
+                        // would a scalar `*` further into the right operand): a product on the
+                        // right keeps its parentheses unless `a` is a scalar
+                        (MNode::Mul(..), MNode::Mul(..)) => self.shape(a) == Shape::Scalar,
                         (MNode::Mul(x, _), MNode::MatMul(..) | MNode::Div(..)) => self.shape(x) == Shape::Scalar,
                         _ => false,
                     };
