@@ -12,7 +12,6 @@
 //! counted); lines are the file's lines, from 1.
 
 use anyhow::{Context, Result, bail};
-use sepfit::named::Dataset;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -375,10 +374,6 @@ impl CsvData {
         Ok(())
     }
 
-    /// The data as a [`Dataset`].
-    pub fn dataset(&self) -> Result<Dataset> {
-        Ok(Dataset::new(self.names.clone(), self.columns.clone())?)
-    }
 }
 
 /// The columns a formula can refer to: those whose names occur in its text (a superset of the

@@ -3,8 +3,8 @@
 use crate::args::{named_options, problem_error};
 use crate::cli::ParamArgs;
 use crate::cmd::CliError;
-use crate::data::{CsvData, read_csv};
-use sepfit::named::{NamedFit, NamedOptions, fit_resolved, resolve};
+use crate::data::{CsvData, columns_in_formula, read_csv};
+use sepfit::named::{Dataset, NamedFit, NamedOptions, fit_resolved, resolve};
 
 /// Reads the CSV, checks the columns the model uses, and fits by name.
 pub fn prepare_and_fit(
@@ -30,21 +30,31 @@ pub fn prepare_and_fit_repeat(
     repeat: usize,
 ) -> Result<(CsvData, NamedFit, f64), CliError> {
     let sigma = params.sigma.as_deref();
-    let data = read_csv(path)?;
+    let mut data = read_csv(path)?;
     let opts = NamedOptions {
         force_nonlinear: nonlinear.to_vec(),
         method,
         ..named_options(params, max_iter)?
     };
-    // The formula is parsed once, against the header: that says which columns must be numbers.
-    let resolved = resolve(model, &data.names, &opts).map_err(|e| problem_error(e, &data.path))?;
+    // The formula is parsed once, against the columns it can refer to (those named in its
+    // text: a wide header costs nothing then); that says which columns must be numbers.
+    let keep = columns_in_formula(&data.names, model, sigma);
+    let data = CsvData {
+        path: data.path,
+        names: keep.iter().map(|&i| data.names[i].clone()).collect(),
+        columns: keep.iter().map(|&i| std::mem::take(&mut data.columns[i])).collect(),
+        bad: keep.iter().map(|&i| data.bad[i].clone()).collect(),
+        bad_lines: keep.iter().map(|&i| data.bad_lines[i]).collect(),
+    };
+    let names = data.names.clone();
+    let resolved = resolve(model, &names, &opts).map_err(|e| problem_error(e, &data.path))?;
     let m = &resolved.formula;
-    let mut used: Vec<&str> = m.used_columns().iter().map(|&i| data.names[i].as_str()).collect();
+    let mut used: Vec<&str> = m.used_columns().iter().map(|&i| names[i].as_str()).collect();
     if let Some(s) = sigma {
         used.push(s);
     }
     data.check_columns(&used)?;
-    let dataset = data.dataset()?;
+    let dataset = Dataset::new(names, data.columns.clone()).map_err(|e| problem_error(e, &data.path))?;
     let mut times = Vec::with_capacity(repeat.max(1));
     let mut last = None;
     for _ in 0..repeat.max(1) {
