@@ -16,6 +16,7 @@ use faer::Mat;
 
 /// The result of a global fit.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct GlobalFit {
     /// Nonlinear parameter names.
     pub nonlinear_names: Vec<String>,

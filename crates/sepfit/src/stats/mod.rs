@@ -41,6 +41,7 @@ pub use distributions::*;
 
 /// Covariance-derived statistics of all parameters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ParamStats {
     /// Covariance matrix `s² (JᵀJ)⁻¹` (`None` if `J` is rank deficient).
     pub covariance: Option<Mat<f64>>,

@@ -200,6 +200,7 @@ impl std::fmt::Display for Termination {
 
 /// Options of [`levenberg_marquardt`] (MINPACK names).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct LmOptions {
     /// Relative cost-reduction tolerance. Default `1e-15`.
     pub ftol: f64,
@@ -271,6 +272,7 @@ pub struct IterationRecord {
 
 /// What [`levenberg_marquardt`] found.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LmReport {
     /// Final parameters.
     pub x: Vec<f64>,
