@@ -39,6 +39,7 @@ pub mod batch;
 pub mod error;
 pub mod fit;
 pub mod formula;
+pub mod global;
 pub mod landscape;
 pub mod linalg;
 pub mod model;
@@ -55,7 +56,7 @@ pub use model::{ModelError, ModelEval, PointModel, PointModelBuilder, PointModel
 pub use named::{Bound, Dataset, NamedFit, NamedOptions, ParamEstimate, ProblemError, fit_formula};
 pub use report::{GlobalSummary, Summary};
 pub use problems::full::FullProblem;
-pub use problems::global::{GlobalError, GlobalFit, fit_global};
+pub use global::{GlobalError, GlobalFit, fit_global};
 pub use problems::varpro::{JacobianKind, VarProProblem};
 pub use solvers::lm::{IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination, levenberg_marquardt};
 pub use stats::ParamStats;

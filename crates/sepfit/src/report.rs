@@ -19,7 +19,7 @@
 
 use crate::fit::Outcome;
 use crate::named::{Bound, NamedFit};
-use crate::problems::global::GlobalFit;
+use crate::global::GlobalFit;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -20,7 +20,7 @@
 //! 2.5 ps. (Column equilibration is within a factor `√m` of the best diagonal scaling for the
 //! condition number: van der Sluis 1969.) With few parameters the SVD is that of the small
 //! triangular factor of a pivoted QR `J_s Π = Q R` (σ(J_s) = σ(R)) by one-sided Jacobi, with
-//! many it is faer's (see [`crate::linalg::svd`]). This is the convention of R `nls` and of
+//! many it is faer's (`linalg/svd.rs`). This is the convention of R `nls` and of
 //! lmfit with `scale_covar=True`: σ only sets the relative weights, the overall scale comes
 //! from the residuals. If `J_s` is numerically rank deficient (`σ_min ≤ ε·max(n, m)·σ_max`,
 //! or a zero column) no covariance is reported. Two-sided p values use Student's t with

@@ -1,0 +1,224 @@
+//! Global fits by name: all curves share the nonlinear parameters `b`, each has its own linear
+//! coefficients `a_c` ([`fit_global`]). The problem itself, variable projection with multiple
+//! right-hand sides, is [`crate::problems::global::GlobalProblem`].
+
+use crate::error::FitError;
+use crate::fit::{FitWarning, Outcome};
+use crate::formula::FormulaModel;
+use crate::model::{ModelError, SeparableModel};
+use crate::named::{NamedOptions, ProblemError, resolve};
+use crate::problems::global::GlobalProblem;
+use crate::solvers::lm::{self, LeastSquaresProblem, LmOptions, Termination};
+use crate::stats;
+use faer::Mat;
+
+/// The result of a global fit.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GlobalFit {
+    /// Nonlinear parameter names.
+    pub nonlinear_names: Vec<String>,
+    /// Shared nonlinear parameters.
+    pub nonlinear: Vec<f64>,
+    /// Their standard errors (from the full problem's covariance, linear coefficients of every
+    /// curve accounted for).
+    pub nonlinear_std_errors: Vec<f64>,
+    /// Their correlation matrix.
+    pub correlation: Option<Mat<f64>>,
+    /// Linear parameter names.
+    pub linear_names: Vec<String>,
+    /// Per-curve linear coefficients, `linear[c][j]`.
+    pub linear: Vec<Vec<f64>>,
+    /// Residual sum of squares over all curves.
+    pub rss: f64,
+    /// Per-curve residual sums of squares.
+    pub curve_rss: Vec<f64>,
+    /// Degrees of freedom `Σ n_c − q − p·C`.
+    pub dof: usize,
+    /// Residual standard error.
+    pub residual_std_error: f64,
+    /// LM iterations.
+    pub iterations: usize,
+    /// Termination.
+    pub termination: Termination,
+    /// How the fit ended (as for a single fit: degenerate when the basis or the Jacobian of the
+    /// shared parameters is rank deficient).
+    pub outcome: Outcome,
+    /// `outcome == Outcome::Converged`.
+    pub converged: bool,
+    /// Warnings, as for a single fit (parameter indices are of the shared nonlinear ones).
+    pub warnings: Vec<FitWarning>,
+}
+
+impl GlobalFit {
+    /// The warnings in words, naming the parameters.
+    pub fn warning_messages(&self) -> Vec<String> {
+        self.warnings.iter().map(|w| w.message_with(|k| self.nonlinear_names.get(k).cloned().unwrap_or_default())).collect()
+    }
+}
+
+/// Errors of a global fit.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobalError {
+    /// Options or formula problem.
+    #[error(transparent)]
+    Problem(#[from] ProblemError),
+    /// No curves were given.
+    #[error("no curves to fit")]
+    NoCurves,
+    /// Weights are not supported in global fits yet.
+    #[error("global fits do not take `sigma` yet; fit unweighted")]
+    SigmaNotSupported,
+    /// A curve's independent variable differs from the first curve's.
+    #[error("curve {curve} has different values of `{column}` from curve 0; a global fit needs the same `{column}` for every curve")]
+    DifferentColumn {
+        /// Zero-based curve index.
+        curve: usize,
+        /// The column.
+        column: String,
+    },
+    /// A curve has another number of points than the first.
+    #[error("curve {curve} has {got} points but curve 0 has {expected}; a global fit needs the same points for every curve")]
+    DifferentLength {
+        /// Zero-based curve index.
+        curve: usize,
+        /// Its points.
+        got: usize,
+        /// The first curve's.
+        expected: usize,
+    },
+    /// A curve's data cannot be used by the model.
+    #[error("curve {curve}: {source}")]
+    Curve {
+        /// Zero-based curve index.
+        curve: usize,
+        /// What is wrong.
+        source: crate::formula::FormulaModelError,
+    },
+    /// The solver could not run.
+    #[error(transparent)]
+    Fit(#[from] FitError),
+}
+
+/// Fits all curves with shared nonlinear parameters. `curves[c][j]` is column `j` (in the order
+/// of `column_names`) of curve `c`; every curve must have the same values in the columns the
+/// model's right-hand side uses (a common time axis, say), and only its response differs.
+pub fn fit_global<C: AsRef<[Vec<f64>]>>(
+    formula: &str,
+    column_names: &[String],
+    opts: &NamedOptions,
+    curves: &[C],
+) -> Result<GlobalFit, GlobalError> {
+    let resolved = resolve(formula, column_names, opts)?;
+    if opts.sigma.is_some() {
+        return Err(GlobalError::SigmaNotSupported);
+    }
+    let m = &resolved.formula;
+    let first = curves.first().ok_or(GlobalError::NoCurves)?.as_ref();
+    // Columns the right-hand side uses must agree across curves.
+    let rhs_syms = m.pool().free_symbols(m.rhs());
+    let rhs_cols: Vec<usize> = m
+        .used_columns()
+        .into_iter()
+        .filter(|&c| m.pool().find_symbol(&m.columns()[c]).is_some_and(|s| rhs_syms.contains(&s)))
+        .collect();
+    for (ci, c) in curves.iter().enumerate() {
+        for &col in &rhs_cols {
+            if c.as_ref()[col] != first[col] {
+                return Err(GlobalError::DifferentColumn { curve: ci, column: column_names[col].clone() });
+            }
+        }
+    }
+    let cols0: Vec<&[f64]> = first.iter().map(|c| c.as_slice()).collect();
+    let mut model = FormulaModel::new(m.clone(), &cols0).map_err(ProblemError::from)?;
+    let mut ys = Vec::with_capacity(curves.len());
+    for (ci, c) in curves.iter().enumerate() {
+        let cols: Vec<&[f64]> = c.as_ref().iter().map(|v| v.as_slice()).collect();
+        model.set_data(&cols).map_err(|source| GlobalError::Curve { curve: ci, source })?;
+        if let Some(y0) = ys.first().map(Vec::len)
+            && model.response().len() != y0
+        {
+            return Err(GlobalError::DifferentLength { curve: ci, got: model.response().len(), expected: y0 });
+        }
+        ys.push(model.response().to_vec());
+    }
+    model.set_data(&cols0).map_err(ProblemError::from)?;
+    let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
+    let nc = curves.len();
+    if n * nc <= q + p * nc {
+        return Err(FitError::TooFewObservations { n: n * nc, params: q + p * nc }.into());
+    }
+    let mut prob = GlobalProblem::new(&mut model, ys, false);
+    let lm_opts = LmOptions {
+        lower: resolved.options.lm.lower.clone(),
+        upper: resolved.options.lm.upper.clone(),
+        max_iterations: resolved.options.lm.max_iterations,
+        ..LmOptions::default()
+    };
+    let rep = match lm::levenberg_marquardt(&mut prob, &resolved.start, &lm_opts) {
+        Err(lm::LmError::NonFiniteAtStart) => {
+            return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
+        }
+        r => r.map_err(FitError::from)?,
+    };
+    let mut r = vec![0.0; prob.n_residuals()];
+    prob.residuals(&rep.x, &mut r).map_err(FitError::NonFiniteAtStart)?;
+    let curve_rss = prob.curve_rss();
+    let rss: f64 = curve_rss.iter().sum();
+    let linear = (0..nc).map(|c| prob.linear(c).to_vec()).collect();
+    // Covariance of b: with Kaufman's Jacobian J_K = −P⊥ ∂f/∂b, s²(J_Kᵀ J_K)⁻¹ is exactly the
+    // b-block of the full problem's covariance (Schur complement over all the a_c).
+    prob.set_kaufman(true);
+    let rows = prob.n_residuals();
+    let mut jk = vec![0.0; rows * q];
+    prob.jacobian(&rep.x, &mut jk).map_err(FitError::NonFiniteAtStart)?;
+    let jm = Mat::from_fn(rows, q, |i, k| jk[k * rows + i]);
+    let dof = n * nc - q - p * nc;
+    let st = stats::param_stats_n(jm.as_ref(), n * nc, rss, dof, &rep.x);
+    let basis_rank = prob.basis_rank();
+    let mut warnings = Vec::new();
+    if !rep.termination.is_converged() {
+        warnings.push(FitWarning::NotConverged(rep.termination));
+    }
+    if p > 0 && basis_rank < p {
+        warnings.push(FitWarning::RankDeficientBasis { rank: basis_rank, p, eliminated: true });
+    }
+    if st.rank < q {
+        warnings.push(FitWarning::SingularJacobian { rank: st.rank, params: q });
+    } else if st.condition_number > 1e10 {
+        warnings.push(FitWarning::IllConditioned { condition_number: st.condition_number });
+    }
+    for k in 0..q {
+        if rep.at_lower[k] && lm_opts.lower.is_some() {
+            warnings.push(FitWarning::AtBound { index: k, upper: false });
+        }
+        if rep.at_upper[k] && lm_opts.upper.is_some() {
+            warnings.push(FitWarning::AtBound { index: k, upper: true });
+        }
+    }
+    let outcome = if !rep.termination.is_converged() {
+        Outcome::NotConverged
+    } else if (p > 0 && basis_rank < p) || st.rank < q {
+        Outcome::Degenerate
+    } else {
+        Outcome::Converged
+    };
+    Ok(GlobalFit {
+        nonlinear_names: resolved.nonlinear.clone(),
+        nonlinear: rep.x.clone(),
+        nonlinear_std_errors: st.std_errors,
+        correlation: st.correlation,
+        linear_names: m.linear_params().map(|p| p.name.clone()).collect(),
+        linear,
+        rss,
+        curve_rss,
+        dof,
+        residual_std_error: (rss / dof as f64).sqrt(),
+        iterations: rep.iterations,
+        termination: rep.termination,
+        outcome,
+        converged: outcome == Outcome::Converged,
+        warnings,
+    })
+}
+
