@@ -137,6 +137,12 @@ class Model:
         self.independent_vars: Tuple[str, ...] = tuple(independent_vars)
         self._cache: Dict[Tuple[str, ...], Any] = {}
 
+    def __getstate__(self):
+        return {"formula": self.formula, "independent_vars": self.independent_vars}
+
+    def __setstate__(self, state):
+        self.__init__(state["formula"], state["independent_vars"])
+
     # -- what sepfit sees ------------------------------------------------------------------
     def info(self, columns: Optional[Iterable[str]] = None):
         """The parsed model (`ModelInfo`) for the given column names (default: the guess)."""
