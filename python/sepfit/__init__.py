@@ -136,6 +136,7 @@ class Model:
             independent_vars = [n for n in rhs if _INDEPENDENT.match(n)]
         self.independent_vars: Tuple[str, ...] = tuple(independent_vars)
         self._cache: Dict[Tuple[str, ...], Any] = {}
+        self.info()  # a syntax error shows now, with its caret
 
     def __getstate__(self):
         return {"formula": self.formula, "independent_vars": self.independent_vars}

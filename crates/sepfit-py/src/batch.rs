@@ -117,11 +117,11 @@ fn fit_batch<'py>(
                 |(worker, scratch), c| {
                     // Contiguous lanes are borrowed; strided ones copied into `scratch`.
                     let mut views: Vec<ArrayView1<'_, f64>> = Vec::with_capacity(names.len());
-                    views.push(ylanes[c].clone());
+                    views.push(ylanes[c]);
                     for col in &cols {
                         views.push(match col {
-                            Col::Shared(v) => v.clone(),
-                            Col::PerCurve(l) => l[c].clone(),
+                            Col::Shared(v) => *v,
+                            Col::PerCurve(l) => l[c],
                         });
                     }
                     for (v, s) in views.iter().zip(scratch.iter_mut()) {
