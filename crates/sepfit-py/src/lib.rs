@@ -18,26 +18,26 @@ mod grad;
 mod model;
 mod single;
 
-create_exception!(_sepfit, SepfitError, PyValueError, "Base class of sepfit's errors (a `ValueError`).");
+create_exception!(sepfit, SepfitError, PyValueError, "Base class of sepfit's errors (a `ValueError`).");
 create_exception!(
-    _sepfit,
+    sepfit,
     FormulaError,
     SepfitError,
     "The formula cannot be parsed or used; the message shows the formula with a caret under the problem."
 );
 create_exception!(
-    _sepfit,
+    sepfit,
     DataError,
     SepfitError,
     "The data cannot be used: lengths differ, or a value is NaN or infinite (the message names the column and the row)."
 );
 create_exception!(
-    _sepfit,
+    sepfit,
     ParameterError,
     SepfitError,
     "A starting value, fixed value or bound is missing, unknown or inconsistent."
 );
-create_exception!(_sepfit, FitError, SepfitError, "The fit could not run (too few observations, the model not finite at the start, ...).");
+create_exception!(sepfit, FitError, SepfitError, "The fit could not run (too few observations, the model not finite at the start, ...).");
 
 /// The Python exception for a library error.
 pub(crate) fn problem_error(e: ProblemError) -> PyErr {
