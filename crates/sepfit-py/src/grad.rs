@@ -1,0 +1,239 @@
+//! Gradients of losses in vectors and matrices (`sepfit_expr::matrix::LossFormula`), their
+//! minimization (`sepfit::solvers::{lbfgs, gd}`), and the loss landscape of a fit
+//! (`sepfit::landscape::reduced_loss_grid`).
+
+use crate::{DataError, FitError, FormulaError, ParameterError, guard};
+use numpy::ndarray::{Array2, ArrayViewD};
+use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArray1, PyReadonlyArrayDyn};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use sepfit::solvers::gd::{GdOptions, gradient_descent};
+use sepfit::solvers::lbfgs::{LbfgsOptions, lbfgs};
+use sepfit::FormulaModel;
+use sepfit_expr::matrix::{LossError, LossFormula, MId, Mat, Style, Values};
+use std::collections::HashMap;
+
+fn loss_error(formula: &str, decls: &str, e: LossError) -> PyErr {
+    match e {
+        LossError::Formula(d) => FormulaError::new_err(d.render(formula)),
+        LossError::Declarations(d) => FormulaError::new_err(d.render(decls)),
+        LossError::Value(m) => DataError::new_err(m),
+    }
+}
+
+/// A numpy array (row-major, 0-, 1- or 2-D) as a column-major `Mat`.
+fn to_mat(name: &str, a: ArrayViewD<'_, f64>) -> PyResult<Mat> {
+    match a.ndim() {
+        0 => Ok(Mat::scalar(a.iter().next().copied().unwrap_or(f64::NAN))),
+        1 => Ok(Mat::vector(a.iter().copied().collect())),
+        2 => {
+            let (r, c) = (a.shape()[0], a.shape()[1]);
+            let mut data = Vec::with_capacity(r * c);
+            for j in 0..c {
+                for i in 0..r {
+                    data.push(a[[i, j]]);
+                }
+            }
+            Ok(Mat { rows: r, cols: c, data })
+        }
+        d => Err(DataError::new_err(format!("`{name}` has {d} dimensions; give a scalar, a vector or a matrix"))),
+    }
+}
+
+/// A `Mat` as a numpy array: a vector (`n×1`) 1-D, otherwise 2-D row-major.
+fn from_mat<'py>(py: Python<'py>, m: &Mat) -> Bound<'py, PyArrayDyn<f64>> {
+    if m.cols == 1 {
+        numpy::ndarray::Array1::from(m.data.clone()).into_dyn().into_pyarray(py)
+    } else {
+        Array2::from_shape_fn((m.rows, m.cols), |(i, j)| m.data[j * m.rows + i]).into_dyn().into_pyarray(py)
+    }
+}
+
+fn values_from(values: &HashMap<String, PyReadonlyArrayDyn<'_, f64>>) -> PyResult<Values> {
+    let mut out = Values::new();
+    for (k, v) in values {
+        out.insert(k.clone(), to_mat(k, v.as_array())?);
+    }
+    Ok(out)
+}
+
+/// A loss with its exact gradient with respect to one variable.
+#[pyclass(frozen, module = "sepfit._sepfit")]
+pub struct Gradient {
+    src: String,
+    decls: String,
+    #[pyo3(get)]
+    wrt: String,
+    /// The formula built with the declarations alone (None if shapes come from the values).
+    built: Option<(LossFormula, MId)>,
+}
+
+fn build(src: &str, decls: &str, wrt: &str, values: Option<&Values>) -> Result<(LossFormula, MId), LossError> {
+    let mut f = LossFormula::new(src, decls, values)?;
+    let g = f.gradient(wrt)?;
+    Ok((f, g))
+}
+
+#[pymethods]
+impl Gradient {
+    /// The gradient in matrix notation (Unicode).
+    #[getter]
+    fn formula(&self) -> String {
+        self.built.as_ref().map(|(f, g)| f.render(*g, Style::Unicode)).unwrap_or_default()
+    }
+    #[getter]
+    fn latex(&self) -> String {
+        self.built.as_ref().map(|(f, g)| f.render(*g, Style::Latex)).unwrap_or_default()
+    }
+    /// The loss in matrix notation.
+    #[getter]
+    fn loss(&self) -> String {
+        self.built.as_ref().map(|(f, _)| f.render(f.root(), Style::Unicode)).unwrap_or_else(|| self.src.clone())
+    }
+    /// `(value, gradient)` at the values.
+    fn eval<'py>(&self, py: Python<'py>, values: HashMap<String, PyReadonlyArrayDyn<'py, f64>>) -> PyResult<(f64, Bound<'py, PyArrayDyn<f64>>)> {
+        let vals = values_from(&values)?;
+        let out = guard(|| {
+            let lerr = |e| loss_error(&self.src, &self.decls, e);
+            let owned;
+            let (f, g) = match &self.built {
+                Some((f, g)) => (f, *g),
+                None => {
+                    owned = build(&self.src, &self.decls, &self.wrt, Some(&vals)).map_err(lerr)?;
+                    (&owned.0, owned.1)
+                }
+            };
+            f.eval(&[f.root(), g], &vals).map_err(lerr)
+        })?;
+        Ok((out[0].data[0], from_mat(py, &out[1])))
+    }
+}
+
+/// `Gradient` of `loss` with respect to `wrt`; `var` declares shapes (`"X: n x d, w: d"`).
+#[pyfunction]
+#[pyo3(signature = (loss, wrt, var = ""))]
+fn grad(loss: &str, wrt: &str, var: &str) -> PyResult<Gradient> {
+    let built = if var.trim().is_empty() {
+        None
+    } else {
+        Some(guard(|| build(loss, var, wrt, None).map_err(|e| loss_error(loss, var, e)))?)
+    };
+    Ok(Gradient { src: loss.to_string(), decls: var.to_string(), wrt: wrt.to_string(), built })
+}
+
+/// Minimizes `loss` over `wrt` from `x0` with L-BFGS or gradient descent.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (loss, wrt, var, x0, values, method = "lbfgs", max_iterations = None))]
+fn minimize<'py>(
+    py: Python<'py>,
+    loss: &str,
+    wrt: &str,
+    var: &str,
+    x0: PyReadonlyArrayDyn<'py, f64>,
+    values: HashMap<String, PyReadonlyArrayDyn<'py, f64>>,
+    method: &str,
+    max_iterations: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut vals = values_from(&values)?;
+    let start = to_mat(wrt, x0.as_array())?;
+    let (rows, cols) = (start.rows, start.cols);
+    let x0v = start.data.clone();
+    vals.insert(wrt.to_string(), start);
+    let (loss_s, wrt_s, var_s, method_s) = (loss.to_string(), wrt.to_string(), var.to_string(), method.to_string());
+    let rep = py.detach(move || {
+        guard(|| {
+            let lerr = |e| loss_error(&loss_s, &var_s, e);
+            let (f, g) = build(&loss_s, &var_s, &wrt_s, Some(&vals)).map_err(lerr)?;
+            let ids = [f.root(), g];
+            let mut failure: Option<String> = None;
+            let objective = |x: &[f64], grad: &mut [f64]| -> f64 {
+                vals.insert(wrt_s.clone(), Mat { rows, cols, data: x.to_vec() });
+                match f.eval(&ids, &vals) {
+                    Ok(out) => {
+                        grad.copy_from_slice(&out[1].data);
+                        out[0].data[0]
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e.to_string());
+                        f64::NAN
+                    }
+                }
+            };
+            let r = match method_s.as_str() {
+                "lbfgs" | "l-bfgs" | "L-BFGS" => {
+                    let mut o = LbfgsOptions::default();
+                    if let Some(m) = max_iterations {
+                        o.max_iter = m;
+                    }
+                    lbfgs(objective, &x0v, &o)
+                }
+                "gd" => {
+                    let mut o = GdOptions::default();
+                    if let Some(m) = max_iterations {
+                        o.max_iter = m;
+                    }
+                    gradient_descent(objective, &x0v, &o)
+                }
+                other => return Err(ParameterError::new_err(format!("unknown method `{other}`; use 'lbfgs' or 'gd'"))),
+            };
+            r.map_err(|e| FitError::new_err(e.to_string()))
+        })
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("x", rep.x.clone().into_pyarray(py))?;
+    d.set_item("fun", rep.f)?;
+    d.set_item("initial_fun", rep.f0)?;
+    d.set_item("grad_norm", rep.grad_norm)?;
+    d.set_item("iterations", rep.iterations)?;
+    d.set_item("evaluations", rep.evaluations)?;
+    d.set_item("converged", rep.termination.converged())?;
+    d.set_item("message", rep.termination.describe())?;
+    Ok(d)
+}
+
+/// The reduced (variable-projection) loss over `xs × ys` of nonlinear parameters `kx`, `ky`,
+/// the others held at `at`; `z[j*len(xs) + i]`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (formula, names, columns, kx, ky, at, xs, ys, sigma = None))]
+fn landscape(
+    py: Python<'_>,
+    formula: &str,
+    names: Vec<String>,
+    columns: Vec<PyReadonlyArray1<'_, f64>>,
+    kx: usize,
+    ky: usize,
+    at: Vec<f64>,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    sigma: Option<PyReadonlyArray1<'_, f64>>,
+) -> PyResult<Vec<f64>> {
+    let cols: Vec<Vec<f64>> = columns.iter().map(|c| c.as_array().to_vec()).collect();
+    let sigma: Option<Vec<f64>> = sigma.map(|s| s.as_array().to_vec());
+    let formula = formula.to_string();
+    py.detach(move || {
+        guard(|| {
+            let cs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let m = sepfit_expr::ModelFormula::parse(&formula, &cs).map_err(|d| FormulaError::new_err(d.render(&formula)))?;
+            let q = m.nonlinear_params().count();
+            if kx >= q || ky >= q || at.len() != q {
+                return Err(ParameterError::new_err(format!("the model has {q} nonlinear parameters")));
+            }
+            let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+            let model = FormulaModel::new(m, &refs).map_err(|e| DataError::new_err(e.to_string()))?;
+            let y = model.response().to_vec();
+            let g = sepfit::landscape::reduced_loss_grid(&model, &y, sigma.as_deref(), &at, (kx, ky), &xs, &ys)
+                .map_err(|e| crate::fit_error(&e))?;
+            Ok(g.z)
+        })
+    })
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Gradient>()?;
+    m.add_function(wrap_pyfunction!(grad, m)?)?;
+    m.add_function(wrap_pyfunction!(minimize, m)?)?;
+    m.add_function(wrap_pyfunction!(landscape, m)?)?;
+    Ok(())
+}
