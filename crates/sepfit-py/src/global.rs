@@ -3,7 +3,7 @@
 use crate::{DataError, FitError, ParameterError, guard, named_options, problem_error};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use sepfit::problems::global::{GlobalError, GlobalFit, fit_global as lib_fit_global};
+use sepfit::{GlobalError, GlobalFit, fit_global as lib_fit_global};
 use sepfit::{GlobalSummary, Outcome};
 use std::time::Instant;
 
