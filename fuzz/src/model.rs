@@ -1,6 +1,7 @@
 //! The model path: `ModelFormula::parse` → structure, derivatives, compiled program, printing.
 
 use crate::{Rng, check_diagnostic, hash, same_bits};
+use sepfit_expr::compile::div_by_invariant;
 use sepfit_expr::func::{ALL_FUNCS, pow};
 use sepfit_expr::{ExprId, Func, ModelFormula, Node, Pool, Program, SymId};
 
@@ -229,9 +230,9 @@ fn compiled_equals_reference(m: &ModelFormula, text: &str, rng: &mut Rng) {
         for (o, &e) in outs.iter().enumerate() {
             let r = pool.eval(e, &env);
             let c = bufs[o][row];
-            // The compiler rewrites v/s as v*(1/s) for a data-independent s (documented, one
-            // rounding that conditioning may amplify): the reference with that rewrite must
-            // give the compiled bits exactly.
+            // The compiler divides by a data-independent s as v*(1/s) where 1/s is normal
+            // (`compile::div_by_invariant`, one rounding that conditioning may amplify): the
+            // reference with that rewrite must give the compiled bits exactly.
             let r2 = eval_like_compiled(pool, e, &columns, &env);
             let close = same_bits(r2, c);
             assert!(
@@ -410,8 +411,8 @@ fn printing_round_trips(m: &ModelFormula, text: &str, cols: &[&str], rng: &mut R
     }
 }
 
-/// `Pool::eval` with the compiler's rewrite `v/s = v*(1/s)` where `v` depends on a data column
-/// and `s` does not.
+/// `Pool::eval` with the compiler's rewrite of `v/s` (`v*(1/s)` where `1/s` is normal,
+/// [`div_by_invariant`]) where `v` depends on a data column and `s` does not.
 fn eval_like_compiled(pool: &Pool, root: ExprId, columns: &[SymId], value: &dyn Fn(SymId) -> f64) -> f64 {
     let reach = pool.reachable(&[root]);
     let mut v = vec![0.0; reach.len()];
@@ -432,7 +433,7 @@ fn eval_like_compiled(pool: &Pool, root: ExprId, columns: &[SymId], value: &dyn 
             Node::Add(a, b) => g(a) + g(b),
             Node::Sub(a, b) => g(a) - g(b),
             Node::Mul(a, b) => g(a) * g(b),
-            Node::Div(a, b) if vary[a.index()] && !vary[b.index()] => g(a) * (1.0 / g(b)),
+            Node::Div(a, b) if vary[a.index()] && !vary[b.index()] => div_by_invariant(g(a), g(b)),
             Node::Div(a, b) => g(a) / g(b),
             Node::Pow(a, b) => pow(g(a), g(b)),
             Node::Neg(a) => -g(a),
