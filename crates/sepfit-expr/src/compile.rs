@@ -58,6 +58,7 @@ enum Op {
     Sqrt,
     Neg,
     F(Func),
+    XLogY,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -385,6 +386,7 @@ fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
         },
         Node::Neg(a) => (Op::Neg, a, a),
         Node::Call(f, a) => (Op::F(f), a, a),
+        Node::XLogY(a, b) => (Op::XLogY, a, b),
         Node::Const(_) | Node::Sym(_) => (Op::Neg, ExprId(0), ExprId(0)),
     }
 }
@@ -424,6 +426,7 @@ fn scalar_op(op: Op, a: f64, b: f64) -> f64 {
         Op::Sqrt => a.sqrt(),
         Op::Neg => -a,
         Op::F(f) => f.apply(a),
+        Op::XLogY => func::xlogy(a, b),
     }
 }
 
@@ -617,6 +620,7 @@ impl Program {
                     Src::S(x) => dst.fill(Func::Exp.apply(x)),
                 },
                 Op::F(f) => un(dst, a, |x| f.apply(x)),
+                Op::XLogY => bin(dst, a, b, func::xlogy),
             }
         }
     }
