@@ -385,6 +385,15 @@ fn derivatives_match(m: &ModelFormula, text: &str, rng: &mut Rng) {
     }
 }
 
+/// Whether `root` has a subexpression free of symbols whose value is not finite.
+fn holds_non_finite_constant(pool: &Pool, root: ExprId) -> bool {
+    let reach = pool.reachable(&[root]);
+    (0..reach.len()).any(|i| {
+        let e = ExprId(i as u32);
+        reach[i] && pool.free_symbols(e).is_empty() && !pool.eval(e, &|_| f64::NAN).is_finite()
+    })
+}
+
 /// The printed right-hand side (and printed derivatives) parse back to the same function.
 fn printing_round_trips(m: &ModelFormula, text: &str, cols: &[&str], rng: &mut Rng) {
     let pool = m.pool();
@@ -397,6 +406,11 @@ fn printing_round_trips(m: &ModelFormula, text: &str, cols: &[&str], rng: &mut R
         let src = format!("{lhs} ~ {printed}");
         let m2 = match ModelFormula::parse(&src, cols) {
             Ok(m2) => m2,
+            // Not a bug (the non-finite-constant class, as in the loss oracle): a derivative
+            // holding a constant subexpression that is not finite (d/da of `a/1e-310` is
+            // 1e310 = inf, printed `1/1e-310`; d/dq of `xlogy(1e300*q, -2)` holds
+            // `1e300*log(-2)`, NaN) has no parseable form: the language has no such constants.
+            Err(_) if e != m.rhs() && holds_non_finite_constant(pool, e) => continue,
             Err(err) => panic!("{text:?}: printed form {src:?} does not parse: {}", err.render(&src)),
         };
         // Same values at a moderate point (symbols matched by name).
