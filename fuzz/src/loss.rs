@@ -149,8 +149,8 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
             }
             let g = gv.data[idx];
             let inf_const = (0..f.graph.len()).any(|i| f.graph.as_const(MId(i as u32)).is_some_and(|c| !c.is_finite()));
-            if !g.is_finite() && (printed[k].contains("log(0)") || inf_const) {
-                continue; // known: bug 2 in README.md (d/dy of 0.^u(y) is NaN)
+            if !g.is_finite() && inf_const {
+                continue; // known: a loss holding a non-finite constant (`pi/0`, README.md)
             }
             let err = (g - fd).abs() / g.abs().max(fd.abs()).max(1.0);
             assert!(

@@ -50,11 +50,15 @@ enum Op {
     Sub,
     Mul,
     Div,
+    /// `v/s` for a data-independent `s`: [`div_by_invariant`], with the reciprocal's check done
+    /// once per chunk.
+    DivS,
     Pow,
     Powi(i32),
     Sqrt,
     Neg,
     F(Func),
+    XLogY,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -155,10 +159,11 @@ impl Program {
     /// the c-th data column at evaluation time.
     pub fn new(pool: &Pool, outputs: &[ExprId], params: &[SymId], columns: &[SymId]) -> Result<Program, EvalError> {
         let reach = pool.reachable(outputs);
-        // 1. Lower to IR with peephole rewrites: v/s = v*(1/s), -(s*v) = (-s)*v and
-        //    -(v*s) = v*(-s) for data-independent s, so the reciprocal and the negation are
-        //    done once per evaluation, not per row (a vector division costs several times a
-        //    multiplication; `v*(1/s)` may differ from `v/s` by one rounding).
+        // 1. Lower to IR with peephole rewrites: v/s by the reciprocal (see `div_by_invariant`),
+        //    -(s*v) = (-s)*v and -(v*s) = v*(-s) for data-independent s, so the reciprocal and
+        //    the negation are done once per evaluation, not per row (a vector division costs
+        //    several times a multiplication; `v*(1/s)` may differ from `v/s` by one rounding).
+        //    A constant s is decided here; any other s by `Op::DivS`, once per chunk.
         let mut ir: Vec<Ir> = Vec::with_capacity(reach.len());
         let mut vary: Vec<bool> = Vec::with_capacity(reach.len());
         let mut map = vec![u32::MAX; reach.len()];
@@ -188,11 +193,14 @@ impl Program {
                     let (ia, ib) = (map[a.index()], map[b.index()]);
                     let v = vary[ia as usize] || vary[ib as usize];
                     match (op, ir[ia as usize]) {
-                        (Op::Div, _) if vary[ia as usize] && !vary[ib as usize] => {
-                            let one = push(&mut ir, &mut vary, Ir::Const(1.0), false);
-                            let r = push(&mut ir, &mut vary, Ir::Op(Op::Div, one, ib), false);
-                            push(&mut ir, &mut vary, Ir::Op(Op::Mul, ia, r), true)
-                        }
+                        (Op::Div, _) if vary[ia as usize] && !vary[ib as usize] => match ir[ib as usize] {
+                            Ir::Const(c) if reciprocal(c).is_some() => {
+                                let r = push(&mut ir, &mut vary, Ir::Const(1.0 / c), false);
+                                push(&mut ir, &mut vary, Ir::Op(Op::Mul, ia, r), true)
+                            }
+                            Ir::Const(_) => push(&mut ir, &mut vary, Ir::Op(Op::Div, ia, ib), true),
+                            _ => push(&mut ir, &mut vary, Ir::Op(Op::DivS, ia, ib), true),
+                        },
                         (Op::Neg, Ir::Op(Op::Mul, x, y)) if v && !vary[x as usize] => {
                             let nx = push(&mut ir, &mut vary, Ir::Op(Op::Neg, x, x), false);
                             push(&mut ir, &mut vary, Ir::Op(Op::Mul, nx, y), true)
@@ -337,6 +345,33 @@ impl Program {
     }
 }
 
+/// `1/s` where it is a normal number (so that `v*(1/s)` is `v/s` up to one rounding), else
+/// `None`: `1/s` overflows for subnormal `s` (and `0`) and is subnormal, losing precision, for
+/// `|s| > 2^1022`; there the division is done as written.
+#[inline(always)]
+fn reciprocal(s: f64) -> Option<f64> {
+    let r = 1.0 / s;
+    r.is_normal().then_some(r)
+}
+
+/// `v/s` as a [`Program`] computes it when `v` depends on the data and `s` does not: as
+/// `v*(1/s)`, the reciprocal computed once per chunk of rows (within one rounding of `v/s`), where
+/// `1/s` is a normal number; otherwise (`s` subnormal, zero, of magnitude above `2^1022`, infinite
+/// or NaN) as `v/s`. Reference evaluators that must reproduce the compiled bits use this.
+///
+/// ```
+/// use sepfit_expr::compile::div_by_invariant;
+/// assert_eq!(div_by_invariant(1e-320, 5e-324), 1e-320 / 5e-324); // 1/5e-324 overflows
+/// assert_eq!(div_by_invariant(3.0, 4.0), 3.0 * 0.25);
+/// ```
+#[inline(always)]
+pub fn div_by_invariant(v: f64, s: f64) -> f64 {
+    match reciprocal(s) {
+        Some(r) => v * r,
+        None => v / s,
+    }
+}
+
 fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
     match node {
         Node::Add(a, b) => (Op::Add, a, b),
@@ -351,6 +386,7 @@ fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
         },
         Node::Neg(a) => (Op::Neg, a, a),
         Node::Call(f, a) => (Op::F(f), a, a),
+        Node::XLogY(a, b) => (Op::XLogY, a, b),
         Node::Const(_) | Node::Sym(_) => (Op::Neg, ExprId(0), ExprId(0)),
     }
 }
@@ -384,11 +420,13 @@ fn scalar_op(op: Op, a: f64, b: f64) -> f64 {
         Op::Sub => a - b,
         Op::Mul => a * b,
         Op::Div => a / b,
+        Op::DivS => div_by_invariant(a, b),
         Op::Pow => func::pow(a, b),
         Op::Powi(n) => PowKind::Powi(n).apply(a, 0.0),
         Op::Sqrt => a.sqrt(),
         Op::Neg => -a,
         Op::F(f) => f.apply(a),
+        Op::XLogY => func::xlogy(a, b),
     }
 }
 
@@ -565,6 +603,13 @@ impl Program {
                 Op::Sub => bin(dst, a, b, |x, y| x - y),
                 Op::Mul => bin(dst, a, b, |x, y| x * y),
                 Op::Div => bin(dst, a, b, |x, y| x / y),
+                Op::DivS => match (a, b) {
+                    (a, Src::S(s)) => match reciprocal(s) {
+                        Some(r) => bin(dst, a, Src::S(r), |x, y| x * y),
+                        None => bin(dst, a, Src::S(s), |x, y| x / y),
+                    },
+                    (a, b) => bin(dst, a, b, div_by_invariant),
+                },
                 Op::Pow => bin(dst, a, b, func::pow),
                 Op::Powi(2) => un(dst, a, |x| x * x),
                 Op::Powi(k) => un(dst, a, |x| x.powi(k)),
@@ -575,6 +620,7 @@ impl Program {
                     Src::S(x) => dst.fill(Func::Exp.apply(x)),
                 },
                 Op::F(f) => un(dst, a, |x| f.apply(x)),
+                Op::XLogY => bin(dst, a, b, func::xlogy),
             }
         }
     }

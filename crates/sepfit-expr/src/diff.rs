@@ -10,9 +10,14 @@
 //! | `a*b`       | `a'*b + a*b'`                                |
 //! | `a/b`       | `a'/b`, `-(a*b')/b^2` or `(a'*b - a*b')/b^2` |
 //! | `a^c`       | `c*a^(c-1)*a'` (constant `c`)                |
-//! | `c^b`       | `c^b*log(c)*b'` (constant `c`)               |
-//! | `a^b`       | `a^b*(b'*log(a) + b*a'/a)`                   |
+//! | `c^b`       | `b'*xlogy(c^b, c)` (constant `c`; `log(c)*b'*c^b` for `c > 0`) |
+//! | `a^b`       | `b'*xlogy(a^b, a) + a^b*(b*a'/a)`; `b'*xlogy(a^b, a)` for `a` free of the variable |
+//! | `xlogy(a, b)` | `xlogy(a', b) + a*b'/b`                    |
 //! | `f(a)`      | `a'*f'(a)`, by the elementary functions' one table, `Func::chain` (shared with the matrix graph) |
+//!
+//! `xlogy(a^b, a)` is `a^b*log(a)` except that it is 0 where `a^b` is 0: the derivative of
+//! `t^p` in `p` at `t = 0` is 0 (for `p > 0`), not `0*log(0) = NaN`; and `xlogy(a', b)` keeps
+//! the next derivative 0 there too.
 //!
 //! The power rules stay here: forward mode combines the two partials of `a^b` into one
 //! expression, where the matrix graph's reverse mode keeps them apart, and each tower's printed
@@ -125,18 +130,28 @@ impl Pool {
                         self.mul(cc, m)
                     } else if !dep[a.index()] {
                         let me = ExprId(i as u32);
-                        let la = self.call(Func::Log, a);
-                        let m = self.mul(db, me);
-                        self.mul(m, la)
+                        let xl = self.xlogy(me, a);
+                        self.mul(db, xl)
                     } else {
                         let me = ExprId(i as u32);
-                        let la = self.call(Func::Log, a);
-                        let t1 = self.mul(db, la);
+                        let xl = self.xlogy(me, a);
+                        let t1 = self.mul(db, xl);
                         let ba = self.mul(b, da);
-                        let t2 = self.div(ba, a);
-                        let s = self.add(t1, t2);
-                        self.mul(me, s)
+                        let q = self.div(ba, a);
+                        let t2 = self.mul(me, q);
+                        self.add(t1, t2)
                     }
+                }
+                Node::XLogY(a, b) => {
+                    let (da, db) = (g(a), g(b));
+                    let t1 = if dep[a.index()] { self.xlogy(da, b) } else { zero };
+                    let t2 = if dep[b.index()] {
+                        let n = self.mul(a, db);
+                        self.div(n, b)
+                    } else {
+                        zero
+                    };
+                    self.add(t1, t2)
                 }
                 Node::Call(f, a) => {
                     let me = ExprId(i as u32);

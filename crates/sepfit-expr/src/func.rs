@@ -181,6 +181,15 @@ pub fn pow(x: f64, y: f64) -> f64 {
     PowKind::of(y).apply(x, y)
 }
 
+/// `xlogy(x, y) = x*log(y)`, except that it is 0 where `x = 0`, whatever `y` (also `0`, `inf`,
+/// negative or NaN): the language's function `xlogy`. It is the derivative of a power in its
+/// exponent, `∂(u^v)/∂v = xlogy(u^v, u)`, which is then 0 where `u^v` is 0 (`0^v` for `v > 0`),
+/// not `0*log(0) = NaN`.
+#[inline(always)]
+pub fn xlogy(x: f64, y: f64) -> f64 {
+    if x == 0.0 { 0.0 } else { x * y.ln() }
+}
+
 /// The graph operations a derivative rule needs; implemented by [`crate::Pool`] and
 /// [`crate::matrix::Graph`], whose constructors simplify as they build.
 pub(crate) trait Build {

@@ -25,7 +25,13 @@
 //! also), parentheses, the constant `pi`, definitions before the formula (`u = exp(-k*t); y ~
 //! a*u`; a formula that ends in a definition, `y = a*exp(-k*t)`, is an error pointing at `=`:
 //! did you mean `~`?), and the elementwise functions `exp log log10 sqrt sin cos tan asin
-//! acos atan sinh cosh tanh abs sign`.
+//! acos atan sinh cosh tanh abs sign`, and the two-argument `xlogy(x, y)`.
+//!
+//! `xlogy(x, y)` is `x*log(y)`, except that it is 0 wherever `x` is 0 (whatever `y`, even 0).
+//! It is how derivatives of powers in their exponent print: `∂(t^p)/∂p = xlogy(t^p, t)`, which
+//! is 0 at `t = 0` (for `p > 0`, where `t^p` is 0), not `0*log(0) = NaN`; a power law fitted to
+//! data with a `t = 0` row gets a finite Jacobian. Its derivative is `xlogy(x', y) + x*y'/y`.
+//! Loss formulas have it too, elementwise (`xlogy(x, y)` with broadcasting, as `x .* log(y)`).
 //!
 //! `sign(x)` is −1, 0 or 1 as `x` is negative, zero or positive. Its derivative is taken as 0
 //! everywhere (it is 0 almost everywhere; at 0, where `sign` jumps, there is none), so a fit

@@ -160,6 +160,18 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                     )
                     .hint("model formulas are written per observation; transpose belongs to matrix expressions (`sepfit grad`)"));
                 }
+                AstKind::Call { name, args, .. } if name == "xlogy" => {
+                    if args.len() != 2 {
+                        return Err(Diagnostic::new(
+                            DiagnosticKind::WrongArity,
+                            span,
+                            format!("`xlogy` takes 2 arguments, got {}", args.len()),
+                            "wrong number of arguments",
+                        )
+                        .hint("`xlogy(x, y)` is `x*log(y)`, and 0 where x is 0"));
+                    }
+                    pool.xlogy(m(args[0]), m(args[1]))
+                }
                 AstKind::Call { name, name_span, args } => {
                     let f = match Func::from_name(name) {
                         Some(f) => f,
@@ -182,8 +194,9 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                             if let Some(s) = func::suggest(name) {
                                 d = d.hint(format!("did you mean `{s}`?"));
                             }
-                            let names: Vec<&str> =
+                            let mut names: Vec<&str> =
                                 func::ALL_FUNCS.iter().map(|f| f.name()).filter(|n| *n != "sign").collect();
+                            names.push("xlogy");
                             return Err(d.hint(format!("known functions: {}", names.join(", "))));
                         }
                     };
@@ -259,7 +272,7 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                     )
                     .hint("define each name once, before it is used"));
                 }
-                if Func::from_name(name).is_some() || name == "pi" {
+                if Func::from_name(name).is_some() || name == "pi" || name == "xlogy" {
                     return Err(Diagnostic::new(
                         DiagnosticKind::Shadowing,
                         *name_span,

@@ -81,6 +81,8 @@ pub enum Node {
     Neg(ExprId),
     /// `f(a)` elementwise
     Call(Func, ExprId),
+    /// `xlogy(a, b)`: `a*log(b)`, 0 where `a = 0` ([`crate::func::xlogy`])
+    XLogY(ExprId, ExprId),
 }
 
 impl PartialEq for Node {
@@ -93,7 +95,8 @@ impl PartialEq for Node {
             | (Sub(a, b), Sub(c, d))
             | (Mul(a, b), Mul(c, d))
             | (Div(a, b), Div(c, d))
-            | (Pow(a, b), Pow(c, d)) => a == c && b == d,
+            | (Pow(a, b), Pow(c, d))
+            | (XLogY(a, b), XLogY(c, d)) => a == c && b == d,
             (Neg(a), Neg(b)) => a == b,
             (Call(f, a), Call(g, b)) => f == g && a == b,
             _ => false,
@@ -108,7 +111,7 @@ impl std::hash::Hash for Node {
         match self {
             Const(a) => a.to_bits().hash(h),
             Sym(s) => s.hash(h),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) => {
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) => {
                 a.hash(h);
                 b.hash(h)
             }
@@ -127,7 +130,7 @@ impl Node {
         use Node::*;
         let (a, b) = match *self {
             Const(_) | Sym(_) => (None, None),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) => (Some(a), Some(b)),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) => (Some(a), None),
         };
         a.into_iter().chain(b)
@@ -408,7 +411,9 @@ impl Pool {
             && self.is_const(n, 1.0) {
                 return self.div(a, d);
             }
-        if a == b {
+        // x*x = x^2, but not for a constant (c*c did not fold: it is not finite, and c^2 would
+        // print as a power of constants)
+        if a == b && ca.is_none() {
             let two = self.constant(2.0);
             return self.pow(a, two);
         }
@@ -550,6 +555,35 @@ impl Pool {
         self.intern(Node::Call(f, a), s)
     }
 
+    /// `xlogy(a, b)` ([`crate::func::xlogy`]), simplified: folded for constants,
+    /// `xlogy(0, b) = 0`, and `xlogy(a, c) = log(c)*a` (`c*log(b)`) for a constant `c` whose
+    /// logarithm is finite (a nonzero constant `a`).
+    pub fn xlogy(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let shape = self.bshape(a, b);
+        self.rewrite(Node::XLogY(a, b), shape, |p| p.xlogy_rules(a, b))
+    }
+
+    fn xlogy_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
+        let (ca, cb) = (self.as_const(a), self.as_const(b));
+        if let (Some(x), Some(y)) = (ca, cb)
+            && let Some(c) = self.fold(crate::func::xlogy(x, y)) {
+                return c;
+            }
+        if ca == Some(0.0) {
+            return self.constant(0.0);
+        }
+        if let Some(y) = cb
+            && let Some(l) = self.fold(y.ln()) {
+                return self.mul(a, l);
+            }
+        if ca.is_some() {
+            let l = self.call(Func::Log, b);
+            return self.mul(a, l);
+        }
+        let s = self.bshape(a, b);
+        self.intern(Node::XLogY(a, b), s)
+    }
+
     /// Marks every node reachable from `roots`: `reach[i]` for `i` in `0..=max(roots)`.
     pub fn reachable(&self, roots: &[ExprId]) -> Vec<bool> {
         let top = roots.iter().map(|r| r.index() + 1).max().unwrap_or(0);
@@ -629,6 +663,10 @@ impl Pool {
                     let a = m(a);
                     self.call(f, a)
                 }
+                Node::XLogY(a, b) => {
+                    let (a, b) = (m(a), m(b));
+                    self.xlogy(a, b)
+                }
             };
         }
         new[root.index()]
@@ -656,6 +694,7 @@ impl Pool {
                 Node::Pow(a, b) => crate::func::pow(g(a), g(b)),
                 Node::Neg(a) => -g(a),
                 Node::Call(f, a) => f.apply(g(a)),
+                Node::XLogY(a, b) => crate::func::xlogy(g(a), g(b)),
             };
         }
         v[root.index()]

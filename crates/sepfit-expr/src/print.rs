@@ -47,6 +47,13 @@ impl Pool {
                 }
             }
             Node::Sym(_) | Node::Call(..) => P_ATOM,
+            Node::XLogY(..) => {
+                if style == Style::Latex {
+                    P_MUL
+                } else {
+                    P_ATOM
+                }
+            }
             Node::Add(..) | Node::Sub(..) => P_ADD,
             Node::Mul(..) => P_MUL,
             Node::Div(..) => {
@@ -58,6 +65,24 @@ impl Pool {
             }
             Node::Neg(_) => P_NEG,
             Node::Pow(..) => P_POW,
+        }
+    }
+
+    /// Whether the plain text of `a + b` (`additive`) or `a*b`, with `b` printed without
+    /// parentheses, would start with two constants (`c + d + x`, `c*d/x`): the parser folds
+    /// `c + d` first, which need not be finite (and so not parse), so `b` keeps its parentheses.
+    fn leads_with_const_after(&self, a: ExprId, b: ExprId, additive: bool, style: Style) -> bool {
+        if style != Style::Plain || self.as_const(a).is_none() {
+            return false;
+        }
+        let mut x = b;
+        loop {
+            x = match self.node(x) {
+                Node::Add(l, _) | Node::Sub(l, _) if additive => l,
+                Node::Mul(l, _) | Node::Div(l, _) if !additive => l,
+                Node::Const(_) => return x != b,
+                _ => return false,
+            };
         }
     }
 
@@ -98,7 +123,9 @@ impl Pool {
                 Node::Add(a, b) => {
                     wrap(self, a, P_ADD, &mut pieces);
                     pieces.push(Work::Text(" + "));
-                    wrap(self, b, P_ADD, &mut pieces);
+                    // `c + (d + x)` keeps its parentheses: `c + d + x` reads as `(c + d) + x`,
+                    // where `c + d` may not be a finite constant (so not parse).
+                    wrap(self, b, if self.leads_with_const_after(a, b, true, style) { P_ATOM } else { P_ADD }, &mut pieces);
                 }
                 Node::Sub(a, b) => {
                     wrap(self, a, P_ADD, &mut pieces);
@@ -114,8 +141,10 @@ impl Pool {
                         }
                     };
                     pieces.push(Work::Text(sep));
-                    // A negative right factor always gets parentheses: a*(-b).
-                    wrap(self, b, if self.prec(b, style) == P_NEG { P_ATOM } else { P_MUL }, &mut pieces);
+                    // A negative right factor always gets parentheses: a*(-b); so does
+                    // `c*(d*x)` (as for `+`).
+                    let keep = self.prec(b, style) == P_NEG || self.leads_with_const_after(a, b, false, style);
+                    wrap(self, b, if keep { P_ATOM } else { P_MUL }, &mut pieces);
                 }
                 Node::Div(a, b) => match style {
                     Style::Plain => {
@@ -159,6 +188,21 @@ impl Pool {
                         pieces.push(Work::Text("}^{"));
                         pieces.push(Work::Visit(b));
                         pieces.push(Work::Text("}"));
+                    }
+                },
+                Node::XLogY(a, b) => match style {
+                    Style::Plain => {
+                        pieces.push(Work::Text("xlogy("));
+                        pieces.push(Work::Visit(a));
+                        pieces.push(Work::Text(", "));
+                        pieces.push(Work::Visit(b));
+                        pieces.push(Work::Text(")"));
+                    }
+                    Style::Latex => {
+                        wrap(self, a, P_MUL, &mut pieces);
+                        pieces.push(Work::Text("\\,\\log\\left("));
+                        pieces.push(Work::Visit(b));
+                        pieces.push(Work::Text("\\right)"));
                     }
                 },
                 Node::Call(f, a) => match style {

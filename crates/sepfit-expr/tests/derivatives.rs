@@ -57,6 +57,7 @@ fn eval_dual(pool: &Pool, root: ExprId, value: &dyn Fn(SymId) -> Dual64) -> Dual
                 None => g(a).powd(g(b)),
             },
             Node::Neg(a) => -g(a),
+            Node::XLogY(a, b) => g(a) * g(b).ln(),
             Node::Call(f, a) => {
                 let x = g(a);
                 match f {

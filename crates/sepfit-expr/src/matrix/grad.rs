@@ -18,7 +18,6 @@
 //! | `det(A)`        | `Ā += Ḡ det(A) A⁻ᵀ`; `logdet`: `Ḡ A⁻ᵀ`          |
 
 use super::graph::{Graph, MId, MNode, rc};
-use crate::func::Func;
 use crate::shape::Shape;
 
 impl Graph {
@@ -146,12 +145,23 @@ impl Graph {
                                 push(self, a, contrib);
                             }
                             if dep[b.index()] {
-                                let l = self.call(Func::Log, a);
-                                let nl = self.mul(id, l);
+                                // a.^b .* log(a), 0 where a.^b is 0 (not 0*log(0) = NaN)
+                                let nl = self.xlogy(id, a);
                                 let contrib = self.mul(g, nl);
                                 push(self, b, contrib);
                             }
                         }
+                    }
+                }
+                MNode::XLogY(a, b) => {
+                    if dep[a.index()] {
+                        let c = self.xlogy(g, b);
+                        push(self, a, c);
+                    }
+                    if dep[b.index()] {
+                        let ga = self.mul(g, a);
+                        let c = self.div(ga, b);
+                        push(self, b, c);
                     }
                 }
                 MNode::Call(f, a) => {

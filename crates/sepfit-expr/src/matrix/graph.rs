@@ -63,6 +63,8 @@ pub enum MNode {
     Neg(MId),
     /// `f(a)` elementwise.
     Call(Func, MId),
+    /// `xlogy(a, b)` elementwise: `a .* log(b)`, 0 where `a` is 0 ([`crate::func::xlogy`]).
+    XLogY(MId, MId),
     /// Matrix product `a * b`.
     MatMul(MId, MId),
     /// Transpose `a'`.
@@ -97,7 +99,7 @@ impl MNode {
         use MNode::*;
         let (a, b) = match *self {
             Const(_) | Fill(_) | Eye(_) | Var(_) => (None, None),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | MatMul(a, b) => (Some(a), Some(b)),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | MatMul(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
             | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) => (Some(a), None),
         };
@@ -589,6 +591,34 @@ impl Graph {
                 }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Pow(a, b), out)
+    }
+
+    /// `xlogy(a, b)` elementwise, simplified: folded for constants, `xlogy(0, b) = 0`, and
+    /// `a .* log(c)` for a constant `c` of finite logarithm (`c .* log(b)` for a nonzero `c`).
+    pub fn xlogy(&mut self, a: MId, b: MId) -> MId {
+        let out = self.bshape(a, b);
+        self.rewrite(MNode::XLogY(a, b), out, |g| g.xlogy_rules(a, b))
+    }
+
+    fn xlogy_rules(&mut self, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, crate::func::xlogy) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        if self.is_fill(a, 0.0) {
+            return self.fill(0.0, out);
+        }
+        if let Some(y) = self.fill_value(b)
+            && y.ln().is_finite() {
+                let l = self.constant(y.ln());
+                return self.mul(a, l);
+            }
+        if self.fill_value(a).is_some() {
+            let l = self.call(Func::Log, b);
+            return self.mul(a, l);
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::XLogY(a, b), out)
     }
 
     /// `-a`, simplified.

@@ -226,6 +226,20 @@ impl Graph {
                     let s = self.add_t(ca, cb);
                     s.map(|s| self.spread(s, id))
                 }
+                MNode::XLogY(a, b) => {
+                    // log(b) ṫa + (a/b) ṫb (the tangent of a is not guarded where it is 0)
+                    let (ta, tb) = (t(a), t(b));
+                    let ca = ta.map(|ta| {
+                        let l = self.call(Func::Log, b);
+                        self.scale(l, ta)
+                    });
+                    let cb = tb.map(|tb| {
+                        let q = self.div(a, b);
+                        self.scale(q, tb)
+                    });
+                    let s = self.add_t(ca, cb);
+                    s.map(|s| self.spread(s, id))
+                }
                 MNode::Call(f, a) => match t(a) {
                     Some(ta) => {
                         let (ca, cn) = (self.col(a), self.col(id));

@@ -352,7 +352,8 @@ impl LossFormula {
                 let taken = self.graph.find_var(&name).is_some()
                     || self.graph.dims.contains(&name)
                     || self.defs.iter().any(|(d, _)| *d == name)
-                    || Func::from_name(&name).is_some();
+                    || Func::from_name(&name).is_some()
+                    || name == "xlogy";
                 if !taken {
                     break name;
                 }

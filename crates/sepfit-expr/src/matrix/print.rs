@@ -306,6 +306,13 @@ impl Graph {
                         p.push(t(if f { "‖_F" } else { "‖₂" }));
                     }
                 }
+                MNode::XLogY(a, b) => {
+                    p.push(t(if style == Style::Latex { "\\operatorname{xlogy}\\left(" } else { "xlogy(" }));
+                    p.push(W::V(a));
+                    p.push(t(", "));
+                    p.push(W::V(b));
+                    p.push(t(rp));
+                }
                 MNode::Call(f, a) => match (style, f) {
                     (Style::Latex, Func::Sqrt) => {
                         p.push(t("\\sqrt{"));
