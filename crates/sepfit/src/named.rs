@@ -15,7 +15,7 @@
 //! ```
 
 use crate::error::FitError;
-use crate::fit::{Fit, FitOptions, Method, fit};
+use crate::fit::{Fit, FitOptions, Method, Outcome, fit};
 use crate::formula::{FormulaModel, FormulaModelError};
 use sepfit_expr::{Diagnostic, ModelFormula, ModelOptions};
 use std::time::Instant;
@@ -433,9 +433,31 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
     let y = model.response().to_vec();
     fo.sigma = sigma;
     let mut f = fit(&mut model, &y, &fo)?;
+    let mut notes = resolve_notes.clone();
+    // A start at a degenerate point (the basis vanishes or is dependent there, e.g. MGH Beale
+    // from (1, 1)) gives the iteration nothing to follow: it stops where it started. Restart
+    // from perturbed starts (inside the bounds) and keep the first that converges.
+    if f.outcome == Outcome::Degenerate && f.nonlinear == *start {
+        for shift in [0.1, -0.1, 0.5, -0.5] {
+            let moved: Vec<f64> = start
+                .iter()
+                .enumerate()
+                .map(|(k, v)| (v + shift * v.abs().max(1.0)).clamp(lower[k], upper[k]))
+                .collect();
+            let Ok(g) = fit(&mut model, &y, &FitOptions { start: moved.clone(), ..fo.clone() }) else { continue };
+            if g.outcome == Outcome::Converged {
+                let shown: Vec<String> = nl.iter().zip(&moved).map(|(n, v)| format!("{n}={v}")).collect();
+                notes.push(format!(
+                    "the start is a degenerate point of the model (some parameters are not determined there), so the fit restarted from {}",
+                    shown.join(", ")
+                ));
+                f = g;
+                break;
+            }
+        }
+    }
     // Exchangeable parameters (a symmetric model such as a sum of two exponentials) carry no
     // labels of their own: keep the order of their starting values.
-    let mut notes = resolve_notes.clone();
     for (k, l) in exchangeable_pairs(&m, &columns, &f.nonlinear) {
         let (nk, nl_) = (&nl[k], &nl[l]);
         if (start[k] - start[l]) * (f.nonlinear[k] - f.nonlinear[l]) < 0.0 {

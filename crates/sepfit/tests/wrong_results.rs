@@ -202,3 +202,19 @@ fn square_systems_reach_their_published_minima() {
         assert!(value(&r, x).abs() < 1e-4, "Powell singular {x} = {}", value(&r, x));
     }
 }
+
+/// MGH Beale from its standard start (1, 1), where the basis of the linear `x1` vanishes
+/// identically: the fit used to stop there ("converged", never moving). It restarts from a
+/// perturbed start, says so, and reaches the minimum 0 at (3, 0.5).
+#[test]
+fn a_degenerate_start_is_left() {
+    let r = square(
+        "y ~ e1*x1*(1 - x2) + e2*x1*(1 - x2^2) + e3*x1*(1 - x2^3)",
+        &[1.5, 2.25, 2.625],
+        &[("x2", 1.0)],
+    );
+    assert_eq!(r.fit.outcome, Outcome::Converged, "{:?}", r.warning_messages());
+    assert!(r.fit.rss < 1e-20, "Beale RSS {}", r.fit.rss);
+    assert!((value(&r, "x1") - 3.0).abs() < 1e-8 && (value(&r, "x2") - 0.5).abs() < 1e-8, "({}, {})", value(&r, "x1"), value(&r, "x2"));
+    assert!(r.notes.iter().any(|n| n.contains("degenerate point")), "{:?}", r.notes);
+}
