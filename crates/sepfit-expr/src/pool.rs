@@ -267,6 +267,13 @@ impl Pool {
         v.is_finite().then(|| self.constant(v))
     }
 
+    /// [`Self::fold`] for a product or quotient whose operands are non-zero (`nonzero`): a
+    /// result that underflowed to 0 or to a subnormal is not folded (it would print as a zero
+    /// divisor, or as a constant that parses to something else), the operands are kept.
+    fn fold_scaled(&mut self, v: f64, nonzero: bool) -> Option<ExprId> {
+        if nonzero && (v == 0.0 || v.is_subnormal()) { None } else { self.fold(v) }
+    }
+
     /// `a + b`, simplified.
     pub fn add(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let shape = self.bshape(a, b);
@@ -344,7 +351,7 @@ impl Pool {
     fn mul_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb)
-            && let Some(c) = self.fold(x * y) {
+            && let Some(c) = self.fold_scaled(x * y, x != 0.0 && y != 0.0) {
                 return c;
             }
         if ca == Some(0.0) || cb == Some(0.0) {
@@ -382,7 +389,7 @@ impl Pool {
             }
             if let Node::Mul(l, r) = self.node(b)
                 && let Some(y) = self.as_const(l)
-                    && let Some(c) = self.fold(x * y) {
+                    && let Some(c) = self.fold_scaled(x * y, x != 0.0 && y != 0.0) {
                         return self.mul(c, r);
                     }
         }
@@ -436,7 +443,7 @@ impl Pool {
     fn div_rules(&mut self, a: ExprId, b: ExprId) -> ExprId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb)
-            && let Some(c) = self.fold(x / y) {
+            && let Some(c) = self.fold_scaled(x / y, x != 0.0) {
                 return c;
             }
         if cb == Some(1.0) && self.shape(a) == self.bshape(a, b) {
@@ -475,7 +482,7 @@ impl Pool {
         // (k*x)/c = (k/c)*x for constants k, c
         if let (Node::Mul(k, x), Some(c)) = (self.node(a), cb)
             && let Some(k) = self.as_const(k)
-                && let Some(kc) = self.fold(k / c) {
+                && let Some(kc) = self.fold_scaled(k / c, k != 0.0) {
                     return self.mul(kc, x);
                 }
         // (p/q)/b = p/(q*b)

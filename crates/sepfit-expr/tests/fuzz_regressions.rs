@@ -204,3 +204,23 @@ fn structure_of_cancelling_parameter_adds_up() {
     }
     assert_eq!(f, sum, "f = {f} but the separable structure gives {sum}: offset {:?}", m.offset().map(|o| m.print(o)));
 }
+
+/// Fuzz target `model`: a derivative of `y ~ (acos(c)/(1e308)^-1/x)^2 ...` multiplies
+/// `1e-308*1e-308`, which folded to 0 and printed as a division by zero the parser rejects.
+/// Products and quotients of non-zero constants that underflow are not folded.
+#[test]
+fn printed_derivative_with_underflowing_constants_parses() {
+    let f = "y ~ (((((acos(c))/((1e308)^-1))/(x))^2)^(x))^2";
+    let m = ModelFormula::parse(f, &["x", "y"]).unwrap_or_else(|e| panic!("{}", e.render(f)));
+    for &g in m.gradient() {
+        let src = format!("y ~ {}", m.print(g));
+        let back = ModelFormula::parse(&src, &["x", "y"]);
+        assert!(back.is_ok(), "{src}: {}", back.err().map(|e| e.render(&src)).unwrap_or_default());
+    }
+    // A product of constants that underflows keeps its factors where it is built from
+    // non-constant parts, so its printed form reads back as the same product.
+    let m = ModelFormula::parse("y ~ a*exp(1e-200*x*1e-200)", &["x", "y"]).unwrap();
+    let printed = m.print(m.rhs());
+    let m2 = ModelFormula::parse(&format!("y ~ {printed}"), &["x", "y"]).unwrap_or_else(|e| panic!("{printed}: {}", e.message));
+    assert_eq!(m2.print(m2.rhs()), printed);
+}
