@@ -350,6 +350,17 @@ pub fn read_csv(path: &Path) -> Result<CsvData> {
 }
 
 impl CsvData {
+    /// Only the columns `keep` (indices, in that order), with their bad-cell records.
+    pub fn keep_columns(mut self, keep: &[usize]) -> CsvData {
+        CsvData {
+            names: keep.iter().map(|&i| std::mem::take(&mut self.names[i])).collect(),
+            columns: keep.iter().map(|&i| std::mem::take(&mut self.columns[i])).collect(),
+            bad: keep.iter().map(|&i| self.bad[i].take()).collect(),
+            bad_lines: keep.iter().map(|&i| self.bad_lines[i]).collect(),
+            path: self.path,
+        }
+    }
+
     /// Checks that the named columns hold only finite numbers.
     pub fn check_columns(&self, used: &[&str]) -> Result<()> {
         let index: HashMap<&str, usize> = if used.len() > 8 {

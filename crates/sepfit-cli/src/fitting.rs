@@ -30,7 +30,7 @@ pub fn prepare_and_fit_repeat(
     repeat: usize,
 ) -> Result<(CsvData, NamedFit, f64), CliError> {
     let sigma = params.sigma.as_deref();
-    let mut data = read_csv(path)?;
+    let data = read_csv(path)?;
     let opts = NamedOptions {
         force_nonlinear: nonlinear.to_vec(),
         method,
@@ -39,13 +39,7 @@ pub fn prepare_and_fit_repeat(
     // The formula is parsed once, against the columns it can refer to (those named in its
     // text: a wide header costs nothing then); that says which columns must be numbers.
     let keep = columns_in_formula(&data.names, model, sigma);
-    let data = CsvData {
-        path: data.path,
-        names: keep.iter().map(|&i| data.names[i].clone()).collect(),
-        columns: keep.iter().map(|&i| std::mem::take(&mut data.columns[i])).collect(),
-        bad: keep.iter().map(|&i| data.bad[i].clone()).collect(),
-        bad_lines: keep.iter().map(|&i| data.bad_lines[i]).collect(),
-    };
+    let data = data.keep_columns(&keep);
     let names = data.names.clone();
     let resolved = resolve(model, &names, &opts).map_err(|e| problem_error(e, &data.path))?;
     let m = &resolved.formula;
