@@ -543,13 +543,16 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
     // Exchangeable parameters (a symmetric model such as a sum of two exponentials, several
     // peaks) carry no labels of their own: keep the order of their starting values (for a
     // search, the order it samples in: ascending).
-    let used_start = search_report.as_ref().map_or(start.as_slice(), |r| r.start.as_slice());
+    let used_start: Vec<f64> = match &search_report {
+        Some(r) => (0..nl.len()).map(|k| if given[k] { start[k] } else { r.start[k] }).collect(),
+        None => start.clone(),
+    };
     let groups = search::exchangeable_blocks_at(&m, &columns, &f.nonlinear);
-    if let Some(relabelled) = search::relabel(&f.nonlinear, used_start, &groups) {
+    if let Some(relabelled) = search::relabel(&f.nonlinear, &used_start, &groups) {
         let inside = |v: &[f64]| (0..v.len()).all(|i| lower[i] <= v[i] && v[i] <= upper[i]);
         if inside(&relabelled) {
             let refit = fit(&mut model, &y, &FitOptions { start: relabelled, ..fo.clone() })?;
-            if refit.converged && refit.rss <= f.rss * (1.0 + 1e-10) + f64::MIN_POSITIVE {
+            if refit.converged && refit.rss <= search::same_loss_limit(f.rss, &y, fo.sigma.as_deref()) {
                 let names: Vec<String> = groups
                     .iter()
                     .map(|g| g.iter().map(|blk| blk.iter().map(|&k| format!("`{}`", nl[k])).collect::<Vec<_>>().join(", ")).collect::<Vec<_>>().join(" and "))

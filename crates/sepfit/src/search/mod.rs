@@ -74,6 +74,10 @@ pub struct SearchRange {
     /// number of cycle counts for a period): the search samples more densely where it is large.
     #[serde(skip)]
     pub cells: f64,
+    /// Whether the model is unchanged by this parameter's sign (then the positive one is
+    /// reported).
+    #[serde(skip)]
+    pub sign_free: bool,
 }
 
 impl SearchRange {
@@ -98,7 +102,7 @@ impl SearchRange {
                     lo + (u - 0.2) / 0.6 * (hi - lo)
                 }
             }
-            RangeKind::Reciprocal => 1.0 / (1.0 / hi + u * (1.0 / lo - 1.0 / hi)),
+            RangeKind::Reciprocal => 1.0 / (1.0 / lo - u * (1.0 / lo - 1.0 / hi)),
             RangeKind::Fixed => lo,
         }
     }
@@ -231,15 +235,22 @@ pub fn ranges_for(
     let mid: Vec<f64> = r.iter().map(SearchRange::middle).collect();
     let sym = symmetry::sign_symmetric(formula, columns, &mid);
     for (k, range) in r.iter_mut().enumerate() {
-        if sym[k] && range.kind == RangeKind::SignedLog {
-            range.kind = RangeKind::Log;
-            range.why.push_str("; its sign does not matter");
+        if sym[k] {
+            range.sign_free = true;
+            if range.kind == RangeKind::SignedLog {
+                range.kind = RangeKind::Log;
+                range.why.push_str("; its sign does not matter");
+            }
         }
         let (l, u) = (lower.get(k).copied().unwrap_or(f64::NEG_INFINITY), upper.get(k).copied().unwrap_or(f64::INFINITY));
         apply_bounds(range, l, u);
         match start.get(k).copied().flatten() {
-            Some(s) if around_starts => around(range, s),
-            Some(s) => *range = SearchRange { lo: s, hi: s, kind: RangeKind::Fixed, reach: 0.0, cells: 1.0, why: "start given".into() },
+            Some(s) if around_starts => {
+                let sign_free = range.sign_free;
+                around(range, s);
+                range.sign_free = sign_free;
+            }
+            Some(s) => *range = SearchRange { lo: s, hi: s, kind: RangeKind::Fixed, reach: 0.0, cells: 1.0, sign_free: false, why: "start given".into() },
             None => {}
         }
     }
@@ -252,22 +263,22 @@ fn apply_bounds(r: &mut SearchRange, l: f64, u: f64) {
         *r = if r.kind == RangeKind::Reciprocal && l > 0.0 {
             SearchRange { lo: l, hi: u, why: "the bounds given; uniform in frequency".into(), ..r.clone() }
         } else if l > 0.0 && u / l >= 20.0 {
-            SearchRange { lo: l, hi: u, kind: RangeKind::Log, reach: 0.0, cells: 1.0, why: "the bounds given".into() }
+            SearchRange { lo: l, hi: u, kind: RangeKind::Log, reach: 0.0, cells: 1.0, sign_free: false, why: "the bounds given".into() }
         } else if u < 0.0 && l / u >= 20.0 {
-            SearchRange { lo: -u, hi: -l, kind: RangeKind::NegativeLog, reach: 0.0, cells: 1.0, why: "the bounds given".into() }
+            SearchRange { lo: -u, hi: -l, kind: RangeKind::NegativeLog, reach: 0.0, cells: 1.0, sign_free: false, why: "the bounds given".into() }
         } else {
-            SearchRange { lo: l, hi: u, kind: RangeKind::Linear, reach: 0.0, cells: 1.0, why: "the bounds given".into() }
+            SearchRange { lo: l, hi: u, kind: RangeKind::Linear, reach: 0.0, cells: 1.0, sign_free: false, why: "the bounds given".into() }
         };
         return;
     }
     if log_kind && l >= 0.0 {
         let lo = r.lo.max(l).max(f64::MIN_POSITIVE);
         let hi = if r.hi > lo { r.hi } else { lo * 100.0 };
-        *r = SearchRange { lo, hi, kind: RangeKind::Log, reach: 0.0, cells: 1.0, why: format!("{}, cut at the lower bound", r.why) };
+        *r = SearchRange { lo, hi, kind: RangeKind::Log, reach: 0.0, cells: 1.0, sign_free: false, why: format!("{}, cut at the lower bound", r.why) };
     } else if log_kind && u <= 0.0 {
         let lo = r.lo.max(-u).max(f64::MIN_POSITIVE);
         let hi = if r.hi > lo { r.hi } else { lo * 100.0 };
-        *r = SearchRange { lo, hi, kind: RangeKind::NegativeLog, reach: 0.0, cells: 1.0, why: format!("{}, cut at the upper bound", r.why) };
+        *r = SearchRange { lo, hi, kind: RangeKind::NegativeLog, reach: 0.0, cells: 1.0, sign_free: false, why: format!("{}, cut at the upper bound", r.why) };
     } else if !log_kind && (l.is_finite() || u.is_finite()) {
         let width = (r.hi - r.lo).max(f64::MIN_POSITIVE);
         let (lo, hi) = (r.lo.max(l), r.hi.min(u));
@@ -279,15 +290,26 @@ fn apply_bounds(r: &mut SearchRange, l: f64, u: f64) {
 }
 
 fn around(r: &mut SearchRange, s: f64) {
-    let log_kind = matches!(r.kind, RangeKind::Log | RangeKind::SignedLog | RangeKind::NegativeLog);
+    let log_kind = matches!(r.kind, RangeKind::Log | RangeKind::SignedLog | RangeKind::NegativeLog | RangeKind::Reciprocal);
     *r = if log_kind && s != 0.0 {
         let (lo, hi) = (s.abs() / 10.0, s.abs() * 10.0);
         let kind = if s > 0.0 { RangeKind::Log } else { RangeKind::NegativeLog };
-        SearchRange { lo, hi, kind, reach: 0.0, cells: 1.0, why: "within a factor of 10 of the start given".into() }
+        SearchRange { lo, hi, kind, reach: 0.0, cells: 1.0, sign_free: false, why: "within a factor of 10 of the start given".into() }
     } else {
         let half = if log_kind { 1.0 } else { 0.25 * (r.hi - r.lo).abs().max(s.abs() * 0.1).max(f64::MIN_POSITIVE) };
-        SearchRange { lo: s - half, hi: s + half, kind: RangeKind::Linear, reach: 0.0, cells: 1.0, why: "around the start given".into() }
+        SearchRange { lo: s - half, hi: s + half, kind: RangeKind::Linear, reach: 0.0, cells: 1.0, sign_free: false, why: "around the start given".into() }
     };
+}
+
+/// The largest loss that is "the same" as `rss` for a refit that should land on the same
+/// optimum (a relabelling, a sign flip): 1e-10 relative, or, for a fit exact to rounding,
+/// residuals of a thousand rounding errors of the weighted data, `(1000·ε)²·‖Wy‖²`.
+pub fn same_loss_limit(rss: f64, y: &[f64], sigma: Option<&[f64]>) -> f64 {
+    let yy: f64 = match sigma {
+        Some(s) => y.iter().zip(s).map(|(v, s)| (v / s) * (v / s)).sum(),
+        None => y.iter().map(|v| v * v).sum(),
+    };
+    rss * (1.0 + 1e-10) + (1e3 * f64::EPSILON).powi(2) * yy.min(f64::MAX) + f64::MIN_POSITIVE
 }
 
 /// Exchangeable blocks of `formula` near the middle of `ranges` (see [`symmetry`]).
@@ -464,17 +486,17 @@ pub fn search<M: SeparableModel + ?Sized>(
         .filter(|(_, f)| f.outcome == Outcome::Converged && (f.rss - best_rss).abs() <= 1e-7 * best_rss.abs() + f64::MIN_POSITIVE)
         .count();
     let (mut start, mut fit) = fits.swap_remove(best);
-    // A parameter searched on the positive side only (its sign does not matter, or its bounds
-    // or start say so) that ended negative: report the positive twin when it fits as well.
+    // A parameter whose sign does not matter that ended negative: report the positive twin
+    // (it fits as well; the linear coefficients take the sign).
     let flips: Vec<usize> =
-        (0..ranges.len()).filter(|&k| ranges[k].kind == RangeKind::Log && fit.nonlinear[k] < 0.0).collect();
+        (0..ranges.len()).filter(|&k| ranges[k].sign_free && fit.nonlinear[k] < 0.0).collect();
     if !flips.is_empty() {
         let mut twin = fit.nonlinear.clone();
         flips.iter().for_each(|&k| twin[k] = -twin[k]);
         if inside(&twin)
             && let Ok(g) = self::fit(model, y, &FitOptions { start: twin.clone(), ..options.clone() })
             && g.outcome == Outcome::Converged
-            && g.rss <= fit.rss * (1.0 + 1e-10) + f64::MIN_POSITIVE
+            && g.rss <= same_loss_limit(fit.rss, y, options.sigma.as_deref())
         {
             (start, fit) = (twin, g);
         }
@@ -500,7 +522,7 @@ mod tests {
     fn range_maps_are_monotone_and_inside() {
         let kinds = [RangeKind::Log, RangeKind::NegativeLog, RangeKind::SignedLog, RangeKind::Linear, RangeKind::Location, RangeKind::Reciprocal];
         for kind in kinds {
-            let r = SearchRange { lo: 0.5, hi: 20.0, kind, reach: 1000.0, why: String::new(), cells: 1.0 };
+            let r = SearchRange { lo: 0.5, hi: 20.0, kind, reach: 1000.0, why: String::new(), cells: 1.0, sign_free: false };
             let vals: Vec<f64> = (0..1000).map(|i| r.value(i as f64 / 1000.0)).collect();
             assert!(vals.windows(2).all(|w| w[0] <= w[1]), "{kind:?} is not monotone");
             let (a, b) = (vals[0], vals[999]);
@@ -518,7 +540,7 @@ mod tests {
 
     #[test]
     fn exchangeable_samples_come_in_one_order() {
-        let r = SearchRange { lo: 0.1, hi: 10.0, kind: RangeKind::Log, reach: 0.0, cells: 1.0, why: String::new() };
+        let r = SearchRange { lo: 0.1, hi: 10.0, kind: RangeKind::Log, reach: 0.0, cells: 1.0, sign_free: false, why: String::new() };
         let pts = sample_points(&[r.clone(), r.clone(), r], &[vec![vec![0], vec![1], vec![2]]], 256, 7);
         assert!(pts.iter().all(|(_, b)| b[0] <= b[1] && b[1] <= b[2]));
     }

@@ -229,6 +229,7 @@ pub(crate) fn structural_ranges(m: &ModelFormula, columns: &[&[f64]], response: 
                             reach: 0.0,
                             why: format!("centre within the range of {what}"),
                             cells: 1.0,
+                            sign_free: false,
                         }
                     } else {
                         SearchRange {
@@ -238,6 +239,7 @@ pub(crate) fn structural_ranges(m: &ModelFormula, columns: &[&[f64]], response: 
                             reach: 100.0 * size,
                             why: format!("shift of {what}: its range, and beyond it on a log scale"),
                             cells: 1.0,
+                            sign_free: false,
                         }
                     };
                 }
@@ -265,6 +267,7 @@ pub(crate) fn structural_ranges(m: &ModelFormula, columns: &[&[f64]], response: 
                             reach: 0.0,
                             why: format!("period in {}: uniform in frequency", names[c]),
                             cells,
+                            sign_free: false,
                         }
                     } else {
                         SearchRange {
@@ -274,6 +277,7 @@ pub(crate) fn structural_ranges(m: &ModelFormula, columns: &[&[f64]], response: 
                             reach: 0.0,
                             why: format!("frequency in {}", names[c]),
                             cells,
+                            sign_free: false,
                         }
                     };
                 }
@@ -287,6 +291,7 @@ pub(crate) fn structural_ranges(m: &ModelFormula, columns: &[&[f64]], response: 
                         reach: 0.0,
                         why: format!("width of a peak in {}", names[c]),
                         cells: 1.0,
+                            sign_free: false,
                     };
                 }
             }
@@ -324,7 +329,7 @@ pub(crate) fn structural_ranges(m: &ModelFormula, columns: &[&[f64]], response: 
                 (_, true) => "dimensionless magnitude".to_string(),
                 (_, false) => format!("magnitude with the unit of {}", parts.join("·")),
             };
-            SearchRange { lo, hi, kind: RangeKind::SignedLog, reach: 0.0, why, cells: 1.0 }
+            SearchRange { lo, hi, kind: RangeKind::SignedLog, reach: 0.0, why, cells: 1.0, sign_free: false }
         })
         .collect()
 }
@@ -355,7 +360,9 @@ mod tests {
         assert_eq!(r[0].kind, RangeKind::Linear);
         assert!((r[0].lo - 5.0).abs() < 1e-12 && (r[0].hi - 35.0).abs() < 1e-12, "{:?}", r[0]);
         assert_eq!(r[1].kind, RangeKind::SignedLog);
-        assert!(r[1].why.contains("unit of x"), "{:?}", r[1]);
+        // The width: from a third of the spacing to twice the span.
+        assert!(r[1].why.contains("width of a peak in x"), "{:?}", r[1]);
+        assert!((r[1].lo - 0.5 / 3.0).abs() < 1e-12 && (r[1].hi - 40.0).abs() < 1e-12, "{:?}", r[1]);
     }
 
     #[test]
