@@ -6,6 +6,7 @@ use crate::cli::ParamArgs;
 use anyhow::{Context, anyhow, bail};
 use crate::cmd::CliError;
 use sepfit::named::{NamedOptions, ProblemError};
+use sepfit::search::SearchOptions;
 
 /// `name=value` pairs of one `--start` or `--fix` flag, e.g. `"b1=1, b2=0.5"`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -33,6 +34,7 @@ pub fn named_options(params: &ParamArgs, max_iter: usize) -> anyhow::Result<Name
         bounds: params.bounds.iter().flat_map(|b| b.0.iter().cloned()).collect(),
         sigma: params.sigma.clone(),
         max_iterations: Some(max_iter),
+        search: params.search.map(|n| SearchOptions { samples: (n > 0).then_some(n), ..SearchOptions::default() }),
         ..Default::default()
     })
 }

@@ -512,9 +512,10 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         }
     }
     // A fit that ends degenerate (rates merged, a basis function lost), rank deficient or not
-    // converged may have stopped in the wrong place: search from the formula's ranges, and
+    // converged (other than by the iteration limit the user set) may have stopped in the wrong place: search from the formula's ranges, and
     // keep what the search finds if it is better.
-    let stuck = f.outcome != Outcome::Converged
+    let out_of_budget = matches!(f.termination, crate::Termination::MaxIterations | crate::Termination::MaxEvaluations);
+    let stuck = (f.outcome != Outcome::Converged && !out_of_budget)
         || f.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. } | FitWarning::SingularJacobian { .. }));
     if !searching && stuck && !nl.is_empty() {
         let free = vec![None; nl.len()];

@@ -436,7 +436,7 @@ pub fn search<M: SeparableModel + ?Sized>(
     }
     // Screen: a few iterations from each distinct sample; the best ends are polished fully.
     let mut screen_opts = options.clone();
-    screen_opts.lm.max_iterations = search.screen_iterations.max(1);
+    screen_opts.lm.max_iterations = search.screen_iterations.clamp(1, options.lm.max_iterations.max(1));
     screen_opts.detail = crate::fit::Detail::Lean;
     let mut screened: Vec<(f64, Vec<f64>)> = Vec::new();
     for &i in &picked {
