@@ -6,8 +6,9 @@
 //! 13 digits, so the certified residual sum of squares is 1.4e-25 — residuals of ~8e-14 on
 //! values of order 1. In double precision each residual carries a rounding error of order
 //! 1e-16·|y| ≈ 1e-15 (about 1% of itself), which caps the LRE of the residual standard error,
-//! and hence of every standard error, near 3. No double-precision solver can do better; the
-//! test asserts LRE ≥ 3 there and LRE ≥ 7 for its parameters like everywhere else.
+//! and hence of every standard error, near 3 (2.9–3.2 measured, depending on which
+//! rounding-level point the last step lands on). No double-precision solver can do better; the
+//! test asserts LRE ≥ 2.5 there and LRE ≥ 7 for its parameters like everywhere else.
 
 mod support;
 use support::nist::{lre, parse_nist};
@@ -230,7 +231,7 @@ fn check(runs: &[Run]) {
     let bad: Vec<String> = runs
         .iter()
         .filter(|r| {
-            let se_need = if r.name == "Lanczos1" { 3.0 } else { 4.0 };
+            let se_need = if r.name == "Lanczos1" { 2.5 } else { 4.0 };
             r.min_params < 7.0 || r.min_se < se_need || !r.converged
         })
         .map(|r| {

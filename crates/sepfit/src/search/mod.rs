@@ -145,20 +145,28 @@ pub struct SearchOptions {
     pub candidates: usize,
     /// Seed of the scrambled Sobol sequence.
     pub seed: u32,
+    /// The lighter default sample count of a batch (`16·2^d`, at least 64).
+    pub per_curve: bool,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { samples: None, screened: 32, screen_iterations: 12, candidates: 8, seed: 0x5e9f_17 }
+        SearchOptions { samples: None, screened: 32, screen_iterations: 12, candidates: 8, seed: 0x5e9f_17, per_curve: false }
     }
 }
 
 impl SearchOptions {
+    /// The lighter search a batch runs on every curve without starts: `16·2^d` samples (at
+    /// least 64), 4 screened, 2 polished.
+    pub fn per_curve() -> Self {
+        SearchOptions { samples: None, screened: 4, screen_iterations: 12, candidates: 2, seed: 0x5e9f_17, per_curve: true }
+    }
+
     /// The number of samples for the searched `ranges`: `64·2^min(d, 6)` for `d` of them, and
     /// up to 4,096 where the loss has many valleys along some (periods: `Π cells`).
     pub fn samples_for(&self, ranges: &[SearchRange]) -> usize {
         let free: Vec<&SearchRange> = ranges.iter().filter(|r| r.kind != RangeKind::Fixed).collect();
-        let base = 64usize << free.len().min(6);
+        let base = if self.per_curve { (16usize << free.len().min(6)).max(64) } else { 64usize << free.len().min(6) };
         let cells: f64 = free.iter().map(|r| r.cells.max(1.0)).product();
         let dense = if cells > 1.0 { (cells.min(4096.0)) as usize } else { 0 };
         self.samples.unwrap_or(base.max(dense)).clamp(1, 1 << 16)
@@ -196,7 +204,7 @@ pub struct Searched {
 }
 
 /// Why a search could not run.
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SearchError {
     /// More parameters to search than the sequence has dimensions.
@@ -342,6 +350,21 @@ pub fn relabel(b: &[f64], reference: &[f64], groups: &[Vec<Vec<usize>>]) -> Opti
     (out != b).then_some(out)
 }
 
+/// `b` with the blocks of each exchangeable group ordered by ascending lead parameter.
+fn ascending(b: &[f64], groups: &[Vec<Vec<usize>>]) -> Vec<f64> {
+    let mut out = b.to_vec();
+    for group in groups {
+        let mut vals: Vec<Vec<f64>> = group.iter().map(|blk| blk.iter().map(|&k| b[k]).collect()).collect();
+        vals.sort_by(|x, y| x[0].total_cmp(&y[0]));
+        for (blk, v) in group.iter().zip(&vals) {
+            for (&k, &x) in blk.iter().zip(v) {
+                out[k] = x;
+            }
+        }
+    }
+    out
+}
+
 /// The Sobol points of the search, mapped onto `ranges` and folded into one order of each
 /// exchangeable group: `(unit coordinates of the searched parameters, parameter vector)`.
 pub fn sample_points(ranges: &[SearchRange], blocks: &[Vec<Vec<usize>>], n: usize, seed: u32) -> Vec<(Vec<f64>, Vec<f64>)> {
@@ -445,7 +468,10 @@ pub fn search<M: SeparableModel + ?Sized>(
             && f.rss.is_finite()
             && inside(&f.nonlinear)
         {
-            screened.push((f.rss, f.nonlinear));
+            // In the sampling order of exchangeable blocks (ascending leads), which the
+            // polished result is labelled by.
+            let b = ascending(&f.nonlinear, blocks);
+            screened.push((f.rss, b));
         }
     }
     screened.sort_by(|a, b| a.0.total_cmp(&b.0));
