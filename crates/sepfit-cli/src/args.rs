@@ -21,6 +21,15 @@ pub fn assignments(s: &str) -> Result<Assignments, String> {
     parse_assignments(s).map(Assignments).map_err(|e| format!("{e:#}"))
 }
 
+/// Clap value parser of `--start`: assignments, or `auto` (no starting values: every
+/// nonlinear parameter is searched for).
+pub fn start_assignments(s: &str) -> Result<Assignments, String> {
+    if s.trim() == "auto" {
+        return Ok(Assignments::default());
+    }
+    assignments(s)
+}
+
 /// Clap value parser of `--bounds`.
 pub fn bound_list(s: &str) -> Result<BoundList, String> {
     parse_bounds(s).map(BoundList).map_err(|e| format!("{e:#}"))

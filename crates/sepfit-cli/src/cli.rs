@@ -57,8 +57,8 @@ pub struct ModelArgs {
 #[derive(Args, Debug)]
 pub struct ParamArgs {
     /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none;
-    /// those without one are searched for; may repeat).
-    #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]
+    /// those without one are searched for, and "auto" searches for all; may repeat).
+    #[arg(long, value_parser = args::start_assignments, allow_hyphen_values = true)]
     pub start: Vec<Assignments>,
     /// Hold parameters fixed, e.g. "b2=0.3" (may repeat).
     #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]

@@ -143,6 +143,9 @@ struct RangeJson<'a> {
     upper: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     reach: Option<f64>,
+    /// For `signed_log`: the smallest magnitude searched (either sign).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_magnitude: Option<f64>,
     why: &'a str,
     start: f64,
 }
@@ -291,7 +294,7 @@ impl<'a> Summary<'a> {
     /// `bic`, `iterations`, `evaluations`, `correlation` (`parameters` in θ order and
     /// `matrix`), `warnings`, `notes`, `timing.solve_s` and, when a search for starting values ran, `search`
     /// (`samples`, `finite_samples`, `screened`, `polished`, `agreeing`, `seconds`, and per nonlinear
-    /// parameter its `ranges` entry: `name`, `kind`, `lower`, `upper`, `reach`, `why`, `start`). Numbers that are not finite are
+    /// parameter its `ranges` entry: `name`, `kind`, `lower`, `upper`, `reach`, `min_magnitude`, `why`, `start`). Numbers that are not finite are
     /// `null`.
     pub fn to_json(&self) -> Value {
         let r = self.fit;
@@ -367,6 +370,7 @@ impl<'a> Summary<'a> {
                             lower,
                             upper,
                             reach: (g.kind == crate::search::RangeKind::Location).then_some(g.reach),
+                            min_magnitude: (g.kind == crate::search::RangeKind::SignedLog).then_some(g.lo),
                             why: &g.why,
                             start,
                         }
