@@ -218,10 +218,8 @@ impl BatchFitter {
             Some(sopts) => {
                 let r = &self.resolved;
                 let starts: Vec<Option<f64>> = r.start.iter().zip(&r.given).map(|(s, g)| g.then_some(*s)).collect();
-                let ranges = search::ranges_for(&r.formula, columns, &worker.y, &starts, &r.lower, &r.upper, self.around_starts);
-                let blocks = search::exchangeable_blocks(&r.formula, columns, &ranges);
-                let extra = if r.given.iter().all(|g| *g) { vec![r.start.clone()] } else { Vec::new() };
-                let found = search::search(model, &worker.y, opts, &ranges, &blocks, sopts, &extra).map_err(|e| match e {
+                let found = search::search_formula(model, &r.formula, columns, &worker.y, opts, &starts, self.around_starts, sopts)
+                    .map_err(|e| match e {
                     SearchError::Fit(f) => CurveError::Fit(f),
                     other => CurveError::Search(other),
                 })?;

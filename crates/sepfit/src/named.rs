@@ -472,10 +472,8 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
     let mut search_report: Option<SearchReport> = None;
     let mut f = if searching {
         let starts: Vec<Option<f64>> = start.iter().zip(given).map(|(s, g)| g.then_some(*s)).collect();
-        let ranges = search::ranges_for(&m, &columns, &y, &starts, lower, upper, opts.search.is_some());
-        let blocks = search::exchangeable_blocks(&m, &columns, &ranges);
-        let extra = if given.iter().all(|g| *g) { vec![start.clone()] } else { Vec::new() };
-        let found = search::search(&mut model, &y, &fo, &ranges, &blocks, &search_opts, &extra).map_err(ProblemError::from_search)?;
+        let found = search::search_formula(&mut model, &m, &columns, &y, &fo, &starts, opts.search.is_some(), &search_opts)
+            .map_err(ProblemError::from_search)?;
         let missing: Vec<&str> = nl.iter().zip(given).filter(|(_, g)| !**g).map(|(n, _)| n.as_str()).collect();
         if !missing.is_empty() {
             notes.push(format!(
@@ -519,9 +517,7 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         || f.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. } | FitWarning::SingularJacobian { .. }));
     if !searching && stuck && !nl.is_empty() {
         let free = vec![None; nl.len()];
-        let ranges = search::ranges_for(&m, &columns, &y, &free, lower, upper, false);
-        let blocks = search::exchangeable_blocks(&m, &columns, &ranges);
-        if let Ok(found) = search::search(&mut model, &y, &fo, &ranges, &blocks, &search_opts, &[]) {
+        if let Ok(found) = search::search_formula(&mut model, &m, &columns, &y, &fo, &free, false, &search_opts) {
             let g = &found.fit;
             let improves = g.outcome == Outcome::Converged
                 && (f.outcome != Outcome::Converged || g.rss < f.rss * (1.0 - 1e-9))

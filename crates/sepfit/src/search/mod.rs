@@ -395,6 +395,54 @@ pub fn sample_points(ranges: &[SearchRange], blocks: &[Vec<Vec<usize>>], n: usiz
     out
 }
 
+/// The search a formula fit runs: ranges from the formula and the data ([`ranges_for`]),
+/// exchangeable blocks, then [`search`]. Parameters with a start (`Some`) are held there, or,
+/// with `around_starts`, searched around it — and then a second search over the formula's own
+/// ranges (as if no start were given) runs too, and the better of the two is returned: a local
+/// multi-start that can still leave a wrong valley.
+#[allow(clippy::too_many_arguments)]
+pub fn search_formula<M: SeparableModel + ?Sized>(
+    model: &mut M,
+    formula: &ModelFormula,
+    columns: &[&[f64]],
+    y: &[f64],
+    options: &FitOptions,
+    starts: &[Option<f64>],
+    around_starts: bool,
+    search_opts: &SearchOptions,
+) -> Result<Searched, SearchError> {
+    let (lower, upper) = bounds_of(options, starts.len());
+    let ranges = ranges_for(formula, columns, y, starts, &lower, &upper, around_starts);
+    let blocks = exchangeable_blocks(formula, columns, &ranges);
+    let given: Option<Vec<f64>> = starts.iter().copied().collect();
+    let extra: Vec<Vec<f64>> = given.into_iter().collect();
+    let first = search(model, y, options, &ranges, &blocks, search_opts, &extra);
+    if !(around_starts && starts.iter().any(Option::is_some)) {
+        return first;
+    }
+    let free = vec![None; starts.len()];
+    let wide = ranges_for(formula, columns, y, &free, &lower, &upper, false);
+    let second = search(model, y, options, &wide, &blocks, search_opts, &[]);
+    match (first, second) {
+        (Ok(a), Ok(b)) => Ok(if is_better(&b.fit, &a.fit) { b } else { a }),
+        (Ok(a), Err(_)) => Ok(a),
+        (Err(_), Ok(b)) => Ok(b),
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+fn bounds_of(options: &FitOptions, q: usize) -> (Vec<f64>, Vec<f64>) {
+    let lower = options.lm.lower.clone().unwrap_or_else(|| vec![f64::NEG_INFINITY; q]);
+    let upper = options.lm.upper.clone().unwrap_or_else(|| vec![f64::INFINITY; q]);
+    (lower, upper)
+}
+
+/// Whether fit `a` is better than `b`: converged before not, then the lower loss.
+pub fn is_better(a: &Fit, b: &Fit) -> bool {
+    let (ca, cb) = (a.outcome == Outcome::Converged, b.outcome == Outcome::Converged);
+    if ca != cb { ca } else { a.rss < b.rss || (b.rss.is_nan() && !a.rss.is_nan()) }
+}
+
 /// Searches the reduced loss of `model` over `ranges` and polishes the best distinct
 /// candidates with [`fit`] under `options` (its start is replaced by each candidate's; its
 /// bounds, weights and tolerances are kept). `starts` are polished first as candidates of
@@ -499,11 +547,7 @@ pub fn search<M: SeparableModel + ?Sized>(
         }
     }
     let polished = fits.len();
-    let better = |a: &Fit, b: &Fit| {
-        let (ca, cb) = (a.outcome == Outcome::Converged, b.outcome == Outcome::Converged);
-        if ca != cb { ca } else { a.rss < b.rss || (b.rss.is_nan() && !a.rss.is_nan()) }
-    };
-    let Some(best) = (0..fits.len()).reduce(|i, j| if better(&fits[j].1, &fits[i].1) { j } else { i }) else {
+    let Some(best) = (0..fits.len()).reduce(|i, j| if is_better(&fits[j].1, &fits[i].1) { j } else { i }) else {
         return Err(SearchError::NothingFinite { samples: n });
     };
     let best_rss = fits[best].1.rss;
