@@ -35,6 +35,7 @@ pub mod graph;
 pub mod jacobian;
 pub mod lower;
 pub mod print;
+mod simplify;
 
 pub use eval::{Mat, ValueError, Values};
 pub use graph::{Graph, MId, MNode};

@@ -108,6 +108,31 @@ impl Graph {
         }
     }
 
+    /// `(X, k)` when `id` is the product of `k ≥ 2` factors `Xᵀ` (none of them named), printed
+    /// `(X·X)ᵀ`.
+    fn transposed_power(&self, id: MId, names: &HashMap<MId, String>) -> Option<(MId, usize)> {
+        let fs = self.chain(id);
+        let first = fs[0];
+        let MNode::Transpose(x) = self.node(first) else { return None };
+        if matches!(self.node(x), MNode::Inv(_)) || names.contains_key(&first) {
+            return None;
+        }
+        let inner = |g: &Self, f: MId| g.node(f) == MNode::Transpose(x) && !names.contains_key(&f);
+        let interior_named = {
+            let mut stack = vec![id];
+            let mut named = false;
+            while let Some(t) = stack.pop() {
+                if let MNode::MatMul(a, b) = self.node(t) {
+                    named |= t != id && names.contains_key(&t);
+                    stack.push(a);
+                    stack.push(b);
+                }
+            }
+            named
+        };
+        (fs.len() >= 2 && fs.iter().all(|f| inner(self, *f)) && !interior_named).then_some((x, fs.len()))
+    }
+
     /// Prints `root`; nodes named in `names` (other than `root` itself) print as their names.
     pub fn render(&self, root: MId, style: Style, names: &HashMap<MId, String>) -> String {
         let (lp, rp) = if style == Style::Latex { ("\\left(", "\\right)") } else { ("(", ")") };
@@ -201,6 +226,25 @@ impl Graph {
                     p.push(W::V(b));
                     p.push(t("}"));
                 }
+                // Xᵀ·Xᵀ·Xᵀ = (X·X·X)ᵀ: a power of one transposed matrix
+                MNode::MatMul(..) if self.transposed_power(id, names).is_some() => {
+                    let (x, k) = self.transposed_power(id, names).unwrap_or((id, 0));
+                    let (op, tr) = match style {
+                        Style::Ascii => ("*", "'"),
+                        Style::Unicode => ("·", "ᵀ"),
+                        Style::Latex => ("\\,", "^\\top"),
+                    };
+                    let wrapped = prec(x) < P_ATOM;
+                    p.push(t(lp));
+                    for i in 0..k {
+                        if i > 0 {
+                            p.push(t(op));
+                        }
+                        wrap(&mut p, x, wrapped);
+                    }
+                    p.push(t(rp));
+                    p.push(t(tr));
+                }
                 n @ (MNode::Mul(a, b) | MNode::Div(a, b) | MNode::MatMul(a, b)) => {
                     let scalar_op = self.shape(a) == Shape::Scalar || self.shape(b) == Shape::Scalar;
                     let op = match (n, style, scalar_op) {
@@ -263,6 +307,19 @@ impl Graph {
                             let pb = prec(b);
                             wrap(&mut p, b, pb < P_ATOM);
                         }
+                    }
+                }
+                // X⁻ᵀ: the transposed inverse, as the Cookbook writes it
+                MNode::Transpose(inv) if style != Style::Ascii && matches!(self.node(inv), MNode::Inv(_)) && !names.contains_key(&inv) => {
+                    let MNode::Inv(a) = self.node(inv) else { unreachable!() };
+                    let need = prec(a) < P_ATOM;
+                    if style == Style::Latex && !need {
+                        p.push(t("{"));
+                        p.push(W::V(a));
+                        p.push(t("}^{-\\top}"));
+                    } else {
+                        wrap(&mut p, a, need);
+                        p.push(t(if style == Style::Latex { "^{-\\top}" } else { "⁻ᵀ" }));
                     }
                 }
                 MNode::Transpose(a) => {
