@@ -44,8 +44,8 @@ fn same_as_unfused(f: &LossFormula, ids: &[MId], v: &Values, src: &str) -> Resul
 }
 
 /// Builds the loss, derives the gradient in a random variable, compares with differences.
-fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<Outcome, TestCaseError> {
-    let mut g = Gen { choices, at: 0, spd: true, extra: false };
+fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64, extra: bool) -> Result<Outcome, TestCaseError> {
+    let mut g = Gen { choices, at: 0, spd: true, extra };
     let src = g.expr(D::One, D::One, 4);
     let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
     let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: does not build: {e}")))?;
@@ -109,13 +109,24 @@ fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<
 
 #[test]
 fn random_matrix_gradients_match_differences() {
+    gradients_match_differences(false);
+}
+
+/// The same with the functions of issue 14 (`sigmoid`, `softplus`, `log1p`, `expm1`, `erf`,
+/// `erfc`, `relu`, `softmax`, `logsumexp`) in the mix.
+#[test]
+fn random_gradients_with_more_functions_match_differences() {
+    gradients_match_differences(true);
+}
+
+fn gradients_match_differences(extra: bool) {
     let checked = Cell::new(0usize);
     let skipped = Cell::new(0usize);
     let mut runner = TestRunner::new(Config { cases: 2000, failure_persistence: None, ..Config::default() });
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            match one_case(&choices, n, m, k, seed)? {
+            match one_case(&choices, n, m, k, seed, extra)? {
                 Outcome::Checked => checked.set(checked.get() + 1),
                 Outcome::Skipped => skipped.set(skipped.get() + 1),
                 Outcome::Constant => {}
@@ -153,7 +164,7 @@ fn random_jacobians_match_differences() {
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            let mut g = Gen { choices: &choices, at: 0, spd: false, extra: false };
+            let mut g = Gen { choices: &choices, at: 0, spd: false, extra: seed % 2 == 0 };
             let src = g.expr(D::N, D::One, 3);
             let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
             let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;

@@ -128,3 +128,9 @@ fn printed_gradients_and_losses_parse_back() {
 fn printed_jacobians_and_expressions_parse_back() {
     run(800, true, false);
 }
+
+#[test]
+fn printed_forms_with_more_functions_parse_back() {
+    run(1000, false, true);
+    run(500, true, true);
+}

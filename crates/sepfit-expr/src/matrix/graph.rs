@@ -91,6 +91,10 @@ pub enum MNode {
     Det(MId),
     /// `log|det(A)|`.
     LogDet(MId),
+    /// `logsumexp(A) = log(Σᵢⱼ exp(Aᵢⱼ))`, computed as `m + log(Σ exp(Aᵢⱼ − m))`, `m = max A`.
+    LogSumExp(MId),
+    /// `softmax(A) = exp(A − m)/Σ exp(A − m)` over all entries (the gradient of `logsumexp`).
+    Softmax(MId),
 }
 
 impl MNode {
@@ -101,7 +105,7 @@ impl MNode {
             Const(_) | Fill(_) | Eye(_) | Var(_) => (None, None),
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | MatMul(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
-            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) => (Some(a), None),
+            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) | LogSumExp(a) | Softmax(a) => (Some(a), None),
         };
         a.into_iter().chain(b)
     }
@@ -1057,6 +1061,23 @@ impl Graph {
     /// `logdet(A) = log|det(A)|`
     pub fn logdet(&mut self, a: MId) -> MId {
         self.intern(MNode::LogDet(a), Shape::Scalar)
+    }
+
+    /// `logsumexp(A)` (of a scalar: the scalar itself).
+    pub fn logsumexp(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        self.intern(MNode::LogSumExp(a), Shape::Scalar)
+    }
+
+    /// `softmax(A)` (of a scalar: 1).
+    pub fn softmax(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return self.constant(1.0);
+        }
+        let s = self.shape(a);
+        self.intern(MNode::Softmax(a), s)
     }
 
     /// Whether `id` depends on variable `v` (a loop over ids up to `id`).

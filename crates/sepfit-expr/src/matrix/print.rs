@@ -397,6 +397,8 @@ impl Graph {
                         MNode::Inv(a) => ("inv", a),
                         MNode::Det(a) => ("det", a),
                         MNode::LogDet(a) => ("logdet", a),
+                        MNode::LogSumExp(a) => ("logsumexp", a),
+                        MNode::Softmax(a) => ("softmax", a),
                         _ => ("?", id),
                     };
                     let suffix = match n {

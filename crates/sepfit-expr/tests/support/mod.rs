@@ -108,6 +108,24 @@ impl Gen<'_> {
                     format!("({} + {})", self.expr(D::One, D::One, d), self.expr(r, c, d))
                 }
             }
+            8 if self.extra => {
+                let e = self.expr(r, c, d);
+                match self.pick(9) {
+                    0 => format!("sigmoid({e})"),
+                    1 => format!("softplus({e})"),
+                    2 => format!("log1p(({e}).^2)"),
+                    3 => format!("expm1(({e})./(1 + ({e}).^2))"),
+                    4 => format!("erf({e})"),
+                    5 => format!("erfc({e})"),
+                    6 => format!("relu({e})"),
+                    7 if c == D::One && r != D::One => format!("softmax({e})"),
+                    _ => {
+                        let (p, q) = (DIMS[self.pick(4)], DIMS[self.pick(4)]);
+                        let inner = self.expr(p, q, d);
+                        format!("(logsumexp({inner}) * {e})")
+                    }
+                }
+            }
             8 => {
                 let e = self.expr(r, c, d);
                 match self.pick(3) {
