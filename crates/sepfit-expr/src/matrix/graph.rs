@@ -864,9 +864,15 @@ impl Graph {
                 let m = self.matmul(a, y);
                 return self.div(m, s);
             }
-        // diag(v)·x = v .* x for a column x
-        if let (MNode::DiagM(v), Shape::Vector(_)) = (self.node(a), self.shape(b)) {
+        // diag(v)·B = v .* B (rows scaled; a column B included), A·diag(v) = A .* vᵀ (columns
+        // scaled): no n×n diagonal matrix is formed. A row scaling inside a product prints as
+        // `diag(v)·B` again (see the printer).
+        if let MNode::DiagM(v) = self.node(a) {
             return self.mul(v, b);
+        }
+        if let MNode::DiagM(v) = self.node(b) {
+            let vt = self.transpose(v);
+            return self.mul(a, vt);
         }
         // scalar factors move out of products: (s x) y = s (x y), x (s y) = s (x y)
         if let MNode::Mul(s, x) = self.node(a)
@@ -904,6 +910,15 @@ impl Graph {
             MNode::Mul(c, x) if self.is_scalar(c) => {
                 let t = self.transpose(x);
                 self.mul(c, t)
+            }
+            // (uᵀ.^c)ᵀ = u.^c, (pᵀ.*qᵀ)ᵀ = p.*q: elementwise operations of transposes
+            MNode::Pow(u, c) if self.is_scalar(c) && matches!(self.node(u), MNode::Transpose(_)) => {
+                let t = self.transpose(u);
+                self.pow(t, c)
+            }
+            MNode::Mul(p, q) if matches!((self.node(p), self.node(q)), (MNode::Transpose(_), MNode::Transpose(_))) => {
+                let (pt, qt) = (self.transpose(p), self.transpose(q));
+                self.mul(pt, qt)
             }
             // (u/s)' = u'/s for a scalar s
             MNode::Div(u, c) if self.is_scalar(c) && !self.is_scalar(u) => {
