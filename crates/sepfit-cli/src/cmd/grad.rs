@@ -90,7 +90,8 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
             let mut ids = vec![root];
             ids.extend(&shown);
             let out = f.eval(&ids, v).map_err(lerr)?;
-            (Some(out[0].data[0]), Some(out[1..1 + grads.len()].to_vec()), Some(out[1 + grads.len()..].to_vec()))
+            let hv = (!hess.is_empty()).then(|| out[1 + grads.len()..].to_vec());
+            (Some(out[0].data[0]), Some(out[1..1 + grads.len()].to_vec()), hv)
         }
         None => (None, None, None),
     };
@@ -149,8 +150,8 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                             "hessian_ascii": f.render(h, Style::Ascii),
                             "hessian_latex": f.render(h, Style::Latex),
                         });
-                        if let Some(hv) = &hvals {
-                            e["hessian"] = json!(hv[k].to_rows());
+                        if let Some(hk) = hvals.as_ref().and_then(|hv| hv.get(k)) {
+                            e["hessian"] = json!(hk.to_rows());
                         }
                         if let Some(c) = hchecks.get(k) {
                             e["check"] = json!({"max_relative_error": if c.is_finite() { json!(c) } else { json!(null) }, "directions": a.directions.max(1), "ok": verdict(*c).1});
@@ -188,8 +189,8 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                 }
             }
             if let Some(h) = &hvals {
-                for (k, w) in wrt.iter().enumerate() {
-                    s.push_str(&format!("{:<10} {}\n", format!("∇²_{w} J"), mat_to_text(&h[k])));
+                for (w, hk) in wrt.iter().zip(h) {
+                    s.push_str(&format!("{:<10} {}\n", format!("∇²_{w} J"), mat_to_text(hk)));
                 }
             }
             if let Some(e) = check {
