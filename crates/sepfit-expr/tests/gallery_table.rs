@@ -24,8 +24,8 @@ type Row = (&'static str, &'static str, &'static str, &'static str, K, &'static 
 const ROWS: &[Row] = &include!("gallery_rows.in");
 
 /// Random values for every variable: entries in [0.5, 1.5] (logs, square roots and quotients
-/// stay defined), square matrices with 3 added on the diagonal (well conditioned, positive
-/// determinant); the symbolic dimensions decreasing in order of declaration (5 or 6, then one
+/// stay defined), matrices with 3 added on the diagonal (square ones well conditioned with a
+/// positive determinant, and `Xᵀ·X` of a tall one well conditioned); the symbolic dimensions decreasing in order of declaration (5 or 6, then one
 /// less each, at least 2), so `Xᵀ·X` of an `n×m` matrix is invertible.
 fn values(f: &LossFormula, seed: u64) -> Values {
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -46,8 +46,8 @@ fn values(f: &LossFormula, seed: u64) -> Values {
         let (r, c) = sepfit_expr::matrix::graph::rc(var.shape);
         let (r, c) = (size(r), size(c));
         let mut m = Mat { rows: r, cols: c, data: (0..r * c).map(|_| 0.5 + next()).collect() };
-        if r == c && r > 1 {
-            for k in 0..r {
+        if r > 1 && c > 1 {
+            for k in 0..r.min(c) {
                 m.data[k * r + k] += 3.0;
             }
         }

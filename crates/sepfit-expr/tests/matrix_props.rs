@@ -14,7 +14,7 @@ use sepfit_expr::matrix::{LossFormula, MId, MNode, Values};
 use std::cell::Cell;
 
 mod support;
-use support::{D, DIMS, Gen, Rng};
+use support::{D, Gen, Rng};
 
 enum Outcome {
     Checked,
