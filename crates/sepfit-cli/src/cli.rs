@@ -242,6 +242,10 @@ pub struct GradArgs {
     /// Random directions for --check.
     #[arg(long, default_value_t = 8)]
     pub directions: usize,
+    /// Also the Hessian of a scalar loss in each (vector or scalar) variable of --wrt, in matrix
+    /// notation (`2·Xᵀ·X` for least squares); --check compares it with differences of the gradient.
+    #[arg(long)]
+    pub hessian: bool,
     /// Print formulas as LaTeX.
     #[arg(long)]
     pub latex: bool,

@@ -40,10 +40,26 @@ pub enum Func {
     Abs,
     /// sign: -1, 0 or 1 (the derivative of `abs`)
     Sign,
+    /// the logistic function `1/(1 + e^(−x))` (also `logistic`), computed without overflow
+    Sigmoid,
+    /// `log(1 + e^x)`, computed as `max(x, 0) + log1p(e^(−|x|))` (no overflow)
+    Softplus,
+    /// `log(1 + x)`, accurate for small `x`
+    Log1p,
+    /// `e^x − 1`, accurate for small `x`
+    Expm1,
+    /// the error function `erf(x) = 2/√π ∫₀ˣ e^(−t²) dt`
+    Erf,
+    /// the complementary error function `1 − erf(x)`, accurate where it is small
+    Erfc,
+    /// `max(x, 0)`; its derivative is taken as `step(x)` (0 at `x = 0`, a subgradient)
+    Relu,
+    /// the Heaviside step: 1 for `x > 0`, else 0 (the derivative of `relu`; derivative 0)
+    Step,
 }
 
 /// Every function, for look-up and suggestions.
-pub const ALL_FUNCS: [Func; 15] = [
+pub const ALL_FUNCS: [Func; 23] = [
     Func::Exp,
     Func::Log,
     Func::Log10,
@@ -59,6 +75,14 @@ pub const ALL_FUNCS: [Func; 15] = [
     Func::Tanh,
     Func::Abs,
     Func::Sign,
+    Func::Sigmoid,
+    Func::Softplus,
+    Func::Log1p,
+    Func::Expm1,
+    Func::Erf,
+    Func::Erfc,
+    Func::Relu,
+    Func::Step,
 ];
 
 impl Func {
@@ -80,13 +104,23 @@ impl Func {
             Func::Tanh => "tanh",
             Func::Abs => "abs",
             Func::Sign => "sign",
+            Func::Sigmoid => "sigmoid",
+            Func::Softplus => "softplus",
+            Func::Log1p => "log1p",
+            Func::Expm1 => "expm1",
+            Func::Erf => "erf",
+            Func::Erfc => "erfc",
+            Func::Relu => "relu",
+            Func::Step => "step",
         }
     }
 
     /// Looks a function up by name (`ln` is accepted for `log`).
     pub fn from_name(name: &str) -> Option<Func> {
-        if name == "ln" {
-            return Some(Func::Log);
+        match name {
+            "ln" => return Some(Func::Log),
+            "logistic" => return Some(Func::Sigmoid),
+            _ => {}
         }
         ALL_FUNCS.iter().copied().find(|f| f.name() == name)
     }
@@ -120,6 +154,28 @@ impl Func {
                     0.0
                 }
             }
+            Func::Sigmoid => {
+                // e^(−|x|) never overflows; the two branches are the same function
+                let e = crate::fast_exp::exp(-x.abs());
+                if x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }
+            }
+            Func::Softplus => x.max(0.0) + crate::fast_exp::exp(-x.abs()).ln_1p(),
+            Func::Log1p => x.ln_1p(),
+            Func::Expm1 => x.exp_m1(),
+            Func::Erf => libm::erf(x),
+            Func::Erfc => libm::erfc(x),
+            Func::Relu => {
+                if x > 0.0 || x.is_nan() { x } else { 0.0 }
+            }
+            Func::Step => {
+                if x > 0.0 {
+                    1.0
+                } else if x.is_nan() {
+                    x
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -130,6 +186,8 @@ impl Func {
             Func::Log | Func::Log10 if x == 0.0 => Some("the logarithm of zero is -infinity"),
             Func::Sqrt if x < 0.0 => Some("the square root of a negative number is not real"),
             Func::Asin | Func::Acos if x.abs() > 1.0 => Some("asin and acos need an argument in [-1, 1]"),
+            Func::Log1p if x < -1.0 => Some("log1p(x) = log(1 + x) needs x ≥ -1"),
+            Func::Log1p if x == -1.0 => Some("log1p(-1) = log(0) is -infinity"),
             _ => None,
         }
     }
@@ -226,7 +284,12 @@ impl Func {
     /// | `sin, cos, tan` | `d*cos(a)`, `-(d*sin(a))`, `d/cos(a)^2`   |
     /// | `asin, acos, atan` | `d/sqrt(1-a^2)`, `-(d/sqrt(1-a^2))`, `d/(1+a^2)` |
     /// | `sinh, cosh, tanh` | `d*cosh(a)`, `d*sinh(a)`, `d*(1-tanh(a)^2)` |
-    /// | `abs(a)`    | `d*sign(a)`; `sign(a)`: none                  |
+    /// | `abs(a)`    | `d*sign(a)`; `sign(a)`, `step(a)`: none        |
+    /// | `sigmoid(a)` | `d*sigmoid(a)*(1 - sigmoid(a))`              |
+    /// | `softplus(a)` | `d*sigmoid(a)`                              |
+    /// | `log1p(a)`, `expm1(a)` | `d/(1 + a)`, `d*exp(a)`            |
+    /// | `erf(a)`, `erfc(a)` | `±d*(2/√π)*exp(-a^2)`                 |
+    /// | `relu(a)`   | `d*step(a)` (the subgradient 0 at `a = 0`)     |
     pub(crate) fn chain<G: Build>(self, g: &mut G, a: G::Id, fa: G::Id, d: G::Id) -> Option<G::Id> {
         Some(match self {
             Func::Exp => g.mul(d, fa),
@@ -291,7 +354,40 @@ impl Func {
                 let sg = g.call(Func::Sign, a);
                 g.mul(d, sg)
             }
-            Func::Sign => return None,
+            Func::Sign | Func::Step => return None,
+            Func::Sigmoid => {
+                let one = g.constant(1.0);
+                let r = g.sub(one, fa);
+                let p = g.mul(fa, r);
+                g.mul(d, p)
+            }
+            Func::Softplus => {
+                let s = g.call(Func::Sigmoid, a);
+                g.mul(d, s)
+            }
+            Func::Log1p => {
+                let one = g.constant(1.0);
+                let den = g.add(one, a);
+                g.div(d, den)
+            }
+            Func::Expm1 => {
+                let e = g.call(Func::Exp, a);
+                g.mul(d, e)
+            }
+            Func::Erf | Func::Erfc => {
+                let two = g.constant(2.0);
+                let a2 = g.pow(a, two);
+                let na2 = g.neg(a2);
+                let e = g.call(Func::Exp, na2);
+                let k = g.constant(std::f64::consts::FRAC_2_SQRT_PI);
+                let ke = g.mul(k, e);
+                let m = g.mul(d, ke);
+                if self == Func::Erfc { g.neg(m) } else { m }
+            }
+            Func::Relu => {
+                let s = g.call(Func::Step, a);
+                g.mul(d, s)
+            }
         })
     }
 }

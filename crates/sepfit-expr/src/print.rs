@@ -258,6 +258,14 @@ fn latex_func(f: Func) -> &'static str {
         Func::Tanh => "\\tanh",
         Func::Abs => "\\operatorname{abs}",
         Func::Sign => "\\operatorname{sign}",
+        Func::Sigmoid => "\\sigma",
+        Func::Softplus => "\\operatorname{softplus}",
+        Func::Log1p => "\\operatorname{log1p}",
+        Func::Expm1 => "\\operatorname{expm1}",
+        Func::Erf => "\\operatorname{erf}",
+        Func::Erfc => "\\operatorname{erfc}",
+        Func::Relu => "\\operatorname{relu}",
+        Func::Step => "\\operatorname{step}",
     }
 }
 

@@ -82,6 +82,22 @@ fn eval_dual(pool: &Pool, root: ExprId, value: &dyn Fn(SymId) -> Dual64) -> Dual
                         }
                     }
                     Func::Sign => Dual64::from(Func::Sign.apply(x.re)),
+                    Func::Step => Dual64::from(Func::Step.apply(x.re)),
+                    Func::Sigmoid => (Dual64::from(1.0) + (-x).exp()).recip(),
+                    Func::Softplus => (Dual64::from(1.0) + x.exp()).ln(),
+                    Func::Log1p => (Dual64::from(1.0) + x).ln(),
+                    Func::Expm1 => x.exp() - 1.0,
+                    Func::Relu => {
+                        if x.re > 0.0 {
+                            x
+                        } else {
+                            Dual64::from(0.0)
+                        }
+                    }
+                    Func::Erf | Func::Erfc => {
+                        let d = std::f64::consts::FRAC_2_SQRT_PI * (-x.re * x.re).exp() * x.eps;
+                        if f == Func::Erf { Dual64::new(libm_erf(x.re), d) } else { Dual64::new(1.0 - libm_erf(x.re), -d) }
+                    }
                 }
             }
         };
@@ -301,4 +317,9 @@ fn rounding_noise(f: &dyn Fn(f64, f64, f64) -> f64, [x, p, q]: [f64; 3]) -> f64 
     let d2 = (f(x * down, p * up, q * down) - f0).abs();
     let d = d1.max(d2);
     if d.is_finite() { d } else { 0.0 }
+}
+
+/// erf for the dual-number reference (the library's own value; the derivative is what is tested).
+fn libm_erf(x: f64) -> f64 {
+    Func::Erf.apply(x)
 }

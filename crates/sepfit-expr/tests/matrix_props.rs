@@ -10,164 +10,11 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sepfit_expr::matrix::{LossFormula, MId, MNode, Mat, Values};
+use sepfit_expr::matrix::{LossFormula, MId, MNode, Values};
 use std::cell::Cell;
 
-/// A dimension: 1, or one of the symbolic sizes n, m, k.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum D {
-    One,
-    N,
-    M,
-    K,
-}
-
-const DIMS: [D; 4] = [D::One, D::N, D::M, D::K];
-
-/// Builds expression text from a stream of random choices.
-struct Gen<'a> {
-    choices: &'a [u32],
-    at: usize,
-    /// Also `logdet`/`inv`/`det` of positive definite matrices (small sizes only: an n×n LU).
-    spd: bool,
-}
-
-impl Gen<'_> {
-    fn pick(&mut self, k: usize) -> usize {
-        let c = self.choices[self.at % self.choices.len()] as usize;
-        self.at += 1;
-        c % k
-    }
-
-    /// A leaf vector (column) of the given length.
-    fn vector(&mut self, d: D) -> String {
-        match d {
-            D::One => "s".into(),
-            D::N => ["y", "(A*x)"][self.pick(2)].into(),
-            D::M => ["x", "(A'*y)"][self.pick(2)].into(),
-            D::K => "(B'*x)".into(),
-        }
-    }
-
-    /// A leaf of shape r×c: a variable or its transpose, else an outer product of vectors.
-    fn leaf(&mut self, r: D, c: D) -> String {
-        let vars: &[&str] = match (r, c) {
-            (D::One, D::One) => &["s", "0.5", "2"],
-            (D::N, D::M) => &["A"],
-            (D::M, D::N) => &["A'"],
-            (D::M, D::K) => &["B"],
-            (D::K, D::M) => &["B'"],
-            (D::M, D::One) => &["x"],
-            (D::One, D::M) => &["x'"],
-            (D::N, D::One) => &["y"],
-            (D::One, D::N) => &["y'"],
-            _ => &[],
-        };
-        if !vars.is_empty() && self.pick(4) != 0 {
-            return vars[self.pick(vars.len())].to_string();
-        }
-        match (r, c) {
-            (r, D::One) => self.vector(r),
-            (D::One, c) => format!("{}'", self.vector(c)),
-            (r, c) => format!("({}*{}')", self.vector(r), self.vector(c)),
-        }
-    }
-
-    /// A strictly positive expression of shape r×c.
-    fn positive(&mut self, r: D, c: D, depth: u32) -> String {
-        let e = self.expr(r, c, depth);
-        match self.pick(3) {
-            0 => format!("(1 + ({e}).^2)"),
-            1 => format!("sqrt(1 + ({e}).^2)"),
-            _ => format!("exp(({e})./(1 + ({e}).^2))"),
-        }
-    }
-
-    /// An expression of shape r×c.
-    fn expr(&mut self, r: D, c: D, depth: u32) -> String {
-        if depth == 0 || self.pick(5) == 0 {
-            return self.leaf(r, c);
-        }
-        let d = depth - 1;
-        let scalar = r == D::One && c == D::One;
-        let kinds = match (scalar, self.spd) {
-            (false, _) => 10,
-            (true, false) => 14,
-            (true, true) => 17,
-        };
-        match self.pick(kinds) {
-            0 => format!("({} + {})", self.expr(r, c, d), self.expr(r, c, d)),
-            1 => format!("({} - {})", self.expr(r, c, d), self.expr(r, c, d)),
-            2 => format!("({} .* {})", self.expr(r, c, d), self.expr(r, c, d)),
-            3 => format!("({} ./ {})", self.expr(r, c, d), self.positive(r, c, d)),
-            4 => {
-                let q = DIMS[self.pick(4)];
-                format!("({} * {})", self.expr(r, q, d), self.expr(q, c, d))
-            }
-            5 => format!("({})'", self.expr(c, r, d)),
-            6 => format!("({} * {})", self.expr(D::One, D::One, d), self.expr(r, c, d)),
-            7 => {
-                // broadcasting: a column against a row (`y - x'`), or a scalar against anything
-                if r != D::One && c != D::One {
-                    format!("({} - {})", self.expr(r, D::One, d), self.expr(D::One, c, d))
-                } else {
-                    format!("({} + {})", self.expr(D::One, D::One, d), self.expr(r, c, d))
-                }
-            }
-            8 => {
-                let e = self.expr(r, c, d);
-                match self.pick(3) {
-                    0 => format!("exp(({e})./(1 + ({e}).^2))"),
-                    1 => format!("log(1 + ({e}).^2)"),
-                    _ => format!("sqrt(2 + ({e}).^2)"),
-                }
-            }
-            9 => format!("-{}", self.expr(r, c, d)),
-            10 => {
-                let (p, q) = (DIMS[self.pick(4)], DIMS[self.pick(4)]);
-                format!("sum({})", self.expr(p, q, d))
-            }
-            11 => {
-                let p = DIMS[1 + self.pick(3)];
-                format!("norm2({})", self.expr(p, D::One, d))
-            }
-            12 => {
-                let (p, q) = (DIMS[self.pick(4)], DIMS[self.pick(4)]);
-                format!("normF({})", self.expr(p, q, d))
-            }
-            14..=16 => {
-                // a symmetric positive definite S = diag(1 + u.^2) + E·Eᵀ, through logdet, inv, det
-                let p = DIMS[1 + self.pick(3)];
-                let q = DIMS[self.pick(4)];
-                let (u, e) = (self.expr(p, D::One, d.min(2)), self.expr(p, q, d.min(2)));
-                let spd = format!("(diag(1 + ({u}).^2) + ({e})*({e})')");
-                match self.pick(3) {
-                    0 => format!("logdet({spd})"),
-                    1 => format!("tr(inv({spd}) * {})", self.expr(p, p, d.min(2))),
-                    _ => format!("log(det({spd}))"),
-                }
-            }
-            _ => {
-                // trace of a square product
-                let (p, q) = (DIMS[1 + self.pick(3)], DIMS[self.pick(4)]);
-                format!("tr({} * {})", self.expr(p, q, d), self.expr(q, p, d))
-            }
-        }
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-    fn mat(&mut self, r: usize, c: usize) -> Mat {
-        Mat { rows: r, cols: c, data: (0..r * c).map(|_| self.next()).collect() }
-    }
-}
+mod support;
+use support::{D, Gen, Rng};
 
 enum Outcome {
     Checked,
@@ -197,8 +44,8 @@ fn same_as_unfused(f: &LossFormula, ids: &[MId], v: &Values, src: &str) -> Resul
 }
 
 /// Builds the loss, derives the gradient in a random variable, compares with differences.
-fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<Outcome, TestCaseError> {
-    let mut g = Gen { choices, at: 0, spd: true };
+fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64, extra: bool) -> Result<Outcome, TestCaseError> {
+    let mut g = Gen { choices, at: 0, spd: true, extra };
     let src = g.expr(D::One, D::One, 4);
     let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
     let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: does not build: {e}")))?;
@@ -262,13 +109,24 @@ fn one_case(choices: &[u32], n: usize, m: usize, k: usize, seed: u64) -> Result<
 
 #[test]
 fn random_matrix_gradients_match_differences() {
+    gradients_match_differences(false);
+}
+
+/// The same with the functions of issue 14 (`sigmoid`, `softplus`, `log1p`, `expm1`, `erf`,
+/// `erfc`, `relu`, `softmax`, `logsumexp`) in the mix.
+#[test]
+fn random_gradients_with_more_functions_match_differences() {
+    gradients_match_differences(true);
+}
+
+fn gradients_match_differences(extra: bool) {
     let checked = Cell::new(0usize);
     let skipped = Cell::new(0usize);
     let mut runner = TestRunner::new(Config { cases: 2000, failure_persistence: None, ..Config::default() });
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            match one_case(&choices, n, m, k, seed)? {
+            match one_case(&choices, n, m, k, seed, extra)? {
                 Outcome::Checked => checked.set(checked.get() + 1),
                 Outcome::Skipped => skipped.set(skipped.get() + 1),
                 Outcome::Constant => {}
@@ -287,7 +145,7 @@ fn generator_covers_operations() {
     let mut all = String::new();
     for s in 0..300u32 {
         let choices: Vec<u32> = (0..96).map(|i| (s.wrapping_mul(2654435761).wrapping_add(i * 40503)) ^ (i << 7)).collect();
-        let mut g = Gen { choices: &choices, at: 0, spd: true };
+        let mut g = Gen { choices: &choices, at: 0, spd: true, extra: false };
         all.push_str(&g.expr(D::One, D::One, 4));
     }
     for op in [" * ", ".*", "./", " + ", " - ", "'", "exp(", "log(", "sqrt(", "sum(", "norm2(", "normF(", "tr(", "logdet(", "inv(", "det(", "diag("] {
@@ -306,7 +164,7 @@ fn random_jacobians_match_differences() {
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=3, 1usize..=3, 1usize..=3, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            let mut g = Gen { choices: &choices, at: 0, spd: false };
+            let mut g = Gen { choices: &choices, at: 0, spd: false, extra: seed % 2 == 0 };
             let src = g.expr(D::N, D::One, 3);
             let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
             let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;
@@ -379,7 +237,7 @@ fn fused_evaluation_matches_plain_at_larger_sizes() {
     let strategy = (prop::collection::vec(any::<u32>(), 96), 1usize..=700, 1usize..=40, 1usize..=5, any::<u64>());
     runner
         .run(&strategy, |(choices, n, m, k, seed)| {
-            let mut g = Gen { choices: &choices, at: 0, spd: false };
+            let mut g = Gen { choices: &choices, at: 0, spd: false, extra: false };
             let (r, src) = if g.pick(2) == 0 { (D::One, g.expr(D::One, D::One, 4)) } else { (D::N, g.expr(D::N, D::M, 3)) };
             let decls = "A: n x m, B: m x k, x: m, y: n, s: scalar";
             let mut f = LossFormula::new(&src, decls, None).map_err(|e| TestCaseError::fail(format!("{src}: {e}")))?;

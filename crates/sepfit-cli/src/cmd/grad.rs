@@ -69,25 +69,46 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
     let mut f = LossFormula::new(&a.formula, &a.var, values.as_ref()).map_err(lerr)?;
     let wrt: Vec<&str> = a.wrt.iter().map(String::as_str).collect();
     if matches!(f.graph.shape(f.root()), Shape::Vector(_) | Shape::Matrix(ONE, _)) {
+        if a.hessian {
+            return Err(anyhow::anyhow!(
+                "--hessian needs a scalar loss, but this is a {}: its first derivative is the Jacobian (drop --hessian)",
+                f.shape_name(f.root())
+            )
+            .into());
+        }
         return run_jacobian(a, &mut f, &wrt, values.as_ref());
     }
     let grads = f.gradients(&wrt).map_err(lerr)?;
+    // (gradient, Hessian) per variable, with --hessian
+    let hess: Vec<(MId, MId)> = if a.hessian { wrt.iter().map(|w| f.hessian(w)).collect::<Result<_, _>>().map_err(lerr)? } else { Vec::new() };
     let style = if a.latex { Style::Latex } else { Style::Unicode };
     let root = f.root();
-    let defs = definitions(&mut f, &grads, root);
-    let (value, gvals) = match &values {
+    let shown: Vec<MId> = grads.iter().copied().chain(hess.iter().map(|(_, h)| *h)).collect();
+    let defs = definitions(&mut f, &shown, root);
+    let (value, gvals, hvals) = match &values {
         Some(v) => {
             let mut ids = vec![root];
-            ids.extend(&grads);
+            ids.extend(&shown);
             let out = f.eval(&ids, v).map_err(lerr)?;
-            (Some(out[0].data[0]), Some(out[1..].to_vec()))
+            let hv = (!hess.is_empty()).then(|| out[1 + grads.len()..].to_vec());
+            (Some(out[0].data[0]), Some(out[1..1 + grads.len()].to_vec()), hv)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let check = match (&values, a.check) {
         (Some(v), true) => Some(f.check_gradient(&wrt, &grads, v, a.directions.max(1), 0x5EED).map_err(lerr)?),
         _ => None,
     };
+    let hchecks: Vec<f64> = match (&values, a.check) {
+        (Some(v), true) => wrt
+            .iter()
+            .zip(&hess)
+            .map(|(w, (g, h))| f.check_hessian(w, *g, *h, v, a.directions.max(1), 0x5EED))
+            .collect::<Result<_, _>>()
+            .map_err(lerr)?,
+        _ => Vec::new(),
+    };
+    let all_checks: Vec<f64> = check.into_iter().chain(hchecks.iter().copied()).collect();
     match a.format {
         Format::Json => {
             let entry = |k: usize| {
@@ -119,8 +140,28 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
             if let Some(e) = check {
                 out["check"] = json!({"max_relative_error": if e.is_finite() { json!(e) } else { json!(null) }, "directions": a.directions.max(1), "ok": verdict(e).1});
             }
+            if a.hessian {
+                out["hessians"] = json!((0..wrt.len())
+                    .map(|k| {
+                        let h = hess[k].1;
+                        let mut e = json!({
+                            "wrt": wrt[k],
+                            "hessian_formula": f.render(h, Style::Unicode),
+                            "hessian_ascii": f.render(h, Style::Ascii),
+                            "hessian_latex": f.render(h, Style::Latex),
+                        });
+                        if let Some(hk) = hvals.as_ref().and_then(|hv| hv.get(k)) {
+                            e["hessian"] = json!(hk.to_rows());
+                        }
+                        if let Some(c) = hchecks.get(k) {
+                            e["check"] = json!({"max_relative_error": if c.is_finite() { json!(c) } else { json!(null) }, "directions": a.directions.max(1), "ok": verdict(*c).1});
+                        }
+                        e
+                    })
+                    .collect::<Vec<_>>());
+            }
             emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))?;
-            check_outcome(&check.into_iter().collect::<Vec<_>>())
+            check_outcome(&all_checks)
         }
         Format::Text => {
             let mut s = String::new();
@@ -128,6 +169,10 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
             for (k, w) in wrt.iter().enumerate() {
                 let lhs = if a.latex { format!("\\nabla_{{{w}}} J") } else { format!("∇_{w} J") };
                 s.push_str(&format!("{lhs:<10} = {}\n", f.render(grads[k], style)));
+            }
+            for (k, w) in wrt.iter().enumerate().filter(|_| a.hessian) {
+                let lhs = if a.latex { format!("\\nabla^2_{{{w}}} J") } else { format!("∇²_{w} J") };
+                s.push_str(&format!("{lhs:<10} = {}\n", f.render(hess[k].1, style)));
             }
             if !defs.is_empty() {
                 s.push_str("where\n");
@@ -143,6 +188,11 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                     s.push_str(&format!("{:<10} {}\n", format!("∇_{w} J"), mat_to_text(&g[k])));
                 }
             }
+            if let Some(h) = &hvals {
+                for (w, hk) in wrt.iter().zip(h) {
+                    s.push_str(&format!("{:<10} {}\n", format!("∇²_{w} J"), mat_to_text(hk)));
+                }
+            }
             if let Some(e) = check {
                 let verdict = verdict(e).0;
                 s.push_str(&format!(
@@ -150,8 +200,15 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                     a.directions.max(1)
                 ));
             }
+            for (w, e) in wrt.iter().zip(&hchecks) {
+                s.push_str(&format!(
+                    "check      ∇²_{w} J: max relative error {e:.2e} against central differences of the gradient along {} random directions: {}\n",
+                    a.directions.max(1),
+                    verdict(*e).0
+                ));
+            }
             emit(&s)?;
-            check_outcome(&check.into_iter().collect::<Vec<_>>())
+            check_outcome(&all_checks)
         }
     }
 }

@@ -629,8 +629,29 @@ impl Graph {
                 Mat::scalar(if s == 0.0 { 0.0 } else { s * l.exp() })
             }
             MNode::LogDet(a) => Mat::scalar(det_parts(get(a)?).1),
+            MNode::LogSumExp(a) => Mat::scalar(logsumexp(&get(a)?.data)),
+            MNode::Softmax(a) => {
+                let a = get(a)?;
+                let m = a.data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e = map(a, |x| crate::fast_exp::exp(x - m));
+                let total: f64 = e.data.iter().sum();
+                map(&e, |x| x / total)
+            }
         })
     }
+}
+
+/// `log Σ exp(xᵢ)` without overflow: `m + log Σ exp(xᵢ − m)` with `m = max xᵢ` (`−∞` for no
+/// entries or all `−∞`, NaN if any is NaN).
+pub fn logsumexp(x: &[f64]) -> f64 {
+    if x.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + x.iter().map(|v| crate::fast_exp::exp(v - m)).sum::<f64>().ln()
 }
 
 fn map(a: &Mat, f: impl Fn(f64) -> f64) -> Mat {

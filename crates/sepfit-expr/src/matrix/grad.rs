@@ -16,6 +16,8 @@
 //! | `tr(A)`         | `Ā += Ḡ I`                                      |
 //! | `inv(A)`        | `Ā += −A⁻ᵀ Ḡ A⁻ᵀ`                               |
 //! | `det(A)`        | `Ā += Ḡ det(A) A⁻ᵀ`; `logdet`: `Ḡ A⁻ᵀ`          |
+//! | `logsumexp(A)`  | `Ā += Ḡ softmax(A)`                             |
+//! | `s = softmax(a)`| `ā += s .* (Ḡ − sum(Ḡ .* s))`                   |
 
 use super::graph::{Graph, MId, MNode, rc};
 use crate::shape::Shape;
@@ -223,6 +225,20 @@ impl Graph {
                     let it = self.transpose(inv);
                     let gd = self.mul(g, id);
                     let c = self.mul(gd, it);
+                    push(self, a, c);
+                }
+                // ∂ logsumexp(A)/∂A = softmax(A)
+                MNode::LogSumExp(a) => {
+                    let s = self.softmax(a);
+                    let c = self.mul(g, s);
+                    push(self, a, c);
+                }
+                // s = softmax(a): ā += s .* (Ḡ − sum(Ḡ .* s))
+                MNode::Softmax(a) => {
+                    let gs = self.mul(g, id);
+                    let t = self.sum(gs);
+                    let d = self.sub(g, t);
+                    let c = self.mul(id, d);
                     push(self, a, c);
                 }
                 MNode::LogDet(a) => {

@@ -91,6 +91,10 @@ pub enum MNode {
     Det(MId),
     /// `log|det(A)|`.
     LogDet(MId),
+    /// `logsumexp(A) = log(Σᵢⱼ exp(Aᵢⱼ))`, computed as `m + log(Σ exp(Aᵢⱼ − m))`, `m = max A`.
+    LogSumExp(MId),
+    /// `softmax(A) = exp(A − m)/Σ exp(A − m)` over all entries (the gradient of `logsumexp`).
+    Softmax(MId),
 }
 
 impl MNode {
@@ -101,7 +105,7 @@ impl MNode {
             Const(_) | Fill(_) | Eye(_) | Var(_) => (None, None),
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | MatMul(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
-            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) => (Some(a), None),
+            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) | LogSumExp(a) | Softmax(a) => (Some(a), None),
         };
         a.into_iter().chain(b)
     }
@@ -364,6 +368,51 @@ impl Graph {
         (a2, b2)
     }
 
+    /// The scalar value of an array every entry of which is the same expression, built from
+    /// filled arrays and scalars (`ones(1, m)/s` is `1/s` in every entry); `None` otherwise.
+    fn uniform(&mut self, p: MId, depth: u32) -> Option<MId> {
+        if self.is_scalar(p) {
+            return Some(p);
+        }
+        if depth == 0 {
+            return None;
+        }
+        let d = depth - 1;
+        match self.node(p) {
+            MNode::Fill(v) => Some(self.constant(v.get())),
+            MNode::Neg(a) => {
+                let x = self.uniform(a, d)?;
+                Some(self.neg(x))
+            }
+            MNode::Add(a, b) | MNode::Sub(a, b) | MNode::Mul(a, b) | MNode::Div(a, b) => {
+                let (x, y) = (self.uniform(a, d)?, self.uniform(b, d)?);
+                Some(match self.node(p) {
+                    MNode::Add(..) => self.add(x, y),
+                    MNode::Sub(..) => self.sub(x, y),
+                    MNode::Mul(..) => self.mul(x, y),
+                    _ => self.div(x, y),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Like [`Self::unfill`] for any uniform operand (`ones(n)/s .* E` is `E/s`): the new
+    /// operands when one changed.
+    fn unfill_uniform(&mut self, a: MId, b: MId) -> Option<(MId, MId)> {
+        let out = self.bshape(a, b);
+        let cheap = |g: &Self, p: MId| !g.is_scalar(p) && !matches!(g.node(p), MNode::Fill(_) | MNode::Var(_) | MNode::Eye(_));
+        if self.shape(b) == out && cheap(self, a)
+            && let Some(x) = self.uniform(a, 6) {
+                return Some((x, b));
+            }
+        if self.shape(a) == out && cheap(self, b)
+            && let Some(y) = self.uniform(b, 6) {
+                return Some((a, y));
+            }
+        None
+    }
+
     fn fold2(&mut self, a: MId, b: MId, f: impl Fn(f64, f64) -> f64) -> Option<MId> {
         let (x, y) = (self.fill_value(a)?, self.fill_value(b)?);
         let v = f(x, y);
@@ -400,8 +449,35 @@ impl Graph {
             let two = self.constant(2.0);
             return self.mul(two, a);
         }
+        if let Some((x, y)) = self.unfill_uniform(a, b) {
+            return self.add(x, y);
+        }
+        // a + (−c)·x = a − c·x; (−c)·x + b = b − c·x
+        if let Some((c, x)) = self.negative_multiple(b) {
+            let m = self.mul(c, x);
+            return self.sub(a, m);
+        }
+        if let Some((c, x)) = self.negative_multiple(a) {
+            let m = self.mul(c, x);
+            return self.sub(b, m);
+        }
+        if let Some(r) = self.collect_sum(a, b, 1.0) {
+            return r;
+        }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Add(a, b), out)
+    }
+
+    /// `(c, x)` with `c > 0` when `p = (−c)·x` (a negative constant multiple).
+    fn negative_multiple(&mut self, p: MId) -> Option<(MId, MId)> {
+        if let MNode::Mul(c, x) = self.node(p)
+            && let Some(v) = self.as_const(c)
+            && v < 0.0
+            && self.shape(x) == self.shape(p)
+        {
+            return Some((self.constant(-v), x));
+        }
+        None
     }
 
     /// `a - b`, simplified.
@@ -426,6 +502,16 @@ impl Graph {
         }
         if let MNode::Neg(y) = self.node(b) {
             return self.add(a, y);
+        }
+        if let Some((x, y)) = self.unfill_uniform(a, b) {
+            return self.sub(x, y);
+        }
+        if let Some((c, x)) = self.negative_multiple(b) {
+            let m = self.mul(c, x);
+            return self.add(a, m);
+        }
+        if let Some(r) = self.collect_sum(a, b, -1.0) {
+            return r;
         }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Sub(a, b), out)
@@ -461,6 +547,33 @@ impl Graph {
         }
         if self.fill_value(b) == Some(-1.0) && self.shape(a) == out {
             return self.neg(a);
+        }
+        if let Some((x, y)) = self.unfill_uniform(a, b) {
+            return self.mul(x, y);
+        }
+        // x .* x = x.^2
+        if a == b && self.fill_value(a).is_none() {
+            let two = self.constant(2.0);
+            return self.pow(a, two);
+        }
+        // c1 * (y / (c2 * z)) = (c1/c2) * (y / z) when c1/c2 or c2/c1 is a whole number
+        // (`2*(x/(2*sqrt(u)))` = `x/sqrt(u)`)
+        if let (Some(c1), MNode::Div(y, d)) = (self.as_const(a), self.node(b))
+            && let MNode::Mul(c2, z) = self.node(d)
+            && let Some(c2) = self.as_const(c2)
+            && c1 != 0.0
+            && c2 != 0.0
+        {
+            if (c1 / c2).fract() == 0.0 && (c1 / c2).is_finite() {
+                let k = self.constant(c1 / c2);
+                let q = self.div(y, z);
+                return self.mul(k, q);
+            }
+            if (c2 / c1).fract() == 0.0 && (c2 / c1).is_finite() {
+                let k = self.constant(c2 / c1);
+                let kz = self.mul(k, z);
+                return self.div(y, kz);
+            }
         }
         // c1 * (y / c2) = (c1/c2) * y when that is an integer (`2*(u/2)` = `u`)
         if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b))
@@ -560,6 +673,48 @@ impl Graph {
             && self.as_const(c).is_some() && !self.is_fill(x, 1.0) {
                 let d = self.div(x, b);
                 return self.mul(c, d);
+            }
+        if let Some((x, y)) = self.unfill_uniform(a, b) {
+            return self.div(x, y);
+        }
+        // (p .* q) ./ p = q, (p .* q) ./ q = p (the continuous extension where p is 0, as x/x = 1)
+        if let MNode::Mul(p, q) = self.node(a)
+            && self.fill_value(b).is_none() {
+                if p == b && self.shape(q) == out {
+                    return q;
+                }
+                if q == b && self.shape(p) == out {
+                    return p;
+                }
+            }
+        // (x ./ b) ./ b = x ./ b.^2 ; (x ./ b.^k) ./ b = x ./ b.^(k+1)
+        if let MNode::Div(x, d) = self.node(a)
+            && self.fill_value(b).is_none() {
+                if d == b {
+                    let two = self.constant(2.0);
+                    let p = self.pow(b, two);
+                    return self.div(x, p);
+                }
+                if let MNode::Pow(base, k) = self.node(d)
+                    && base == b
+                    && let Some(k) = self.as_const(k)
+                    && k.fract() == 0.0
+                    && k > 0.0 {
+                        let k1 = self.constant(k + 1.0);
+                        let p = self.pow(b, k1);
+                        return self.div(x, p);
+                    }
+            }
+        // exp(u) ./ (1 + exp(u)) = 1 ./ (1 + exp(−u)) (the logistic function; no inf/inf)
+        if let MNode::Call(Func::Exp, u) = self.node(a)
+            && let MNode::Add(p, q) = self.node(b)
+            && ((p == a && self.fill_value(q) == Some(1.0)) || (q == a && self.fill_value(p) == Some(1.0)))
+            && self.shape(a) == out {
+                let nu = self.neg(u);
+                let e = self.call(Func::Exp, nu);
+                let one = self.constant(1.0);
+                let den = self.add(one, e);
+                return self.div(one, den);
             }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Div(a, b), out)
@@ -695,6 +850,30 @@ impl Graph {
             let m = self.matmul(a, y);
             return self.neg(m);
         }
+        if let Some(r) = self.cancel_inverse(a, b) {
+            return r;
+        }
+        // scalar divisors move out of products: (x/s) y = (x y)/s, x (y/s) = (x y)/s
+        if let MNode::Div(x, s) = self.node(a)
+            && self.is_scalar(s) && !self.is_scalar(x) {
+                let m = self.matmul(x, b);
+                return self.div(m, s);
+            }
+        if let MNode::Div(y, s) = self.node(b)
+            && self.is_scalar(s) && !self.is_scalar(y) {
+                let m = self.matmul(a, y);
+                return self.div(m, s);
+            }
+        // diag(v)·B = v .* B (rows scaled; a column B included), A·diag(v) = A .* vᵀ (columns
+        // scaled): no n×n diagonal matrix is formed. A row scaling inside a product prints as
+        // `diag(v)·B` again (see the printer).
+        if let MNode::DiagM(v) = self.node(a) {
+            return self.mul(v, b);
+        }
+        if let MNode::DiagM(v) = self.node(b) {
+            let vt = self.transpose(v);
+            return self.mul(a, vt);
+        }
         // scalar factors move out of products: (s x) y = s (x y), x (s y) = s (x y)
         if let MNode::Mul(s, x) = self.node(a)
             && self.is_scalar(s) && !self.is_scalar(x) {
@@ -732,6 +911,28 @@ impl Graph {
                 let t = self.transpose(x);
                 self.mul(c, t)
             }
+            // (uᵀ.^c)ᵀ = u.^c, (pᵀ.*qᵀ)ᵀ = p.*q: elementwise operations of transposes
+            MNode::Pow(u, c) if self.is_scalar(c) && matches!(self.node(u), MNode::Transpose(_)) => {
+                let t = self.transpose(u);
+                self.pow(t, c)
+            }
+            MNode::Mul(p, q) if matches!((self.node(p), self.node(q)), (MNode::Transpose(_), MNode::Transpose(_))) => {
+                let (pt, qt) = (self.transpose(p), self.transpose(q));
+                self.mul(pt, qt)
+            }
+            // (u/s)' = u'/s for a scalar s
+            MNode::Div(u, c) if self.is_scalar(c) && !self.is_scalar(u) => {
+                let t = self.transpose(u);
+                self.div(t, c)
+            }
+            // a symmetric matrix is its own transpose: S⁻¹ for S = Sᵀ (`(Xᵀ·X)⁻¹`), P + Pᵀ
+            MNode::Inv(m) if self.transpose(m) == m => a,
+            MNode::Add(p, q) if self.node(q) == MNode::Transpose(p) || self.node(p) == MNode::Transpose(q) => a,
+            // a row sum is an adjoint on its way to a column: (pᵀ ± qᵀ)ᵀ = p ± q
+            MNode::Add(p, q) | MNode::Sub(p, q) if rc(s).0 == ONE && self.shape(p) == s && self.shape(q) == s => {
+                let (pt, qt) = (self.transpose(p), self.transpose(q));
+                if matches!(self.node(a), MNode::Add(..)) { self.add(pt, qt) } else { self.sub(pt, qt) }
+            }
             // (A B)' = B' A'
             MNode::MatMul(x, y) => {
                 let (yt, xt) = (self.transpose(y), self.transpose(x));
@@ -756,6 +957,7 @@ impl Graph {
                 self.mul(c, s)
             }
             MNode::Transpose(x) => self.sum(x),
+            MNode::DiagM(v) => self.sum(v),
             _ => self.intern(MNode::Sum(a), Shape::Scalar),
         }
     }
@@ -769,6 +971,10 @@ impl Graph {
         if c == ONE {
             return self.sum(a);
         }
+        // the column sums of diag(v) are vᵀ
+        if let MNode::DiagM(v) = self.node(a) {
+            return self.transpose(v);
+        }
         self.intern(MNode::SumRows(a), from_rc(ONE, c))
     }
 
@@ -780,6 +986,9 @@ impl Graph {
         }
         if r == ONE {
             return self.sum(a);
+        }
+        if let MNode::DiagM(v) = self.node(a) {
+            return v;
         }
         self.intern(MNode::SumCols(a), from_rc(r, ONE))
     }
@@ -803,6 +1012,9 @@ impl Graph {
     pub fn trace(&mut self, a: MId) -> MId {
         if self.is_scalar(a) {
             return a;
+        }
+        if let MNode::DiagM(v) = self.node(a) {
+            return self.sum(v);
         }
         self.intern(MNode::Trace(a), Shape::Scalar)
     }
@@ -829,6 +1041,13 @@ impl Graph {
         if let MNode::DiagM(v) = self.node(a) {
             return v;
         }
+        // diag(u·wᵀ) = u .* w for columns u, w
+        if let MNode::MatMul(u, r) = self.node(a)
+            && matches!(self.shape(u), Shape::Vector(_))
+            && rc(self.shape(r)).0 == ONE {
+                let w = self.transpose(r);
+                return self.mul(u, w);
+            }
         let (n, _) = rc(self.shape(a));
         self.intern(MNode::DiagV(a), Shape::Vector(n))
     }
@@ -857,6 +1076,23 @@ impl Graph {
     /// `logdet(A) = log|det(A)|`
     pub fn logdet(&mut self, a: MId) -> MId {
         self.intern(MNode::LogDet(a), Shape::Scalar)
+    }
+
+    /// `logsumexp(A)` (of a scalar: the scalar itself).
+    pub fn logsumexp(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return a;
+        }
+        self.intern(MNode::LogSumExp(a), Shape::Scalar)
+    }
+
+    /// `softmax(A)` (of a scalar: 1).
+    pub fn softmax(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            return self.constant(1.0);
+        }
+        let s = self.shape(a);
+        self.intern(MNode::Softmax(a), s)
     }
 
     /// Whether `id` depends on variable `v` (a loop over ids up to `id`).

@@ -17,6 +17,8 @@
 //! | `A*b`           | `A·Ṫb + bᵀ·Ṫa` (the latter only for a row `a`)             |
 //! | `sum(a)`        | `sum(Ṫa, 1)`                                               |
 //! | `‖a‖₂`          | `aᵀ·Ṫa / ‖a‖₂`                                             |
+//! | `logsumexp(a)`  | `softmax(a)ᵀ·Ṫa`                                           |
+//! | `softmax(a) = s`| `s .* Ṫa − s·(sᵀ·Ṫa)`                                      |
 //!
 //! Products and quotients keep scalar divisors outside (`(u/s)·vᵀ = u·vᵀ/s`, `(p/s)/s = p/s²`),
 //! so that seed 002 §12.2, `∂/∂x (x − a)/‖x − a‖₂`, prints as
@@ -276,6 +278,22 @@ impl Graph {
                     return Err(JacobianError::MatrixIntermediate(a));
                 }
                 MNode::LogDet(a) => t(a).map(|ta| self.sdiv(ta, a)),
+                // a row: softmax(a)ᵀ·Ṫa
+                MNode::LogSumExp(a) => t(a).map(|ta| {
+                    let ca = self.col(a);
+                    let s = self.softmax(ca);
+                    let st = self.transpose(s);
+                    self.mm(st, ta)
+                }),
+                // s .* Ṫa − s·(sᵀ·Ṫa)
+                MNode::Softmax(a) => t(a).map(|ta| {
+                    let s = self.col(id);
+                    let d = self.scale(s, ta);
+                    let st = self.transpose(s);
+                    let r = self.mm(st, ta);
+                    let o = self.mm(s, r);
+                    self.sub(d, o)
+                }),
             };
             tan[i] = out;
         }

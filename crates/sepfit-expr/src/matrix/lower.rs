@@ -21,7 +21,8 @@ pub struct Decl {
 }
 
 /// Matrix functions of the loss language besides the elementwise [`Func`]s.
-pub const MATRIX_FUNCS: [&str; 13] = ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones", "xlogy"];
+pub const MATRIX_FUNCS: [&str; 15] =
+    ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones", "xlogy", "softmax", "logsumexp"];
 
 /// Parses declarations such as `X: n x d, w: d, y: n, s: scalar` or
 /// `X: matrix(n, d); w: vector(d)`. Dimensions are names (symbolic) or integers. A bare
@@ -521,6 +522,14 @@ fn call(g: &mut Graph, name: &str, name_span: Span, span: Span, args: &[MId], ar
             arity(1)?;
             square(g, args[0])?;
             Ok(g.logdet(args[0]))
+        }
+        "logsumexp" => {
+            arity(1)?;
+            Ok(g.logsumexp(args[0]))
+        }
+        "softmax" => {
+            arity(1)?;
+            Ok(g.softmax(args[0]))
         }
         _ => {
             let mut d = Diagnostic::new(

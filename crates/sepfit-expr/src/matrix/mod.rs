@@ -35,6 +35,7 @@ pub mod graph;
 pub mod jacobian;
 pub mod lower;
 pub mod print;
+mod simplify;
 
 pub use eval::{Mat, ValueError, Values};
 pub use graph::{Graph, MId, MNode};
@@ -223,6 +224,50 @@ impl LossFormula {
     /// Infinite when the value, the Jacobian or a difference is not finite (NaN included): the
     /// check has failed.
     pub fn check_jacobian(&self, wrt: &str, jac: MId, values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
+        self.check_jacobian_of(self.root, wrt, jac, values, directions, seed)
+    }
+
+    /// The Hessian `∇²_x J` of the scalar loss in a vector (or scalar) variable `x`: the
+    /// Jacobian of the gradient, a `d×d` expression (forward mode over the reverse-mode
+    /// gradient). Least squares `‖X·w − y‖₂²` gives `2·Xᵀ·X`; the logistic loss
+    /// `sum(softplus(X·w) − y.*(X·w))` gives `Xᵀ·diag(p.*(1 − p))·X`, `p = sigmoid(X·w)`
+    /// (printed `Xᵀ·(p.*(1 − p).*X)`, the same product with the diagonal applied to `X`).
+    /// Returns the gradient and the Hessian.
+    pub fn hessian(&mut self, wrt: &str) -> Result<(MId, MId), LossError> {
+        let g = self.gradient(wrt)?;
+        let v = self.var_index(wrt)?;
+        let vs = self.graph.vars[v as usize].shape;
+        if matches!(vs, Shape::Matrix(..)) {
+            return Err(LossError::Value(format!(
+                "a Hessian with respect to `{wrt}`, a {}, is not supported: differentiate with respect to a vector or a scalar",
+                self.graph.shape_name(vs)
+            )));
+        }
+        let h = self.graph.jacobian(g, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
+            let what = self.graph.render(id, Style::Ascii, &self.names);
+            LossError::Formula(
+                Diagnostic::new(
+                    DiagnosticKind::ShapeMismatch,
+                    Span::new(0, self.src.len()),
+                    format!(
+                        "the Hessian in `{wrt}` is not supported here: the gradient's intermediate `{what}` depends on `{wrt}` and is a {}",
+                        self.graph.shape_name(self.graph.shape(id))
+                    ),
+                    "has a matrix intermediate",
+                )
+                .hint("only scalar and vector intermediates of the gradient can be differentiated again"),
+            )
+        })?;
+        Ok((g, h))
+    }
+
+    /// Compares a Hessian `hess` with Richardson-extrapolated central differences of the
+    /// gradient `grad` along random directions, as [`Self::check_jacobian`] does for the loss.
+    pub fn check_hessian(&self, wrt: &str, grad: MId, hess: MId, values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
+        self.check_jacobian_of(grad, wrt, hess, values, directions, seed)
+    }
+
+    fn check_jacobian_of(&self, of: MId, wrt: &str, jac: MId, values: &Values, directions: usize, seed: u64) -> Result<f64, LossError> {
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut uniform = move || {
             rng ^= rng << 13;
@@ -232,7 +277,7 @@ impl LossFormula {
         };
         let x = values.get(wrt).ok_or_else(|| LossError::Value(format!("no value for `{wrt}`")))?;
         let j = self.eval(&[jac], values)?.remove(0);
-        let f0 = self.eval(&[self.root], values)?.remove(0);
+        let f0 = self.eval(&[of], values)?.remove(0);
         if !all_finite(&[&j, &f0]) {
             return Ok(f64::INFINITY);
         }
@@ -256,7 +301,7 @@ impl LossFormula {
                         *xi += t * di;
                     }
                 }
-                Ok(self.eval(&[self.root], &v)?.remove(0).data)
+                Ok(self.eval(&[of], &v)?.remove(0).data)
             };
             let h = 1e-3 * scale;
             let (fp, fm, fp2, fm2) = (at(h)?, at(-h)?, at(h / 2.0)?, at(-h / 2.0)?);

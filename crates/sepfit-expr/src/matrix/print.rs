@@ -108,11 +108,71 @@ impl Graph {
         }
     }
 
+    /// `(X, k)` when `id` is the product of `k ≥ 2` factors `Xᵀ` (none of them named), printed
+    /// `(X·X)ᵀ`.
+    fn transposed_power(&self, id: MId, names: &HashMap<MId, String>) -> Option<(MId, usize)> {
+        let fs = self.chain(id);
+        let first = fs[0];
+        let MNode::Transpose(x) = self.node(first) else { return None };
+        if matches!(self.node(x), MNode::Inv(_)) || names.contains_key(&first) {
+            return None;
+        }
+        let inner = |g: &Self, f: MId| g.node(f) == MNode::Transpose(x) && !names.contains_key(&f);
+        let interior_named = {
+            let mut stack = vec![id];
+            let mut named = false;
+            while let Some(t) = stack.pop() {
+                if let MNode::MatMul(a, b) = self.node(t) {
+                    named |= t != id && names.contains_key(&t);
+                    stack.push(a);
+                    stack.push(b);
+                }
+            }
+            named
+        };
+        (fs.len() >= 2 && fs.iter().all(|f| inner(self, *f)) && !interior_named).then_some((x, fs.len()))
+    }
+
+    /// `(v, B)` when `id = v .* B` (or `B .* v`) prints as `diag(v)·B`: `v` a column, `B` a matrix of the result's
+    /// shape, `id` an operand of a matrix product.
+    fn row_scaling(&self, id: MId, root: MId, names: &HashMap<MId, String>, parent_is_matmul: &[MId]) -> Option<(MId, MId)> {
+        let MNode::Mul(a, b) = self.node(id) else { return None };
+        let ok = |v: MId, m: MId| {
+            (id == root || !names.contains_key(&id))
+                && parent_is_matmul.contains(&id)
+                && matches!(self.shape(v), Shape::Vector(_))
+                && matches!(self.shape(m), Shape::Matrix(_, c) if c != ONE)
+                && self.shape(m) == self.shape(id)
+        };
+        if ok(a, b) {
+            Some((a, b))
+        } else if ok(b, a) {
+            Some((b, a))
+        } else {
+            None
+        }
+    }
+
     /// Prints `root`; nodes named in `names` (other than `root` itself) print as their names.
     pub fn render(&self, root: MId, style: Style, names: &HashMap<MId, String>) -> String {
         let (lp, rp) = if style == Style::Latex { ("\\left(", "\\right)") } else { ("(", ")") };
         let t = |s: &str| W::T(s.to_string());
         let mut out = String::new();
+        // operands of matrix products (where a row scaling prints as `diag(v)·B`)
+        let parent_is_matmul: Vec<MId> = {
+            let reach = self.reachable(&[root]);
+            let mut v = Vec::new();
+            for (i, r) in reach.iter().enumerate() {
+                if let (true, MNode::MatMul(a, b)) = (*r, self.node(MId(i as u32))) {
+                    v.push(a);
+                    v.push(b);
+                }
+            }
+            v.sort();
+            v.dedup();
+            v
+        };
+        let parent_is_matmul = parent_is_matmul.as_slice();
         let mut stack = vec![W::V(root)];
         while let Some(w) = stack.pop() {
             let id = match w {
@@ -201,6 +261,41 @@ impl Graph {
                     p.push(W::V(b));
                     p.push(t("}"));
                 }
+                // v .* B with v a column and B a matrix, as a factor of a matrix product, is
+                // diag(v)·B (the Cookbook's `Xᵀ·diag(p.*(1 − p))·X`)
+                MNode::Mul(..) if self.row_scaling(id, root, names, parent_is_matmul).is_some() => {
+                    let (v, m) = self.row_scaling(id, root, names, parent_is_matmul).unwrap_or((id, id));
+                    let dname = if style == Style::Latex { "\\operatorname{diag}\\left(" } else { "diag(" };
+                    p.push(t(dname));
+                    p.push(W::V(v));
+                    p.push(t(rp));
+                    p.push(t(match style {
+                        Style::Ascii => "*",
+                        Style::Unicode => "·",
+                        Style::Latex => "\\,",
+                    }));
+                    let pm = prec(m);
+                    wrap(&mut p, m, pm < P_MUL || (pm == P_MUL && !matches!(self.node(m), MNode::MatMul(..))));
+                }
+                // Xᵀ·Xᵀ·Xᵀ = (X·X·X)ᵀ: a power of one transposed matrix
+                MNode::MatMul(..) if self.transposed_power(id, names).is_some() => {
+                    let (x, k) = self.transposed_power(id, names).unwrap_or((id, 0));
+                    let (op, tr) = match style {
+                        Style::Ascii => ("*", "'"),
+                        Style::Unicode => ("·", "ᵀ"),
+                        Style::Latex => ("\\,", "^\\top"),
+                    };
+                    let wrapped = prec(x) < P_ATOM;
+                    p.push(t(lp));
+                    for i in 0..k {
+                        if i > 0 {
+                            p.push(t(op));
+                        }
+                        wrap(&mut p, x, wrapped);
+                    }
+                    p.push(t(rp));
+                    p.push(t(tr));
+                }
                 n @ (MNode::Mul(a, b) | MNode::Div(a, b) | MNode::MatMul(a, b)) => {
                     let scalar_op = self.shape(a) == Shape::Scalar || self.shape(b) == Shape::Scalar;
                     let op = match (n, style, scalar_op) {
@@ -219,12 +314,14 @@ impl Graph {
                     let mixed = |x: MId| {
                         let (xm, nm) = (matches!(self.node(x), MNode::MatMul(..)), matches!(n, MNode::MatMul(..)));
                         prec(x) == P_MUL && !names.contains_key(&x) && xm != nm && !scalar_op
+                            && !(nm && self.row_scaling(x, root, names, parent_is_matmul).is_some())
                     };
                     wrap(&mut p, a, pa < P_MUL || mixed(a));
                     p.push(t(op));
                     let assoc = match (n, self.node(b)) {
                         _ if pb != P_MUL => true,
                         (MNode::MatMul(..), MNode::MatMul(..)) => true,
+                        (MNode::MatMul(..), MNode::Mul(..)) => self.row_scaling(b, root, names, parent_is_matmul).is_some(),
                         // `a .* s*x` would read back as `(a .* s)*x`, a matrix product (and so
                         // would a scalar `*` further into the right operand): a product on the
                         // right keeps its parentheses unless `a` is a scalar
@@ -263,6 +360,19 @@ impl Graph {
                             let pb = prec(b);
                             wrap(&mut p, b, pb < P_ATOM);
                         }
+                    }
+                }
+                // X⁻ᵀ: the transposed inverse, as the Cookbook writes it
+                MNode::Transpose(inv) if style != Style::Ascii && matches!(self.node(inv), MNode::Inv(_)) && !names.contains_key(&inv) => {
+                    let MNode::Inv(a) = self.node(inv) else { unreachable!() };
+                    let need = prec(a) < P_ATOM;
+                    if style == Style::Latex && !need {
+                        p.push(t("{"));
+                        p.push(W::V(a));
+                        p.push(t("}^{-\\top}"));
+                    } else {
+                        wrap(&mut p, a, need);
+                        p.push(t(if style == Style::Latex { "^{-\\top}" } else { "⁻ᵀ" }));
                     }
                 }
                 MNode::Transpose(a) => {
@@ -340,6 +450,8 @@ impl Graph {
                         MNode::Inv(a) => ("inv", a),
                         MNode::Det(a) => ("det", a),
                         MNode::LogDet(a) => ("logdet", a),
+                        MNode::LogSumExp(a) => ("logsumexp", a),
+                        MNode::Softmax(a) => ("softmax", a),
                         _ => ("?", id),
                     };
                     let suffix = match n {

@@ -1,0 +1,249 @@
+//! The simplifier rules that look deeper than one node: collecting like terms of a sum,
+//! factoring a common factor out of products, cancelling a matrix against its inverse.
+//!
+//! A sum `a ± b` (of equal shapes, no broadcasting) is read as terms `cᵢ·tᵢ` (constant
+//! coefficients, signs folded in). Two terms merge when
+//!
+//! * their cores are equal, elementwise factors in any order: `A.*X + X.*A = 2·A.*X`,
+//!   `2·Xᵀ·Xᵀ + Xᵀ·Xᵀ = 3·Xᵀ·Xᵀ`;
+//! * they are matrix products with a common last factor (or first factor):
+//!   `Dᵀ·v + D·v = (D + Dᵀ)·v`, `X·b·cᵀ + X·c·bᵀ = X·(b·cᵀ + c·bᵀ)`,
+//!   `0.5·Aᵀ·x − b + 0.5·A·x = 0.5·(A + Aᵀ)·x − b`.
+//!
+//! When nothing merges the sum is built as it stands, so these rules only ever shorten a
+//! form. Every rule is an identity of real matrices (no assumption of symmetry or
+//! invertibility beyond what the expression itself already uses: `X⁻¹·X = I` is only applied
+//! where `X⁻¹` appears).
+
+use super::graph::{Graph, MId, MNode};
+
+/// The most terms a sum is read into before collecting is skipped (it stays linear-time).
+const MAX_TERMS: usize = 24;
+
+#[derive(Clone, Copy, Debug)]
+struct Term {
+    coef: f64,
+    core: MId,
+}
+
+impl Graph {
+    /// The terms of `id` (times `sign`), appended to `out`; `false` when there are too many.
+    fn terms(&self, id: MId, sign: f64, out: &mut Vec<Term>) -> bool {
+        if out.len() >= MAX_TERMS {
+            return false;
+        }
+        let s = self.shape(id);
+        match self.node(id) {
+            MNode::Add(a, b) if self.shape(a) == s && self.shape(b) == s => self.terms(a, sign, out) && self.terms(b, sign, out),
+            MNode::Sub(a, b) if self.shape(a) == s && self.shape(b) == s => self.terms(a, sign, out) && self.terms(b, -sign, out),
+            MNode::Neg(a) => self.terms(a, -sign, out),
+            MNode::Mul(c, x) if self.shape(x) == s && self.as_const(c).is_some() => {
+                out.push(Term { coef: sign * self.as_const(c).unwrap_or(1.0), core: x });
+                true
+            }
+            _ => {
+                out.push(Term { coef: sign, core: id });
+                true
+            }
+        }
+    }
+
+    /// The factors of an elementwise product of equal shapes, sorted (so `A.*X` and `X.*A`
+    /// compare equal).
+    fn elementwise_factors(&self, id: MId) -> Vec<MId> {
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        let s = self.shape(id);
+        while let Some(t) = stack.pop() {
+            match self.node(t) {
+                MNode::Mul(a, b) if self.shape(a) == s && self.shape(b) == s && out.len() + stack.len() < MAX_TERMS => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                _ => out.push(t),
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn same_core(&self, a: MId, b: MId) -> bool {
+        a == b
+            || (matches!(self.node(a), MNode::Mul(..))
+                && matches!(self.node(b), MNode::Mul(..))
+                && self.elementwise_factors(a) == self.elementwise_factors(b))
+    }
+
+    /// The factors of a chain of matrix products, left to right.
+    pub(super) fn chain(&self, id: MId) -> Vec<MId> {
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        while let Some(t) = stack.pop() {
+            match self.node(t) {
+                MNode::MatMul(a, b) if out.len() + stack.len() < MAX_TERMS => {
+                    stack.push(b);
+                    stack.push(a);
+                }
+                _ => out.push(t),
+            }
+        }
+        out
+    }
+
+    /// The product of a non-empty chain of factors (right to left, so that a chain ending in
+    /// a vector is evaluated as matrix-vector products).
+    pub(super) fn product(&mut self, fs: &[MId]) -> MId {
+        let mut it = fs.iter().rev();
+        let mut acc = *it.next().expect("a non-empty chain");
+        for &f in it {
+            acc = self.matmul(f, acc);
+        }
+        acc
+    }
+
+    /// `c·t` with the sign outside.
+    fn scaled(&mut self, c: f64, t: MId) -> MId {
+        if c == 1.0 {
+            t
+        } else if c == -1.0 {
+            self.neg(t)
+        } else {
+            let k = self.constant(c);
+            self.mul(k, t)
+        }
+    }
+
+    /// `ca·P + cb·Q` written with a common factor: `c·(P + Q)`, `c·(P − Q)`, else as is;
+    /// `P + Pᵀ` with the untransposed matrix first.
+    fn factored_sum(&mut self, ca: f64, p: MId, cb: f64, q: MId) -> MId {
+        let (ca, p, cb, q) = if matches!(self.node(p), MNode::Transpose(x) if x == q) { (cb, q, ca, p) } else { (ca, p, cb, q) };
+        if ca == cb {
+            let s = self.add(p, q);
+            self.scaled(ca, s)
+        } else if ca == -cb {
+            let s = self.sub(p, q);
+            self.scaled(ca, s)
+        } else {
+            let (x, y) = (self.scaled(ca, p), self.scaled(cb, q));
+            self.add(x, y)
+        }
+    }
+
+    /// Merges two terms into one, if they share a core or a first or last matrix factor.
+    fn merge(&mut self, a: Term, b: Term) -> Option<Term> {
+        if self.same_core(a.core, b.core) {
+            return Some(Term { coef: a.coef + b.coef, core: a.core });
+        }
+        // p/s + q/s = (p + q)/s for a scalar s
+        if let (MNode::Div(p, s), MNode::Div(q, t)) = (self.node(a.core), self.node(b.core))
+            && s == t
+            && self.shape(s) == crate::shape::Shape::Scalar
+            && self.shape(p) == self.shape(q)
+            && let Some(m) = self.merge(Term { coef: a.coef, core: p }, Term { coef: b.coef, core: q })
+        {
+            let c = self.scaled(m.coef, m.core);
+            return Some(Term { coef: 1.0, core: self.div(c, s) });
+        }
+        let (ca, cb) = (self.chain(a.core), self.chain(b.core));
+        if ca.len() < 2 && cb.len() < 2 {
+            return None;
+        }
+        let (la, lb) = (ca.len(), cb.len());
+        // common last factors: (P + Q)·v
+        let mut k = 0;
+        while k + 1 < la && k + 1 < lb && ca[la - 1 - k] == cb[lb - 1 - k] {
+            k += 1;
+        }
+        if k > 0 {
+            let (p, q) = (self.product(&ca[..la - k]), self.product(&cb[..lb - k]));
+            let s = self.factored_sum(a.coef, p, b.coef, q);
+            let tail = self.product(&ca[la - k..]);
+            let core = self.matmul(s, tail);
+            return Some(Term { coef: 1.0, core });
+        }
+        // common first factors: X·(P + Q)
+        let mut k = 0;
+        while k + 1 < la && k + 1 < lb && ca[k] == cb[k] {
+            k += 1;
+        }
+        if k > 0 {
+            let (p, q) = (self.product(&ca[k..]), self.product(&cb[k..]));
+            let s = self.factored_sum(a.coef, p, b.coef, q);
+            let head = self.product(&ca[..k]);
+            let core = self.matmul(head, s);
+            return Some(Term { coef: 1.0, core });
+        }
+        None
+    }
+
+    /// Collects like terms of `a + sign·b` (equal shapes); `None` when nothing merges.
+    pub(super) fn collect_sum(&mut self, a: MId, b: MId, sign: f64) -> Option<MId> {
+        let s = self.shape(a);
+        if self.shape(b) != s {
+            return None;
+        }
+        let mut ts = Vec::new();
+        if !self.terms(a, 1.0, &mut ts) || !self.terms(b, sign, &mut ts) {
+            return None;
+        }
+        let mut merged = false;
+        let mut i = 0;
+        while i < ts.len() {
+            let mut j = i + 1;
+            while j < ts.len() {
+                if let Some(t) = self.merge(ts[i], ts[j]) {
+                    ts[i] = t;
+                    ts.remove(j);
+                    merged = true;
+                } else {
+                    j += 1;
+                }
+            }
+            i += 1;
+        }
+        if !merged {
+            return None;
+        }
+        ts.retain(|t| t.coef != 0.0);
+        let mut acc: Option<MId> = None;
+        for t in ts {
+            acc = Some(match acc {
+                None => self.scaled(t.coef, t.core),
+                Some(p) if t.coef < 0.0 => {
+                    let q = self.scaled(-t.coef, t.core);
+                    self.sub(p, q)
+                }
+                Some(p) => {
+                    let q = self.scaled(t.coef, t.core);
+                    self.add(p, q)
+                }
+            });
+        }
+        Some(match acc {
+            Some(r) => r,
+            None => self.fill(0.0, s),
+        })
+    }
+
+    /// `L·F` where the last factor `L` of the left chain and the first factor `F` of the right
+    /// cancel (`X⁻¹·X`, `X·X⁻¹`, `X⁻ᵀ·Xᵀ`, `Xᵀ·X⁻ᵀ`): the product of the rest, or `I`.
+    pub(super) fn cancel_inverse(&mut self, a: MId, b: MId) -> Option<MId> {
+        let (ca, cb) = (self.chain(a), self.chain(b));
+        let (l, f) = (*ca.last()?, *cb.first()?);
+        let inverse_pair = |g: &Self, p: MId, q: MId| match (g.node(p), g.node(q)) {
+            (MNode::Inv(m), _) => m == q,
+            (MNode::Transpose(t), MNode::Transpose(m)) => matches!(g.node(t), MNode::Inv(x) if x == m),
+            _ => false,
+        };
+        if !(inverse_pair(self, l, f) || inverse_pair(self, f, l)) {
+            return None;
+        }
+        let rest: Vec<MId> = ca[..ca.len() - 1].iter().chain(&cb[1..]).copied().collect();
+        Some(if rest.is_empty() {
+            let (r, _) = super::graph::rc(self.shape(l));
+            self.eye(r)
+        } else {
+            self.product(&rest)
+        })
+    }
+}
