@@ -36,8 +36,10 @@ pub use crate::linalg::svd::tall_singular_values;
 use faer::{Mat, MatRef};
 
 mod distributions;
+mod weights;
 
 pub use distributions::*;
+pub use weights::{sigma_from_weights, to_absolute_sigma};
 
 /// Covariance-derived statistics of all parameters.
 #[derive(Debug, Clone)]
