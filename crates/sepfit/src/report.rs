@@ -209,7 +209,13 @@ impl<'a> Summary<'a> {
         );
         s += &format!(
             "{:<12} {:>15} {:>13} {:>9} {:>10}  {:<10} {}\n",
-            "Parameter", "Estimate", "Std. Error", "t value", "Pr(>|t|)", "start", "notes"
+            "Parameter",
+            "Estimate",
+            "Std. Error",
+            if r.absolute_sigma { "z value" } else { "t value" },
+            if r.absolute_sigma { "Pr(>|z|)" } else { "Pr(>|t|)" },
+            "start",
+            "notes"
         );
         for p in &r.params {
             let mut notes = Vec::new();
@@ -240,6 +246,9 @@ impl<'a> Summary<'a> {
         }
         if let Some(ci) = self.intervals {
             s += &intervals_table(ci);
+        }
+        if r.absolute_sigma {
+            s += "\nsigma taken as absolute: the covariance is not scaled by the reduced chi-square; z values, normal p values\n";
         }
         s += &format!("\nResidual standard error: {} on {} degrees of freedom\n", format_number(f.residual_std_error), f.dof);
         s += &format!(
