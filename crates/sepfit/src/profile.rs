@@ -82,7 +82,7 @@ struct Profiler<'a> {
 impl Profiler<'_> {
     /// `|τ(v)|` with `name` held at `v`, re-fitting from the starts `warm` (name, value) of the
     /// other nonlinear parameters; updates `warm` to the solution. `None` if the re-fit fails.
-    fn tau(&mut self, name: &str, v: f64, warm: &mut Vec<(String, f64)>) -> Result<Option<f64>, IntervalError> {
+    fn tau(&mut self, name: &str, v: f64, warm: &mut [(String, f64)]) -> Result<Option<f64>, IntervalError> {
         let mut o = self.opts.clone();
         o.fixed.push((name.to_string(), v));
         o.bounds.retain(|(n, _, _)| n != name);
@@ -156,7 +156,7 @@ impl Profiler<'_> {
             }
         }
         // Brent's method on f(h) = τ(h) − q in [h_in, h_out].
-        let f = |p: &mut Self, h: f64, warm: &mut Vec<(String, f64)>| -> Result<Option<f64>, IntervalError> {
+        let f = |p: &mut Self, h: f64, warm: &mut [(String, f64)]| -> Result<Option<f64>, IntervalError> {
             Ok(p.tau(name, at(h), warm)?.map(|t| t - q))
         };
         let tol = 1e-11 * scale + 4.0 * f64::EPSILON * est.abs();
