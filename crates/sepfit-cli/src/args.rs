@@ -122,6 +122,8 @@ fn flag(option: &str) -> &'static str {
         "bounds" => "--bounds",
         "force_nonlinear" => "--nonlinear",
         "sigma" => "--sigma",
+        "weights" => "--weights",
+        "absolute_sigma" => "--absolute-sigma",
         _ => "an option",
     }
 }
@@ -146,6 +148,10 @@ pub fn problem_error(e: ProblemError, data: &str) -> CliError {
         ProblemError::BoundOnLinear { name } => format!(
             "`{name}` enters the model linearly and is eliminated by variable projection, so it cannot be bounded; fit it as nonlinear to bound it (--nonlinear {name})"
         ),
+        ProblemError::SigmaAndWeights => "give either --sigma (standard deviations) or --weights (1/sigma^2), not both".to_string(),
+        ProblemError::AbsoluteSigmaWithoutSigma => {
+            "--absolute-sigma takes the standard deviations of --sigma (or --weights) as absolute, but neither was given".to_string()
+        }
         other => other.to_string(),
     };
     CliError::Other(anyhow!(msg).context(format!("cannot fit {data}")))

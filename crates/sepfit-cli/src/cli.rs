@@ -122,6 +122,40 @@ pub struct FitArgs {
     /// median `timing.solve_s`, the time of a warm solve, with the first in `first_solve_s`.
     #[arg(long, default_value_t = 1, hide = true)]
     pub repeat: usize,
+    /// Confidence intervals of every parameter: `wald` (estimate ± t·SE) or `profile` (where the
+    /// profiled sum of squares crosses its F quantile, as R's confint on an nls fit).
+    #[arg(long, value_enum)]
+    pub ci: Option<CiMethod>,
+    /// Confidence level of --ci and of the --predict bands.
+    #[arg(long, default_value_t = 0.95)]
+    pub level: f64,
+    /// Column of per-point weights 1/sigma^2 (R's nls weights=); not with --sigma.
+    #[arg(long, conflicts_with = "sigma")]
+    pub weights: Option<String>,
+    /// Take --sigma (or --weights) as absolute standard deviations (scipy's absolute_sigma=True):
+    /// the covariance is not rescaled by the reduced chi-square.
+    #[arg(long)]
+    pub absolute_sigma: bool,
+    /// CSV of new points (columns named as in the formula) at which to predict, with confidence
+    /// and prediction bands at --level; written to --predictions.
+    #[arg(long, requires = "predictions")]
+    pub predict: Option<PathBuf>,
+    /// Where --predict writes its table: .csv or .json (columns x…, fit, se_fit, lower, upper,
+    /// pred_lower, pred_upper).
+    #[arg(long, requires = "predict")]
+    pub predictions: Option<PathBuf>,
+    /// Write the observed, fitted, residual and weighted residual value of every point to this CSV.
+    #[arg(long)]
+    pub residuals: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CiMethod {
+    /// estimate ± t_{dof,1-α/2}·SE (normal quantile with --absolute-sigma).
+    Wald,
+    /// Profile likelihood: re-fit with the parameter held, find where the F statistic crosses
+    /// its quantile.
+    Profile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -223,6 +223,9 @@ fn fit_bundled_and_errors() {
     let dir = workdir("fit");
     std::fs::copy(repo().join("data/seed000.csv"), dir.join("seed000.csv")).unwrap();
     std::fs::copy(repo().join("data/problems/double_exp_1024.csv"), dir.join("double_exp_1024.csv")).unwrap();
+    for f in ["puromycin.csv", "puromycin_weighted.csv"] {
+        std::fs::copy(repo().join("data/reference/intervals").join(f), dir.join(f)).unwrap();
+    }
     let m = "y ~ a1*exp(b1*t1) + a2*exp(b2*t2)";
     let cases = vec![
         case("seed000", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6"]),
@@ -240,6 +243,11 @@ fn fit_bundled_and_errors() {
         case("model-latex", &["model", "u = exp(-k*t); y ~ a*u + c*u^2", "--columns", "t,y", "--latex"]),
         case("model-data", &["model", m, "--data", "seed000.csv"]),
         case("err-unknown-function", &["model", "y ~ a*exq(-b*t)", "--columns", "t,y"]),
+        case("puromycin-ci-profile", &["fit", "puromycin.csv", "--model", "rate ~ Vm*conc/(K + conc)", "--start", "K=0.05", "--ci", "profile"]),
+        case("puromycin-weights-ci-wald-json", &["fit", "puromycin_weighted.csv", "--model", "rate ~ Vm*conc/(K + conc)", "--start", "K=0.05", "--weights", "w", "--ci", "wald", "--level", "0.9", "--format", "json"]),
+        case("puromycin-absolute-sigma", &["fit", "puromycin_weighted.csv", "--model", "rate ~ Vm*conc/(K + conc)", "--start", "K=0.05", "--weights", "w", "--absolute-sigma", "--ci", "wald"]),
+        case("err-absolute-sigma-alone", &["fit", "puromycin.csv", "--model", "rate ~ Vm*conc/(K + conc)", "--start", "K=0.05", "--absolute-sigma"]),
+        case("err-level", &["fit", "puromycin.csv", "--model", "rate ~ Vm*conc/(K + conc)", "--start", "K=0.05", "--ci", "wald", "--level", "95"]),
         case("err-missing-start", &["fit", "seed000.csv", "--model", m]),
         case("err-unknown-param", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6, c=1"]),
         case("err-bound-linear", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6", "--bounds", "a1>0"]),

@@ -78,6 +78,15 @@ pub struct NamedOptions {
     /// them); `None`: search only for parameters without a start, and to escape a fit that
     /// ends degenerate or does not converge.
     pub search: Option<SearchOptions>,
+    /// Column of per-observation weights `wᵢ = 1/σᵢ²` (R's `nls(weights = …)`); not together
+    /// with `sigma`. Like `sigma`, weights set only the relative precision of the observations
+    /// unless `absolute_sigma` is set.
+    pub weights: Option<String>,
+    /// Take `sigma` (or `weights`) as the absolute standard deviations of the observations
+    /// (scipy's `curve_fit(absolute_sigma=True)`): the covariance is `(JᵀWJ)⁻¹`, not rescaled by
+    /// the reduced χ², and t values, p values and intervals use the normal distribution.
+    /// Needs `sigma` or `weights`.
+    pub absolute_sigma: bool,
 }
 
 impl NamedOptions {
@@ -199,6 +208,40 @@ pub enum ProblemError {
     /// The solver could not run.
     #[error(transparent)]
     Fit(#[from] FitError),
+    /// The `weights` column is not in the data.
+    #[error("weights column `{name}` is not in the data; columns: {}", columns.join(", "))]
+    MissingWeightsColumn {
+        /// The column asked for.
+        name: String,
+        /// The data's columns.
+        columns: Vec<String>,
+    },
+    /// The `weights` column has the wrong length.
+    #[error("weights column `{name}` has {got} rows, expected {expected}")]
+    WeightsLength {
+        /// The column.
+        name: String,
+        /// Its rows.
+        got: usize,
+        /// The observations.
+        expected: usize,
+    },
+    /// A weight that is not positive and finite.
+    #[error("weights column `{name}` holds {value} at row {}; weights (1/sigma^2) must be positive and finite", row + 1)]
+    BadWeight {
+        /// The column.
+        name: String,
+        /// Zero-based row.
+        row: usize,
+        /// The value.
+        value: f64,
+    },
+    /// Both `sigma` and `weights` given.
+    #[error("give either `sigma` (standard deviations) or `weights` (1/sigma^2), not both")]
+    SigmaAndWeights,
+    /// `absolute_sigma` without `sigma` or `weights`.
+    #[error("`absolute_sigma` takes the standard deviations in `sigma` (or `weights`) as absolute, but neither was given")]
+    AbsoluteSigmaWithoutSigma,
     /// The search for starting values could not run.
     #[error(transparent)]
     Search(SearchError),
@@ -274,6 +317,10 @@ pub struct NamedFit {
     pub notes: Vec<String>,
     /// The search for starting values, when one ran (names in [`Self::nonlinear_names`] order).
     pub search: Option<SearchReport>,
+    /// Whether the standard deviations were taken as absolute ([`NamedOptions::absolute_sigma`]):
+    /// then the covariance is not rescaled by the reduced χ² and t values, p values and
+    /// intervals use the normal distribution.
+    pub absolute_sigma: bool,
 }
 
 impl NamedFit {
@@ -464,6 +511,14 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
             Some(s.to_vec())
         }
     };
+    let sigma = match (&opts.weights, sigma) {
+        (None, s) => s,
+        (Some(_), Some(_)) => return Err(ProblemError::SigmaAndWeights),
+        (Some(name), None) => Some(crate::stats::sigma_from_weights(data, name, n)?),
+    };
+    if opts.absolute_sigma && sigma.is_none() {
+        return Err(ProblemError::AbsoluteSigmaWithoutSigma);
+    }
     let y = model.response().to_vec();
     fo.sigma = sigma;
     let mut notes = resolve_notes.clone();
@@ -562,6 +617,9 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
             }
         }
     }
+    if opts.absolute_sigma {
+        crate::stats::to_absolute_sigma(&mut f);
+    }
     let mut params = Vec::new();
     for (j, p) in m.linear_params().enumerate() {
         let i = f.linear_index(j);
@@ -615,5 +673,5 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         });
     }
     let solve_s = t0.elapsed().as_secs_f64();
-    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes, search: search_report })
+    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes, search: search_report, absolute_sigma: opts.absolute_sigma })
 }

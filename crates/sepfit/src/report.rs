@@ -20,6 +20,7 @@
 use crate::fit::Outcome;
 use crate::named::{Bound, NamedFit};
 use crate::global::GlobalFit;
+use crate::intervals::{Distribution, IntervalMethod, Intervals};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -54,6 +55,7 @@ pub struct Summary<'a> {
     fit: &'a NamedFit,
     data: String,
     repeats: usize,
+    intervals: Option<&'a Intervals>,
 }
 
 /// One parameter in the JSON report.
@@ -70,6 +72,30 @@ struct ParamJson<'a> {
     lower: Option<f64>,
     upper: Option<f64>,
     at_bound: Option<Bound>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ci_lower: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ci_upper: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ci_notes: Vec<String>,
+}
+
+/// How the intervals in the JSON report were computed.
+#[derive(Serialize)]
+struct IntervalsJson {
+    method: IntervalMethod,
+    level: f64,
+    distribution: Distribution,
+    quantile: f64,
+    refits: usize,
+}
+
+/// The covariance matrix in the JSON report (θ order).
+#[derive(Serialize)]
+struct Covariance<'a> {
+    parameters: Vec<&'a str>,
+    matrix: Option<Vec<Vec<f64>>>,
+    absolute_sigma: bool,
 }
 
 #[derive(Serialize)]
@@ -116,6 +142,9 @@ struct FitJson<'a> {
     iterations: usize,
     evaluations: Evaluations,
     correlation: Correlation<'a>,
+    covariance: Covariance<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence_intervals: Option<IntervalsJson>,
     warnings: Vec<String>,
     notes: Vec<&'a String>,
     timing: Timing,
@@ -159,7 +188,16 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 impl<'a> Summary<'a> {
     /// The report of `fit`, whose data is called `data` (a file name, say).
     pub fn new(fit: &'a NamedFit, data: impl Into<String>) -> Self {
-        Summary { fit, data: data.into(), repeats: 1 }
+        Summary { fit, data: data.into(), repeats: 1, intervals: None }
+    }
+
+    /// Adds confidence intervals (from [`NamedFit::wald_intervals`] or
+    /// [`crate::profile::profile_intervals`]) to the reports: a table after the parameters in
+    /// [`full`](Self::full), `ci_lower`/`ci_upper` per parameter and `confidence_intervals` in
+    /// [`to_json`](Self::to_json).
+    pub fn with_intervals(mut self, intervals: &'a Intervals) -> Self {
+        self.intervals = Some(intervals);
+        self
     }
 
     /// Says that [`NamedFit::solve_s`] is the median of `repeats` solves (a benchmarking aid).
@@ -200,7 +238,13 @@ impl<'a> Summary<'a> {
         );
         s += &format!(
             "{:<12} {:>15} {:>13} {:>9} {:>10}  {:<10} {}\n",
-            "Parameter", "Estimate", "Std. Error", "t value", "Pr(>|t|)", "start", "notes"
+            "Parameter",
+            "Estimate",
+            "Std. Error",
+            if r.absolute_sigma { "z value" } else { "t value" },
+            if r.absolute_sigma { "Pr(>|z|)" } else { "Pr(>|t|)" },
+            "start",
+            "notes"
         );
         for p in &r.params {
             let mut notes = Vec::new();
@@ -228,6 +272,12 @@ impl<'a> Summary<'a> {
                 p.start.map(format_number).unwrap_or_else(|| "-".into()),
                 notes.join(", ")
             );
+        }
+        if let Some(ci) = self.intervals {
+            s += &intervals_table(ci);
+        }
+        if r.absolute_sigma {
+            s += "\nsigma taken as absolute: the covariance is not scaled by the reduced chi-square; z values, normal p values\n";
         }
         s += &format!("\nResidual standard error: {} on {} degrees of freedom\n", format_number(f.residual_std_error), f.dof);
         s += &format!(
@@ -289,13 +339,16 @@ impl<'a> Summary<'a> {
     /// The JSON report (what `sepfit fit --format json` prints): the fields `data`, `formula`,
     /// `method`, `n`, `converged`, `status` (`converged`, `not_converged`, `degenerate`),
     /// `termination`, `termination_message`, `parameters` (`name`, `value`, `std_error`,
-    /// `t_value`, `p_value`, `linear`, `fixed`, `start`, `lower`, `upper`, `at_bound`), `rss`,
-    /// `chi_square`, `dof`, `residual_std_error`, `reduced_chi_square`, `r_squared`, `aic`,
-    /// `bic`, `iterations`, `evaluations`, `correlation` (`parameters` in θ order and
-    /// `matrix`), `warnings`, `notes`, `timing.solve_s` and, when a search for starting values ran, `search`
-    /// (`samples`, `finite_samples`, `screened`, `polished`, `agreeing`, `seconds`, and per nonlinear
-    /// parameter its `ranges` entry: `name`, `kind`, `lower`, `upper`, `reach`, `min_magnitude`, `why`, `start`). Numbers that are not finite are
-    /// `null`.
+    /// `t_value`, `p_value`, `linear`, `fixed`, `start`, `lower`, `upper`, `at_bound`, and with
+    /// intervals `ci_lower`, `ci_upper`, `ci_notes`), `rss`, `chi_square`, `dof`,
+    /// `residual_std_error`, `reduced_chi_square`, `r_squared`, `aic`, `bic`, `iterations`,
+    /// `evaluations`, `correlation` (`parameters` in θ order and `matrix`), `covariance`
+    /// (`parameters`, `matrix`, `absolute_sigma`), with intervals `confidence_intervals`
+    /// (`method`, `level`, `distribution`, `quantile`, `refits`), `warnings`, `notes`,
+    /// `timing.solve_s` and, when a search for starting values ran, `search` (`samples`,
+    /// `finite_samples`, `screened`, `polished`, `agreeing`, `seconds`, and per nonlinear
+    /// parameter its `ranges` entry: `name`, `kind`, `lower`, `upper`, `reach`,
+    /// `min_magnitude`, `why`, `start`). Numbers that are not finite are `null`.
     pub fn to_json(&self) -> Value {
         let r = self.fit;
         let f = &r.fit;
@@ -314,8 +367,12 @@ impl<'a> Summary<'a> {
                 lower: p.bounds.map(|b| b.0),
                 upper: p.bounds.map(|b| b.1),
                 at_bound: (p.bound != Bound::Free).then_some(p.bound),
+                ci_lower: self.intervals.and_then(|c| c.get(&p.name)).map(|c| c.lower),
+                ci_upper: self.intervals.and_then(|c| c.get(&p.name)).map(|c| c.upper),
+                ci_notes: self.intervals.and_then(|c| c.get(&p.name)).map(|c| c.notes.clone()).unwrap_or_default(),
             })
             .collect();
+        let covariance = f.stats.covariance.as_ref().map(|c| (0..c.nrows()).map(|i| (0..c.ncols()).map(|j| c[(i, j)]).collect()).collect());
         let matrix = f.stats.correlation.as_ref().map(|c| (0..c.nrows()).map(|i| (0..c.ncols()).map(|j| c[(i, j)]).collect()).collect());
         let repeated = self.repeats > 1;
         to_value(&FitJson {
@@ -339,6 +396,14 @@ impl<'a> Summary<'a> {
             iterations: f.iterations,
             evaluations: Evaluations { residual: f.residual_evaluations, jacobian: f.jacobian_evaluations },
             correlation: Correlation { parameters: r.theta_names(), matrix },
+            covariance: Covariance { parameters: r.theta_names(), matrix: covariance, absolute_sigma: r.absolute_sigma },
+            confidence_intervals: self.intervals.map(|c| IntervalsJson {
+                method: c.method,
+                level: c.level,
+                distribution: c.distribution,
+                quantile: c.quantile,
+                refits: c.refits,
+            }),
             warnings: r.warning_messages(),
             notes: r.all_notes().collect(),
             timing: Timing {
@@ -379,6 +444,30 @@ impl<'a> Summary<'a> {
             }),
         })
     }
+}
+
+/// The interval table of the text report: one row per fitted parameter, with the notes of any
+/// end that is open, on a bound or missing.
+fn intervals_table(ci: &Intervals) -> String {
+    let how = match ci.method {
+        IntervalMethod::Wald => "Wald: estimate +/- quantile * Std. Error",
+        IntervalMethod::Profile => "profile likelihood",
+    };
+    let dist = match ci.distribution {
+        Distribution::T { dof } => format!("t({dof}) quantile {:.4}", ci.quantile),
+        Distribution::Normal => format!("normal quantile {:.4}", ci.quantile),
+    };
+    let pct = format!("{}", ci.level * 100.0);
+    let mut s = format!("\n{pct}% confidence intervals ({how}; {dist}):\n");
+    s += &format!("{:<12} {:>15} {:>15}\n", "Parameter", "lower", "upper");
+    for p in &ci.params {
+        s += &format!("{:<12} {:>15} {:>15}", p.name, format_number(p.lower), format_number(p.upper));
+        if !p.notes.is_empty() {
+            s += &format!("  ({})", p.notes.join("; "));
+        }
+        s += "\n";
+    }
+    s
 }
 
 /// The report of a global fit ([`GlobalFit`]): shared nonlinear parameters, per-curve linear

@@ -1,10 +1,10 @@
 //! `sepfit fit`: one dataset.
 
 use super::{CliError, emit, formula_error};
-use crate::cli::{FitArgs, Format, Method};
+use crate::cli::{CiMethod, FitArgs, Format, Method};
 use crate::data::{CsvData, read_csv, read_labels};
 use anyhow::anyhow;
-use sepfit::named::NamedFit;
+use sepfit::named::{NamedFit, NamedOptions};
 use sepfit::{GlobalSummary, Outcome, Summary};
 use sepfit_expr::ModelFormula;
 
@@ -26,12 +26,45 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         Method::Kaufman => sepfit::Method::Kaufman,
         Method::Full => sepfit::Method::Full,
     };
-    let (data, r, _first) =
-        crate::fitting::prepare_and_fit_repeat(&args.data, &args.model, &args.param_opts, &args.nonlinear, method, args.max_iter, args.repeat)?;
-    let summary = Summary::new(&r, data.path.as_str()).with_repeats(args.repeat);
+    if !(args.level > 0.0 && args.level < 1.0) {
+        return Err(anyhow!("--level {}: give a confidence level strictly between 0 and 1, e.g. 0.95", args.level).into());
+    }
+    for out in [&args.predictions, &args.residuals].into_iter().flatten() {
+        check_table_path(out, if Some(out) == args.predictions.as_ref() { "--predictions" } else { "--residuals" })?;
+    }
+    let opts = NamedOptions {
+        force_nonlinear: args.nonlinear.clone(),
+        method,
+        weights: args.weights.clone(),
+        absolute_sigma: args.absolute_sigma,
+        ..crate::args::named_options(&args.param_opts, args.max_iter)?
+    };
+    let (data, dataset, r, _first) = crate::fitting::prepare_and_fit_with(&args.data, &args.model, &opts, args.repeat)?;
+    let intervals = match args.ci {
+        None => None,
+        Some(CiMethod::Wald) => Some(r.wald_intervals(args.level).map_err(|e| anyhow!(e))?),
+        Some(CiMethod::Profile) => match sepfit::profile::profile_intervals(&r, &dataset, &opts, args.level) {
+            Ok(ci) => Some(ci),
+            // The report still comes: the fit is printed, the intervals said to be missing.
+            Err(e) => {
+                eprintln!("warning: no profile intervals: {e}");
+                None
+            }
+        },
+    };
+    let mut summary = Summary::new(&r, data.path.as_str()).with_repeats(args.repeat);
+    if let Some(ci) = &intervals {
+        summary = summary.with_intervals(ci);
+    }
     match args.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&summary.to_json())?))?,
         Format::Text => emit(&summary.full())?,
+    }
+    if let Some(out) = &args.residuals {
+        write_residuals(&dataset, &r, out)?;
+    }
+    if let (Some(grid), Some(out)) = (&args.predict, &args.predictions) {
+        write_predictions(grid, &r, &opts, args.level, out)?;
     }
     // The picture after the report: a failure to draw it does not lose the fit.
     if let Some(out) = &args.plot {
@@ -53,6 +86,92 @@ fn check_plot_path(out: &std::path::Path) -> Result<(), CliError> {
     if out.is_dir() {
         return Err(anyhow!("--plot {}: is a folder; give a file name ending in .png or .svg", out.display()).into());
     }
+    Ok(())
+}
+
+/// Checks an output table path before the fit: `.csv` (or `.json` for predictions) in a folder
+/// that exists.
+fn check_table_path(out: &std::path::Path, flag: &str) -> Result<(), CliError> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let json_ok = flag == "--predictions";
+    if !(ext.as_deref() == Some("csv") || (json_ok && ext.as_deref() == Some("json"))) {
+        let what = if json_ok { ".csv or .json" } else { ".csv" };
+        return Err(anyhow!("{flag} {}: give a file name ending in {what}", out.display()).into());
+    }
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(anyhow!("{flag} {}: the folder {} does not exist", out.display(), dir.display()).into());
+    }
+    Ok(())
+}
+
+/// A number in a CSV table: shortest round-trip form, `NA` for NaN.
+fn csv_number(v: f64) -> String {
+    if v.is_nan() { "NA".into() } else { format!("{v:?}") }
+}
+
+/// `--residuals OUT.csv`: per point the columns the model uses, observed, fitted, residual and
+/// weighted residual.
+fn write_residuals(data: &sepfit::Dataset, r: &NamedFit, out: &std::path::Path) -> Result<(), CliError> {
+    let f = &r.fit;
+    let cols: Vec<(&String, &[f64])> = r.formula.used_columns().into_iter().map(|i| &r.formula.columns()[i]).filter_map(|n| data.column(n).map(|c| (n, c))).collect();
+    let mut s = String::new();
+    for (n, _) in &cols {
+        s += &format!("{},", crate::data::echo_str(n));
+    }
+    s += "observed,fitted,residual,weighted_residual\n";
+    for i in 0..r.n {
+        for (_, c) in &cols {
+            s += &format!("{},", csv_number(c[i]));
+        }
+        s += &format!("{},{},{},{}\n", csv_number(r.response[i]), csv_number(f.fitted[i]), csv_number(f.residuals[i]), csv_number(f.weighted_residuals[i]));
+    }
+    std::fs::write(out, s).map_err(|e| anyhow!("--residuals {}: cannot write: {e}", out.display()))?;
+    Ok(())
+}
+
+/// `--predict GRID.csv --predictions OUT`: the fit at the grid's points with confidence and
+/// prediction bands, as CSV or JSON. The grid's `--sigma` column (or `--weights`, as
+/// 1/sqrt(w)), if it has one, sets the standard deviation of a new observation for the
+/// prediction band; otherwise it is 1 on the fit's scale of sigma.
+fn write_predictions(grid: &std::path::Path, r: &NamedFit, opts: &NamedOptions, level: f64, out: &std::path::Path) -> Result<(), CliError> {
+    let g = read_csv(grid)?;
+    let points = sepfit::Dataset::new(g.names.clone(), g.columns.clone()).map_err(|e| anyhow!(e).context(format!("--predict {}", grid.display())))?;
+    let sigma: Option<Vec<f64>> = match (&opts.sigma, &opts.weights) {
+        (Some(s), _) => points.column(s).map(|c| c.to_vec()),
+        (None, Some(w)) => points.column(w).map(|c| c.iter().map(|w| 1.0 / w.sqrt()).collect()),
+        _ => None,
+    };
+    let p = r.predict(&points, level, sigma.as_deref()).map_err(|e| anyhow!(e).context(format!("--predict {}", grid.display())))?;
+    let json = out.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let text = if json {
+        let mut m = serde_json::Map::new();
+        for name in &p.columns {
+            m.insert(name.clone(), serde_json::to_value(points.column(name).unwrap_or_default())?);
+        }
+        for (k, v) in [("fit", &p.fit), ("se_fit", &p.se_fit), ("lower", &p.lower), ("upper", &p.upper), ("pred_lower", &p.pred_lower), ("pred_upper", &p.pred_upper)] {
+            m.insert(k.into(), serde_json::to_value(v)?);
+        }
+        m.insert("level".into(), level.into());
+        m.insert("quantile".into(), p.quantile.into());
+        m.insert("distribution".into(), serde_json::to_value(p.distribution)?);
+        format!("{}\n", serde_json::to_string_pretty(&serde_json::Value::Object(m))?)
+    } else {
+        let mut s = String::new();
+        for name in &p.columns {
+            s += &format!("{},", crate::data::echo_str(name));
+        }
+        s += "fit,se_fit,lower,upper,pred_lower,pred_upper\n";
+        for i in 0..p.fit.len() {
+            for name in &p.columns {
+                s += &format!("{},", csv_number(points.column(name).map_or(f64::NAN, |c| c[i])));
+            }
+            s += &[p.fit[i], p.se_fit[i], p.lower[i], p.upper[i], p.pred_lower[i], p.pred_upper[i]].map(csv_number).join(",");
+            s += "\n";
+        }
+        s
+    };
+    std::fs::write(out, text).map_err(|e| anyhow!("--predictions {}: cannot write: {e}", out.display()))?;
     Ok(())
 }
 
@@ -117,7 +236,16 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
 fn run_global(args: &FitArgs) -> Result<(), CliError> {
     let t0 = std::time::Instant::now();
     let by = args.by.as_deref().unwrap_or_default();
-    for (flag, given) in [("--plot", args.plot.is_some()), ("--method", args.method != Method::Varpro), ("--nonlinear", !args.nonlinear.is_empty())] {
+    for (flag, given) in [
+        ("--plot", args.plot.is_some()),
+        ("--method", args.method != Method::Varpro),
+        ("--nonlinear", !args.nonlinear.is_empty()),
+        ("--ci", args.ci.is_some()),
+        ("--weights", args.weights.is_some()),
+        ("--absolute-sigma", args.absolute_sigma),
+        ("--predict", args.predict.is_some()),
+        ("--residuals", args.residuals.is_some()),
+    ] {
         if given {
             return Err(anyhow!("{flag} is not supported with --global (a global fit uses variable projection over all curves); drop {flag}").into());
         }

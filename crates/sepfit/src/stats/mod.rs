@@ -36,8 +36,10 @@ pub use crate::linalg::svd::tall_singular_values;
 use faer::{Mat, MatRef};
 
 mod distributions;
+mod weights;
 
 pub use distributions::*;
+pub use weights::{sigma_from_weights, to_absolute_sigma};
 
 /// Covariance-derived statistics of all parameters.
 #[derive(Debug, Clone)]
@@ -537,5 +539,42 @@ mod tests {
             });
             println!("crossover n = {n:5}, m = {m:3}: QR+Jacobi {jac:10.2} us   faer(J) {fa:10.2} us   QR+faer(R) {qf:10.2} us");
         }
+    }
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    use super::*;
+
+    /// Quantiles against closed forms (ν = 1: tan(π(1−α)/2); ν = 2: √(2u²/(1−u²)), u = 1−α),
+    /// tabulated values, and their own tail functions.
+    #[test]
+    fn quantiles_invert_the_tails() {
+        for alpha in [0.5, 0.1, 0.05, 0.01, 1e-4] {
+            let t1 = (std::f64::consts::PI * (1.0 - alpha) / 2.0).tan();
+            assert!((student_t_two_sided_quantile(alpha, 1.0) - t1).abs() < 1e-12 * t1, "alpha={alpha}");
+            let u: f64 = 1.0 - alpha;
+            let t2 = (2.0 * u * u / (1.0 - u * u)).sqrt();
+            assert!((student_t_two_sided_quantile(alpha, 2.0) - t2).abs() < 1e-12 * t2, "alpha={alpha}");
+            for dof in [3.0, 10.0, 995.0, 1e4] {
+                let t = student_t_two_sided_quantile(alpha, dof);
+                let got = student_t_two_sided_p(t, dof);
+                // The tail is good to ~1e-16·ν (ln Γ cancellation), the quantile inverts it.
+                assert!((got - alpha).abs() < 1e-15 * dof.max(100.0) * alpha.max(1e-3), "alpha={alpha} dof={dof}: p(t = {t}) = {got}");
+            }
+            let z = normal_two_sided_quantile(alpha);
+            assert!((normal_two_sided_p(z) - alpha).abs() < 1e-14 * alpha.max(1e-2), "alpha={alpha}");
+        }
+        // With a million degrees of freedom the tail itself is good to ~2e-11 (ln Γ of 5e5
+        // cancels in the incomplete beta's prefactor): the quantile to ~5e-10 (R: qt(0.75, 1e6)).
+        assert!((student_t_two_sided_quantile(0.5, 1e6) - 0.674_489_995_531_087).abs() < 1e-9);
+        // R: qnorm(0.975), qt(0.975, 10), qt(0.995, 3).
+        assert!((normal_two_sided_quantile(0.05) - 1.959963984540054).abs() < 1e-14);
+        assert!((student_t_two_sided_quantile(0.05, 10.0) - 2.228138851986274).abs() < 1e-13);
+        assert!((student_t_two_sided_quantile(0.01, 3.0) - 5.840909309733351).abs() < 1e-12);
+        // R: 2*pnorm(-3), 2*pnorm(-0.5).
+        assert!((normal_two_sided_p(3.0) - 0.002699796063260191).abs() < 1e-17);
+        assert!((normal_two_sided_p(-0.5) - 0.6170750774519738).abs() < 1e-15);
+        assert!(student_t_two_sided_quantile(0.05, 0.0).is_nan() && normal_two_sided_quantile(1.5).is_nan());
     }
 }
