@@ -469,7 +469,8 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
     // A start for every parameter the solver sees: inside the bounds where none was given
     // (the search replaces it).
     for k in 0..nl.len() {
-        if !given[k] && !(lower[k] <= start[k] && start[k] <= upper[k]) {
+        let inside = lower[k] <= start[k] && start[k] <= upper[k];
+        if !given[k] && !inside {
             start[k] = if lower[k].is_finite() && upper[k].is_finite() {
                 0.5 * (lower[k] + upper[k])
             } else if lower[k].is_finite() {

@@ -151,7 +151,7 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { samples: None, screened: 32, screen_iterations: 12, candidates: 8, seed: 0x5e9f_17, per_curve: false }
+        SearchOptions { samples: None, screened: 32, screen_iterations: 12, candidates: 8, seed: 0x005e_9f17, per_curve: false }
     }
 }
 
@@ -159,7 +159,7 @@ impl SearchOptions {
     /// The lighter search a batch runs on every curve without starts: `16·2^d` samples (at
     /// least 64), 4 screened, 2 polished.
     pub fn per_curve() -> Self {
-        SearchOptions { samples: None, screened: 4, screen_iterations: 12, candidates: 2, seed: 0x5e9f_17, per_curve: true }
+        SearchOptions { samples: None, screened: 4, screen_iterations: 12, candidates: 2, seed: 0x005e_9f17, per_curve: true }
     }
 
     /// The number of samples for the searched `ranges`: `64·2^min(d, 6)` for `d` of them, and

@@ -78,8 +78,8 @@ fn signed_param(m: &ModelFormula, e: ExprId, p: sepfit_expr::SymId) -> Option<f6
         Node::Sym(s) if s == p => Some(1.0),
         Node::Neg(a) => signed_param(m, a, p).map(|s| -s),
         Node::Mul(a, b) => match (pool.as_const(a), pool.as_const(b)) {
-            (Some(c), None) if c == -1.0 => signed_param(m, b, p).map(|s| -s),
-            (None, Some(c)) if c == -1.0 => signed_param(m, a, p).map(|s| -s),
+            (Some(-1.0), None) => signed_param(m, b, p).map(|s| -s),
+            (None, Some(-1.0)) => signed_param(m, a, p).map(|s| -s),
             _ => None,
         },
         _ => None,
