@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Mapping as _Mapping  # isinstance against typing.Mapping is slow
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -80,7 +81,7 @@ def _table_columns(data: Any) -> Dict[str, Any]:
     """Columns of a dict, a pandas DataFrame, a pyarrow Table or a numpy structured array."""
     if data is None:
         return {}
-    if isinstance(data, Mapping):
+    if isinstance(data, _Mapping):
         return dict(data)
     if hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow.Table
         return {n: data.column(n).to_numpy() for n in data.column_names}
@@ -92,7 +93,7 @@ def _table_columns(data: Any) -> Dict[str, Any]:
 
 
 def _is_table(x: Any) -> bool:
-    return isinstance(x, Mapping) or hasattr(x, "column_names") or (hasattr(x, "columns") and hasattr(x, "__getitem__") and not isinstance(x, np.ndarray))
+    return isinstance(x, _Mapping) or hasattr(x, "column_names") or (hasattr(x, "columns") and hasattr(x, "__getitem__") and not isinstance(x, np.ndarray))
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ class Model:
 def _pairs(d: Optional[Mapping[str, float]]) -> list:
     if d is None:
         return []
-    if not isinstance(d, Mapping):
+    if not isinstance(d, _Mapping):
         raise TypeError("give parameters as a dict {name: value}")
     return [(str(k), float(v)) for k, v in d.items()]
 
@@ -340,7 +341,7 @@ def _pairs(d: Optional[Mapping[str, float]]) -> list:
 def _bounds(b: Optional[Mapping[str, Any]]) -> list:
     if b is None:
         return []
-    if not isinstance(b, Mapping):
+    if not isinstance(b, _Mapping):
         raise TypeError("bounds must be a dict {name: (lower, upper)} (None for no bound)")
     out = []
     for k, v in b.items():
@@ -513,7 +514,7 @@ def curve_fit(
     default, full precision, takes a few more evaluations).
     """
     model = _as_model(formula)
-    if isinstance(xdata, Mapping):
+    if isinstance(xdata, _Mapping):
         xcols = dict(xdata)
     elif isinstance(xdata, (tuple, list)) and len(xdata) > 0 and np.ndim(xdata[0]) == 1:
         names = model.independent_vars
