@@ -14,6 +14,8 @@ parameters multiplied by independent log-uniform factors in [1/5, 5].
 Methods, all from the same nonlinear start:
   * sepfit fit DATA.csv --model F --start "b1=..,.." --format json --method M
     (M = varpro [default], kaufman, full).  Linear parameters need no start.
+    With --sepfit-methods search: the same plus --search (a multi-start around the start);
+    nostart: no --start at all (the search derives ranges from the formula and the data).
   * scipy.optimize.least_squares, method='lm' and method='trf', on ALL parameters, linear
     ones started at 1.0, default tolerances, jac='2-point' (what users get), and again with
     the analytic Jacobian (derived with sympy from the same formula string).
@@ -200,9 +202,16 @@ def run_scipy(prob, nl_start, method, jac):
 
 
 def run_sepfit(binary, prob, csv_path, nl_start, method):
+    """`method`: varpro / kaufman / full from the start; `search`: varpro from the start with
+    --search (a multi-start around it); `nostart`: varpro with no --start at all."""
     start = ", ".join(f"{p}={v!r}" for p, v in zip(prob.nonlinear, map(float, nl_start)))
-    cmd = [binary, "fit", csv_path, "--model", prob.formula, "--start", start, "--format", "json",
-           "--method", method]
+    cmd = [binary, "fit", csv_path, "--model", prob.formula, "--format", "json"]
+    if method == "nostart":
+        cmd += ["--method", "varpro"]
+    elif method == "search":
+        cmd += ["--start", start, "--method", "varpro", "--search"]
+    else:
+        cmd += ["--start", start, "--method", method]
     t0 = time.perf_counter()
     try:
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -305,7 +314,8 @@ def git_rev(binary):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-sepfit", action="store_true", help="skip the sepfit runs")
-    ap.add_argument("--sepfit-methods", default="varpro,kaufman,full")
+    ap.add_argument("--sepfit-methods", default="varpro,kaufman,full",
+                    help="any of varpro, kaufman, full, search (varpro + --search), nostart (no --start)")
     ap.add_argument("--problems", default="", help="comma-separated subset of problem names")
     ap.add_argument("--factor", type=float, default=FACTOR,
                     help="starts = truth x log-uniform factor in [1/F, F] (default %(default)s)")

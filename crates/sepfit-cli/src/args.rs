@@ -6,6 +6,7 @@ use crate::cli::ParamArgs;
 use anyhow::{Context, anyhow, bail};
 use crate::cmd::CliError;
 use sepfit::named::{NamedOptions, ProblemError};
+use sepfit::search::SearchOptions;
 
 /// `name=value` pairs of one `--start` or `--fix` flag, e.g. `"b1=1, b2=0.5"`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,6 +19,15 @@ pub struct BoundList(pub Vec<(String, f64, f64)>);
 /// Clap value parser of `--start` and `--fix`.
 pub fn assignments(s: &str) -> Result<Assignments, String> {
     parse_assignments(s).map(Assignments).map_err(|e| format!("{e:#}"))
+}
+
+/// Clap value parser of `--start`: assignments, or `auto` (no starting values: every
+/// nonlinear parameter is searched for).
+pub fn start_assignments(s: &str) -> Result<Assignments, String> {
+    if s.trim() == "auto" {
+        return Ok(Assignments::default());
+    }
+    assignments(s)
 }
 
 /// Clap value parser of `--bounds`.
@@ -33,6 +43,7 @@ pub fn named_options(params: &ParamArgs, max_iter: usize) -> anyhow::Result<Name
         bounds: params.bounds.iter().flat_map(|b| b.0.iter().cloned()).collect(),
         sigma: params.sigma.clone(),
         max_iterations: Some(max_iter),
+        search: params.search.map(|n| SearchOptions { samples: (n > 0).then_some(n), ..SearchOptions::default() }),
         ..Default::default()
     })
 }

@@ -57,8 +57,8 @@ pub struct ModelArgs {
 #[derive(Args, Debug)]
 pub struct ParamArgs {
     /// Starting values of the nonlinear parameters, e.g. "b1=1, b2=0.5" (linear ones need none;
-    /// may repeat).
-    #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]
+    /// those without one are searched for, and "auto" searches for all; may repeat).
+    #[arg(long, value_parser = args::start_assignments, allow_hyphen_values = true)]
     pub start: Vec<Assignments>,
     /// Hold parameters fixed, e.g. "b2=0.3" (may repeat).
     #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]
@@ -69,6 +69,12 @@ pub struct ParamArgs {
     /// Column of per-point standard deviations (weights 1/sigma^2).
     #[arg(long)]
     pub sigma: Option<String>,
+    /// Search for the best optimum: sample the reduced loss at N points (default: 64·2^d for d
+    /// searched parameters) over ranges from the formula and the data, polish the best
+    /// candidates. Parameters without --start are always searched; with --search, those with
+    /// a start are searched around it (a local multi-start).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    pub search: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -173,9 +173,12 @@ fn bad_inputs_get_clear_errors() {
     assert_clean_error(&run(&p3, &[]), "data row 2: 1 fields but the header has 2");
     let p4 = tmp("empty.csv", "");
     assert_clean_error(&run(&p4, &[]), "empty");
-    // Missing nonlinear start: lists exactly what is needed.
+    // No start: the nonlinear parameters are searched for, and the report says so.
     let o = sepfit(&["fit", p.to_str().unwrap(), "--model", "y ~ a1*exp(-b1*t) + a2*exp(-b2*t) + c"]);
-    assert_clean_error(&o, "starting values are needed for the nonlinear parameters `b1`, `b2`");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("note: no starting value for `b1`, `b2`: found by a search"), "{out}");
+    assert!(out.contains("b1         ±[") && out.contains("(magnitude with the unit of t^-1)"), "{out}");
     // A start for a name that is not a parameter.
     assert_clean_error(&run(&p, &["--start", "b1=1, k=2"]), "`k` (--start) is not a parameter of the model");
     // A parameter that shadows a column.

@@ -29,8 +29,8 @@ fn workdir(tag: &str) -> PathBuf {
     d
 }
 
-/// Replaces the digits of timings: `, 0.231 ms` at the end of the convergence line and
-/// `"solve_s": 0.000231` in JSON.
+/// Replaces the digits of timings: `, 0.231 ms` at the end of the convergence line, `(0.9 ms)`
+/// at the end of the search line, and `"solve_s": 0.000231` / `"seconds": …` in JSON.
 fn mask_timings(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for line in s.split_inclusive('\n') {
@@ -38,6 +38,16 @@ fn mask_timings(s: &str) -> String {
         let nl = &line[body.len()..];
         if let Some(i) = body.find("\"solve_s\": ") {
             let head = &body[..i + "\"solve_s\": ".len()];
+            let tail: String = body[head.len()..].chars().skip_while(|c| c.is_ascii_digit() || ".e-+".contains(*c)).collect();
+            out += head;
+            out += "<t>";
+            out += &tail;
+        } else if body.starts_with("Search: ") && body.ends_with(" ms)") {
+            let cut = body.rfind(" (").map_or(body.len(), |i| i);
+            out += &body[..cut];
+            out += " (<t> ms)";
+        } else if let Some(i) = body.find("\"seconds\": ") {
+            let head = &body[..i + "\"seconds\": ".len()];
             let tail: String = body[head.len()..].chars().skip_while(|c| c.is_ascii_digit() || ".e-+".contains(*c)).collect();
             out += head;
             out += "<t>";

@@ -87,7 +87,7 @@ pub(crate) fn named_options(
     method: &str,
     max_iterations: Option<usize>,
 ) -> PyResult<NamedOptions> {
-    Ok(NamedOptions { start, fixed, bounds, sigma, force_nonlinear, method: parse_method(method)?, max_iterations })
+    Ok(NamedOptions { start, fixed, bounds, sigma, force_nonlinear, method: parse_method(method)?, max_iterations, search: None })
 }
 
 /// Runs `f`, turning a Rust panic into a Python exception (`FitError`) rather than letting

@@ -29,6 +29,7 @@ use crate::fit::{Detail, FitOptions, FitWarning, FitWorkspace, Outcome, fit_with
 use crate::formula::{CompiledFormula, FormulaModel, FormulaModelError};
 use crate::solvers::lm::Termination;
 use crate::named::{NamedOptions, ProblemError, Resolved, resolve};
+use crate::search::{self, SearchError, SearchOptions};
 use rayon::prelude::*;
 
 /// Why one curve of a batch could not be fitted.
@@ -44,6 +45,9 @@ pub enum CurveError {
     /// The curve's data could not be read (a front end's reader: a bad cell, a ragged row).
     #[error("{0}")]
     Data(String),
+    /// The search for starting values found nothing to start from.
+    #[error(transparent)]
+    Search(SearchError),
 }
 
 /// The result of one curve of a batch: the pieces of a single fit's result that a batch row
@@ -117,6 +121,10 @@ pub struct BatchFitter {
     resolved: Resolved,
     names: Vec<String>,
     sigma: Option<usize>,
+    /// The per-curve search, when some start is missing or a search was asked for.
+    search: Option<SearchOptions>,
+    /// Whether given starts are searched around (a search was asked for) or held.
+    around_starts: bool,
 }
 
 impl BatchFitter {
@@ -131,7 +139,18 @@ impl BatchFitter {
             })?),
         };
         let names = resolved.formula.params().iter().map(|p| p.name.clone()).collect();
-        Ok(BatchFitter { resolved, names, sigma })
+        let missing = resolved.given.iter().any(|g| !g);
+        let search = match &opts.search {
+            Some(s) => Some(s.clone()),
+            None if missing => Some(SearchOptions::per_curve()),
+            None => None,
+        };
+        Ok(BatchFitter { resolved, names, sigma, search, around_starts: opts.search.is_some() })
+    }
+
+    /// The per-curve search (`None` when every start is given and no search was asked for).
+    pub fn search(&self) -> Option<&SearchOptions> {
+        self.search.as_ref()
     }
 
     /// Sets the relative tolerances of every fit (`ftol = xtol = gtol = tol`). Above `1e-13`
@@ -194,7 +213,34 @@ impl BatchFitter {
             }
             None => &self.resolved.options,
         };
-        let f = fit_with(model, &worker.y, opts, &mut worker.ws)?;
+        let f = match &self.search {
+            None => fit_with(model, &worker.y, opts, &mut worker.ws)?,
+            Some(sopts) => {
+                let r = &self.resolved;
+                let starts: Vec<Option<f64>> = r.start.iter().zip(&r.given).map(|(s, g)| g.then_some(*s)).collect();
+                let ranges = search::ranges_for(&r.formula, columns, &worker.y, &starts, &r.lower, &r.upper, self.around_starts);
+                let blocks = search::exchangeable_blocks(&r.formula, columns, &ranges);
+                let extra = if r.given.iter().all(|g| *g) { vec![r.start.clone()] } else { Vec::new() };
+                let found = search::search(model, &worker.y, opts, &ranges, &blocks, sopts, &extra).map_err(|e| match e {
+                    SearchError::Fit(f) => CurveError::Fit(f),
+                    other => CurveError::Search(other),
+                })?;
+                // Exchangeable blocks in the order they were sampled in (ascending), so that
+                // every curve's columns mean the same.
+                let mut f = found.fit;
+                let reference: Vec<f64> =
+                    (0..r.start.len()).map(|k| if r.given[k] { r.start[k] } else { found.report.start[k] }).collect();
+                let groups = search::exchangeable_blocks_at(&r.formula, columns, &f.nonlinear);
+                if let Some(b) = search::relabel(&f.nonlinear, &reference, &groups)
+                    && let Ok(g) = fit_with(model, &worker.y, &FitOptions { start: b, ..opts.clone() }, &mut worker.ws)
+                    && g.converged
+                    && g.rss <= search::same_loss_limit(f.rss, &worker.y, opts.sigma.as_deref())
+                {
+                    f = g;
+                }
+                f
+            }
+        };
         let p = f.linear.len();
         let mut values = f.linear.clone();
         values.extend(&f.nonlinear);

@@ -46,6 +46,7 @@ pub mod model;
 pub mod named;
 pub mod problems;
 pub mod report;
+pub mod search;
 pub mod solvers;
 pub mod stats;
 

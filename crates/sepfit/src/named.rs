@@ -15,9 +15,11 @@
 //! ```
 
 use crate::error::FitError;
-use crate::fit::{Fit, FitOptions, Method, Outcome, fit};
+use crate::fit::{Fit, FitOptions, FitWarning, Method, Outcome, fit};
+use crate::search::{self, SearchError};
 use crate::formula::{CompiledFormula, FormulaModelError};
 use sepfit_expr::{Diagnostic, ModelFormula, ModelOptions};
+use crate::search::{SearchOptions, SearchReport};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,8 +59,9 @@ impl Dataset {
 /// Options given by parameter name.
 #[derive(Clone, Debug, Default)]
 pub struct NamedOptions {
-    /// Starting values; needed for every nonlinear parameter (a start for a linear one is
-    /// not needed, and is ignored with a note).
+    /// Starting values of nonlinear parameters (a start for a linear one is not needed, and
+    /// is ignored with a note). Parameters without one are found by a search
+    /// ([`crate::search`]) over ranges derived from the formula and the data.
     pub start: Vec<(String, f64)>,
     /// Parameters held fixed at a value.
     pub fixed: Vec<(String, f64)>,
@@ -72,6 +75,10 @@ pub struct NamedOptions {
     pub method: Method,
     /// Iteration limit (default: the solver's).
     pub max_iterations: Option<usize>,
+    /// Search for the best optimum even where starts are given (a local multi-start around
+    /// them); `None`: search only for parameters without a start, and to escape a fit that
+    /// ends degenerate or does not converge.
+    pub search: Option<SearchOptions>,
 }
 
 impl NamedOptions {
@@ -193,6 +200,18 @@ pub enum ProblemError {
     /// The solver could not run.
     #[error(transparent)]
     Fit(#[from] FitError),
+    /// The search for starting values could not run.
+    #[error(transparent)]
+    Search(SearchError),
+}
+
+impl ProblemError {
+    fn from_search(e: SearchError) -> ProblemError {
+        match e {
+            SearchError::Fit(f) => ProblemError::Fit(f),
+            other => ProblemError::Search(other),
+        }
+    }
 }
 
 /// Where a parameter ended relative to its bounds.
@@ -254,6 +273,8 @@ pub struct NamedFit {
     pub response: Vec<f64>,
     /// Remarks on the fit (e.g. exchangeable parameters relabelled, a start that was not needed).
     pub notes: Vec<String>,
+    /// The search for starting values, when one ran (names in [`Self::nonlinear_names`] order).
+    pub search: Option<SearchReport>,
 }
 
 impl NamedFit {
@@ -292,8 +313,10 @@ pub struct Resolved {
     pub source: String,
     /// Nonlinear parameter names, in order.
     pub nonlinear: Vec<String>,
-    /// Starting values of the nonlinear parameters.
+    /// Starting values of the nonlinear parameters (1 where none was given: see `given`).
     pub start: Vec<f64>,
+    /// Whether each nonlinear parameter's start was given (the others are searched for).
+    pub given: Vec<bool>,
     /// Lower bounds (−∞ when none).
     pub lower: Vec<f64>,
     /// Upper bounds (+∞ when none).
@@ -362,10 +385,7 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
             return Err(ProblemError::BoundOnLinear { name: name.clone() });
         }
     }
-    let missing: Vec<String> = nl.iter().filter(|n| !opts.start.iter().any(|(s, _)| s == *n)).cloned().collect();
-    if !missing.is_empty() {
-        return Err(ProblemError::MissingStart { names: missing });
-    }
+    let given: Vec<bool> = nl.iter().map(|n| opts.start.iter().any(|(s, _)| s == n)).collect();
     let mut notes = Vec::new();
     for (name, _) in &opts.start {
         if m.linear_params().any(|p| &p.name == name) && !notes.iter().any(|n: &String| n.contains(&format!("`{name}`"))) {
@@ -374,7 +394,7 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
             ));
         }
     }
-    let start: Vec<f64> =
+    let mut start: Vec<f64> =
         nl.iter().map(|n| opts.start.iter().rev().find(|(s, _)| s == n).map(|(_, v)| *v).unwrap_or(1.0)).collect();
     for (n, v) in nl.iter().zip(&start) {
         if !v.is_finite() {
@@ -391,7 +411,7 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
         if !(lower[k] < upper[k]) {
             return Err(ProblemError::EmptyBounds { name: name.clone(), lower: lower[k], upper: upper[k] });
         }
-        if !(lower[k] <= start[k] && start[k] <= upper[k]) {
+        if given[k] && !(lower[k] <= start[k] && start[k] <= upper[k]) {
             return Err(ProblemError::StartOutsideBounds { name: name.clone(), value: start[k], lower: lower[k], upper: upper[k] });
         }
     }
@@ -402,8 +422,22 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
     if let Some(it) = opts.max_iterations {
         fo.lm.max_iterations = it;
     }
+    // A start for every parameter the solver sees: inside the bounds where none was given
+    // (the search replaces it).
+    for k in 0..nl.len() {
+        if !given[k] && !(lower[k] <= start[k] && start[k] <= upper[k]) {
+            start[k] = if lower[k].is_finite() && upper[k].is_finite() {
+                0.5 * (lower[k] + upper[k])
+            } else if lower[k].is_finite() {
+                lower[k] + lower[k].abs().max(1.0)
+            } else {
+                upper[k] - upper[k].abs().max(1.0)
+            };
+        }
+    }
+    fo.start = start.clone();
     let compiled = Arc::new(CompiledFormula::new(m.clone())?);
-    Ok(Resolved { formula: m, source: formula.to_string(), nonlinear: nl, start, lower, upper, options: fo, notes, compiled })
+    Ok(Resolved { formula: m, source: formula.to_string(), nonlinear: nl, start, given, lower, upper, options: fo, notes, compiled })
 }
 
 /// Parses `formula` against the dataset's columns, checks the named options, fits, and reports
@@ -417,7 +451,7 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
 /// the fixed values are taken from `opts`, the options it was resolved with).
 pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
     let t0 = Instant::now();
-    let Resolved { formula: m, source, nonlinear: nl, start, lower, upper, options: fo, notes: resolve_notes, compiled } = resolved;
+    let Resolved { formula: m, source, nonlinear: nl, start, given, lower, upper, options: fo, notes: resolve_notes, compiled } = resolved;
     let (m, source, mut fo) = (m.clone(), source.clone(), fo.clone());
     let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
     let mut model = CompiledFormula::bind(compiled, &columns)?;
@@ -436,12 +470,33 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
     };
     let y = model.response().to_vec();
     fo.sigma = sigma;
-    let mut f = fit(&mut model, &y, &fo)?;
     let mut notes = resolve_notes.clone();
+    let search_opts = opts.search.clone().unwrap_or_default();
+    let searching = opts.search.is_some() || given.iter().any(|g| !g);
+    let mut search_report: Option<SearchReport> = None;
+    let mut f = if searching {
+        let starts: Vec<Option<f64>> = start.iter().zip(given).map(|(s, g)| g.then_some(*s)).collect();
+        let ranges = search::ranges_for(&m, &columns, &y, &starts, lower, upper, opts.search.is_some());
+        let blocks = search::exchangeable_blocks(&m, &columns, &ranges);
+        let extra = if given.iter().all(|g| *g) { vec![start.clone()] } else { Vec::new() };
+        let found = search::search(&mut model, &y, &fo, &ranges, &blocks, &search_opts, &extra).map_err(ProblemError::from_search)?;
+        let missing: Vec<&str> = nl.iter().zip(given).filter(|(_, g)| !**g).map(|(n, _)| n.as_str()).collect();
+        if !missing.is_empty() {
+            notes.push(format!(
+                "no starting value for {}: found by a search of {} points over ranges from the formula and the data",
+                missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                found.report.samples
+            ));
+        }
+        search_report = Some(found.report);
+        found.fit
+    } else {
+        fit(&mut model, &y, &fo)?
+    };
     // A start at a degenerate point (the basis vanishes or is dependent there, e.g. MGH Beale
     // from (1, 1)) gives the iteration nothing to follow: it stops where it started. Restart
     // from perturbed starts (inside the bounds) and keep the first that converges.
-    if f.outcome == Outcome::Degenerate && f.nonlinear == *start {
+    if !searching && f.outcome == Outcome::Degenerate && f.nonlinear == *start {
         for shift in [0.1, -0.1, 0.5, -0.5] {
             let moved: Vec<f64> = start
                 .iter()
@@ -460,22 +515,58 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
             }
         }
     }
-    // Exchangeable parameters (a symmetric model such as a sum of two exponentials) carry no
-    // labels of their own: keep the order of their starting values.
-    for (k, l) in exchangeable_pairs(&m, &columns, &f.nonlinear) {
-        let (nk, nl_) = (&nl[k], &nl[l]);
-        if (start[k] - start[l]) * (f.nonlinear[k] - f.nonlinear[l]) < 0.0 {
-            let mut swapped = f.nonlinear.clone();
-            swapped.swap(k, l);
-            let inside = |v: &[f64]| (0..v.len()).all(|i| lower[i] <= v[i] && v[i] <= upper[i]);
-            if inside(&swapped) {
-                let refit = fit(&mut model, &y, &FitOptions { start: swapped, ..fo.clone() })?;
-                if refit.converged && refit.rss <= f.rss * (1.0 + 1e-10) + f64::MIN_POSITIVE {
-                    notes.push(format!(
-                        "`{nk}` and `{nl_}` are exchangeable in this model; they are labelled to keep the order of their starting values"
-                    ));
-                    f = refit;
-                }
+    // A fit that ends degenerate (rates merged, a basis function lost), rank deficient or not
+    // converged (other than by the iteration limit the user set) may have stopped in the wrong place: search from the formula's ranges, and
+    // keep what the search finds if it is better.
+    let out_of_budget = matches!(f.termination, crate::Termination::MaxIterations | crate::Termination::MaxEvaluations);
+    let stuck = (f.outcome != Outcome::Converged && !out_of_budget)
+        || f.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. } | FitWarning::SingularJacobian { .. }));
+    if !searching && stuck && !nl.is_empty() {
+        let free = vec![None; nl.len()];
+        let ranges = search::ranges_for(&m, &columns, &y, &free, lower, upper, false);
+        let blocks = search::exchangeable_blocks(&m, &columns, &ranges);
+        if let Ok(found) = search::search(&mut model, &y, &fo, &ranges, &blocks, &search_opts, &[]) {
+            let g = &found.fit;
+            let improves = g.outcome == Outcome::Converged
+                && (f.outcome != Outcome::Converged || g.rss < f.rss * (1.0 - 1e-9))
+                && !g.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. }));
+            if improves {
+                notes.push(format!(
+                    "the fit from the start given ended {} (RSS {}); a search over ranges from the formula and the data found a better optimum",
+                    match f.outcome {
+                        Outcome::Converged => "rank deficient",
+                        Outcome::NotConverged => "without converging",
+                        Outcome::Degenerate => "at a degenerate point",
+                    },
+                    crate::report::format_number(f.rss)
+                ));
+                f = found.fit;
+                search_report = Some(found.report);
+            }
+        }
+    }
+    // Exchangeable parameters (a symmetric model such as a sum of two exponentials, several
+    // peaks) carry no labels of their own: keep the order of their starting values (for a
+    // search, the order it samples in: ascending).
+    let used_start: Vec<f64> = match &search_report {
+        Some(r) => (0..nl.len()).map(|k| if given[k] { start[k] } else { r.start[k] }).collect(),
+        None => start.clone(),
+    };
+    let groups = search::exchangeable_blocks_at(&m, &columns, &f.nonlinear);
+    if let Some(relabelled) = search::relabel(&f.nonlinear, &used_start, &groups) {
+        let inside = |v: &[f64]| (0..v.len()).all(|i| lower[i] <= v[i] && v[i] <= upper[i]);
+        if inside(&relabelled) {
+            let refit = fit(&mut model, &y, &FitOptions { start: relabelled, ..fo.clone() })?;
+            if refit.converged && refit.rss <= search::same_loss_limit(f.rss, &y, fo.sigma.as_deref()) {
+                let names: Vec<String> = groups
+                    .iter()
+                    .map(|g| g.iter().map(|blk| blk.iter().map(|&k| format!("`{}`", nl[k])).collect::<Vec<_>>().join(", ")).collect::<Vec<_>>().join(" and "))
+                    .collect();
+                notes.push(format!(
+                    "{} are exchangeable in this model; they are labelled to keep the order of their starting values",
+                    names.join("; ")
+                ));
+                f = refit;
             }
         }
     }
@@ -512,7 +603,7 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
             p_value: f.stats.p_values[i],
             linear: false,
             fixed: false,
-            start: Some(start[k]),
+            start: Some(search_report.as_ref().map_or(start[k], |r| r.start[k])),
             bounds: (lower[k].is_finite() || upper[k].is_finite()).then_some((lower[k], upper[k])),
             bound,
         });
@@ -532,64 +623,5 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         });
     }
     let solve_s = t0.elapsed().as_secs_f64();
-    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes })
-}
-
-/// Pairs `(k, l)` of nonlinear parameters that the model cannot tell apart: swapping `b_k` and
-/// `b_l` maps the basis functions onto a permutation of themselves (so the linear parameters
-/// follow) and leaves the offset unchanged. Checked numerically on a few data rows at two
-/// parameter points near `b`.
-fn exchangeable_pairs(m: &ModelFormula, columns: &[&[f64]], b: &[f64]) -> Vec<(usize, usize)> {
-    use sepfit_expr::SymbolKind;
-    let q = b.len();
-    let pool = m.pool();
-    let nl = m.nonlinear_syms();
-    let n = columns.iter().map(|c| c.len()).find(|&l| l > 0).unwrap_or(0);
-    if q < 2 || n == 0 {
-        return Vec::new();
-    }
-    let rows: Vec<usize> = (0..6).map(|i| i * (n - 1) / 5).collect();
-    let eval_all = |bv: &[f64]| -> Vec<Vec<f64>> {
-        let mut exprs: Vec<sepfit_expr::ExprId> = m.basis().to_vec();
-        exprs.extend(m.offset());
-        exprs
-            .iter()
-            .map(|&e| {
-                rows.iter()
-                    .map(|&r| {
-                        pool.eval(e, &|s| match pool.symbol_info(s).kind {
-                            SymbolKind::Data(c) => columns.get(c).and_then(|col| col.get(r)).copied().unwrap_or(0.0),
-                            _ => nl.iter().position(|&x| x == s).map_or(0.0, |k| bv[k]),
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
-    };
-    let close = |u: &[f64], v: &[f64]| u.iter().zip(v).all(|(a, b)| (a - b).abs() <= 1e-9 * (a.abs() + b.abs()).max(1e-300));
-    let mut out = Vec::new();
-    for k in 0..q {
-        for l in k + 1..q {
-            let ok = [1.0, 1.07].iter().all(|&scale| {
-                let mut bv: Vec<f64> = b.iter().enumerate().map(|(i, v)| v * scale * (1.0 + 0.013 * i as f64)).collect();
-                if bv[k] == bv[l] {
-                    bv[l] *= 1.1;
-                }
-                let mut sw = bv.clone();
-                sw.swap(k, l);
-                let (e1, e2) = (eval_all(&bv), eval_all(&sw));
-                if e1.iter().chain(&e2).any(|v| v.iter().any(|x| !x.is_finite())) {
-                    return false;
-                }
-                let p = m.basis().len();
-                // Offset unchanged, every swapped basis function equals some original one.
-                let offset_ok = m.offset().is_none() || close(&e1[p], &e2[p]);
-                offset_ok && (0..p).all(|j| (0..p).any(|i| close(&e2[j], &e1[i])))
-            });
-            if ok {
-                out.push((k, l));
-            }
-        }
-    }
-    out
+    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes, search: search_report })
 }

@@ -119,6 +119,35 @@ struct FitJson<'a> {
     warnings: Vec<String>,
     notes: Vec<&'a String>,
     timing: Timing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<SearchJson<'a>>,
+}
+
+/// The search for starting values, in the JSON report.
+#[derive(Serialize)]
+struct SearchJson<'a> {
+    samples: usize,
+    finite_samples: usize,
+    screened: usize,
+    polished: usize,
+    agreeing: usize,
+    seconds: f64,
+    ranges: Vec<RangeJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RangeJson<'a> {
+    name: &'a str,
+    kind: crate::search::RangeKind,
+    lower: f64,
+    upper: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reach: Option<f64>,
+    /// For `signed_log`: the smallest magnitude searched (either sign).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_magnitude: Option<f64>,
+    why: &'a str,
+    start: f64,
 }
 
 /// Serialises through a `Value`, whose maps keep their keys sorted, and writes non-finite
@@ -231,6 +260,23 @@ impl<'a> Summary<'a> {
             r.solve_s * 1e3
         );
         s += &format!("Termination: {}\n", f.termination.message());
+        if let Some(sr) = &r.search {
+            s += &format!(
+                "Search: {} samples of the reduced loss ({} finite), {} screened, {} polished; {} of {} reached this optimum ({:.3} ms)\n",
+                sr.samples,
+                sr.finite_samples,
+                sr.screened,
+                sr.polished,
+                sr.agreeing,
+                sr.polished,
+                sr.seconds * 1e3
+            );
+            for (name, range) in nl.iter().zip(&sr.ranges) {
+                if range.kind != crate::search::RangeKind::Fixed {
+                    s += &format!("  {:<10} {} ({})\n", name, range.describe(), range.why);
+                }
+            }
+        }
         for w in r.warning_messages() {
             s += &format!("warning: {w}\n");
         }
@@ -246,7 +292,9 @@ impl<'a> Summary<'a> {
     /// `t_value`, `p_value`, `linear`, `fixed`, `start`, `lower`, `upper`, `at_bound`), `rss`,
     /// `chi_square`, `dof`, `residual_std_error`, `reduced_chi_square`, `r_squared`, `aic`,
     /// `bic`, `iterations`, `evaluations`, `correlation` (`parameters` in θ order and
-    /// `matrix`), `warnings`, `notes` and `timing.solve_s`. Numbers that are not finite are
+    /// `matrix`), `warnings`, `notes`, `timing.solve_s` and, when a search for starting values ran, `search`
+    /// (`samples`, `finite_samples`, `screened`, `polished`, `agreeing`, `seconds`, and per nonlinear
+    /// parameter its `ranges` entry: `name`, `kind`, `lower`, `upper`, `reach`, `min_magnitude`, `why`, `start`). Numbers that are not finite are
     /// `null`.
     pub fn to_json(&self) -> Value {
         let r = self.fit;
@@ -298,6 +346,37 @@ impl<'a> Summary<'a> {
                 repeats: repeated.then_some(self.repeats),
                 statistic: repeated.then_some("median"),
             },
+            search: r.search.as_ref().map(|sr| SearchJson {
+                samples: sr.samples,
+                finite_samples: sr.finite_samples,
+                screened: sr.screened,
+                polished: sr.polished,
+                agreeing: sr.agreeing,
+                seconds: sr.seconds,
+                ranges: r
+                    .nonlinear_names()
+                    .into_iter()
+                    .zip(&sr.ranges)
+                    .zip(&sr.start)
+                    .map(|((name, g), &start)| {
+                        let (lower, upper) = match g.kind {
+                            crate::search::RangeKind::NegativeLog => (-g.hi, -g.lo),
+                            crate::search::RangeKind::SignedLog => (-g.hi, g.hi),
+                            _ => (g.lo, g.hi),
+                        };
+                        RangeJson {
+                            name,
+                            kind: g.kind,
+                            lower,
+                            upper,
+                            reach: (g.kind == crate::search::RangeKind::Location).then_some(g.reach),
+                            min_magnitude: (g.kind == crate::search::RangeKind::SignedLog).then_some(g.lo),
+                            why: &g.why,
+                            start,
+                        }
+                    })
+                    .collect(),
+            }),
         })
     }
 }

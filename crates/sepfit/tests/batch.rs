@@ -185,3 +185,36 @@ fn weighted_global_fit_errors() {
     let e = fit_global("y ~ a*exp(-k*t)", &names, &opts, &short).unwrap_err();
     assert!(e.to_string().contains("3 column names but 2 data columns"), "{e}");
 }
+
+/// Without starts every curve is searched on its own: the same optimum as a fit from good
+/// starts, the rates labelled in ascending order on every curve, and the result of a curve
+/// independent of the others (fitting it alone gives the same bits).
+#[test]
+fn batch_without_starts_searches_each_curve() {
+    let t = t();
+    let names = vec!["t".to_string(), "y".to_string()];
+    let curves: Vec<Vec<Vec<f64>>> = (0..12)
+        .map(|c| {
+            let (k1, k2) = (0.4 + 0.1 * c as f64, 3.0 + 0.2 * c as f64);
+            let y = t.iter().enumerate().map(|(i, t)| 2.0 * (-k2 * t).exp() + 1.0 * (-k1 * t).exp() + 0.002 * noise(c, i)).collect();
+            vec![t.clone(), y]
+        })
+        .collect();
+    let model = "y ~ a1*exp(-k1*t) + a2*exp(-k2*t)";
+    let auto = BatchFitter::new(model, &names, &NamedOptions::default()).unwrap();
+    assert!(auto.search().is_some());
+    let res = auto.fit_all(&curves);
+    let given = BatchFitter::new(model, &names, &NamedOptions::with_start(&[("k1", 0.5), ("k2", 3.0)])).unwrap();
+    let reference = given.fit_all(&curves);
+    for (c, (r, g)) in res.iter().zip(&reference).enumerate() {
+        assert!(r.converged && g.converged, "curve {c}: {r:?}");
+        assert!((r.rss - g.rss).abs() <= 1e-9 * g.rss, "curve {c}: rss {} vs {}", r.rss, g.rss);
+        // a1, a2, k1, k2: k1 < k2 on every curve.
+        assert!(r.values[2] < r.values[3], "curve {c}: {:?}", r.values);
+        for (x, y) in r.values.iter().zip(&g.values) {
+            assert!((x - y).abs() <= 1e-6 * y.abs(), "curve {c}: {:?} vs {:?}", r.values, g.values);
+        }
+    }
+    let alone = auto.fit_all(&curves[5..6]);
+    assert_eq!(alone[0].values, res[5].values);
+}

@@ -355,6 +355,7 @@ fn fingerprint(args: &BatchArgs, opts: &NamedOptions) -> String {
     kv("--bounds", format!("{bounds:?}"));
     kv("--sigma", format!("{:?}", opts.sigma));
     kv("--nonlinear", format!("{:?}", opts.force_nonlinear));
+    kv("--search", format!("{:?}", opts.search.as_ref().map(|s| s.samples)));
     kv("method", format!("{:?}", opts.method));
     kv("--max-iter", format!("{:?}", args.max_iter));
     kv("--tol", format!("{:?}", args.tol));
