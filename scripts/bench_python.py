@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Per-fit time of sepfit.curve_fit against scipy's curve_fit (analytic Jacobian) and lmfit (if
-installed) on the 1,024-point biexponential, and fit_batch throughput on FLIM curves, as ratios
-from one run.
+installed) on the 1,024-point biexponential, and fit_batch throughput on FLIM curves against
+the Rust library's in-memory batch (`BatchFitter::fit_all` on owned curves, what
+`benches/batch_vs_varpro.rs` times) on the same arrays, as ratios from one run.
 
-usage: python scripts/bench_python.py [--curves 100000] [--repeats 200]
+sepfit is timed at its default (full precision: tolerances 1e-15 and Gauss-Newton polishing)
+and at scipy's default tolerance (`tol=1.49e-8`, where scipy's curve_fit stops). The per-fit
+times are medians of interleaved repetitions; the batch times are medians of `--batch-reps`
+alternating runs of fit_batch and the in-memory batch.
+
+usage: python scripts/bench_python.py [--curves 100000] [--repeats 200] [--batch-reps 3]
 """
 
 import argparse
@@ -16,20 +22,27 @@ import time
 import numpy as np
 
 import sepfit
+from sepfit import _sepfit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FORMULA = "y ~ a1*exp(-t/tau1) + a2*exp(-t/tau2) + c"
 START = {"tau1": 0.5, "tau2": 3.0}
+#: scipy's curve_fit default (method 'lm': ftol = xtol = 1.49012e-8).
+SCIPY_TOL = 1.49012e-8
 
 
-def per_fit(fn, repeats):
-    fn()  # warm up
-    times = []
+def per_fit(fns, repeats):
+    """Median time of each of `fns` (a dict), the calls interleaved so that the load of a
+    shared machine falls on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm up
+    times = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def flim(n, seed=1):
@@ -47,17 +60,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--curves", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--batch-reps", type=int, default=3)
     a = ap.parse_args()
     with open(ROOT / "data" / "problems" / "double_exp_1024.csv") as f:
         rows = list(csv.DictReader(f))
     t = np.array([float(r["t"]) for r in rows])
     y = np.array([float(r["y"]) for r in rows])
 
-    res = {}
+    fns = {}
     popt, _ = sepfit.curve_fit(FORMULA, t, y, p0=START)
-    res["sepfit.curve_fit"] = per_fit(lambda: sepfit.curve_fit(FORMULA, t, y, p0=START), a.repeats)
+    fns["sepfit.curve_fit"] = lambda: sepfit.curve_fit(FORMULA, t, y, p0=START)
     model = sepfit.Model(FORMULA)
-    res["sepfit Model.fit"] = per_fit(lambda: model.fit(y, t=t, start=START), a.repeats)
+    fns["sepfit Model.fit"] = lambda: model.fit(y, t=t, start=START)
+    fns["sepfit.curve_fit tol=1.49e-8"] = lambda: sepfit.curve_fit(FORMULA, t, y, p0=START, tol=SCIPY_TOL)
+    fns["sepfit Model.fit tol=1.49e-8"] = lambda: model.fit(y, t=t, start=START, tol=SCIPY_TOL)
+    fns["sepfit fresh Model each fit"] = lambda: sepfit.Model(FORMULA).fit(y, t=t, start=START)
+    full = model.fit(y, t=t, start=START)
+    loose = model.fit(y, t=t, start=START, tol=SCIPY_TOL)
+    print(f"sepfit at tol=1.49e-8 vs full precision: max |difference| / stderr = "
+          f"{np.max(np.abs(loose.values - full.values) / full.stderr):.1e}; iterations {loose.iterations} vs {full.iterations}")
 
     try:
         from scipy.optimize import curve_fit
@@ -74,7 +95,8 @@ def main():
         p0 = [1.0, 1.0, 0.0, START["tau1"], START["tau2"]]
         sp, _ = curve_fit(f, t, y, p0=p0, jac=jac)
         print(f"max relative difference sepfit vs scipy popt: {np.max(np.abs(sp - popt) / np.abs(popt)):.2e}")
-        res["scipy curve_fit (analytic jac)"] = per_fit(lambda: curve_fit(f, t, y, p0=p0, jac=jac), a.repeats)
+        fns["scipy curve_fit (analytic jac)"] = lambda: curve_fit(f, t, y, p0=p0, jac=jac)
+    res = per_fit(fns, a.repeats)
     try:
         import lmfit
     except ImportError:
@@ -82,7 +104,7 @@ def main():
     if lmfit is not None:
         lm = lmfit.Model(lambda t, a1, a2, c, tau1, tau2: a1 * np.exp(-t / tau1) + a2 * np.exp(-t / tau2) + c)
         pars = lm.make_params(a1=1.0, a2=1.0, c=0.0, tau1=START["tau1"], tau2=START["tau2"])
-        res["lmfit"] = per_fit(lambda: lm.fit(y, pars, t=t), max(20, a.repeats // 10))
+        res.update(per_fit({"lmfit": lambda: lm.fit(y, pars, t=t)}, max(20, a.repeats // 10)))
     else:
         print("lmfit not installed: skipped")
 
@@ -90,16 +112,33 @@ def main():
     base = res["sepfit.curve_fit"]
     for k, v in res.items():
         print(f"  {k:<32} {v * 1e3:9.3f} ms   {v / base:7.2f}x sepfit.curve_fit")
+    if "scipy curve_fit (analytic jac)" in res:
+        sc = res["scipy curve_fit (analytic jac)"]
+        print(f"  scipy / sepfit.curve_fit: {sc / res['sepfit.curve_fit']:.2f}x at sepfit's default (full precision), "
+              f"{sc / res['sepfit.curve_fit tol=1.49e-8']:.2f}x at scipy's tolerance")
 
     tt, ys = flim(a.curves)
     tf = "y ~ a1*exp(-t/tau1) + a2*exp(-t/tau2) + bg"
     sepfit.fit_batch(tf, ys[:1000], start=START, t=tt)
-    t0 = time.perf_counter()
-    r = sepfit.fit_batch(tf, ys, start=START, t=tt)
-    dt = time.perf_counter() - t0
+    # The library's in-memory batch on the same curves (copied into owned curves before its
+    # clock starts), alternating with fit_batch.
+    names = ["y", "t"]
+    pairs = list(START.items())
+    _sepfit._bench_batch(tf, names, ys[:1000], [tt], start=pairs)
+    py_times, rust_times = [], []
+    for _ in range(a.batch_reps):
+        t0 = time.perf_counter()
+        r = sepfit.fit_batch(tf, ys, start=START, t=tt)
+        py_times.append(time.perf_counter() - t0)
+        rust_s, rust_values = _sepfit._bench_batch(tf, names, ys, [tt], start=pairs)
+        rust_times.append(rust_s)
+    dt, dr = float(np.median(py_times)), float(np.median(rust_times))
     ok = r.converged.mean()
+    same = np.array_equal(r.values.reshape(-1), rust_values, equal_nan=True)
     print(f"\nfit_batch: {a.curves} FLIM curves x 256 points in {dt:.2f} s = {a.curves / dt:,.0f} curves/s "
-          f"on {os.cpu_count()} cores ({ok:.1%} converged)")
+          f"on {os.cpu_count()} cores ({ok:.1%} converged; medians of {a.batch_reps})")
+    print(f"Rust in-memory batch (BatchFitter::fit_all, same curves): {dr:.2f} s = {a.curves / dr:,.0f} curves/s; "
+          f"fit_batch / Rust in-memory = {dr / dt:.1%}; estimates bit-identical: {same}")
     t0 = time.perf_counter()
     sepfit.fit_batch(tf, ys[: a.curves // 10], start=START, t=tt, threads=1)
     d1 = time.perf_counter() - t0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Mapping as _Mapping  # isinstance against typing.Mapping is slow
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -80,7 +81,7 @@ def _table_columns(data: Any) -> Dict[str, Any]:
     """Columns of a dict, a pandas DataFrame, a pyarrow Table or a numpy structured array."""
     if data is None:
         return {}
-    if isinstance(data, Mapping):
+    if isinstance(data, _Mapping):
         return dict(data)
     if hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow.Table
         return {n: data.column(n).to_numpy() for n in data.column_names}
@@ -92,7 +93,7 @@ def _table_columns(data: Any) -> Dict[str, Any]:
 
 
 def _is_table(x: Any) -> bool:
-    return isinstance(x, Mapping) or hasattr(x, "column_names") or (hasattr(x, "columns") and hasattr(x, "__getitem__") and not isinstance(x, np.ndarray))
+    return isinstance(x, _Mapping) or hasattr(x, "column_names") or (hasattr(x, "columns") and hasattr(x, "__getitem__") and not isinstance(x, np.ndarray))
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,13 @@ class Model:
     known only with data, so :attr:`param_names` and friends, asked before a fit, take the
     response's identifiers and the identifiers ``x``, ``t``, ``time`` (optionally followed by
     digits: ``t1``, ``x2``) as columns, or the names given as ``independent_vars``. At fit
-    time the data's column names decide; the parsed model is cached per set of column names.
+    time the data's column names decide; the parsed model is cached per set of column names,
+    and the model resolved and compiled for a fit is cached per column names and options, so
+    fitting a reused ``Model`` again does no parsing and no compilation.
     """
+
+    #: Compiled models kept per Model (one per set of column names and options).
+    _PREPARED_MAX = 32
 
     def __init__(self, formula: str, independent_vars: Optional[Sequence[str]] = None):
         if not isinstance(formula, str):
@@ -135,7 +141,9 @@ class Model:
         if independent_vars is None:
             independent_vars = [n for n in rhs if _INDEPENDENT.match(n)]
         self.independent_vars: Tuple[str, ...] = tuple(independent_vars)
+        self._idents = frozenset(self._lhs + self._rhs)
         self._cache: Dict[Tuple[str, ...], Any] = {}
+        self._prepared: Dict[Tuple[Any, ...], Any] = {}
         self.info()  # a syntax error shows now, with its caret
 
     def __getstate__(self):
@@ -242,6 +250,7 @@ class Model:
         nonlinear: Sequence[str] = (),
         max_iterations: Optional[int] = None,
         nan_policy: Optional[str] = None,
+        tol: Optional[float] = None,
         **columns: Any,
     ) -> "ModelResult":
         """Fits the model.
@@ -254,10 +263,16 @@ class Model:
         (``None`` for no bound); ``fix``: ``{name: value}``; ``method``: ``'varpro'``
         (default), ``'kaufman'`` or ``'full'``; ``nonlinear``: linear parameters to fit as
         nonlinear (e.g. to bound them); ``nan_policy``: ``None``/``'raise'`` (an error names
-        the row and column) or ``'omit'`` (drop rows with a NaN).
+        the row and column) or ``'omit'`` (drop rows with a NaN); ``tol``: relative tolerance
+        ``ftol = xtol = gtol`` (default ``None``: full precision, 1e-15 with Gauss-Newton
+        polishing; scipy's ``curve_fit`` stops at 1.49e-8).
+
+        The model is parsed and compiled once per set of column names and options and kept
+        with this ``Model``: fitting it again (new data, same options) only binds the data.
+        Columns are copied once into the library (contiguous or not).
         """
         cols = self._gather(y, data, columns)
-        idents = set(self.identifiers)
+        idents = self._idents
         names = [n for n in cols if n in idents]
         arrays = [_as_float(cols[n], n) for n in names]
         for n, a in zip(names, arrays):
@@ -287,25 +302,38 @@ class Model:
                     keep &= ~np.isnan(a)
                 if not keep.all():
                     arrays = [a[keep] for a in arrays]
-        raw = _sepfit.fit(
-            self.formula,
-            names,
-            [np.ascontiguousarray(a) for a in arrays],
-            start=_pairs(start),
-            fixed=_pairs(fix),
-            bounds=_bounds(bounds),
-            sigma=sigma_name,
-            force_nonlinear=list(nonlinear),
-            method=method,
-            max_iterations=max_iterations,
-        )
+        prepared = self._prepare(names, _pairs(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol)
+        raw = prepared.fit([np.ascontiguousarray(a) for a in arrays])
         return ModelResult(raw, self, absolute_sigma=absolute_sigma and sigma is not None)
+
+    def _prepare(self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol):
+        """The formula resolved against these column names with these options and compiled
+        (`_sepfit.Prepared`), from the cache when this Model has seen them before."""
+        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = _sepfit.prepare(
+                self.formula,
+                list(names),
+                start=start,
+                fixed=fix,
+                bounds=bounds,
+                sigma=sigma_name,
+                force_nonlinear=list(nonlinear),
+                method=method,
+                max_iterations=max_iterations,
+                tol=None if tol is None else float(tol),
+            )
+            if len(self._prepared) >= self._PREPARED_MAX:
+                self._prepared.pop(next(iter(self._prepared)))
+            self._prepared[key] = prepared
+        return prepared
 
 
 def _pairs(d: Optional[Mapping[str, float]]) -> list:
     if d is None:
         return []
-    if not isinstance(d, Mapping):
+    if not isinstance(d, _Mapping):
         raise TypeError("give parameters as a dict {name: value}")
     return [(str(k), float(v)) for k, v in d.items()]
 
@@ -313,7 +341,7 @@ def _pairs(d: Optional[Mapping[str, float]]) -> list:
 def _bounds(b: Optional[Mapping[str, Any]]) -> list:
     if b is None:
         return []
-    if not isinstance(b, Mapping):
+    if not isinstance(b, _Mapping):
         raise TypeError("bounds must be a dict {name: (lower, upper)} (None for no bound)")
     out = []
     for k, v in b.items():
@@ -322,8 +350,22 @@ def _bounds(b: Optional[Mapping[str, Any]]) -> list:
     return out
 
 
+#: Models made from formula strings by the functions below (``curve_fit("y ~ ...", ...)``), so
+#: that calling them again with the same formula reuses the parsed and compiled model.
+_MODELS: Dict[str, Model] = {}
+_MODELS_MAX = 64
+
+
 def _as_model(model: Union[str, Model]) -> Model:
-    return model if isinstance(model, Model) else Model(model)
+    if isinstance(model, Model):
+        return model
+    m = _MODELS.get(model) if isinstance(model, str) else None
+    if m is None:
+        m = Model(model)
+        if len(_MODELS) >= _MODELS_MAX:
+            _MODELS.pop(next(iter(_MODELS)))
+        _MODELS[model] = m
+    return m
 
 
 class ModelResult:
@@ -344,10 +386,25 @@ class ModelResult:
         self.covar: np.ndarray = covar
         self.stderr: np.ndarray = stderr
         self.values: np.ndarray = raw.values
-        self.correl: np.ndarray = raw.correl
-        self.params: Dict[str, Parameter] = {}
-        for (name, value, _se, t, p, lin, fixed, start, bounds, at), se in zip(raw.params, stderr):
-            self.params[name] = Parameter(name, value, float(se), t, p, lin, fixed, start, bounds, at or None)
+        self._params: Optional[Dict[str, Parameter]] = None
+        self._correl: Optional[np.ndarray] = None
+
+    @property
+    def params(self) -> Dict[str, Parameter]:
+        """``{name: Parameter}`` in :attr:`param_names` order (built on first use)."""
+        if self._params is None:
+            self._params = {
+                name: Parameter(name, value, float(se), t, p, lin, fixed, start, bounds, at or None)
+                for (name, value, _se, t, p, lin, fixed, start, bounds, at), se in zip(self._raw.params, self.stderr)
+            }
+        return self._params
+
+    @property
+    def correl(self) -> np.ndarray:
+        """Correlation matrix in :attr:`param_names` order (NaN when not available)."""
+        if self._correl is None:
+            self._correl = self._raw.correl
+        return self._correl
 
     # Scalars and arrays of the fit.
     rss = property(lambda self: self._raw.rss, doc="Residual sum of squares (weighted: χ²).")
@@ -452,10 +509,12 @@ def curve_fit(
     (linear first, then nonlinear). ``absolute_sigma=False`` scales ``pcov`` by the reduced
     χ², like scipy. Raises :class:`ConvergenceError` (a ``RuntimeError``) if the fit does not
     converge; ``pcov`` is ``inf`` (with a warning) when the Jacobian is rank deficient.
-    Other keywords (``fix``, ``method``, ``max_iterations``, ``nonlinear``) go to :meth:`Model.fit`.
+    Other keywords (``fix``, ``method``, ``max_iterations``, ``nonlinear``, ``tol``) go to
+    :meth:`Model.fit`; ``tol=1.49e-8`` stops where scipy's ``curve_fit`` does by default (the
+    default, full precision, takes a few more evaluations).
     """
     model = _as_model(formula)
-    if isinstance(xdata, Mapping):
+    if isinstance(xdata, _Mapping):
         xcols = dict(xdata)
     elif isinstance(xdata, (tuple, list)) and len(xdata) > 0 and np.ndim(xdata[0]) == 1:
         names = model.independent_vars
@@ -688,14 +747,16 @@ def fit_global(
     fix: Optional[Mapping[str, float]] = None,
     bounds: Optional[Mapping[str, Tuple[Optional[float], Optional[float]]]] = None,
     max_iterations: Optional[int] = None,
+    sigma: Any = None,
     data: Any = None,
     **columns: Any,
 ) -> GlobalResult:
     """One fit of all curves of ``y`` (along ``axis``) with shared nonlinear parameters and
     per-curve linear coefficients (variable projection with multiple right-hand sides). The
-    other columns are 1-D, the same for every curve."""
+    other columns are 1-D, the same for every curve; so is ``sigma`` (per-point standard
+    deviations, or one number), which weights every curve's rows by ``1/sigma``."""
     model = _as_model(model)
-    y, ax, names, arrays = _batch_inputs(model, y, axis, None, data, columns)
+    y, ax, names, arrays = _batch_inputs(model, y, axis, sigma, data, columns)
     shape = y.shape[:ax] + y.shape[ax + 1 :]
     y2 = np.ascontiguousarray(np.moveaxis(y, ax, -1).reshape(-1, y.shape[ax]))
     for n, a in zip(names[1:], arrays):
@@ -710,6 +771,7 @@ def fit_global(
         fixed=_pairs(fix),
         bounds=_bounds(bounds),
         max_iterations=max_iterations,
+        sigma=_SIGMA if sigma is not None else None,
     )
     return GlobalResult(raw, shape, model)
 

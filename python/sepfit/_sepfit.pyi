@@ -101,6 +101,34 @@ def fit_batch(
     tol: Optional[float] = None,
 ) -> dict: ...
 
+class Prepared:
+    """A formula resolved against column names with its options and compiled once."""
+
+    names: List[str]
+    def fit(self, columns: Sequence[npt.NDArray[np.float64]], data_name: str = "data") -> FitResult: ...
+
+def prepare(
+    formula: str,
+    names: Sequence[str],
+    start: Sequence[Tuple[str, float]] = ...,
+    fixed: Sequence[Tuple[str, float]] = ...,
+    bounds: Sequence[Tuple[str, float, float]] = ...,
+    sigma: Optional[str] = None,
+    force_nonlinear: Sequence[str] = ...,
+    method: str = "varpro",
+    max_iterations: Optional[int] = None,
+    tol: Optional[float] = None,
+) -> Prepared: ...
+def _bench_batch(
+    formula: str,
+    names: Sequence[str],
+    y: npt.NDArray[np.float64],
+    columns: Sequence[npt.NDArray[np.float64]],
+    start: Sequence[Tuple[str, float]] = ...,
+    threads: Optional[int] = None,
+    tol: Optional[float] = None,
+) -> Tuple[float, npt.NDArray[np.float64]]: ...
+
 class GlobalResult:
     nonlinear_names: List[str]
     nonlinear: List[float]
@@ -129,6 +157,7 @@ def fit_global(
     fixed: Sequence[Tuple[str, float]] = ...,
     bounds: Sequence[Tuple[str, float, float]] = ...,
     max_iterations: Optional[int] = None,
+    sigma: Optional[str] = None,
 ) -> GlobalResult: ...
 
 class Gradient:

@@ -24,8 +24,10 @@ def test_formula_error_has_a_caret():
 
 def test_parameter_errors():
     m = sepfit.Model("y ~ a*exp(-k*t) + c")
-    with pytest.raises(sepfit.ParameterError, match="starting values are needed .* `k`"):
-        m.fit(Y, t=T)
+    # A missing start is no longer an error: the library searches for it (main's search).
+    searched, given = m.fit(Y, t=T), m.fit(Y, t=T, start={"k": 1.0})
+    assert searched.converged
+    np.testing.assert_allclose(searched.values, given.values, rtol=1e-8)
     with pytest.raises(sepfit.ParameterError, match="did you mean `k`"):
         m.fit(Y, t=T, start={"kk": 1.0, "k": 1.0})
     with pytest.raises(sepfit.ParameterError, match="linearly"):

@@ -196,7 +196,61 @@ fn fit_batch<'py>(
     Ok(d)
 }
 
+/// Benchmarking aid (not API): the library's in-memory batch throughput on the same data,
+/// without this binding's array handling. The rows of `y` (curves × points) and the 1-D
+/// `columns` shared by every curve are copied, before the clock starts, into owned curves
+/// `curves[c] = [y_c, columns...]`, as `sepfit::batch::BatchFitter::fit_all` takes them (and as
+/// `benches/batch_vs_varpro.rs` times it); then `fit_all` runs with the GIL released, on all
+/// cores or in a pool of `threads`. Returns `(seconds, values)`, the estimates flattened curve
+/// by curve in `param_names` order.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (formula, names, y, columns, start = Vec::new(), threads = None, tol = None))]
+fn _bench_batch<'py>(
+    py: Python<'py>,
+    formula: &str,
+    names: Vec<String>,
+    y: numpy::PyReadonlyArray2<'py, f64>,
+    columns: Vec<numpy::PyReadonlyArray1<'py, f64>>,
+    start: Vec<(String, f64)>,
+    threads: Option<usize>,
+    tol: Option<f64>,
+) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
+    let opts = named_options(start, Vec::new(), Vec::new(), None, Vec::new(), "varpro", None)?;
+    let shared: Vec<Vec<f64>> = columns.iter().map(|c| c.as_array().to_vec()).collect();
+    let curves: Vec<Vec<Vec<f64>>> = y
+        .as_array()
+        .rows()
+        .into_iter()
+        .map(|row| std::iter::once(row.to_vec()).chain(shared.iter().cloned()).collect())
+        .collect();
+    let mut fitter = BatchFitter::new(formula, &names, &opts).map_err(problem_error)?;
+    fitter.set_tolerance(tol.unwrap_or(DEFAULT_BATCH_TOL));
+    let p = fitter.param_names().len();
+    let (seconds, results) = py.detach(|| -> PyResult<(f64, Vec<CurveResult>)> {
+        guard(|| {
+            let t0 = std::time::Instant::now();
+            let r = match threads {
+                None | Some(0) => fitter.fit_all(&curves),
+                Some(n) => {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| FitError::new_err(e.to_string()))?;
+                    pool.install(|| fitter.fit_all(&curves))
+                }
+            };
+            Ok((t0.elapsed().as_secs_f64(), r))
+        })
+    })?;
+    let mut values = vec![f64::NAN; results.len() * p];
+    for (c, r) in results.iter().enumerate() {
+        if r.values.len() == p {
+            values[c * p..(c + 1) * p].copy_from_slice(&r.values);
+        }
+    }
+    Ok((seconds, values.into_pyarray(py)))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_batch, m)?)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Global fits: shared nonlinear parameters, per-curve linear coefficients.
 
-use crate::{DataError, FitError, ParameterError, guard, named_options, problem_error};
+use crate::{DataError, FitError, guard, named_options, problem_error};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use sepfit::{GlobalError, GlobalFit, fit_global as lib_fit_global};
@@ -12,7 +12,6 @@ fn global_error(e: GlobalError) -> PyErr {
     match e {
         GlobalError::Problem(p) => problem_error(p),
         GlobalError::Fit(f) => crate::fit_error(&f),
-        GlobalError::SigmaNotSupported => ParameterError::new_err(e.to_string()),
         GlobalError::NoCurves
         | GlobalError::DifferentColumn { .. }
         | GlobalError::DifferentLength { .. }
@@ -110,10 +109,12 @@ impl GlobalResult {
 }
 
 /// One fit of every row of `y` (curves × points) with shared nonlinear parameters. `names[0]`
-/// names `y`, the rest the 1-D `columns` shared by every curve.
+/// names `y`, the rest the 1-D `columns` shared by every curve; `sigma` names one of them
+/// (per-point standard deviations, the same for every curve). Contiguous arrays are read in
+/// place (`y` row by row).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (formula, names, y, columns, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), max_iterations = None))]
+#[pyo3(signature = (formula, names, y, columns, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), max_iterations = None, sigma = None))]
 fn fit_global(
     py: Python<'_>,
     formula: &str,
@@ -124,20 +125,28 @@ fn fit_global(
     fixed: Vec<(String, f64)>,
     bounds: Vec<(String, f64, f64)>,
     max_iterations: Option<usize>,
+    sigma: Option<String>,
 ) -> PyResult<GlobalResult> {
-    let opts = named_options(start, fixed, bounds, None, Vec::new(), "varpro", max_iterations)?;
+    let opts = named_options(start, fixed, bounds, sigma, Vec::new(), "varpro", max_iterations)?;
     if names.len() != columns.len() + 1 {
         return Err(DataError::new_err(format!("{} names for {} columns", names.len(), columns.len() + 1)));
     }
     let yv = y.as_array();
-    let shared: Vec<Vec<f64>> = columns.iter().map(|c| c.as_array().to_vec()).collect();
-    // The library takes owned columns per curve (`AsRef<[Vec<f64>]>`): one copy.
-    let curves: Vec<Vec<Vec<f64>>> = yv
-        .rows()
-        .into_iter()
-        .map(|row| std::iter::once(row.to_vec()).chain(shared.iter().cloned()).collect())
+    // Borrow what is contiguous, copy the rest (once).
+    // (`ArrayView::as_slice` is `Some` only in C order: rows contiguous one after another.)
+    let y_owned: Option<Vec<f64>> = if yv.as_slice().is_some() { None } else { Some(yv.iter().copied().collect()) };
+    let y_flat: &[f64] = match &y_owned {
+        Some(v) => v,
+        None => yv.as_slice().unwrap_or(&[]),
+    };
+    let owned: Vec<Option<Vec<f64>>> = columns.iter().map(|c| if c.as_slice().is_ok() { None } else { Some(c.as_array().to_vec()) }).collect();
+    let shared: Vec<&[f64]> =
+        columns.iter().zip(&owned).map(|(c, o)| o.as_deref().unwrap_or_else(|| c.as_slice().unwrap_or(&[]))).collect();
+    let (nc, n) = (yv.nrows(), yv.ncols());
+    let curves: Vec<Vec<&[f64]>> = (0..nc)
+        .map(|c| std::iter::once(&y_flat[c * n..(c + 1) * n]).chain(shared.iter().copied()).collect())
         .collect();
-    let ids: Vec<String> = (0..curves.len()).map(|c| c.to_string()).collect();
+    let ids: Vec<String> = (0..nc).map(|c| c.to_string()).collect();
     let formula = formula.to_string();
     let (fit, solve_s) = py.detach(|| {
         guard(|| {
@@ -146,7 +155,7 @@ fn fit_global(
             Ok((f, t0.elapsed().as_secs_f64()))
         })
     })?;
-    if fit.linear.len() != curves.len() {
+    if fit.linear.len() != nc {
         return Err(FitError::new_err("the global fit returned a wrong number of curves"));
     }
     Ok(GlobalResult { fit, ids, formula, solve_s })

@@ -3,15 +3,19 @@
 use crate::{DataError, guard, named_options, problem_error};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
-use sepfit::named::{Dataset, NamedFit, fit_resolved, resolve};
-use sepfit::{FormulaModel, Summary};
+use sepfit::Summary;
+use sepfit::formula::CompiledFormula;
+use sepfit::named::{Dataset, NamedFit, NamedOptions, Resolved, fit_resolved, resolve};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The result of one fit (`sepfit.FitResult` wraps it).
 #[pyclass(frozen, module = "sepfit._sepfit")]
 pub struct FitResult {
     fit: NamedFit,
     data: String,
+    /// The compiled formula, for predictions.
+    compiled: Arc<CompiledFormula>,
 }
 
 /// A row-major `n × n` matrix in the order `order` (indices into θ, `None` for a fixed
@@ -189,13 +193,8 @@ impl FitResult {
     /// The columns a prediction needs (the right-hand side's data columns).
     #[getter]
     fn predict_columns(&self) -> Vec<String> {
-        let m = &self.fit.formula;
-        let rhs = m.pool().free_symbols(m.rhs());
-        m.used_columns()
-            .into_iter()
-            .map(|c| m.columns()[c].clone())
-            .filter(|c| m.pool().find_symbol(c).is_some_and(|s| rhs.contains(&s)))
-            .collect()
+        let names = self.compiled.formula().columns();
+        self.compiled.rhs_columns().into_iter().map(|c| names[c].clone()).collect()
     }
     /// The full text report (`Summary::full`).
     fn summary(&self) -> String {
@@ -209,40 +208,101 @@ impl FitResult {
     fn to_json(&self) -> String {
         Summary::new(&self.fit, self.data.as_str()).to_json().to_string()
     }
-    /// The model at the fitted parameters on new values of the columns.
+    /// The model at the fitted parameters on new values of the right-hand side's columns (the
+    /// response is not needed); contiguous arrays are read in place.
     fn predict<'py>(&self, py: Python<'py>, columns: HashMap<String, PyReadonlyArray1<'py, f64>>) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let m = &self.fit.formula;
-        let needed = self.predict_columns();
-        let mut n = None;
-        for name in &needed {
-            let Some(c) = columns.get(name) else {
-                return Err(DataError::new_err(format!(
-                    "predict needs the column `{name}`; the model uses: {}",
-                    needed.join(", ")
-                )));
+        let c = &*self.compiled;
+        let names = c.formula().columns();
+        let needed = c.rhs_columns();
+        let mut owned: Vec<Vec<f64>> = Vec::new();
+        let mut slots: Vec<Option<usize>> = vec![None; names.len()];
+        for &u in &needed {
+            let Some(a) = columns.get(&names[u]) else {
+                let list: Vec<&str> = needed.iter().map(|&k| names[k].as_str()).collect();
+                return Err(DataError::new_err(format!("predict needs the column `{}`; the model uses: {}", names[u], list.join(", "))));
             };
-            n.get_or_insert(c.len()?);
+            if a.as_slice().is_err() {
+                owned.push(a.as_array().to_vec());
+                slots[u] = Some(owned.len() - 1);
+            }
         }
-        let n = n.unwrap_or(1);
-        let ones = vec![1.0; n];
-        let owned: Vec<Vec<f64>> = m
-            .columns()
-            .iter()
-            .map(|c| match columns.get(c) {
-                Some(a) if needed.contains(c) => a.as_array().to_vec(),
-                _ if m.used_columns().iter().any(|&u| &m.columns()[u] == c) => ones.clone(),
-                _ => Vec::new(),
+        let cols: Vec<&[f64]> = (0..names.len())
+            .map(|u| match (slots[u], needed.contains(&u)) {
+                (Some(k), _) => owned[k].as_slice(),
+                (None, true) => columns[&names[u]].as_slice().unwrap_or(&[]),
+                (None, false) => &[],
             })
             .collect();
         let f = &self.fit.fit;
-        let out = guard(|| {
-            let cols: Vec<&[f64]> = owned.iter().map(Vec::as_slice).collect();
-            let model = FormulaModel::new(m.clone(), &cols).map_err(|e| DataError::new_err(e.to_string()))?;
-            let used: Vec<&[f64]> = m.used_columns().iter().map(|&u| owned[u].as_slice()).collect();
-            model.predict(&f.linear, &f.nonlinear, &used).map_err(|e| DataError::new_err(e.to_string()))
-        })?;
+        let out = guard(|| c.predict(&f.linear, &f.nonlinear, &cols).map_err(|e| DataError::new_err(e.to_string())))?;
         Ok(out.into_pyarray(py))
     }
+}
+
+/// A formula resolved against column names with its options, compiled once (`sepfit.Model`
+/// caches these): [`Prepared::fit`] binds data and fits with no parsing or compilation.
+#[pyclass(frozen, module = "sepfit._sepfit")]
+pub struct Prepared {
+    resolved: Resolved,
+    opts: NamedOptions,
+    names: Vec<String>,
+}
+
+#[pymethods]
+impl Prepared {
+    /// Column names, in the order [`Prepared::fit`] takes the columns.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+    /// Fits the prepared formula to `columns` (in the order of `names`). The columns are
+    /// copied once into the library's dataset (the GIL is released for the fit).
+    #[pyo3(signature = (columns, data_name = "data".to_string()))]
+    fn fit(&self, py: Python<'_>, columns: Vec<PyReadonlyArray1<'_, f64>>, data_name: String) -> PyResult<FitResult> {
+        if columns.len() != self.names.len() {
+            return Err(DataError::new_err(format!("{} columns for {} names", columns.len(), self.names.len())));
+        }
+        let cols: Vec<Vec<f64>> = columns.iter().map(|c| c.as_slice().map(<[f64]>::to_vec).unwrap_or_else(|_| c.as_array().to_vec())).collect();
+        let data = Dataset::new(self.names.clone(), cols).map_err(problem_error)?;
+        let r = py.detach(|| guard(|| fit_resolved(&self.resolved, &data, &self.opts).map_err(problem_error)))?;
+        Ok(FitResult { fit: r, data: data_name, compiled: Arc::clone(&self.resolved.compiled) })
+    }
+}
+
+/// Resolves and compiles `formula` for data with columns `names` and these options. `tol`
+/// sets the relative tolerances `ftol = xtol = gtol` (default: the library's, 1e-15, with
+/// Gauss–Newton polishing; polishing is skipped above 1e-13, as `sepfit batch` does).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None))]
+fn prepare(
+    py: Python<'_>,
+    formula: &str,
+    names: Vec<String>,
+    start: Vec<(String, f64)>,
+    fixed: Vec<(String, f64)>,
+    bounds: Vec<(String, f64, f64)>,
+    sigma: Option<String>,
+    force_nonlinear: Vec<String>,
+    method: &str,
+    max_iterations: Option<usize>,
+    tol: Option<f64>,
+) -> PyResult<Prepared> {
+    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations)?;
+    if let Some(t) = tol
+        && !(t.is_finite() && t > 0.0)
+    {
+        return Err(crate::ParameterError::new_err(format!("tol must be a positive number, not {t}")));
+    }
+    // The names must be usable as a dataset's (unique): checked here, once.
+    Dataset::new(names.clone(), vec![Vec::new(); names.len()]).map_err(problem_error)?;
+    let mut resolved = py.detach(|| guard(|| resolve(formula, &names, &opts).map_err(problem_error)))?;
+    if let Some(t) = tol {
+        let o = &mut resolved.options.lm;
+        (o.ftol, o.xtol, o.gtol) = (t, t, t);
+        o.polish = t <= 1e-13;
+    }
+    Ok(Prepared { resolved, opts, names })
 }
 
 /// Fits `formula` to the named columns. `sigma` names one of the columns.
@@ -263,21 +323,14 @@ fn fit(
     max_iterations: Option<usize>,
     data_name: String,
 ) -> PyResult<FitResult> {
-    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations)?;
-    let cols: Vec<Vec<f64>> = columns.iter().map(|c| c.as_array().to_vec()).collect();
-    let data = Dataset::new(names, cols).map_err(problem_error)?;
-    let formula = formula.to_string();
-    let r = py.detach(move || {
-        guard(|| {
-            let resolved = resolve(&formula, data.names(), &opts).map_err(problem_error)?;
-            fit_resolved(&resolved, &data, &opts).map_err(problem_error)
-        })
-    })?;
-    Ok(FitResult { fit: r, data: data_name })
+    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None)?;
+    prepared.fit(py, columns, data_name)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FitResult>()?;
+    m.add_class::<Prepared>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(prepare, m)?)?;
     Ok(())
 }

@@ -26,7 +26,7 @@
 
 use crate::error::FitError;
 use crate::fit::{Detail, FitOptions, FitWarning, FitWorkspace, Outcome, fit_with};
-use crate::formula::{FormulaModel, FormulaModelError};
+use crate::formula::{CompiledFormula, FormulaModel, FormulaModelError};
 use crate::solvers::lm::Termination;
 use crate::named::{NamedOptions, ProblemError, Resolved, resolve};
 use crate::search::{self, SearchError, SearchOptions};
@@ -201,7 +201,7 @@ impl BatchFitter {
                 m.set_data(columns)?;
                 m
             }
-            slot @ None => slot.insert(FormulaModel::new(self.resolved.formula.clone(), columns)?),
+            slot @ None => slot.insert(CompiledFormula::bind(&self.resolved.compiled, columns)?),
         };
         worker.y.clear();
         worker.y.extend_from_slice(model.response());

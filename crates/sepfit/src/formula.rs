@@ -14,6 +14,7 @@
 
 use crate::model::{ModelError, ModelEval, SeparableModel};
 use sepfit_expr::{ExprId, ModelFormula, Program, Workspace};
+use std::sync::Arc;
 
 /// Why a formula and data could not be made into a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -56,30 +57,167 @@ pub enum FormulaModelError {
         /// The value.
         value: f64,
     },
+    /// A prediction was given the wrong number of parameter values.
+    #[error("the model has {linear} linear and {nonlinear} nonlinear parameters, but {got_linear} and {got_nonlinear} values were given")]
+    ParamCount {
+        /// Linear parameters of the model.
+        linear: usize,
+        /// Nonlinear parameters of the model.
+        nonlinear: usize,
+        /// Linear values given.
+        got_linear: usize,
+        /// Nonlinear values given.
+        got_nonlinear: usize,
+    },
     /// Compilation failed.
     #[error("{0}")]
     Compile(#[from] sepfit_expr::EvalError),
 }
 
-/// A [`SeparableModel`] built from a formula and data. See the module docs.
-#[derive(Clone)]
-pub struct FormulaModel {
+/// A formula compiled once, for any data: the programs of the basis functions and their exact
+/// derivatives, of the basis alone (values only) and of the response. Compiling does not look
+/// at data, so one `CompiledFormula` (shared behind an [`Arc`]) serves every fit of the formula:
+/// [`CompiledFormula::bind`] pairs it with data columns at the cost of checking and copying
+/// them, with no parsing or compilation.
+///
+/// ```
+/// use sepfit::formula::CompiledFormula;
+/// use sepfit::FitOptions;
+/// use sepfit_expr::ModelFormula;
+/// use std::sync::Arc;
+/// let m = ModelFormula::parse("y ~ a*exp(-k*t)", &["t", "y"]).unwrap();
+/// let compiled = Arc::new(CompiledFormula::new(m).unwrap());
+/// let t: Vec<f64> = (0..30).map(|i| i as f64 * 0.1).collect();
+/// for k in [0.5, 2.0] {
+///     let y: Vec<f64> = t.iter().map(|t| 3.0 * (-k * t).exp()).collect();
+///     let mut model = CompiledFormula::bind(&compiled, &[&t, &y]).unwrap();
+///     let f = model.fit(&FitOptions::with_start(&[1.0])).unwrap();
+///     assert!((f.nonlinear[0] - k).abs() < 1e-10);
+/// }
+/// // The model on new values of the right-hand side's columns; the response is not needed.
+/// let f = compiled.predict(&[3.0], &[0.5], &[&[0.0, 1.0], &[]]).unwrap();
+/// assert!((f[1] - 3.0 * (-0.5f64).exp()).abs() < 1e-15);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CompiledFormula {
     formula: ModelFormula,
+    /// Basis, offset, then the basis and offset derivative columns.
     program: Program,
-    ws: Workspace,
-    /// Basis and offset only, for [`SeparableModel::eval_values`].
+    /// Basis and offset only, for [`SeparableModel::eval_values`] and predictions.
     values: Program,
-    values_ws: Workspace,
-    /// The response program (left-hand side) and its workspace.
+    /// The response program (left-hand side).
     lhs: Program,
-    lhs_ws: Workspace,
     /// Indices of the used columns among the formula's columns.
     used: Vec<usize>,
-    /// Used data columns, in the order the program binds them.
-    data: Vec<Vec<f64>>,
-    response: Vec<f64>,
+    /// Whether each used column appears on the right-hand side.
+    rhs_used: Vec<bool>,
     pattern: Vec<(usize, usize)>,
     offset_pattern: Vec<usize>,
+}
+
+impl CompiledFormula {
+    /// Compiles the programs of `formula`.
+    pub fn new(formula: ModelFormula) -> Result<CompiledFormula, FormulaModelError> {
+        let used = formula.used_columns();
+        let all_syms = formula.column_syms();
+        let syms: Vec<_> = used.iter().map(|&u| all_syms[u]).collect();
+        let lhs = Program::new(formula.pool(), &[formula.lhs()], &[], &syms)?;
+        let mut outs: Vec<ExprId> = formula.basis().to_vec();
+        outs.extend(formula.offset());
+        outs.extend(formula.basis_derivatives().iter().map(|&(_, _, e)| e));
+        outs.extend(formula.offset_derivatives().iter().map(|&(_, e)| e));
+        let nl = formula.nonlinear_syms();
+        let program = Program::new(formula.pool(), &outs, &nl, &syms)?;
+        let mut vouts: Vec<ExprId> = formula.basis().to_vec();
+        vouts.extend(formula.offset());
+        let values = Program::new(formula.pool(), &vouts, &nl, &syms)?;
+        let rhs_free = formula.pool().free_symbols(formula.rhs());
+        let rhs_used = syms.iter().map(|s| rhs_free.contains(s)).collect();
+        let pattern = formula.basis_derivatives().iter().map(|&(j, k, _)| (j, k)).collect();
+        let offset_pattern = formula.offset_derivatives().iter().map(|&(k, _)| k).collect();
+        Ok(CompiledFormula { formula, program, values, lhs, used, rhs_used, pattern, offset_pattern })
+    }
+
+    /// The formula.
+    pub fn formula(&self) -> &ModelFormula {
+        &self.formula
+    }
+
+    /// Indices (among [`ModelFormula::columns`]) of the columns the right-hand side uses: the
+    /// columns [`CompiledFormula::predict`] needs.
+    pub fn rhs_columns(&self) -> Vec<usize> {
+        self.used.iter().zip(&self.rhs_used).filter(|(_, r)| **r).map(|(&u, _)| u).collect()
+    }
+
+    /// Binds data to the compiled formula: `columns[i]` holds the data of
+    /// `formula.columns()[i]` (columns the formula does not use may be empty). The used
+    /// columns are checked (equal lengths, finite values, a finite response) and copied.
+    pub fn bind(this: &Arc<CompiledFormula>, columns: &[&[f64]]) -> Result<FormulaModel, FormulaModelError> {
+        let c = &**this;
+        let mut model = FormulaModel {
+            ws: c.program.workspace(),
+            values_ws: c.values.workspace(),
+            lhs_ws: c.lhs.workspace(),
+            data: vec![Vec::new(); c.used.len()],
+            response: Vec::new(),
+            n: 0,
+            compiled: Arc::clone(this),
+        };
+        model.set_data(columns)?;
+        Ok(model)
+    }
+
+    /// The model `Σ a_j φ_j(b) + φ_0(b)` on new data: `columns` in the order of
+    /// [`ModelFormula::columns`], where only the columns of the right-hand side
+    /// ([`CompiledFormula::rhs_columns`]) need values (the response and unused columns may be
+    /// empty). With no data column on the right-hand side the result has one value.
+    pub fn predict(&self, a: &[f64], b: &[f64], columns: &[&[f64]]) -> Result<Vec<f64>, FormulaModelError> {
+        let names = self.formula.columns();
+        if columns.len() != names.len() {
+            return Err(FormulaModelError::ColumnCount { expected: names.len(), got: columns.len() });
+        }
+        let p = self.formula.basis().len();
+        let q = self.formula.nonlinear_params().count();
+        if a.len() != p || b.len() != q {
+            return Err(FormulaModelError::ParamCount { linear: p, nonlinear: q, got_linear: a.len(), got_nonlinear: b.len() });
+        }
+        let rhs = self.rhs_columns();
+        let n = rhs.first().map_or(1, |&u| columns[u].len());
+        for &u in &rhs {
+            if columns[u].len() != n {
+                return Err(FormulaModelError::ColumnLength { name: names[u].clone(), got: columns[u].len(), expected: n });
+            }
+        }
+        // Columns only the response uses are bound to zeros: the basis never reads them.
+        let zeros = vec![0.0; n];
+        let cols: Vec<&[f64]> =
+            self.used.iter().zip(&self.rhs_used).map(|(&u, &r)| if r { columns[u] } else { zeros.as_slice() }).collect();
+        let mut bufs = vec![vec![0.0; n]; self.values.n_outputs()];
+        {
+            let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+            self.values.run(&mut self.values.workspace(), b, &cols, &mut outs)?;
+        }
+        let mut f = if self.formula.offset().is_some() { std::mem::take(&mut bufs[p]) } else { vec![0.0; n] };
+        for (j, bj) in bufs.iter().take(p).enumerate() {
+            for (fi, v) in f.iter_mut().zip(bj) {
+                *fi += a[j] * v;
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// A [`SeparableModel`] built from a formula and data (a [`CompiledFormula`] bound to data
+/// columns). See the module docs.
+#[derive(Clone)]
+pub struct FormulaModel {
+    compiled: Arc<CompiledFormula>,
+    ws: Workspace,
+    values_ws: Workspace,
+    lhs_ws: Workspace,
+    /// Used data columns, in the order the programs bind them.
+    data: Vec<Vec<f64>>,
+    response: Vec<f64>,
     n: usize,
 }
 
@@ -93,91 +231,28 @@ impl FormulaModel {
     }
 
     /// Builds the model; `columns[i]` holds the data of `formula.columns()[i]` (columns the
-    /// formula does not use may be empty).
+    /// formula does not use may be empty). This compiles the formula; to fit one formula to
+    /// many data sets, compile it once ([`CompiledFormula`]) and [`CompiledFormula::bind`] it.
     pub fn new(formula: ModelFormula, columns: &[&[f64]]) -> Result<FormulaModel, FormulaModelError> {
-        if columns.len() != formula.columns().len() {
-            return Err(FormulaModelError::ColumnCount { expected: formula.columns().len(), got: columns.len() });
-        }
-        // Only the columns the formula uses must hold data (others may be empty).
-        let used = formula.used_columns();
-        let n = used.first().map_or(0, |&u| columns[u].len());
-        for &u in &used {
-            if columns[u].len() != n {
-                let name = formula.columns()[u].clone();
-                return Err(FormulaModelError::ColumnLength { name, got: columns[u].len(), expected: n });
-            }
-        }
-        for &u in &used {
-            if let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(FormulaModelError::NonFiniteData { name: formula.columns()[u].clone(), row, value });
-            }
-        }
-        let all_syms = formula.column_syms();
-        let syms: Vec<_> = used.iter().map(|&u| all_syms[u]).collect();
-        let data: Vec<Vec<f64>> = used.iter().map(|&u| columns[u].to_vec()).collect();
-        let cols: Vec<&[f64]> = data.iter().map(|c| c.as_slice()).collect();
-        // The response, once.
-        let lhs_prog = Program::new(formula.pool(), &[formula.lhs()], &[], &syms)?;
-        let mut lhs_ws = lhs_prog.workspace();
-        let mut response = vec![0.0; n];
-        lhs_prog.run(&mut lhs_ws, &[], &cols, &mut [&mut response])?;
-        if let Some((row, &value)) = response.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(FormulaModelError::BadResponse { response: formula.print(formula.lhs()), row, value });
-        }
-        let mut outs: Vec<ExprId> = formula.basis().to_vec();
-        outs.extend(formula.offset());
-        outs.extend(formula.basis_derivatives().iter().map(|&(_, _, e)| e));
-        outs.extend(formula.offset_derivatives().iter().map(|&(_, e)| e));
-        let program = Program::new(formula.pool(), &outs, &formula.nonlinear_syms(), &syms)?;
-        let ws = program.workspace();
-        let mut vouts: Vec<ExprId> = formula.basis().to_vec();
-        vouts.extend(formula.offset());
-        let values = Program::new(formula.pool(), &vouts, &formula.nonlinear_syms(), &syms)?;
-        let values_ws = values.workspace();
-        let pattern = formula.basis_derivatives().iter().map(|&(j, k, _)| (j, k)).collect();
-        let offset_pattern = formula.offset_derivatives().iter().map(|&(k, _)| k).collect();
-        Ok(FormulaModel {
-            formula,
-            program,
-            ws,
-            values,
-            values_ws,
-            lhs: lhs_prog,
-            lhs_ws,
-            used,
-            data,
-            response,
-            pattern,
-            offset_pattern,
-            n,
-        })
+        // The data are checked before compiling, so their errors come first.
+        check_columns(&formula, &formula.used_columns(), columns)?;
+        let compiled = Arc::new(CompiledFormula::new(formula)?);
+        CompiledFormula::bind(&compiled, columns)
     }
 
     /// Replaces the data (same column layout as [`FormulaModel::new`]), keeping the compiled
     /// programs: fitting many curves with one model costs no recompilation.
     pub fn set_data(&mut self, columns: &[&[f64]]) -> Result<(), FormulaModelError> {
-        if columns.len() != self.formula.columns().len() {
-            return Err(FormulaModelError::ColumnCount { expected: self.formula.columns().len(), got: columns.len() });
-        }
-        let used = &self.used;
-        let n = used.first().map_or(0, |&u| columns[u].len());
-        for &u in used {
-            let name = &self.formula.columns()[u];
-            if columns[u].len() != n {
-                return Err(FormulaModelError::ColumnLength { name: name.clone(), got: columns[u].len(), expected: n });
-            }
-            if let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(FormulaModelError::NonFiniteData { name: name.clone(), row, value });
-            }
-        }
-        for (d, &u) in self.data.iter_mut().zip(used) {
+        let c = &*self.compiled;
+        let n = check_columns(&c.formula, &c.used, columns)?;
+        for (d, &u) in self.data.iter_mut().zip(&c.used) {
             d.clear();
             d.extend_from_slice(columns[u]);
         }
         self.response.resize(n, 0.0);
-        with_columns(&self.data, |cols| self.lhs.run(&mut self.lhs_ws, &[], cols, &mut [&mut self.response]))?;
+        with_columns(&self.data, |cols| c.lhs.run(&mut self.lhs_ws, &[], cols, &mut [&mut self.response]))?;
         if let Some((row, &value)) = self.response.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(FormulaModelError::BadResponse { response: self.formula.print(self.formula.lhs()), row, value });
+            return Err(FormulaModelError::BadResponse { response: c.formula.print(c.formula.lhs()), row, value });
         }
         self.n = n;
         Ok(())
@@ -185,7 +260,12 @@ impl FormulaModel {
 
     /// The formula.
     pub fn formula(&self) -> &ModelFormula {
-        &self.formula
+        &self.compiled.formula
+    }
+
+    /// The compiled formula this model binds.
+    pub fn compiled(&self) -> &Arc<CompiledFormula> {
+        &self.compiled
     }
 
     /// The response values (the left-hand side evaluated on the data).
@@ -194,22 +274,16 @@ impl FormulaModel {
     }
 
     /// Evaluates the model `Σ a_j φ_j + φ_0` at `(a, b)` on new values of the used columns
-    /// (in the order of [`ModelFormula::used_columns`]); for plotting fitted curves.
+    /// (in the order of [`ModelFormula::used_columns`]); for plotting fitted curves. Columns
+    /// that only the response uses may hold anything of the right length;
+    /// [`CompiledFormula::predict`] does not need them at all.
     pub fn predict(&self, a: &[f64], b: &[f64], used_columns: &[&[f64]]) -> Result<Vec<f64>, FormulaModelError> {
-        let n = used_columns.first().map_or(0, |c| c.len());
-        let mut bufs = vec![vec![0.0; n]; self.program.n_outputs()];
-        {
-            let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
-            self.program.run(&mut self.program.workspace(), b, used_columns, &mut outs)?;
+        let c = &*self.compiled;
+        let mut all: Vec<&[f64]> = vec![&[]; c.formula.columns().len()];
+        for (&u, col) in c.used.iter().zip(used_columns) {
+            all[u] = col;
         }
-        let p = self.formula.basis().len();
-        let mut f = if self.formula.offset().is_some() { bufs[p].clone() } else { vec![0.0; n] };
-        for j in 0..p {
-            for (fi, v) in f.iter_mut().zip(&bufs[j]) {
-                *fi += a[j] * v;
-            }
-        }
-        Ok(f)
+        c.predict(a, b, &all)
     }
 }
 
@@ -218,28 +292,50 @@ impl SeparableModel for FormulaModel {
         self.n
     }
     fn n_linear(&self) -> usize {
-        self.formula.basis().len()
+        self.compiled.formula.basis().len()
     }
     fn n_nonlinear(&self) -> usize {
-        self.formula.nonlinear_params().count()
+        self.compiled.formula.nonlinear_params().count()
     }
     fn has_offset(&self) -> bool {
-        self.formula.offset().is_some()
+        self.compiled.formula.offset().is_some()
     }
     fn basis_derivative_pattern(&self) -> &[(usize, usize)] {
-        &self.pattern
+        &self.compiled.pattern
     }
     fn offset_derivative_pattern(&self) -> &[usize] {
-        &self.offset_pattern
+        &self.compiled.offset_pattern
     }
     fn eval(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
-        let has_offset = self.formula.offset().is_some();
-        run_into(&self.program, &mut self.ws, b, &self.data, out, has_offset, true)
+        let c = &*self.compiled;
+        run_into(&c.program, &mut self.ws, b, &self.data, out, c.formula.offset().is_some(), true)
     }
     fn eval_values(&mut self, b: &[f64], out: &mut ModelEval) -> Result<(), ModelError> {
-        let has_offset = self.formula.offset().is_some();
-        run_into(&self.values, &mut self.values_ws, b, &self.data, out, has_offset, false)
+        let c = &*self.compiled;
+        run_into(&c.values, &mut self.values_ws, b, &self.data, out, c.formula.offset().is_some(), false)
     }
+}
+
+/// Checks the used columns (indices `used`) of `columns` (in the order of the formula's
+/// columns): as many columns as the formula names, equal lengths, finite values. Returns the
+/// common length.
+fn check_columns(formula: &ModelFormula, used: &[usize], columns: &[&[f64]]) -> Result<usize, FormulaModelError> {
+    let names = formula.columns();
+    if columns.len() != names.len() {
+        return Err(FormulaModelError::ColumnCount { expected: names.len(), got: columns.len() });
+    }
+    let n = used.first().map_or(0, |&u| columns[u].len());
+    for &u in used {
+        if columns[u].len() != n {
+            return Err(FormulaModelError::ColumnLength { name: names[u].clone(), got: columns[u].len(), expected: n });
+        }
+    }
+    for &u in used {
+        if let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(FormulaModelError::NonFiniteData { name: names[u].clone(), row, value });
+        }
+    }
+    Ok(n)
 }
 
 /// Outputs and data columns of up to this many go on the stack (no allocation per evaluation).

@@ -4,7 +4,7 @@
 
 use crate::error::FitError;
 use crate::fit::{FitWarning, Outcome};
-use crate::formula::FormulaModel;
+use crate::formula::CompiledFormula;
 use crate::model::{ModelError, SeparableModel};
 use crate::named::{NamedOptions, ProblemError, resolve};
 use crate::problems::global::GlobalProblem;
@@ -66,9 +66,6 @@ pub enum GlobalError {
     /// No curves were given.
     #[error("no curves to fit")]
     NoCurves,
-    /// Weights are not supported in global fits yet.
-    #[error("global fits do not take `sigma` yet; fit unweighted")]
-    SigmaNotSupported,
     /// A curve's independent variable differs from the first curve's.
     #[error("curve {curve} has different values of `{column}` from curve 0; a global fit needs the same `{column}` for every curve")]
     DifferentColumn {
@@ -101,39 +98,50 @@ pub enum GlobalError {
 }
 
 /// Fits all curves with shared nonlinear parameters. `curves[c][j]` is column `j` (in the order
-/// of `column_names`) of curve `c`; every curve must have the same values in the columns the
-/// model's right-hand side uses (a common time axis, say), and only its response differs.
-pub fn fit_global<C: AsRef<[Vec<f64>]>>(
-    formula: &str,
-    column_names: &[String],
-    opts: &NamedOptions,
-    curves: &[C],
-) -> Result<GlobalFit, GlobalError> {
+/// of `column_names`) of curve `c`, owned (`Vec<Vec<f64>>`) or borrowed (`Vec<&[f64]>`); every
+/// curve must have the same values in the columns the model's right-hand side uses (a common
+/// time axis, say), and only its response differs. With `opts.sigma` naming a column, rows are
+/// weighted by `1/σ`; that column too must be the same for every curve (one QR of the weighted
+/// basis serves them all).
+pub fn fit_global<C, S>(formula: &str, column_names: &[String], opts: &NamedOptions, curves: &[C]) -> Result<GlobalFit, GlobalError>
+where
+    C: AsRef<[S]>,
+    S: AsRef<[f64]>,
+{
     let resolved = resolve(formula, column_names, opts)?;
-    if opts.sigma.is_some() {
-        return Err(GlobalError::SigmaNotSupported);
-    }
+    let sigma = match &opts.sigma {
+        None => None,
+        Some(s) => Some(column_names.iter().position(|c| c == s).ok_or_else(|| ProblemError::MissingSigmaColumn {
+            name: s.clone(),
+            columns: column_names.to_vec(),
+        })?),
+    };
     let m = &resolved.formula;
-    let first = curves.first().ok_or(GlobalError::NoCurves)?.as_ref();
-    // Columns the right-hand side uses must agree across curves.
-    let rhs_syms = m.pool().free_symbols(m.rhs());
-    let rhs_cols: Vec<usize> = m
-        .used_columns()
-        .into_iter()
-        .filter(|&c| m.pool().find_symbol(&m.columns()[c]).is_some_and(|s| rhs_syms.contains(&s)))
-        .collect();
+    let first: Vec<&[f64]> = curves.first().ok_or(GlobalError::NoCurves)?.as_ref().iter().map(AsRef::as_ref).collect();
+    if first.len() != column_names.len() {
+        return Err(ProblemError::from(crate::formula::FormulaModelError::ColumnCount {
+            expected: column_names.len(),
+            got: first.len(),
+        })
+        .into());
+    }
+    // Columns the right-hand side uses (and the weights) must agree across curves.
+    let mut shared: Vec<usize> = resolved.compiled.rhs_columns();
+    shared.extend(sigma);
     for (ci, c) in curves.iter().enumerate() {
-        for &col in &rhs_cols {
-            if c.as_ref()[col] != first[col] {
+        let c = c.as_ref();
+        for &col in &shared {
+            if c.get(col).map(AsRef::as_ref) != Some(first[col]) {
                 return Err(GlobalError::DifferentColumn { curve: ci, column: column_names[col].clone() });
             }
         }
     }
-    let cols0: Vec<&[f64]> = first.iter().map(|c| c.as_slice()).collect();
-    let mut model = FormulaModel::new(m.clone(), &cols0).map_err(ProblemError::from)?;
+    let mut model = CompiledFormula::bind(&resolved.compiled, &first).map_err(ProblemError::from)?;
     let mut ys = Vec::with_capacity(curves.len());
+    let mut cols: Vec<&[f64]> = Vec::with_capacity(first.len());
     for (ci, c) in curves.iter().enumerate() {
-        let cols: Vec<&[f64]> = c.as_ref().iter().map(|v| v.as_slice()).collect();
+        cols.clear();
+        cols.extend(c.as_ref().iter().map(AsRef::as_ref));
         model.set_data(&cols).map_err(|source| GlobalError::Curve { curve: ci, source })?;
         if let Some(y0) = ys.first().map(Vec::len)
             && model.response().len() != y0
@@ -142,13 +150,31 @@ pub fn fit_global<C: AsRef<[Vec<f64>]>>(
         }
         ys.push(model.response().to_vec());
     }
-    model.set_data(&cols0).map_err(ProblemError::from)?;
+    model.set_data(&first).map_err(ProblemError::from)?;
+    let weights = match sigma {
+        None => None,
+        Some(s) => {
+            let sd = first[s];
+            let n = model.n_obs();
+            if sd.len() != n {
+                let name = column_names[s].clone();
+                return Err(ProblemError::SigmaLength { name, got: sd.len(), expected: n }.into());
+            }
+            if let Some(index) = sd.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(FitError::BadSigma { index, value: sd[index] }.into());
+            }
+            Some(sd.iter().map(|v| 1.0 / v).collect::<Vec<f64>>())
+        }
+    };
     let (n, p, q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
     let nc = curves.len();
     if n * nc <= q + p * nc {
         return Err(FitError::TooFewObservations { n: n * nc, params: q + p * nc }.into());
     }
     let mut prob = GlobalProblem::new(&mut model, ys, false);
+    if let Some(w) = weights {
+        prob = prob.with_weights(w);
+    }
     let lm_opts = LmOptions {
         lower: resolved.options.lm.lower.clone(),
         upper: resolved.options.lm.upper.clone(),

@@ -17,9 +17,10 @@
 use crate::error::FitError;
 use crate::fit::{Fit, FitOptions, FitWarning, Method, Outcome, fit};
 use crate::search::{self, SearchError};
-use crate::formula::{FormulaModel, FormulaModelError};
+use crate::formula::{CompiledFormula, FormulaModelError};
 use sepfit_expr::{Diagnostic, ModelFormula, ModelOptions};
 use crate::search::{SearchOptions, SearchReport};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Named data columns of equal length (columns a formula does not use may be empty).
@@ -371,6 +372,8 @@ pub struct Resolved {
     pub options: FitOptions,
     /// Remarks about the options (a start for a linear parameter, ignored).
     pub notes: Vec<String>,
+    /// `formula` compiled (once, here): fits bind data to it without recompiling.
+    pub compiled: Arc<CompiledFormula>,
 }
 
 /// The closest of `known` to `name`, if it is close (a typo, or another case).
@@ -481,7 +484,8 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
         }
     }
     fo.start = start.clone();
-    Ok(Resolved { formula: m, source: formula.to_string(), nonlinear: nl, start, given, lower, upper, options: fo, notes })
+    let compiled = Arc::new(CompiledFormula::new(m.clone())?);
+    Ok(Resolved { formula: m, source: formula.to_string(), nonlinear: nl, start, given, lower, upper, options: fo, notes, compiled })
 }
 
 /// Parses `formula` against the dataset's columns, checks the named options, fits, and reports
@@ -495,10 +499,10 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
 /// the fixed values are taken from `opts`, the options it was resolved with).
 pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
     let t0 = Instant::now();
-    let Resolved { formula: m, source, nonlinear: nl, start, given, lower, upper, options: fo, notes: resolve_notes } = resolved;
+    let Resolved { formula: m, source, nonlinear: nl, start, given, lower, upper, options: fo, notes: resolve_notes, compiled } = resolved;
     let (m, source, mut fo) = (m.clone(), source.clone(), fo.clone());
     let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
-    let mut model = FormulaModel::new(m.clone(), &columns)?;
+    let mut model = CompiledFormula::bind(compiled, &columns)?;
     let n = model.response().len();
     let sigma = match &opts.sigma {
         None => None,

@@ -117,6 +117,75 @@ fn global_fit_rejects_different_time_axes() {
     assert!(e.to_string().contains("same `t` for every curve"), "{e}");
 }
 
+#[test]
+fn weighted_global_fit_on_borrowed_slices() {
+    let t = t();
+    let sigma: Vec<f64> = (0..t.len()).map(|i| 0.005 + 0.01 * (noise(99, i) + 0.5)).collect();
+    let ys: Vec<Vec<f64>> = [(2.0, 0.5), (1.0, 1.5), (0.3, 2.2)]
+        .iter()
+        .enumerate()
+        .map(|(c, &(a1, a2))| {
+            t.iter().enumerate().map(|(i, t)| a1 * (-1.7 * t).exp() + a2 * (-0.35 * t).exp() + sigma[i] * noise(c as u64, i)).collect()
+        })
+        .collect();
+    let names = vec!["t".to_string(), "y".to_string(), "s".to_string()];
+    let formula = "y ~ a1*exp(-k1*t) + a2*exp(-k2*t)";
+    let mut opts = NamedOptions { start: vec![("k1".into(), 2.5), ("k2".into(), 0.2)], sigma: Some("s".into()), ..Default::default() };
+    // Borrowed columns: no copy of the shared time axis and weights per curve.
+    let curves: Vec<Vec<&[f64]>> = ys.iter().map(|y| vec![t.as_slice(), y.as_slice(), sigma.as_slice()]).collect();
+    // One curve: the weighted single fit (which polishes further: the rates to 1e-7).
+    let one = fit_global(formula, &names, &opts, &curves[..1]).unwrap();
+    let data = Dataset::new(names.clone(), vec![t.clone(), ys[0].clone(), sigma.clone()]).unwrap();
+    let single = fit_formula(formula, &data, &opts).unwrap();
+    assert!(one.converged && single.fit.converged);
+    for (k, name) in ["k1", "k2"].iter().enumerate() {
+        let p = single.param(name).unwrap();
+        assert!((one.nonlinear[k] - p.value).abs() < 1e-7 * p.value.abs(), "{name}: {} vs {}", one.nonlinear[k], p.value);
+        assert!((one.nonlinear_std_errors[k] - p.std_error).abs() < 1e-6 * p.std_error, "{name}");
+    }
+    assert!((one.rss - single.fit.rss).abs() < 1e-12 * single.fit.rss);
+    // All curves; the owned form gives the same numbers as the borrowed one.
+    let g = fit_global(formula, &names, &opts, &curves).unwrap();
+    let owned: Vec<Vec<Vec<f64>>> = ys.iter().map(|y| vec![t.clone(), y.clone(), sigma.clone()]).collect();
+    let go = fit_global(formula, &names, &opts, &owned).unwrap();
+    assert!(g.converged);
+    assert_eq!(g.nonlinear, go.nonlinear);
+    assert_eq!(g.linear, go.linear);
+    // A constant sigma changes the chi-square scale only.
+    let half = vec![0.5; t.len()];
+    let unweighted: Vec<Vec<&[f64]>> = ys.iter().map(|y| vec![t.as_slice(), y.as_slice(), half.as_slice()]).collect();
+    let gc = fit_global(formula, &names, &opts, &unweighted).unwrap();
+    opts.sigma = None;
+    let gu = fit_global(formula, &names, &opts, &unweighted).unwrap();
+    for k in 0..2 {
+        assert!((gc.nonlinear[k] - gu.nonlinear[k]).abs() < 1e-10 * gu.nonlinear[k].abs());
+    }
+    assert!((gc.rss - 4.0 * gu.rss).abs() < 1e-10 * gc.rss);
+}
+
+#[test]
+fn weighted_global_fit_errors() {
+    let t = t();
+    let y: Vec<f64> = t.iter().map(|t| (-t).exp()).collect();
+    let names = vec!["t".to_string(), "y".to_string(), "s".to_string()];
+    let (s1, mut s2) = (vec![0.1; t.len()], vec![0.1; t.len()]);
+    s2[5] = 0.2;
+    let opts = NamedOptions { start: vec![("k".into(), 1.0)], sigma: Some("s".into()), ..Default::default() };
+    let curves = vec![vec![t.as_slice(), y.as_slice(), s1.as_slice()], vec![t.as_slice(), y.as_slice(), s2.as_slice()]];
+    let e = fit_global("y ~ a*exp(-k*t)", &names, &opts, &curves).unwrap_err();
+    assert!(e.to_string().contains("same `s` for every curve"), "{e}");
+    s2[5] = -0.1;
+    let curves = vec![vec![t.as_slice(), y.as_slice(), s2.as_slice()]];
+    let e = fit_global("y ~ a*exp(-k*t)", &names, &opts, &curves).unwrap_err();
+    assert!(e.to_string().contains("sigma[5]"), "{e}");
+    let missing = NamedOptions { sigma: Some("w".into()), ..opts.clone() };
+    let e = fit_global("y ~ a*exp(-k*t)", &names, &missing, &curves).unwrap_err();
+    assert!(matches!(e, sepfit::GlobalError::Problem(sepfit::ProblemError::MissingSigmaColumn { .. })), "{e}");
+    let short = vec![vec![t.as_slice(), y.as_slice()]];
+    let e = fit_global("y ~ a*exp(-k*t)", &names, &opts, &short).unwrap_err();
+    assert!(e.to_string().contains("3 column names but 2 data columns"), "{e}");
+}
+
 /// Without starts every curve is searched on its own: the same optimum as a fit from good
 /// starts, the rates labelled in ascending order on every curve, and the result of a curve
 /// independent of the others (fitting it alone gives the same bits).

@@ -53,3 +53,53 @@ fn derivatives_match_central_differences() {
     check("y ~ a*exp(-k*t)*cos(w*t) + b*exp(-k*t)*sin(w*t)", &[0.4, 2.5]);
     check("y ~ b1/((1+exp(b2-b3*t))^(1/b4))", &[1.0, 0.7, 1.5]);
 }
+
+/// A compiled formula bound to data again and again gives the same bits as a model compiled
+/// anew for each data set, and predicts without the response.
+#[test]
+fn compiled_formula_reused() {
+    use sepfit::FitOptions;
+    use sepfit::formula::CompiledFormula;
+    use std::sync::Arc;
+    let t: Vec<f64> = (0..200).map(|i| i as f64 * 0.03).collect();
+    let m = ModelFormula::parse("y ~ a1*exp(-k1*t) + a2*exp(-k2*t) + c", &["t", "y"]).unwrap();
+    let compiled = Arc::new(CompiledFormula::new(m.clone()).unwrap());
+    let opts = FitOptions::with_start(&[2.0, 0.2]);
+    let mut reused = None::<FormulaModel>;
+    for (k, (k1, k2)) in [(1.5, 0.3), (2.5, 0.4), (1.5, 0.3)].into_iter().enumerate() {
+        let y: Vec<f64> = t.iter().map(|t| 2.0 * (-k1 * t).exp() + 0.7 * (-k2 * t).exp() + 0.1 + 1e-3 * ((k + 1) as f64 * t).sin()).collect();
+        let fresh = FormulaModel::new(m.clone(), &[&t, &y]).unwrap().fit(&opts).unwrap();
+        let bound = CompiledFormula::bind(&compiled, &[&t, &y]).unwrap().fit(&opts).unwrap();
+        let model = match &mut reused {
+            Some(r) => {
+                r.set_data(&[&t, &y]).unwrap();
+                r
+            }
+            None => reused.insert(CompiledFormula::bind(&compiled, &[&t, &y]).unwrap()),
+        };
+        let again = model.fit(&opts).unwrap();
+        for f in [&bound, &again] {
+            assert_eq!(f.nonlinear, fresh.nonlinear);
+            assert_eq!(f.linear, fresh.linear);
+            assert_eq!(f.stats.std_errors, fresh.stats.std_errors);
+            assert_eq!(f.rss.to_bits(), fresh.rss.to_bits());
+        }
+        // Predictions on new points need only the right-hand side's column.
+        let tn = [0.0, 0.5, 4.0];
+        let p = compiled.predict(&fresh.linear, &fresh.nonlinear, &[&tn, &[]]).unwrap();
+        // `FormulaModel::predict` takes the used columns in order of first appearance: y, t.
+        assert_eq!(m.used_columns(), vec![1, 0]);
+        let old = model.predict(&fresh.linear, &fresh.nonlinear, &[&[0.0; 3], &tn]).unwrap();
+        assert_eq!(p, old);
+        for (pi, &ti) in p.iter().zip(&tn) {
+            let (a, b) = (&fresh.linear, &fresh.nonlinear);
+            let want = a[0] * (-b[0] * ti).exp() + a[1] * (-b[1] * ti).exp() + a[2];
+            assert!((pi - want).abs() < 1e-14 * want.abs());
+        }
+    }
+    assert_eq!(compiled.rhs_columns(), vec![0]);
+    let e = compiled.predict(&[1.0], &[1.0, 1.0], &[&[0.0], &[]]).unwrap_err();
+    assert!(matches!(e, sepfit::FormulaModelError::ParamCount { linear: 3, nonlinear: 2, .. }), "{e}");
+    let e = compiled.predict(&[1.0; 3], &[1.0; 2], &[&[0.0]]).unwrap_err();
+    assert!(matches!(e, sepfit::FormulaModelError::ColumnCount { .. }), "{e}");
+}

@@ -281,9 +281,6 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
     let gf = match sepfit::fit_global(&args.model, &names, &opts, &curves) {
         Ok(v) => v,
         Err(sepfit::GlobalError::Problem(e)) => return Err(crate::args::problem_error(e, &data.path)),
-        Err(sepfit::GlobalError::SigmaNotSupported) => {
-            return Err(anyhow!("global fits do not take --sigma yet; fit unweighted").context(format!("cannot fit {}", data.path)).into());
-        }
         Err(e) => return Err(anyhow!(e).context(format!("cannot fit {}", data.path)).into()),
     };
     let solve_s = t0.elapsed().as_secs_f64();

@@ -37,6 +37,8 @@ pub struct GlobalProblem<'m, M: SeparableModel + ?Sized> {
     last: Vec<f64>,
     valid: bool,
     kaufman: bool,
+    /// Row weights `1/σ` common to every curve (`None`: unweighted).
+    w: Option<Vec<f64>>,
 }
 
 impl<'m, M: SeparableModel + ?Sized> GlobalProblem<'m, M> {
@@ -66,7 +68,16 @@ impl<'m, M: SeparableModel + ?Sized> GlobalProblem<'m, M> {
             last: vec![f64::NAN; q],
             valid: false,
             kaufman,
+            w: None,
         }
+    }
+
+    /// Weights every row by `w[i] = 1/σ_i`, the same for every curve (as the independent
+    /// variables are): the residuals become `W(y_c − f_c)` and the RSS a χ². `w` must have the
+    /// model's length (a shorter or longer one is ignored and the problem stays unweighted).
+    pub fn with_weights(mut self, w: Vec<f64>) -> Self {
+        self.w = (w.len() == self.n).then_some(w);
+        self
     }
 
     /// Rows per curve.
@@ -81,15 +92,24 @@ impl<'m, M: SeparableModel + ?Sized> GlobalProblem<'m, M> {
             return Err(ModelError::new("model produced non-finite values or derivatives"));
         }
         let (n, p, k) = (self.n, self.p, self.k);
+        let w = self.w.as_deref();
+        let put = |dst: &mut [f64], src: &[f64]| match w {
+            None => dst.copy_from_slice(src),
+            Some(w) => {
+                for ((d, s), w) in dst.iter_mut().zip(src).zip(w) {
+                    *d = w * s;
+                }
+            }
+        };
         for j in 0..p {
-            self.qr.col_mut(j).copy_from_slice(self.eval.basis.col_as_slice(j));
+            put(self.qr.col_mut(j), self.eval.basis.col_as_slice(j));
         }
         let mb = self.pattern.len();
         for c in 0..mb {
-            self.qr.col_mut(p + c).copy_from_slice(self.eval.d_basis.col_as_slice(c));
+            put(self.qr.col_mut(p + c), self.eval.d_basis.col_as_slice(c));
         }
         for c in 0..self.opattern.len() {
-            self.qr.col_mut(p + mb + c).copy_from_slice(self.eval.d_offset.col_as_slice(c));
+            put(self.qr.col_mut(p + mb + c), self.eval.d_offset.col_as_slice(c));
         }
         self.qr.factor_with_next(mb + self.opattern.len());
         let rank = if p > 0 { self.qr.rank() } else { 0 };
@@ -103,6 +123,11 @@ impl<'m, M: SeparableModel + ?Sized> GlobalProblem<'m, M> {
                 }
             } else {
                 v.copy_from_slice(y);
+            }
+            if let Some(w) = w {
+                for (d, w) in v.iter_mut().zip(w) {
+                    *d *= w;
+                }
             }
             self.qr.apply_qt(v);
             if p > 0 {
