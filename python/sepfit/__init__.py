@@ -241,7 +241,7 @@ class Model:
         y: Any = None,
         data: Any = None,
         *,
-        start: Optional[Mapping[str, float]] = None,
+        start: Union[None, str, Mapping[str, float]] = None,
         sigma: Any = None,
         absolute_sigma: bool = False,
         bounds: Optional[Mapping[str, Tuple[Optional[float], Optional[float]]]] = None,
@@ -302,7 +302,7 @@ class Model:
                     keep &= ~np.isnan(a)
                 if not keep.all():
                     arrays = [a[keep] for a in arrays]
-        prepared = self._prepare(names, _pairs(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol)
+        prepared = self._prepare(names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol)
         raw = prepared.fit([np.ascontiguousarray(a) for a in arrays])
         return ModelResult(raw, self, absolute_sigma=absolute_sigma and sigma is not None)
 
@@ -336,6 +336,16 @@ def _pairs(d: Optional[Mapping[str, float]]) -> list:
     if not isinstance(d, _Mapping):
         raise TypeError("give parameters as a dict {name: value}")
     return [(str(k), float(v)) for k, v in d.items()]
+
+
+def _starts(d: Union[None, str, Mapping[str, float]]) -> list:
+    """Starting values: a dict, or None / "auto" (every nonlinear parameter without a start
+    is found by a search over ranges derived from the formula and the data)."""
+    if isinstance(d, str):
+        if d != "auto":
+            raise TypeError('start must be a dict {name: value}, None or "auto"')
+        return []
+    return _pairs(d)
 
 
 def _bounds(b: Optional[Mapping[str, Any]]) -> list:
@@ -643,7 +653,7 @@ def fit_batch(
     y: Any,
     axis: int = -1,
     *,
-    start: Optional[Mapping[str, float]] = None,
+    start: Union[None, str, Mapping[str, float]] = None,
     sigma: Any = None,
     threads: Optional[int] = None,
     tol: Optional[float] = None,
@@ -674,7 +684,7 @@ def fit_batch(
         y,
         ax,
         arrays,
-        start=_pairs(start),
+        start=_starts(start),
         fixed=_pairs(fix),
         bounds=_bounds(bounds),
         sigma=_SIGMA if sigma is not None else None,
@@ -743,7 +753,7 @@ def fit_global(
     y: Any,
     axis: int = -1,
     *,
-    start: Optional[Mapping[str, float]] = None,
+    start: Union[None, str, Mapping[str, float]] = None,
     fix: Optional[Mapping[str, float]] = None,
     bounds: Optional[Mapping[str, Tuple[Optional[float], Optional[float]]]] = None,
     max_iterations: Optional[int] = None,
@@ -767,7 +777,7 @@ def fit_global(
         names,
         y2,
         [np.ascontiguousarray(a) for a in arrays],
-        start=_pairs(start),
+        start=_starts(start),
         fixed=_pairs(fix),
         bounds=_bounds(bounds),
         max_iterations=max_iterations,
@@ -834,7 +844,7 @@ def landscape(
     data: Any = None,
     params: Tuple[str, str] = ("b1", "b2"),
     *,
-    start: Optional[Mapping[str, float]] = None,
+    start: Union[None, str, Mapping[str, float]] = None,
     ranges: Optional[Mapping[str, Tuple[float, float]]] = None,
     grid: int = 100,
     sigma: Any = None,

@@ -28,6 +28,10 @@ def test_parameter_errors():
     searched, given = m.fit(Y, t=T), m.fit(Y, t=T, start={"k": 1.0})
     assert searched.converged
     np.testing.assert_allclose(searched.values, given.values, rtol=1e-8)
+    auto = m.fit(Y, t=T, start="auto")
+    np.testing.assert_array_equal(auto.values, searched.values)
+    with pytest.raises(TypeError, match="auto"):
+        m.fit(Y, t=T, start="automatic")
     with pytest.raises(sepfit.ParameterError, match="did you mean `k`"):
         m.fit(Y, t=T, start={"kk": 1.0, "k": 1.0})
     with pytest.raises(sepfit.ParameterError, match="linearly"):
