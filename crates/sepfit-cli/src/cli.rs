@@ -228,6 +228,12 @@ pub struct BatchArgs {
     /// Long format: the column naming each row's curve (rows of a curve must be contiguous).
     #[arg(long, conflicts_with = "wide")]
     pub by: Option<String>,
+    /// Without starting values: learn starts from the first N curves of the run (each searched
+    /// fully), then fit every curve from the learned start with the lowest loss on it; a curve
+    /// that does not converge from it is searched on its own. Much faster than searching every
+    /// curve when the curves are alike; results then depend on the curves learned from.
+    #[arg(long, value_name = "N")]
+    pub learn_starts: Option<usize>,
     /// Wide format: the first column is x, every other column is a curve.
     #[arg(long)]
     pub wide: bool,

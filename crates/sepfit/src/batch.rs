@@ -125,6 +125,8 @@ pub struct BatchFitter {
     search: Option<SearchOptions>,
     /// Whether given starts are searched around (a search was asked for) or held.
     around_starts: bool,
+    /// Starts learned from a sample of the curves ([`Self::learn_starts`]).
+    pool: Option<Vec<Vec<f64>>>,
 }
 
 impl BatchFitter {
@@ -145,7 +147,7 @@ impl BatchFitter {
             None if missing => Some(SearchOptions::per_curve()),
             None => None,
         };
-        Ok(BatchFitter { resolved, names, sigma, search, around_starts: opts.search.is_some() })
+        Ok(BatchFitter { resolved, names, sigma, search, around_starts: opts.search.is_some(), pool: None })
     }
 
     /// The per-curve search (`None` when every start is given and no search was asked for).
@@ -216,27 +218,14 @@ impl BatchFitter {
         let f = match &self.search {
             None => fit_with(model, &worker.y, opts, &mut worker.ws)?,
             Some(sopts) => {
-                let r = &self.resolved;
-                let starts: Vec<Option<f64>> = r.start.iter().zip(&r.given).map(|(s, g)| g.then_some(*s)).collect();
-                let found = search::search_formula(model, &r.formula, columns, &worker.y, opts, &starts, self.around_starts, sopts)
-                    .map_err(|e| match e {
-                    SearchError::Fit(f) => CurveError::Fit(f),
-                    other => CurveError::Search(other),
-                })?;
-                // Exchangeable blocks in the order they were sampled in (ascending), so that
-                // every curve's columns mean the same.
-                let mut f = found.fit;
-                let reference: Vec<f64> =
-                    (0..r.start.len()).map(|k| if r.given[k] { r.start[k] } else { found.report.start[k] }).collect();
-                let groups = search::exchangeable_blocks_at(&r.formula, columns, &f.nonlinear);
-                if let Some(b) = search::relabel(&f.nonlinear, &reference, &groups)
-                    && let Ok(g) = fit_with(model, &worker.y, &FitOptions { start: b, ..opts.clone() }, &mut worker.ws)
-                    && g.converged
-                    && g.rss <= search::same_loss_limit(f.rss, &worker.y, opts.sigma.as_deref())
-                {
-                    f = g;
+                let from_pool = match &self.pool {
+                    Some(pool) => self.fit_from_pool(model, &worker.y, opts, pool, &mut worker.ws),
+                    None => None,
+                };
+                match from_pool {
+                    Some(f) => f,
+                    None => self.searched(model, columns, &worker.y, opts, sopts, &mut worker.ws)?,
                 }
-                f
             }
         };
         let p = f.linear.len();
@@ -258,6 +247,95 @@ impl BatchFitter {
             warnings: f.warnings,
             error: None,
         })
+    }
+
+    /// A curve's search ([`search::search_formula`]), with exchangeable blocks in the order they
+    /// were sampled in (ascending), so that every curve's columns mean the same.
+    fn searched(
+        &self,
+        model: &mut FormulaModel,
+        columns: &[&[f64]],
+        y: &[f64],
+        opts: &FitOptions,
+        sopts: &SearchOptions,
+        ws: &mut FitWorkspace,
+    ) -> Result<crate::Fit, CurveError> {
+        let r = &self.resolved;
+        let starts: Vec<Option<f64>> = r.start.iter().zip(&r.given).map(|(s, g)| g.then_some(*s)).collect();
+        let found = search::search_formula(model, &r.formula, columns, y, opts, &starts, self.around_starts, sopts).map_err(|e| match e {
+            SearchError::Fit(f) => CurveError::Fit(f),
+            other => CurveError::Search(other),
+        })?;
+        let mut f = found.fit;
+        let reference: Vec<f64> = (0..r.start.len()).map(|k| if r.given[k] { r.start[k] } else { found.report.start[k] }).collect();
+        let groups = search::exchangeable_blocks_at(&r.formula, columns, &f.nonlinear);
+        if let Some(b) = search::relabel(&f.nonlinear, &reference, &groups)
+            && let Ok(g) = fit_with(model, y, &FitOptions { start: b, ..opts.clone() }, ws)
+            && g.converged
+            && g.rss <= search::same_loss_limit(f.rss, y, opts.sigma.as_deref())
+        {
+            f = g;
+        }
+        Ok(f)
+    }
+
+    /// The fit from the learned start with the lowest reduced loss on this curve, if it
+    /// converges to a full-rank optimum (otherwise the curve is searched on its own).
+    fn fit_from_pool(&self, model: &mut FormulaModel, y: &[f64], opts: &FitOptions, pool: &[Vec<f64>], ws: &mut FitWorkspace) -> Option<crate::Fit> {
+        let best = {
+            let mut prob = crate::VarProProblem::compact(model, y, opts.sigma.as_deref(), crate::JacobianKind::GolubPereyra).ok()?;
+            let mut best: Option<(f64, &Vec<f64>)> = None;
+            for b in pool {
+                if prob.project(b).is_ok() {
+                    let l = prob.rss();
+                    if l.is_finite() && best.is_none_or(|(bl, _)| l < bl) {
+                        best = Some((l, b));
+                    }
+                }
+            }
+            best?.1.clone()
+        };
+        let f = fit_with(model, y, &FitOptions { start: best, ..opts.clone() }, ws).ok()?;
+        let degenerate = f.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. } | FitWarning::SingularJacobian { .. }));
+        (f.outcome == Outcome::Converged && !degenerate).then_some(f)
+    }
+
+    /// Learns starting values from a sample of the curves (`curves[c][j]`: column `j` of curve
+    /// `c`): each is searched on its own with the full search, and the distinct optima found
+    /// become the starts every later curve is fitted from — the one with the lowest reduced
+    /// loss on that curve; a curve whose fit from it does not converge to a full-rank optimum
+    /// is searched on its own. Much cheaper than a search per curve when the curves are alike
+    /// (an image of decays); results then depend on which curves were learned from. Does
+    /// nothing when every start is given and no search was asked for. Returns the number of
+    /// distinct starts learned.
+    pub fn learn_starts(&mut self, curves: &[Vec<&[f64]>]) -> usize {
+        if self.search.is_none() {
+            return 0;
+        }
+        let full = SearchOptions::default();
+        let mut pool: Vec<Vec<f64>> = Vec::new();
+        let mut worker = BatchWorker::default();
+        for cols in curves {
+            let Ok(model) = FormulaModel::new(self.resolved.formula.clone(), cols) else { continue };
+            let y = model.response().to_vec();
+            let mut model = model;
+            let opts = match self.sigma {
+                Some(s) => FitOptions { sigma: Some(cols[s].to_vec()), ..self.resolved.options.clone() },
+                None => self.resolved.options.clone(),
+            };
+            let Ok(f) = self.searched(&mut model, cols, &y, &opts, &full, &mut worker.ws) else { continue };
+            if f.outcome != Outcome::Converged {
+                continue;
+            }
+            let b = f.nonlinear;
+            let new = !pool.iter().any(|p| p.iter().zip(&b).all(|(u, v)| (u - v).abs() <= 1e-3 * (u.abs() + v.abs())));
+            if new && pool.len() < 16 {
+                pool.push(b);
+            }
+        }
+        let n = pool.len();
+        self.pool = (n > 0).then_some(pool);
+        n
     }
 
     /// Fits every curve in parallel (all cores, or the current rayon pool); results in input

@@ -218,3 +218,32 @@ fn batch_without_starts_searches_each_curve() {
     let alone = auto.fit_all(&curves[5..6]);
     assert_eq!(alone[0].values, res[5].values);
 }
+
+/// Starts learned from a few curves: every curve reaches the same optimum as from good starts.
+#[test]
+fn batch_with_learned_starts() {
+    let t = t();
+    let names = vec!["t".to_string(), "y".to_string()];
+    let curves: Vec<Vec<Vec<f64>>> = (0..30)
+        .map(|c| {
+            let (k1, k2) = (0.5 + 0.02 * c as f64, 3.0 + 0.05 * c as f64);
+            let y = t.iter().enumerate().map(|(i, t)| 2.0 * (-k2 * t).exp() + 1.0 * (-k1 * t).exp() + 0.002 * noise(c + 100, i)).collect();
+            vec![t.clone(), y]
+        })
+        .collect();
+    let model = "y ~ a1*exp(-k1*t) + a2*exp(-k2*t)";
+    let mut learned = BatchFitter::new(model, &names, &NamedOptions::default()).unwrap();
+    let sample: Vec<Vec<&[f64]>> = curves[..3].iter().map(|c| c.iter().map(|v| v.as_slice()).collect()).collect();
+    let n = learned.learn_starts(&sample);
+    assert!((1..=3).contains(&n), "{n} starts learned");
+    let res = learned.fit_all(&curves);
+    let reference = BatchFitter::new(model, &names, &NamedOptions::with_start(&[("k1", 0.5), ("k2", 3.0)])).unwrap().fit_all(&curves);
+    for (c, (r, g)) in res.iter().zip(&reference).enumerate() {
+        assert!(r.converged, "curve {c}: {r:?}");
+        assert!((r.rss - g.rss).abs() <= 1e-9 * g.rss, "curve {c}: rss {} vs {}", r.rss, g.rss);
+        assert!(r.values[2] < r.values[3], "curve {c}: {:?}", r.values);
+    }
+    // With every start given and no search asked for, there is nothing to learn.
+    let mut given = BatchFitter::new(model, &names, &NamedOptions::with_start(&[("k1", 0.5), ("k2", 3.0)])).unwrap();
+    assert_eq!(given.learn_starts(&sample), 0);
+}

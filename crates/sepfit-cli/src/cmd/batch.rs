@@ -356,6 +356,7 @@ fn fingerprint(args: &BatchArgs, opts: &NamedOptions) -> String {
     kv("--sigma", format!("{:?}", opts.sigma));
     kv("--nonlinear", format!("{:?}", opts.force_nonlinear));
     kv("--search", format!("{:?}", opts.search.as_ref().map(|s| s.samples)));
+    kv("--learn-starts", format!("{:?}", args.learn_starts));
     kv("method", format!("{:?}", opts.method));
     kv("--max-iter", format!("{:?}", args.max_iter));
     kv("--tol", format!("{:?}", args.tol));
@@ -588,7 +589,8 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         .filter(|&i| i != by_idx)
         .collect();
     let num_names: Vec<String> = field_of.iter().map(|&i| names[i].clone()).collect();
-    let f = fitter(args, &num_names, opts)?;
+    let mut f = fitter(args, &num_names, opts)?;
+    let mut to_learn = args.learn_starts.unwrap_or(0);
     let used: Vec<usize> = {
         let m = &f.resolved().formula;
         let mut u = m.used_columns();
@@ -646,6 +648,19 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
             if eof && let Some(c) = st.pending.take() {
                 st.finish(c, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
+            if to_learn > 0 {
+                let sample: Vec<Vec<&[f64]>> = curves
+                    .iter()
+                    .filter(|c| c.error.is_none())
+                    .take(to_learn)
+                    .map(|c| c.cols.iter().map(|v| v.as_slice()).collect())
+                    .collect();
+                if !sample.is_empty() || eof {
+                    f.learn_starts(&sample);
+                    to_learn = 0;
+                }
+            }
+            let f = &f;
             let (next_blocks, next_eof) = if eof { (Vec::new(), true) } else { recv_round()? };
             // Fit and write these curves while the next round's blocks are parsed.
             let (written, next_parsed) = rayon::join(
@@ -1083,7 +1098,7 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     }
     let n = names.len() - 1;
     let fit_names = vec![names[0].clone(), "y".to_string()];
-    let f = fitter(args, &fit_names, opts)?;
+    let mut f = fitter(args, &fit_names, opts)?;
     let mut x = Vec::new();
     let mut vals: Vec<Vec<f64>> = Vec::new();
     let mut bad: Vec<Option<String>> = vec![None; n];
@@ -1133,6 +1148,13 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         }
     }
     let start = done.len();
+    if let Some(k) = args.learn_starts {
+        let ys: Vec<Vec<f64>> =
+            (start..n).filter(|&j| bad[j].is_none()).take(k).map(|j| vals.iter().map(|r| r[j]).collect()).collect();
+        let sample: Vec<Vec<&[f64]>> = ys.iter().map(|y| vec![x.as_slice(), y.as_slice()]).collect();
+        f.learn_starts(&sample);
+    }
+    let f = &f;
     let pb = progress(Some((n - start) as u64));
     let n_params = f.param_names().len();
     let chunk = args.chunk.max(1);
