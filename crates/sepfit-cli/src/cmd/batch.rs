@@ -666,7 +666,7 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
             let (written, next_parsed) = rayon::join(
                 || -> Result<(), CliError> {
                     for group in curves.chunks(chunk) {
-                        let results = fit_group(&f, group, n_params);
+                        let results = fit_group(f, group, n_params);
                         write_group(out, &mut summary, &results)?;
                         if let Some(pb) = &pb {
                             pb.inc(group.len() as u64);
@@ -1171,7 +1171,7 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
                         f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
                     }
                 };
-                (r.error.is_some(), r.converged, row(&f, names[j + 1].as_bytes(), &r, n_params))
+                (r.error.is_some(), r.converged, row(f, names[j + 1].as_bytes(), &r, n_params))
             })
             .collect();
         write_group(out, &mut summary, &results)?;

@@ -26,8 +26,8 @@
 //! sets `N`.
 
 pub mod dimensions;
-mod ranges;
-mod symmetry;
+pub mod ranges;
+pub mod symmetry;
 
 use crate::error::FitError;
 use crate::fit::{Fit, FitOptions, Outcome, fit};
