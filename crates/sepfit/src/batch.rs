@@ -127,6 +127,8 @@ pub struct BatchFitter {
     around_starts: bool,
     /// Starts learned from a sample of the curves ([`Self::learn_starts`]).
     pool: Option<Vec<Vec<f64>>>,
+    /// The exchangeable blocks of the model (found when the starts were learned).
+    pool_groups: Vec<Vec<Vec<usize>>>,
 }
 
 impl BatchFitter {
@@ -147,7 +149,7 @@ impl BatchFitter {
             None if missing => Some(SearchOptions::per_curve()),
             None => None,
         };
-        Ok(BatchFitter { resolved, names, sigma, search, around_starts: opts.search.is_some(), pool: None })
+        Ok(BatchFitter { resolved, names, sigma, search, around_starts: opts.search.is_some(), pool: None, pool_groups: Vec::new() })
     }
 
     /// The per-curve search (`None` when every start is given and no search was asked for).
@@ -281,7 +283,14 @@ impl BatchFitter {
 
     /// The fit from the learned start with the lowest reduced loss on this curve, if it
     /// converges to a full-rank optimum (otherwise the curve is searched on its own).
-    fn fit_from_pool(&self, model: &mut FormulaModel, y: &[f64], opts: &FitOptions, pool: &[Vec<f64>], ws: &mut FitWorkspace) -> Option<crate::Fit> {
+    fn fit_from_pool(
+        &self,
+        model: &mut FormulaModel,
+        y: &[f64],
+        opts: &FitOptions,
+        pool: &[Vec<f64>],
+        ws: &mut FitWorkspace,
+    ) -> Option<crate::Fit> {
         let best = {
             let mut prob = crate::VarProProblem::compact(model, y, opts.sigma.as_deref(), crate::JacobianKind::GolubPereyra).ok()?;
             let mut best: Option<(f64, &Vec<f64>)> = None;
@@ -295,7 +304,15 @@ impl BatchFitter {
             }
             best?.1.clone()
         };
-        let f = fit_with(model, y, &FitOptions { start: best, ..opts.clone() }, ws).ok()?;
+        let mut f = fit_with(model, y, &FitOptions { start: best.clone(), ..opts.clone() }, ws).ok()?;
+        // Exchangeable blocks in the learned start's (ascending) order.
+        if let Some(b) = search::relabel(&f.nonlinear, &best, &self.pool_groups)
+            && let Ok(g) = fit_with(model, y, &FitOptions { start: b, ..opts.clone() }, ws)
+            && g.converged
+            && g.rss <= search::same_loss_limit(f.rss, y, opts.sigma.as_deref())
+        {
+            f = g;
+        }
         let degenerate = f.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. } | FitWarning::SingularJacobian { .. }));
         (f.outcome == Outcome::Converged && !degenerate).then_some(f)
     }
@@ -326,6 +343,9 @@ impl BatchFitter {
             let Ok(f) = self.searched(&mut model, cols, &y, &opts, &full, &mut worker.ws) else { continue };
             if f.outcome != Outcome::Converged {
                 continue;
+            }
+            if pool.is_empty() {
+                self.pool_groups = search::exchangeable_blocks_at(&self.resolved.formula, cols, &f.nonlinear);
             }
             let b = f.nonlinear;
             let new = !pool.iter().any(|p| p.iter().zip(&b).all(|(u, v)| (u - v).abs() <= 1e-3 * (u.abs() + v.abs())));
