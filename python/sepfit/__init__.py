@@ -251,6 +251,7 @@ class Model:
         max_iterations: Optional[int] = None,
         nan_policy: Optional[str] = None,
         tol: Optional[float] = None,
+        search: Union[None, bool, int] = None,
         **columns: Any,
     ) -> "ModelResult":
         """Fits the model.
@@ -265,7 +266,10 @@ class Model:
         nonlinear (e.g. to bound them); ``nan_policy``: ``None``/``'raise'`` (an error names
         the row and column) or ``'omit'`` (drop rows with a NaN); ``tol``: relative tolerance
         ``ftol = xtol = gtol`` (default ``None``: full precision, 1e-15 with Gauss-Newton
-        polishing; scipy's ``curve_fit`` stops at 1.49e-8).
+        polishing; scipy's ``curve_fit`` stops at 1.49e-8). ``search``: ``True`` (or a number
+        of samples) searches for the best optimum even where starts are given (a multi-start
+        around them and over ranges from the formula and the data); parameters without a start
+        are searched for in any case.
 
         The model is parsed and compiled once per set of column names and options and kept
         with this ``Model``: fitting it again (new data, same options) only binds the data.
@@ -302,14 +306,14 @@ class Model:
                     keep &= ~np.isnan(a)
                 if not keep.all():
                     arrays = [a[keep] for a in arrays]
-        prepared = self._prepare(names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol)
+        prepared = self._prepare(names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol, _search(search))
         raw = prepared.fit([np.ascontiguousarray(a) for a in arrays])
         return ModelResult(raw, self, absolute_sigma=absolute_sigma and sigma is not None)
 
-    def _prepare(self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol):
+    def _prepare(self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol, search=None):
         """The formula resolved against these column names with these options and compiled
         (`_sepfit.Prepared`), from the cache when this Model has seen them before."""
-        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol)
+        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol, search)
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = _sepfit.prepare(
@@ -323,6 +327,7 @@ class Model:
                 method=method,
                 max_iterations=max_iterations,
                 tol=None if tol is None else float(tol),
+                search=search,
             )
             if len(self._prepared) >= self._PREPARED_MAX:
                 self._prepared.pop(next(iter(self._prepared)))
@@ -346,6 +351,18 @@ def _starts(d: Union[None, str, Mapping[str, float]]) -> list:
             raise TypeError('start must be a dict {name: value}, None or "auto"')
         return []
     return _pairs(d)
+
+
+def _search(s: Union[None, bool, int]) -> Optional[int]:
+    """`search=`: None/False → None (search only where a start is missing), True → 0 (the
+    default number of samples), n → n samples."""
+    if s is None or s is False:
+        return None
+    if s is True:
+        return 0
+    if isinstance(s, int) and s > 0:
+        return int(s)
+    raise TypeError("search must be True, False, None or a positive number of samples")
 
 
 def _bounds(b: Optional[Mapping[str, Any]]) -> list:
@@ -663,6 +680,7 @@ def fit_batch(
     nonlinear: Sequence[str] = (),
     max_iterations: Optional[int] = None,
     data: Any = None,
+    search: Union[None, bool, int] = None,
     **columns: Any,
 ) -> BatchResult:
     """Fits every curve of ``y`` (any N-D array, the curves along ``axis``) on its own.
@@ -693,6 +711,7 @@ def fit_batch(
         max_iterations=max_iterations,
         threads=threads,
         tol=tol,
+        search=_search(search),
     )
     return BatchResult(d, y.shape[:ax] + y.shape[ax + 1 :], model)
 

@@ -99,6 +99,7 @@ def fit_batch(
     max_iterations: Optional[int] = None,
     threads: Optional[int] = None,
     tol: Optional[float] = None,
+    search: Optional[int] = None,
 ) -> dict: ...
 
 class Prepared:
@@ -118,6 +119,7 @@ def prepare(
     method: str = "varpro",
     max_iterations: Optional[int] = None,
     tol: Optional[float] = None,
+    search: Optional[int] = None,
 ) -> Prepared: ...
 def _bench_batch(
     formula: str,

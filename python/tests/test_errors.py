@@ -32,6 +32,12 @@ def test_parameter_errors():
     np.testing.assert_array_equal(auto.values, searched.values)
     with pytest.raises(TypeError, match="auto"):
         m.fit(Y, t=T, start="automatic")
+    # search=True from a start: the same optimum, and the report says a search ran.
+    s = m.fit(Y, t=T, start={"k": 50.0}, search=True)
+    np.testing.assert_allclose(s.values, given.values, rtol=1e-8)
+    assert "Search:" in s.summary()
+    with pytest.raises(TypeError, match="search"):
+        m.fit(Y, t=T, search=-3)
     with pytest.raises(sepfit.ParameterError, match="did you mean `k`"):
         m.fit(Y, t=T, start={"kk": 1.0, "k": 1.0})
     with pytest.raises(sepfit.ParameterError, match="linearly"):

@@ -63,7 +63,7 @@ fn error_code(r: &CurveResult) -> u8 {
 /// one is copied into the thread's buffer first.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (formula, names, y, axis, columns, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, threads = None, tol = None))]
+#[pyo3(signature = (formula, names, y, axis, columns, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, threads = None, tol = None, search = None))]
 fn fit_batch<'py>(
     py: Python<'py>,
     formula: &str,
@@ -80,8 +80,9 @@ fn fit_batch<'py>(
     max_iterations: Option<usize>,
     threads: Option<usize>,
     tol: Option<f64>,
+    search: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations)?;
+    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search)?;
     if names.len() != columns.len() + 1 {
         return Err(DataError::new_err(format!("{} names for {} columns", names.len(), columns.len() + 1)));
     }
@@ -216,7 +217,7 @@ fn _bench_batch<'py>(
     threads: Option<usize>,
     tol: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
-    let opts = named_options(start, Vec::new(), Vec::new(), None, Vec::new(), "varpro", None)?;
+    let opts = named_options(start, Vec::new(), Vec::new(), None, Vec::new(), "varpro", None, None)?;
     let shared: Vec<Vec<f64>> = columns.iter().map(|c| c.as_array().to_vec()).collect();
     let curves: Vec<Vec<Vec<f64>>> = y
         .as_array()

@@ -78,6 +78,7 @@ pub(crate) fn parse_method(method: &str) -> PyResult<Method> {
 }
 
 /// Named options from the Python keywords.
+#[allow(clippy::too_many_arguments)] // the Python keywords, one to one
 pub(crate) fn named_options(
     start: Vec<(String, f64)>,
     fixed: Vec<(String, f64)>,
@@ -86,8 +87,12 @@ pub(crate) fn named_options(
     force_nonlinear: Vec<String>,
     method: &str,
     max_iterations: Option<usize>,
+    search: Option<usize>,
 ) -> PyResult<NamedOptions> {
-    Ok(NamedOptions { start, fixed, bounds, sigma, force_nonlinear, method: parse_method(method)?, max_iterations, ..Default::default() })
+    // `search`: None (search only parameters without a start), Some(0) (search with the
+    // default number of samples), Some(n) (n samples).
+    let search = search.map(|n| sepfit::search::SearchOptions { samples: (n > 0).then_some(n), ..Default::default() });
+    Ok(NamedOptions { start, fixed, bounds, sigma, force_nonlinear, method: parse_method(method)?, max_iterations, search, ..Default::default() })
 }
 
 /// Runs `f`, turning a Rust panic into a Python exception (`FitError`) rather than letting

@@ -274,7 +274,7 @@ impl Prepared {
 /// Gauss–Newton polishing; polishing is skipped above 1e-13, as `sepfit batch` does).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None))]
+#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None, search = None))]
 fn prepare(
     py: Python<'_>,
     formula: &str,
@@ -287,8 +287,9 @@ fn prepare(
     method: &str,
     max_iterations: Option<usize>,
     tol: Option<f64>,
+    search: Option<usize>,
 ) -> PyResult<Prepared> {
-    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations)?;
+    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search)?;
     if let Some(t) = tol
         && !(t.is_finite() && t > 0.0)
     {
@@ -323,7 +324,7 @@ fn fit(
     max_iterations: Option<usize>,
     data_name: String,
 ) -> PyResult<FitResult> {
-    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None)?;
+    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None, None)?;
     prepared.fit(py, columns, data_name)
 }
 
