@@ -520,3 +520,40 @@ fn fit_counts_lines_after_comments() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("data row 2 (line 4), column `y`: `abc`, which is not a number"), "{}", err(&o));
 }
+
+/// Without starts (`--start auto`, or learned from the first curves) every curve reaches the
+/// optimum a good start gives.
+#[test]
+fn batch_without_starts_and_with_learned_starts() {
+    let d = dir("auto");
+    let data = d.join("in.csv");
+    std::fs::write(&data, long_csv(40)).unwrap();
+    let run = |out: &str, start: &str, extra: &[&str]| {
+        let out = d.join(out);
+        let mut a = vec!["batch", s(&data), "--by", "curve", "--model", MODEL, "--start", start, "--out", s(&out)];
+        a.extend_from_slice(extra);
+        let o = bin().args(&a).output().unwrap();
+        assert!(o.status.success(), "{}", err(&o));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
+        let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+        let (rss, k, conv) = (col("rss"), col("k"), col("converged"));
+        lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[rss].parse::<f64>().unwrap(), f[k].parse::<f64>().unwrap(), f[conv] == "true")
+            })
+            .collect::<Vec<_>>()
+    };
+    let given = run("given.csv", "k=1", &[]);
+    for (name, extra) in [("auto.csv", &[][..]), ("learned.csv", &["--learn-starts", "3"][..])] {
+        let got = run(name, "auto", extra);
+        assert_eq!(got.len(), 40);
+        for (c, (g, r)) in given.iter().zip(&got).enumerate() {
+            assert!(r.2, "{name}: curve {c} did not converge");
+            assert!((r.0 - g.0).abs() <= 1e-9 * g.0, "{name}: curve {c}: rss {} vs {}", r.0, g.0);
+            assert!((r.1 - g.1).abs() <= 1e-6 * g.1, "{name}: curve {c}: k {} vs {}", r.1, g.1);
+        }
+    }
+}
