@@ -237,6 +237,11 @@ pub struct BatchArgs {
     /// Wide format: the first column is x, every other column is a curve.
     #[arg(long)]
     pub wide: bool,
+    /// With a `.npy` array (the curves along its last axis, in C order, as `numpy.save`
+    /// writes them): the independent variable, `NAME=START:STEP` (e.g. "t=0:0.05") or
+    /// `NAME=FILE.npy` (a 1-D array). Curves are numbered by their flat index.
+    #[arg(long, value_name = "NAME=SPEC")]
+    pub x: Option<String>,
     /// Output CSV: one row per curve, in input order.
     #[arg(long)]
     pub out: PathBuf,

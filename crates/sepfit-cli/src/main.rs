@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod data;
 mod fitting;
+mod npy;
 mod values;
 
 use clap::Parser;

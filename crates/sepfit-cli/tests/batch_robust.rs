@@ -557,3 +557,51 @@ fn batch_without_starts_and_with_learned_starts() {
         }
     }
 }
+
+/// A `.npy` array in, the same bytes out as the same curves in long CSV; bad arrays and a
+/// missing --x are clear errors.
+#[test]
+fn npy_input_gives_the_same_rows_as_csv() {
+    let d = dir("npy");
+    let (n, len) = (30usize, 24usize);
+    let mut vals = Vec::new();
+    let mut csv = String::from("curve,t,y\n");
+    for c in 0..n {
+        for line in curve_rows(&c.to_string(), c).lines() {
+            let f: Vec<&str> = line.split(',').collect();
+            vals.push(f[2].parse::<f64>().unwrap());
+            csv += &format!("{line}\n");
+        }
+    }
+    let mut h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': (3, 10, {len}), }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(h.as_bytes());
+    bytes.extend(vals.iter().flat_map(|v| v.to_le_bytes()));
+    let (npy, csv_path) = (d.join("in.npy"), d.join("in.csv"));
+    std::fs::write(&npy, &bytes).unwrap();
+    std::fs::write(&csv_path, csv).unwrap();
+    let (o1, o2) = (d.join("a.csv"), d.join("b.csv"));
+    let o = bin().args(["batch", s(&npy), "--model", MODEL, "--x", "t=0:0.2", "--start", "k=1", "--out", s(&o1)]).output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let o = batch(&csv_path, &o2, &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(&o1).unwrap(), std::fs::read(&o2).unwrap());
+    let fails = |extra: &[&str], needle: &str| {
+        let mut a = vec!["batch", s(&npy), "--model", MODEL, "--start", "k=1", "--out", s(&o1)];
+        a.extend_from_slice(extra);
+        let o = bin().args(&a).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+        assert!(err(&o).contains(needle), "expected {needle:?} in {}", err(&o));
+    };
+    fails(&[], "--x");
+    fails(&["--x", "t"], "should look like");
+    fails(&["--x", "y=0:1"], "not `y`");
+    fails(&["--x", "t=0:0.2", "--wide"], "drop --by/--wide");
+    std::fs::write(&npy, &bytes[..bytes.len() - 5]).unwrap();
+    fails(&["--x", "t=0:0.2"], "cut short");
+}

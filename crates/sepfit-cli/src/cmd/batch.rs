@@ -37,7 +37,14 @@ fn max_threads() -> usize {
 
 pub fn run(args: &BatchArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    if args.by.is_none() && !args.wide {
+    let npy = args.data.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if npy && (args.by.is_some() || args.wide) {
+        return Err(anyhow!("a .npy array holds the curves along its last axis: drop --by/--wide and give --x").into());
+    }
+    if !npy && args.x.is_some() {
+        return Err(anyhow!("--x is for .npy arrays; a CSV names its x column in the header").into());
+    }
+    if args.by.is_none() && !args.wide && !npy {
         return Err(anyhow!("say how curves are laid out: --by COLUMN for long format (one row per point), or --wide (one column per curve)").into());
     }
     let mut want_threads = args.threads.unwrap_or(0);
@@ -56,7 +63,15 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| anyhow!("cannot start worker threads: {e}"))?;
     let threads = pool.current_num_threads();
-    let summary = pool.install(|| if args.wide { run_wide(args, &opts, &mut out) } else { run_long(args, &opts, &mut out) })?;
+    let summary = pool.install(|| {
+        if npy {
+            run_npy(args, &opts, &mut out)
+        } else if args.wide {
+            run_wide(args, &opts, &mut out)
+        } else {
+            run_long(args, &opts, &mut out)
+        }
+    })?;
     out.finish()?;
     let secs = t0.elapsed().as_secs_f64();
     eprintln!(
@@ -357,6 +372,7 @@ fn fingerprint(args: &BatchArgs, opts: &NamedOptions) -> String {
     kv("--nonlinear", format!("{:?}", opts.force_nonlinear));
     kv("--search", format!("{:?}", opts.search.as_ref().map(|s| s.samples)));
     kv("--learn-starts", format!("{:?}", args.learn_starts));
+    kv("--x", format!("{:?}", args.x));
     kv("method", format!("{:?}", opts.method));
     kv("--max-iter", format!("{:?}", args.max_iter));
     kv("--tol", format!("{:?}", args.tol));
@@ -1172,6 +1188,92 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
                     }
                 };
                 (r.error.is_some(), r.converged, row(f, names[j + 1].as_bytes(), &r, n_params))
+            })
+            .collect();
+        write_group(out, &mut summary, &results)?;
+        if let Some(pb) = &pb {
+            pb.inc((j1 - j0) as u64);
+        }
+        j0 = j1;
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    Ok(summary)
+}
+
+/// The independent variable of a `.npy` batch: `NAME=START:STEP` or `NAME=FILE.npy`.
+fn npy_x(spec: &str, len: usize) -> anyhow::Result<(String, Vec<f64>)> {
+    let (name, what) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--x {spec:?} should look like \"t=0:0.05\" (start:step) or \"t=times.npy\""))?;
+    let name = name.trim().to_string();
+    let what = what.trim();
+    if name.is_empty() || name == "y" {
+        bail!("--x needs the name the formula uses for the independent variable (not `y`, the curve values), e.g. \"t=0:0.05\"");
+    }
+    if let Some((a, b)) = what.split_once(':') {
+        let (a, b): (f64, f64) = (
+            a.trim().parse().map_err(|_| anyhow!("--x: the start `{a}` is not a number"))?,
+            b.trim().parse().map_err(|_| anyhow!("--x: the step `{b}` is not a number"))?,
+        );
+        if !(a.is_finite() && b.is_finite()) {
+            bail!("--x: start and step must be finite");
+        }
+        return Ok((name, (0..len).map(|i| a + b * i as f64).collect()));
+    }
+    let arr = crate::npy::read(Path::new(what))?;
+    if arr.shape.len() != 1 || arr.shape[0] != len {
+        bail!("--x {what}: shape {:?}, but the curves have {len} points (a 1-D array of {len} values is needed)", arr.shape);
+    }
+    if let Some(i) = arr.data.iter().position(|v| !v.is_finite()) {
+        bail!("--x {what}: value {} (index {i}) is not finite", arr.data[i]);
+    }
+    Ok((name, arr.data))
+}
+
+/// A `.npy` array: every lane along the last axis is a curve (contiguous: no copy).
+fn run_npy(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Summary, CliError> {
+    let arr = crate::npy::read(&args.data)?;
+    let path = args.data.display().to_string();
+    let Some((&len, lead)) = arr.shape.split_last() else {
+        return Err(anyhow!("{path} is a scalar; it needs the curves along its last axis").into());
+    };
+    let n: usize = lead.iter().product();
+    if len == 0 || n == 0 {
+        return Err(anyhow!("{path} has shape {:?}: no curves to fit", arr.shape).into());
+    }
+    let spec = args.x.as_deref().ok_or_else(|| anyhow!("give the independent variable of the curves, e.g. --x \"t=0:0.05\" or --x \"t=times.npy\""))?;
+    let (xname, x) = npy_x(spec, len)?;
+    let mut f = fitter(args, &[xname, "y".to_string()], opts)?;
+    let mut summary = Summary::default();
+    let done = open_rows(args, opts, out, &f, &mut summary)?;
+    for (k, id) in done.iter().enumerate() {
+        if id.as_slice() != k.to_string().as_bytes() {
+            return Err(anyhow!("cannot resume: the output has curve `{}` where the array has curve {k}", echo(id)).into());
+        }
+    }
+    let start = done.len();
+    if start > n {
+        return Err(anyhow!("cannot resume: the output has {start} curves, the array {n}").into());
+    }
+    let curve = |j: usize| &arr.data[j * len..(j + 1) * len];
+    if let Some(k) = args.learn_starts {
+        let sample: Vec<Vec<&[f64]>> = (start..n).take(k).map(|j| vec![x.as_slice(), curve(j)]).collect();
+        f.learn_starts(&sample);
+    }
+    let f = &f;
+    let pb = progress(Some((n - start) as u64));
+    let n_params = f.param_names().len();
+    let chunk = args.chunk.max(1);
+    let mut j0 = start;
+    while j0 < n {
+        let j1 = (j0 + chunk).min(n);
+        let results: Vec<(bool, bool, Vec<u8>)> = (j0..j1)
+            .into_par_iter()
+            .map_init(BatchWorker::default, |worker, j| {
+                let r = f.fit_curve(worker, &[x.as_slice(), curve(j)]);
+                (r.error.is_some(), r.converged, row(f, j.to_string().as_bytes(), &r, n_params))
             })
             .collect();
         write_group(out, &mut summary, &results)?;
