@@ -47,6 +47,7 @@ fn refusals_are_clean_errors() {
         (&["--model", MM, "--model", MM_LIN, "--model", MM_LIN], "give it twice"),
         (&["--model", MM, "--model", "demand ~ Vm*conc/(K + conc) + b*conc"], "demand"),
         (&["--model", MM, "--model", MM_LIN, "--start", "Kx=1"], "did you mean `K`"),
+        (&["--model", MM, "--model", "conc ~ a*rate + b*rate^2 + c"], "different responses"),
     ];
     for (args, needle) in cases {
         let path = data("puromycin.csv");
