@@ -27,6 +27,9 @@ pub enum Command {
     Grad(GradArgs),
     /// Minimise a loss with its derived gradient (L-BFGS or gradient descent).
     Minimize(MinimizeArgs),
+    /// Compare two nested models fitted to the same data: the extra sum of squares F test
+    /// (R's anova(m1, m2) on two nls fits).
+    Compare(CompareArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -337,6 +340,37 @@ pub struct MinimizeArgs {
     /// Report every iterate (loss, gradient norm, ‖x‖, step).
     #[arg(long)]
     pub trace: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "F = ((RSS1 - RSS2)/(p2 - p1)) / (RSS2/(n - p2)) with Pr(>F) from the F(p2 - p1, n - p2) \
+distribution, as R's anova(m1, m2). Refused (exit 2) when the fits' data, response or weights differ, the second \
+model has no more free parameters than the first, its sum of squares is larger (not nested, or a worse local \
+optimum), or a fit did not converge.")]
+pub struct CompareArgs {
+    /// CSV file with a header row; both formulas refer to its column names.
+    pub data: PathBuf,
+    /// The two model formulas: give --model twice, the small model first, then the big model
+    /// that nests it, e.g. --model "rate ~ Vm*conc/(K + conc)" --model "rate ~ Vm*conc/(K + conc) + b*conc".
+    #[arg(long, required = true)]
+    pub model: Vec<String>,
+    /// Starting values, fixed values and bounds (each model takes the entries naming its
+    /// parameters), sigma, search.
+    #[command(flatten)]
+    pub param_opts: ParamArgs,
+    /// Column of per-point weights 1/sigma^2 (R's nls weights=); not with --sigma.
+    #[arg(long, conflicts_with = "sigma")]
+    pub weights: Option<String>,
+    /// Take --sigma (or --weights) as absolute standard deviations: adds the likelihood-ratio
+    /// (chi-square) test beside the F test.
+    #[arg(long)]
+    pub absolute_sigma: bool,
+    /// Maximum number of iterations of each fit.
+    #[arg(long, default_value_t = 1000)]
+    pub max_iter: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

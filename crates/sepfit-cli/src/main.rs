@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Batch(a) => cmd::batch::run(&a),
         cli::Command::Grad(a) => cmd::grad::run(&a),
         cli::Command::Minimize(a) => cmd::minimize::run(&a),
+        cli::Command::Compare(a) => cmd::compare::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

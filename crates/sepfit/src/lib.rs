@@ -36,6 +36,7 @@
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod batch;
+pub mod compare;
 pub mod error;
 pub mod fit;
 pub mod formula;
@@ -66,3 +67,4 @@ pub use solvers::lm::{IterationRecord, LeastSquaresProblem, LmError, LmOptions, 
 pub use stats::ParamStats;
 pub use predict::{PredictError, Prediction};
 pub use intervals::{Distribution, IntervalError, IntervalMethod, Intervals, ParamInterval};
+pub use compare::{CompareError, ModelRow, NestedTest};

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 pub mod batch;
+pub mod compare;
 pub mod fit;
 pub mod grad;
 pub mod landscape;
