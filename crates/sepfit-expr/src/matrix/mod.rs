@@ -398,6 +398,7 @@ impl LossFormula {
                     || self.graph.dims.contains(&name)
                     || self.defs.iter().any(|(d, _)| *d == name)
                     || Func::from_name(&name).is_some()
+                    || crate::Func2::from_name(&name).is_some()
                     || name == "xlogy";
                 if !taken {
                     break name;
