@@ -149,6 +149,18 @@ fn eval_dual(pool: &Pool, root: ExprId, value: &dyn Fn(SymId) -> Dual) -> (Dual,
                 }
                 d(xlogy(x.re, y.re), eps)
             }
+            Node::Call2(f, a, b) => {
+                let (x, y) = (g(a), g(b));
+                match f {
+                    sepfit_expr::Func2::Atan2 => {
+                        let r2 = x.re * x.re + y.re * y.re;
+                        d(x.re.atan2(y.re), (y.re * x.eps - x.re * y.eps) / r2)
+                    }
+                    // the subgradient at a tie is the second argument's
+                    sepfit_expr::Func2::Max => if x.re > y.re || x.re.is_nan() { x } else { y },
+                    sepfit_expr::Func2::Min => if x.re < y.re || x.re.is_nan() { x } else { y },
+                }
+            }
         };
         for x in [r.re, r.eps] {
             if x.is_finite() {
@@ -457,6 +469,7 @@ fn eval_like_compiled(pool: &Pool, root: ExprId, columns: &[SymId], value: &dyn 
             Node::Neg(a) => -g(a),
             Node::Call(f, a) => f.apply(g(a)),
             Node::XLogY(a, b) => xlogy(g(a), g(b)),
+            Node::Call2(f, a, b) => f.apply(g(a), g(b)),
         };
     }
     v[root.index()]

@@ -308,6 +308,10 @@ pub enum MinMethod {
     Lbfgs,
     /// Gradient descent: backtracking, or a fixed step with --step.
     Gd,
+    /// Newton's method with the exact (derived) Hessian and a backtracking line search; where
+    /// the Hessian is not positive definite a Levenberg shift `H + μI` makes the step a descent
+    /// direction. Its variables must be vectors or scalars.
+    Newton,
 }
 
 #[derive(Args, Debug)]

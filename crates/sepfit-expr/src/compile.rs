@@ -25,7 +25,7 @@
 //! assert!((df[2] + 2.0 * 2.0 * (-1.0f64).exp()).abs() < 1e-15);
 //! ```
 
-use crate::func::{self, Func, PowKind};
+use crate::func::{self, Func, Func2, PowKind};
 use crate::pool::{ExprId, Node, Pool, SymId};
 
 /// Number of rows processed per chunk.
@@ -59,6 +59,7 @@ enum Op {
     Neg,
     F(Func),
     XLogY,
+    F2(Func2),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -387,6 +388,7 @@ fn op_of(pool: &Pool, node: Node) -> (Op, ExprId, ExprId) {
         Node::Neg(a) => (Op::Neg, a, a),
         Node::Call(f, a) => (Op::F(f), a, a),
         Node::XLogY(a, b) => (Op::XLogY, a, b),
+        Node::Call2(f, a, b) => (Op::F2(f), a, b),
         Node::Const(_) | Node::Sym(_) => (Op::Neg, ExprId(0), ExprId(0)),
     }
 }
@@ -427,6 +429,7 @@ fn scalar_op(op: Op, a: f64, b: f64) -> f64 {
         Op::Neg => -a,
         Op::F(f) => f.apply(a),
         Op::XLogY => func::xlogy(a, b),
+        Op::F2(f) => f.apply(a, b),
     }
 }
 
@@ -621,6 +624,7 @@ impl Program {
                 },
                 Op::F(f) => un(dst, a, |x| f.apply(x)),
                 Op::XLogY => bin(dst, a, b, func::xlogy),
+                Op::F2(f) => bin(dst, a, b, |x, y| f.apply(x, y)),
             }
         }
     }

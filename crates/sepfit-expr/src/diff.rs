@@ -157,6 +157,13 @@ impl Pool {
                     let me = ExprId(i as u32);
                     f.chain(self, a, me, g(a)).unwrap_or(zero)
                 }
+                Node::Call2(f, a, b) => {
+                    let me = ExprId(i as u32);
+                    let (pa, pb) = f.partials(self, a, b, me);
+                    let t1 = if dep[a.index()] { self.mul(g(a), pa) } else { zero };
+                    let t2 = if dep[b.index()] { self.mul(g(b), pb) } else { zero };
+                    self.add(t1, t2)
+                }
             };
         }
         d[root.index()]

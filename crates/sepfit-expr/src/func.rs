@@ -248,6 +248,88 @@ pub fn xlogy(x: f64, y: f64) -> f64 {
     if x == 0.0 { 0.0 } else { x * y.ln() }
 }
 
+/// An elementwise function of two arguments (scalars broadcast).
+///
+/// | `f(a, b)`     | value                                  | `∂f/∂a`              | `∂f/∂b`                |
+/// |---------------|----------------------------------------|----------------------|------------------------|
+/// | `atan2(a, b)` | the angle of the point `(b, a)`, in `[−π, π]` | `b/(a^2 + b^2)` | `−a/(a^2 + b^2)`     |
+/// | `max(a, b)`   | the larger; NaN if either is NaN       | `step(a − b)`        | `1 − step(a − b)`      |
+/// | `min(a, b)`   | the smaller; NaN if either is NaN      | `step(b − a)`        | `1 − step(b − a)`      |
+///
+/// `max` and `min` are not differentiable where `a = b`: there the derivative taken (a
+/// subgradient) is that of the **second** argument, `∂/∂a = 0`, `∂/∂b = 1`, so `max(x, 0)` has
+/// the derivative of `relu(x)` (0 at `x = 0`). `atan2` is not differentiable at `(0, 0)`; its
+/// derivative there is NaN (`0/0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Func2 {
+    /// `atan2(y, x)`: the four-quadrant arctangent of `y/x`
+    Atan2,
+    /// `max(a, b)` elementwise
+    Max,
+    /// `min(a, b)` elementwise
+    Min,
+}
+
+/// Every function of two arguments, for look-up.
+pub const ALL_FUNCS2: [Func2; 3] = [Func2::Atan2, Func2::Max, Func2::Min];
+
+impl Func2 {
+    /// The function's name in formulas.
+    pub fn name(self) -> &'static str {
+        match self {
+            Func2::Atan2 => "atan2",
+            Func2::Max => "max",
+            Func2::Min => "min",
+        }
+    }
+
+    /// Looks a function of two arguments up by name.
+    pub fn from_name(name: &str) -> Option<Func2> {
+        ALL_FUNCS2.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// Applies the function: the language's definition of its value, used by every evaluator
+    /// and by constant folding. `max` and `min` return NaN if either argument is NaN (unlike
+    /// `f64::max`), and the second argument at a tie.
+    #[inline(always)]
+    pub fn apply(self, a: f64, b: f64) -> f64 {
+        match self {
+            Func2::Atan2 => a.atan2(b),
+            Func2::Max => {
+                if a > b || a.is_nan() { a } else { b }
+            }
+            Func2::Min => {
+                if a < b || a.is_nan() { a } else { b }
+            }
+        }
+    }
+
+    /// The partial derivatives `(∂f/∂a, ∂f/∂b)` of `fab = f(a, b)`, built in `g` (see the
+    /// table on [`Func2`]); the chain rule multiplies them by the derivatives of `a` and `b`
+    /// (forward mode) or by the adjoint of `fab` (reverse mode).
+    pub(crate) fn partials<G: Build>(self, g: &mut G, a: G::Id, b: G::Id, _fab: G::Id) -> (G::Id, G::Id) {
+        match self {
+            Func2::Atan2 => {
+                let two = g.constant(2.0);
+                let a2 = g.pow(a, two);
+                let b2 = g.pow(b, two);
+                let r2 = g.add(a2, b2);
+                let da = g.div(b, r2);
+                let q = g.div(a, r2);
+                let db = g.neg(q);
+                (da, db)
+            }
+            Func2::Max | Func2::Min => {
+                let diff = if self == Func2::Max { g.sub(a, b) } else { g.sub(b, a) };
+                let s = g.call(Func::Step, diff);
+                let one = g.constant(1.0);
+                let r = g.sub(one, s);
+                (s, r)
+            }
+        }
+    }
+}
+
 /// The graph operations a derivative rule needs; implemented by [`crate::Pool`] and
 /// [`crate::matrix::Graph`], whose constructors simplify as they build.
 pub(crate) trait Build {

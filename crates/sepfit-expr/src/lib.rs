@@ -91,7 +91,7 @@ pub mod span;
 
 pub use compile::{EvalError, Evaluator, Program, Workspace};
 pub use diagnostic::{Diagnostic, DiagnosticKind};
-pub use func::Func;
+pub use func::{Func, Func2};
 pub use model::{ModelFormula, ModelOptions, Parameter};
 pub use pool::{ExprId, Node, Pool, SymId, Symbol, SymbolKind};
 pub use shape::{Dim, Shape};

@@ -172,6 +172,23 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                     }
                     pool.xlogy(m(args[0]), m(args[1]))
                 }
+                AstKind::Call { name, args, .. } if func::Func2::from_name(name).is_some() => {
+                    let f = func::Func2::from_name(name).unwrap_or(func::Func2::Max);
+                    if args.len() != 2 {
+                        return Err(Diagnostic::new(
+                            DiagnosticKind::WrongArity,
+                            span,
+                            format!("`{name}` takes 2 arguments, got {}", args.len()),
+                            "wrong number of arguments",
+                        )
+                        .hint(match f {
+                            func::Func2::Atan2 => "`atan2(y, x)` is the angle of the point (x, y)",
+                            func::Func2::Max => "`max(a, b)` is the larger of a and b, elementwise",
+                            func::Func2::Min => "`min(a, b)` is the smaller of a and b, elementwise",
+                        }));
+                    }
+                    pool.call2(f, m(args[0]), m(args[1]))
+                }
                 AstKind::Call { name, name_span, args } => {
                     let f = match Func::from_name(name) {
                         Some(f) => f,
@@ -197,6 +214,7 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                             let mut names: Vec<&str> =
                                 func::ALL_FUNCS.iter().map(|f| f.name()).filter(|n| *n != "sign").collect();
                             names.push("xlogy");
+                            names.extend(func::ALL_FUNCS2.iter().map(|f| f.name()));
                             return Err(d.hint(format!("known functions: {}", names.join(", "))));
                         }
                     };
@@ -272,7 +290,7 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                     )
                     .hint("define each name once, before it is used"));
                 }
-                if Func::from_name(name).is_some() || name == "pi" || name == "xlogy" {
+                if Func::from_name(name).is_some() || func::Func2::from_name(name).is_some() || name == "pi" || name == "xlogy" {
                     return Err(Diagnostic::new(
                         DiagnosticKind::Shadowing,
                         *name_span,

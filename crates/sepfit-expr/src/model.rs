@@ -341,7 +341,7 @@ fn affine_in(pool: &Pool, root: ExprId, p: SymId) -> bool {
                 _ => false,
             },
             Node::Div(a, b) => !dep[b.index()] && aff[a.index()],
-            Node::Pow(..) | Node::Call(..) | Node::XLogY(..) => false,
+            Node::Pow(..) | Node::Call(..) | Node::XLogY(..) | Node::Call2(..) => false,
         };
     }
     aff[root.index()]

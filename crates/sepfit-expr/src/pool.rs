@@ -21,7 +21,7 @@
 //! assert_eq!(e1, e2);                      // shared, not duplicated
 //! ```
 
-use crate::func::Func;
+use crate::func::{Func, Func2};
 use crate::shape::Shape;
 use std::collections::HashMap;
 
@@ -83,6 +83,8 @@ pub enum Node {
     Call(Func, ExprId),
     /// `xlogy(a, b)`: `a*log(b)`, 0 where `a = 0` ([`crate::func::xlogy`])
     XLogY(ExprId, ExprId),
+    /// `f(a, b)` elementwise ([`crate::Func2`]: `atan2`, `max`, `min`)
+    Call2(Func2, ExprId, ExprId),
 }
 
 impl PartialEq for Node {
@@ -99,6 +101,7 @@ impl PartialEq for Node {
             | (XLogY(a, b), XLogY(c, d)) => a == c && b == d,
             (Neg(a), Neg(b)) => a == b,
             (Call(f, a), Call(g, b)) => f == g && a == b,
+            (Call2(f, a, b), Call2(g, c, d)) => f == g && a == c && b == d,
             _ => false,
         }
     }
@@ -120,6 +123,11 @@ impl std::hash::Hash for Node {
                 f.hash(h);
                 a.hash(h)
             }
+            Call2(f, a, b) => {
+                f.hash(h);
+                a.hash(h);
+                b.hash(h)
+            }
         }
     }
 }
@@ -130,7 +138,7 @@ impl Node {
         use Node::*;
         let (a, b) = match *self {
             Const(_) | Sym(_) => (None, None),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) => (Some(a), Some(b)),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | Call2(_, a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) => (Some(a), None),
         };
         a.into_iter().chain(b)
@@ -591,6 +599,20 @@ impl Pool {
         self.intern(Node::XLogY(a, b), s)
     }
 
+    /// `f(a, b)` ([`crate::Func2`]), folded where both arguments are constants, and
+    /// `max(a, a) = min(a, a) = a`.
+    pub fn call2(&mut self, f: Func2, a: ExprId, b: ExprId) -> ExprId {
+        if let (Some(x), Some(y)) = (self.as_const(a), self.as_const(b))
+            && let Some(c) = self.fold(f.apply(x, y)) {
+                return c;
+            }
+        if a == b && f != Func2::Atan2 {
+            return a;
+        }
+        let s = self.bshape(a, b);
+        self.intern(Node::Call2(f, a, b), s)
+    }
+
     /// Marks every node reachable from `roots`: `reach[i]` for `i` in `0..=max(roots)`.
     pub fn reachable(&self, roots: &[ExprId]) -> Vec<bool> {
         let top = roots.iter().map(|r| r.index() + 1).max().unwrap_or(0);
@@ -674,6 +696,10 @@ impl Pool {
                     let (a, b) = (m(a), m(b));
                     self.xlogy(a, b)
                 }
+                Node::Call2(f, a, b) => {
+                    let (a, b) = (m(a), m(b));
+                    self.call2(f, a, b)
+                }
             };
         }
         new[root.index()]
@@ -702,6 +728,7 @@ impl Pool {
                 Node::Neg(a) => -g(a),
                 Node::Call(f, a) => f.apply(g(a)),
                 Node::XLogY(a, b) => crate::func::xlogy(g(a), g(b)),
+                Node::Call2(f, a, b) => f.apply(g(a), g(b)),
             };
         }
         v[root.index()]

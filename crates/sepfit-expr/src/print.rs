@@ -46,7 +46,7 @@ impl Pool {
                     P_ATOM
                 }
             }
-            Node::Sym(_) | Node::Call(..) => P_ATOM,
+            Node::Sym(_) | Node::Call(..) | Node::Call2(..) => P_ATOM,
             Node::XLogY(..) => {
                 if style == Style::Latex {
                     P_MUL
@@ -205,6 +205,16 @@ impl Pool {
                         pieces.push(Work::Text("\\right)"));
                     }
                 },
+                Node::Call2(f, a, b) => {
+                    pieces.push(Work::Owned(match style {
+                        Style::Plain => format!("{}(", f.name()),
+                        Style::Latex => format!("{}\\left(", latex_func2(f)),
+                    }));
+                    pieces.push(Work::Visit(a));
+                    pieces.push(Work::Text(", "));
+                    pieces.push(Work::Visit(b));
+                    pieces.push(Work::Text(if style == Style::Latex { "\\right)" } else { ")" }));
+                }
                 Node::Call(f, a) => match style {
                     Style::Plain => {
                         pieces.push(Work::Owned(format!("{}(", f.name())));
@@ -238,6 +248,14 @@ impl Pool {
             stack.extend(pieces.into_iter().rev());
         }
         out
+    }
+}
+
+fn latex_func2(f: crate::Func2) -> &'static str {
+    match f {
+        crate::Func2::Atan2 => "\\operatorname{atan2}",
+        crate::Func2::Max => "\\max",
+        crate::Func2::Min => "\\min",
     }
 }
 

@@ -58,6 +58,15 @@ fn eval_dual(pool: &Pool, root: ExprId, value: &dyn Fn(SymId) -> Dual64) -> Dual
             },
             Node::Neg(a) => -g(a),
             Node::XLogY(a, b) => g(a) * g(b).ln(),
+            Node::Call2(f, a, b) => {
+                let (x, y) = (g(a), g(b));
+                match f {
+                    sepfit_expr::Func2::Atan2 => x.atan2(y),
+                    // the subgradient at a tie is the second argument's
+                    sepfit_expr::Func2::Max => if x.re > y.re || x.re.is_nan() { x } else { y },
+                    sepfit_expr::Func2::Min => if x.re < y.re || x.re.is_nan() { x } else { y },
+                }
+            }
             Node::Call(f, a) => {
                 let x = g(a);
                 match f {

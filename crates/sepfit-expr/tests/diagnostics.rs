@@ -28,7 +28,7 @@ fn unknown_function_with_suggestion() {
     1 | y ~ a*exq(-b*t)
       |       ^^^ unknown function
       = help: did you mean `exp`?
-      = help: known functions: exp, log, log10, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, abs, sigmoid, softplus, log1p, expm1, erf, erfc, relu, step, xlogy
+      = help: known functions: exp, log, log10, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, abs, sigmoid, softplus, log1p, expm1, erf, erfc, relu, step, xlogy, atan2, max, min
     ");
     assert!(render("y ~ arctan(t)").contains("did you mean `atan`?"));
 }

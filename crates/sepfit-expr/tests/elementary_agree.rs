@@ -125,6 +125,32 @@ proptest! {
         }
     }
 
+    /// `atan2`, `max`, `min` of the column `x` and the parameter `b` (and of `b` and `x`), with
+    /// ties (`b` drawn from the column itself half the time) and signed zeros.
+    #[test]
+    fn functions_of_two_arguments_agree(
+        k in 0..sepfit_expr::func::ALL_FUNCS2.len(),
+        xs in prop::collection::vec(prop_oneof![-1e3f64..1e3, -2.0f64..2.0, Just(0.0), Just(-0.0)], 300),
+        pick in 0usize..300,
+        tie in any::<bool>(),
+        flip in any::<bool>(),
+    ) {
+        let f = sepfit_expr::func::ALL_FUNCS2[k];
+        let bv = if tie { xs[pick] } else { 0.37 };
+        let (mut pool, xe, be) = model_pool();
+        let e = if flip { pool.call2(f, be, xe) } else { pool.call2(f, xe, be) };
+        let (compiled, reference) = model_values(&pool, e, &xs, bv);
+        check_all(&format!("{}: compiled vs reference", f.name()), &xs, &compiled, &reference)?;
+        let src = if flip { format!("{}(b, x)", f.name()) } else { format!("{}(x, b)", f.name()) };
+        let (fused, unfused) = matrix_values(&src, &xs, bv);
+        check_all(&format!("{src}: model vs matrix (fused)"), &xs, &compiled, &fused)?;
+        check_all(&format!("{src}: model vs matrix (unfused)"), &xs, &compiled, &unfused)?;
+        for (x, v) in xs.iter().zip(&compiled) {
+            let want = if flip { f.apply(bv, *x) } else { f.apply(*x, bv) };
+            prop_assert!(same(*v, want));
+        }
+    }
+
     #[test]
     fn integer_powers_of_negative_bases_agree(xs in prop::collection::vec(-4.0f64..4.0, 300), k in -70i32..70) {
         check_pow(&xs, f64::from(k))?;

@@ -101,3 +101,101 @@ fn functions_in_model_formulas() {
         }
     }
 }
+
+/// The gradient of a scalar loss in `x` and `y`, printed, with a check against differences.
+fn gradients_xy(src: &str, x: &[f64], y: &[f64]) -> (String, String) {
+    let mut f = LossFormula::new(src, "x: n, y: n", None).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let gx = f.gradient("x").unwrap();
+    let gy = f.gradient("y").unwrap();
+    let v = vals(&[("x", Mat::vector(x.to_vec())), ("y", Mat::vector(y.to_vec()))]);
+    let err = f.check_gradient(&["x", "y"], &[gx, gy], &v, 6, 7).unwrap();
+    assert!(err <= 1e-8, "{src}: gradients {} and {} off by {err:e}", f.ascii(gx), f.ascii(gy));
+    (f.ascii(gx), f.ascii(gy))
+}
+
+/// `atan2`, `max`, `min` (two arguments, elementwise): printed derivatives, differences away
+/// from ties, the subgradient at a tie (the second argument's), every quadrant of `atan2`, and
+/// the forms parsing back.
+#[test]
+fn functions_of_two_arguments() {
+    // points in all four quadrants, none on a branch cut or a tie
+    let x = [-1.3, -0.2, 0.4, 2.1];
+    let y = [0.7, -1.1, 0.9, -0.3];
+    let (gx, gy) = gradients_xy("sum(atan2(y, x))", &x, &y);
+    assert_eq!(gx, "-y./(y.^2 + x.^2)");
+    assert_eq!(gy, "x./(y.^2 + x.^2)");
+    let (gx, gy) = gradients_xy("sum(max(x, y))", &x, &y);
+    assert_eq!((gx.as_str(), gy.as_str()), ("step(x - y)", "1 - step(x - y)"));
+    let (gx, gy) = gradients_xy("sum(min(x, y))", &x, &y);
+    assert_eq!((gx.as_str(), gy.as_str()), ("step(y - x)", "1 - step(y - x)"));
+    let (gx, _) = gradients_xy("sum(max(x, y).^2) + sum(min(2*x, 1 - y))", &x, &y);
+    assert!(gx.contains("max(x, y)"), "{gx}");
+    // values: atan2's quadrants, max/min of signed numbers and NaN
+    use sepfit_expr::Func2;
+    let pi = std::f64::consts::PI;
+    assert_eq!(Func2::Atan2.apply(1.0, 1.0), pi / 4.0);
+    assert_eq!(Func2::Atan2.apply(1.0, -1.0), 3.0 * pi / 4.0);
+    assert_eq!(Func2::Atan2.apply(-1.0, -1.0), -3.0 * pi / 4.0);
+    assert_eq!(Func2::Atan2.apply(0.0, -1.0), pi);
+    assert_eq!((Func2::Max.apply(-2.0, 3.0), Func2::Min.apply(-2.0, 3.0)), (3.0, -2.0));
+    for f in [Func2::Max, Func2::Min] {
+        assert!(f.apply(f64::NAN, 1.0).is_nan() && f.apply(1.0, f64::NAN).is_nan(), "{f:?}");
+    }
+    // at a tie the derivative is the second argument's: d max(x, c)/dx = 0 at x = c, as relu
+    let mut f = LossFormula::new("sum(max(x, y)) + sum(min(x, y))", "x: n, y: n", None).unwrap();
+    let (gx, gy) = (f.gradient("x").unwrap(), f.gradient("y").unwrap());
+    let v = vals(&[("x", Mat::vector(vec![1.5, -2.0])), ("y", Mat::vector(vec![1.5, -2.0]))]);
+    let out = f.eval(&[gx, gy], &v).unwrap();
+    assert_eq!((out[0].data.clone(), out[1].data.clone()), (vec![0.0, 0.0], vec![2.0, 2.0]));
+    let mut f = LossFormula::new("sum(max(x, 0))", "x: n", None).unwrap();
+    let g = f.gradient("x").unwrap();
+    let mut r = LossFormula::new("sum(relu(x))", "x: n", None).unwrap();
+    let gr = r.gradient("x").unwrap();
+    let v = vals(&[("x", Mat::vector(vec![-1.0, 0.0, 2.0]))]);
+    assert_eq!(f.eval(&[g], &v).unwrap()[0].data, r.eval(&[gr], &v).unwrap()[0].data);
+    // Hessians through atan2 (and max, piecewise linear) against differences of the gradient
+    for src in ["sum(atan2(x, 1 + x.^2)) + sum(atan2(2, x))", "sum(max(x, 0.5).^3) + sum(min(x.^2, 1).*x)"] {
+        let mut f = LossFormula::new(src, "x: n", None).unwrap();
+        let (g, h) = f.hessian("x").unwrap();
+        let v = vals(&[("x", Mat::vector(vec![-1.3, 0.2, 0.9, 2.1]))]);
+        let err = f.check_hessian("x", g, h, &v, 6, 11).unwrap();
+        assert!(err <= 1e-7, "{src}: Hessian {} off by {err:e}", f.ascii(h));
+    }
+    // wrong arity and mismatched shapes are diagnostics, not panics
+    for (src, decls) in [("sum(max(x))", "x: n"), ("sum(atan2(x, y, x))", "x: n, y: n"), ("sum(min(x, y))", "x: n, y: m")] {
+        assert!(LossFormula::new(src, decls, None).is_err(), "{src}");
+    }
+}
+
+/// `atan2`, `max`, `min` in model formulas: derivatives in each argument against differences
+/// (forward mode), and the printed model parses back to the same values.
+#[test]
+fn functions_of_two_arguments_in_model_formulas() {
+    for body in ["a*atan2(k*t, 1 - t)", "a*max(k*t, 1)", "a*min(k*t, t^2)", "atan2(a, k)*t", "max(a*t, k*t - 1)"] {
+        let src = format!("y ~ {body}");
+        let m = ModelFormula::parse(&src, &["t", "y"]).unwrap_or_else(|e| panic!("{}", e.render(&src)));
+        let pool = m.pool();
+        let t = pool.find_symbol("t").unwrap();
+        let k = pool.find_symbol("k").unwrap();
+        let kp = m.params().iter().position(|p| p.name == "k").unwrap();
+        let d = m.gradient()[kp];
+        let kv = 0.7;
+        for tv in [0.3, 1.1, 2.9] {
+            let at = |kv: f64, id| pool.eval(id, &|s| if s == t { tv } else if s == k { kv } else { 1.3 });
+            let h = 1e-4;
+            let fd = (8.0 * (at(kv + h, m.rhs()) - at(kv - h, m.rhs())) - (at(kv + 2.0 * h, m.rhs()) - at(kv - 2.0 * h, m.rhs()))) / (12.0 * h);
+            let dv = at(kv, d);
+            assert!((dv - fd).abs() <= 1e-8 * dv.abs().max(1.0), "{src} at t = {tv}: ∂f/∂k = {dv} ({}) vs differences {fd}", m.print(d));
+        }
+        let printed = format!("y ~ {}", m.print(m.rhs()));
+        let again = ModelFormula::parse(&printed, &["t", "y"]).unwrap_or_else(|e| panic!("{printed}: {}", e.render(&printed)));
+        let (p2, t2, k2) = (again.pool(), again.pool().find_symbol("t").unwrap(), again.pool().find_symbol("k").unwrap());
+        for tv in [0.3, 1.1, 2.9] {
+            let a = pool.eval(m.rhs(), &|s| if s == t { tv } else if s == k { kv } else { 1.3 });
+            let b = p2.eval(again.rhs(), &|s| if s == t2 { tv } else if s == k2 { kv } else { 1.3 });
+            assert_eq!(a.to_bits(), b.to_bits(), "{src} printed as {printed}");
+        }
+    }
+    let bad = "y ~ a*max(t)";
+    assert!(ModelFormula::parse(bad, &["t", "y"]).is_err());
+}

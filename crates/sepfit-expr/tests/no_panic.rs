@@ -43,3 +43,45 @@ proptest! {
         check(&src)?;
     }
 }
+
+/// Formulas over the functions of two arguments (`atan2`, `max`, `min`), with random argument
+/// lists (none, one, two, three, nested, constants that fold to NaN or infinity), in model
+/// formulas and in loss formulas with their gradients and Hessians.
+fn two_argument_src() -> impl Strategy<Value = String> {
+    let arg = prop_oneof![
+        Just("t".to_string()),
+        Just("a*t".to_string()),
+        Just("0".to_string()),
+        Just("-0".to_string()),
+        Just("1e308*10".to_string()),
+        Just("b".to_string()),
+        "-?[0-9]{1,3}(\\.[0-9])?",
+    ];
+    let f = prop_oneof![Just("atan2"), Just("max"), Just("min")];
+    (f.clone(), prop::collection::vec(arg, 0..4), f, any::<bool>()).prop_map(|(f, args, g, nest)| {
+        let inner = args.join(", ");
+        if nest { format!("{g}({f}({inner}), t)") } else { format!("{f}({inner})") }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #[test]
+    fn functions_of_two_arguments_never_panic(body in two_argument_src()) {
+        check(&format!("y ~ {body}"))?;
+        let loss = format!("sum({})", body.replace('t', "x").replace('a', "w"));
+        if let Ok(mut f) = sepfit_expr::matrix::LossFormula::new(&loss, "x: n, w: scalar, b: scalar", None) {
+            let mut v = sepfit_expr::matrix::Values::new();
+            v.insert("x".into(), sepfit_expr::matrix::Mat::vector(vec![0.0, -1.0, 2.0]));
+            v.insert("w".into(), sepfit_expr::matrix::Mat::scalar(0.0));
+            v.insert("b".into(), sepfit_expr::matrix::Mat::scalar(-0.5));
+            if let Ok(g) = f.gradient("x") {
+                let _ = f.eval(&[f.root(), g], &v);
+                let _ = f.ascii(g);
+            }
+            if let Ok((_, h)) = f.hessian("x") {
+                let _ = f.eval(&[h], &v);
+            }
+        }
+    }
+}

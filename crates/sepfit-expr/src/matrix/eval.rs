@@ -347,6 +347,7 @@ impl Graph {
             MNode::Div(a, b) => zip(get(a)?, get(b)?, |x, y| x / y),
             MNode::Pow(a, b) => zip(get(a)?, get(b)?, crate::func::pow),
             MNode::XLogY(a, b) => zip(get(a)?, get(b)?, crate::func::xlogy),
+            MNode::Call2(f, a, b) => zip(get(a)?, get(b)?, |x, y| f.apply(x, y)),
             MNode::Neg(a) => Ok(map(get(a)?, |x| -x)),
             MNode::Call(f, a) => Ok(map(get(a)?, |x| f.apply(x))),
             MNode::MatMul(a, b) => matmul(get(a)?, get(b)?),
@@ -368,7 +369,7 @@ impl Graph {
     /// An elementwise node the fused loop evaluates (an outer product `u·vᵀ` counts).
     fn fusible(&self, id: MId) -> bool {
         match self.node(id) {
-            MNode::Add(..) | MNode::Sub(..) | MNode::Mul(..) | MNode::Div(..) | MNode::Pow(..) | MNode::XLogY(..) | MNode::Neg(_) | MNode::Call(..) => true,
+            MNode::Add(..) | MNode::Sub(..) | MNode::Mul(..) | MNode::Div(..) | MNode::Pow(..) | MNode::XLogY(..) | MNode::Call2(..) | MNode::Neg(_) | MNode::Call(..) => true,
             MNode::MatMul(a, _) => rc(self.shape(a)).1 == super::graph::ONE,
             _ => false,
         }
@@ -420,6 +421,7 @@ impl Graph {
                 MNode::Div(a, b) => (Op::Div, arg(a), Some(arg(b))),
                 MNode::Pow(a, b) => (Op::Pow, arg(a), Some(arg(b))),
                 MNode::XLogY(a, b) => (Op::XLogY, arg(a), Some(arg(b))),
+                MNode::Call2(f, a, b) => (Op::Call2(f), arg(a), Some(arg(b))),
                 MNode::Neg(a) => (Op::Neg, arg(a), None),
                 MNode::Call(f, a) => (Op::Call(f), arg(a), None),
                 _ => return err("internal: a non-elementwise node in a fused loop"),
@@ -505,6 +507,7 @@ impl Graph {
                         }
                         (Op::Pow, Some(b)) => bin(crate::func::pow, a, b, o),
                         (Op::XLogY, Some(b)) => bin(crate::func::xlogy, a, b, o),
+                        (Op::Call2(f), Some(b)) => bin(|x, y| f.apply(x, y), a, b, o),
                         (Op::Neg, _) => un(|x| -x, a, o),
                         (Op::Call(f), _) => call(f, a, o),
                         _ => return err("internal: malformed fused instruction"),
@@ -570,6 +573,7 @@ impl Graph {
             MNode::Div(a, b) => zip(get(a)?, get(b)?, |x, y| x / y)?,
             MNode::Pow(a, b) => zip(get(a)?, get(b)?, crate::func::pow)?,
             MNode::XLogY(a, b) => zip(get(a)?, get(b)?, crate::func::xlogy)?,
+            MNode::Call2(f, a, b) => zip(get(a)?, get(b)?, |x, y| f.apply(x, y))?,
             MNode::Neg(a) => map(get(a)?, |x| -x),
             MNode::Call(f, a) => map(get(a)?, |x| f.apply(x)),
             MNode::MatMul(t, b) if matches!(self.node(t), MNode::Transpose(_)) && !self.fusible(id) => {
@@ -700,6 +704,7 @@ enum Op {
     XLogY,
     Neg,
     Call(Func),
+    Call2(crate::Func2),
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -166,6 +166,17 @@ impl Graph {
                         push(self, b, c);
                     }
                 }
+                MNode::Call2(f, a, b) => {
+                    let (pa, pb) = f.partials(self, a, b, id);
+                    if dep[a.index()] {
+                        let c = self.mul(g, pa);
+                        push(self, a, c);
+                    }
+                    if dep[b.index()] {
+                        let c = self.mul(g, pb);
+                        push(self, b, c);
+                    }
+                }
                 MNode::Call(f, a) => {
                     let contrib = f.chain(self, a, id, g);
                     if let Some(c) = contrib {

@@ -8,7 +8,7 @@
 //! `Matrix(Fixed(1), m)`, and `1×1` is a scalar. [`rc`] and [`from_rc`] convert between a shape
 //! and its (rows, columns) pair, so that `x'*x` is a scalar and `x*b'` an `n×m` matrix.
 
-use crate::func::{Build, Func};
+use crate::func::{Build, Func, Func2};
 use crate::shape::{Dim, Shape};
 use std::collections::HashMap;
 
@@ -65,6 +65,8 @@ pub enum MNode {
     Call(Func, MId),
     /// `xlogy(a, b)` elementwise: `a .* log(b)`, 0 where `a` is 0 ([`crate::func::xlogy`]).
     XLogY(MId, MId),
+    /// `f(a, b)` elementwise, with broadcasting ([`crate::Func2`]: `atan2`, `max`, `min`).
+    Call2(Func2, MId, MId),
     /// Matrix product `a * b`.
     MatMul(MId, MId),
     /// Transpose `a'`.
@@ -103,7 +105,7 @@ impl MNode {
         use MNode::*;
         let (a, b) = match *self {
             Const(_) | Fill(_) | Eye(_) | Var(_) => (None, None),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | MatMul(a, b) => (Some(a), Some(b)),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | Call2(_, a, b) | MatMul(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
             | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) | LogSumExp(a) | Softmax(a) => (Some(a), None),
         };
@@ -774,6 +776,20 @@ impl Graph {
         }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::XLogY(a, b), out)
+    }
+
+    /// `f(a, b)` elementwise ([`crate::Func2`]), folded when both are constant, and
+    /// `max(a, a) = min(a, a) = a`.
+    pub fn call2(&mut self, f: Func2, a: MId, b: MId) -> MId {
+        if let Some(c) = self.fold2(a, b, |x, y| f.apply(x, y)) {
+            return c;
+        }
+        let out = self.bshape(a, b);
+        if a == b && f != Func2::Atan2 {
+            return a;
+        }
+        let (a, b) = self.unfill(a, b);
+        self.intern(MNode::Call2(f, a, b), out)
     }
 
     /// `-a`, simplified.

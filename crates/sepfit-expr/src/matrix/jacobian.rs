@@ -242,6 +242,14 @@ impl Graph {
                     let s = self.add_t(ca, cb);
                     s.map(|s| self.spread(s, id))
                 }
+                MNode::Call2(f, a, b) => {
+                    let (ta, tb) = (t(a), t(b));
+                    let (pa, pb) = f.partials(self, a, b, id);
+                    let ca = ta.map(|ta| self.scale(pa, ta));
+                    let cb = tb.map(|tb| self.scale(pb, tb));
+                    let s = self.add_t(ca, cb);
+                    s.map(|s| self.spread(s, id))
+                }
                 MNode::Call(f, a) => match t(a) {
                     Some(ta) => {
                         let (ca, cn) = (self.col(a), self.col(id));

@@ -21,8 +21,8 @@ pub struct Decl {
 }
 
 /// Matrix functions of the loss language besides the elementwise [`Func`]s.
-pub const MATRIX_FUNCS: [&str; 15] =
-    ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones", "xlogy", "softmax", "logsumexp"];
+pub const MATRIX_FUNCS: [&str; 18] =
+    ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones", "xlogy", "softmax", "logsumexp", "atan2", "max", "min"];
 
 /// Parses declarations such as `X: n x d, w: d, y: n, s: scalar` or
 /// `X: matrix(n, d); w: vector(d)`. Dimensions are names (symbolic) or integers. A bare
@@ -312,6 +312,8 @@ fn constant_value(g: &Graph, kind: &AstKind, m: &dyn Fn(AstId) -> MId) -> Option
         AstKind::Call { name, args, .. } if args.len() == 2 && name == "xlogy" => {
             Some(func::xlogy(g.fill_value(m(args[0]))?, g.fill_value(m(args[1]))?))
         }
+        AstKind::Call { name, args, .. } if args.len() == 2 => func::Func2::from_name(name)
+            .and_then(|f| Some(f.apply(g.fill_value(m(args[0]))?, g.fill_value(m(args[1]))?))),
         _ => None,
     }
 }
@@ -444,6 +446,14 @@ fn call(g: &mut Graph, name: &str, name_span: Span, span: Span, args: &[MId], ar
                 .hint("elementwise operations need equal shapes, a scalar, or a column and a row (`x - b'`)"));
         }
         return Ok(g.xlogy(args[0], args[1]));
+    }
+    if let Some(f) = func::Func2::from_name(name) {
+        arity(2)?;
+        if broadcast(g.shape(args[0]), g.shape(args[1])).is_none() {
+            return Err(mismatch(g, span, &format!("cannot take `{name}` of these elementwise"), args[0], args[1])
+                .hint("elementwise operations need equal shapes, a scalar, or a column and a row (`x - b'`)"));
+        }
+        return Ok(g.call2(f, args[0], args[1]));
     }
     match name {
         "sum" => {

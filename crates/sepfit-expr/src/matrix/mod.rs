@@ -235,15 +235,32 @@ impl LossFormula {
     /// Returns the gradient and the Hessian.
     pub fn hessian(&mut self, wrt: &str) -> Result<(MId, MId), LossError> {
         let g = self.gradient(wrt)?;
+        let h = self.hessian_of(g, wrt, wrt)?;
+        Ok((g, h))
+    }
+
+    /// A block of the Hessian for several variables: `∂(∇_row J)/∂col`, the Jacobian of the
+    /// gradient in `row` with respect to `col` (`d_row×d_col`; [`Self::hessian`] when they are
+    /// the same variable). Its transpose is the block `(col, row)`. Both must be vectors or
+    /// scalars. Returns the gradient in `row` and the block.
+    pub fn hessian_block(&mut self, row: &str, col: &str) -> Result<(MId, MId), LossError> {
+        let g = self.gradient(row)?;
+        let h = self.hessian_of(g, row, col)?;
+        Ok((g, h))
+    }
+
+    fn hessian_of(&mut self, g: MId, row: &str, wrt: &str) -> Result<MId, LossError> {
         let v = self.var_index(wrt)?;
-        let vs = self.graph.vars[v as usize].shape;
-        if matches!(vs, Shape::Matrix(..)) {
-            return Err(LossError::Value(format!(
-                "a Hessian with respect to `{wrt}`, a {}, is not supported: differentiate with respect to a vector or a scalar",
-                self.graph.shape_name(vs)
-            )));
+        for name in [row, wrt] {
+            let vs = self.graph.vars[self.var_index(name)? as usize].shape;
+            if matches!(vs, Shape::Matrix(..)) {
+                return Err(LossError::Value(format!(
+                    "a Hessian with respect to `{name}`, a {}, is not supported: differentiate with respect to a vector or a scalar",
+                    self.graph.shape_name(vs)
+                )));
+            }
         }
-        let h = self.graph.jacobian(g, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
+        self.graph.jacobian(g, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
             let what = self.graph.render(id, Style::Ascii, &self.names);
             LossError::Formula(
                 Diagnostic::new(
@@ -257,8 +274,7 @@ impl LossFormula {
                 )
                 .hint("only scalar and vector intermediates of the gradient can be differentiated again"),
             )
-        })?;
-        Ok((g, h))
+        })
     }
 
     /// Compares a Hessian `hess` with Richardson-extrapolated central differences of the
@@ -398,6 +414,7 @@ impl LossFormula {
                     || self.graph.dims.contains(&name)
                     || self.defs.iter().any(|(d, _)| *d == name)
                     || Func::from_name(&name).is_some()
+                    || crate::Func2::from_name(&name).is_some()
                     || name == "xlogy";
                 if !taken {
                     break name;

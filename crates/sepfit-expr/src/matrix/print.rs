@@ -423,6 +423,20 @@ impl Graph {
                     p.push(W::V(b));
                     p.push(t(rp));
                 }
+                MNode::Call2(f, a, b) => {
+                    p.push(t(match (style, f) {
+                        (Style::Latex, crate::Func2::Atan2) => "\\operatorname{atan2}\\left(",
+                        (Style::Latex, crate::Func2::Max) => "\\max\\left(",
+                        (Style::Latex, crate::Func2::Min) => "\\min\\left(",
+                        (_, crate::Func2::Atan2) => "atan2(",
+                        (_, crate::Func2::Max) => "max(",
+                        (_, crate::Func2::Min) => "min(",
+                    }));
+                    p.push(W::V(a));
+                    p.push(t(", "));
+                    p.push(W::V(b));
+                    p.push(t(rp));
+                }
                 MNode::Call(f, a) => match (style, f) {
                     (Style::Latex, Func::Sqrt) => {
                         p.push(t("\\sqrt{"));

@@ -110,7 +110,10 @@ impl Gen<'_> {
             }
             8 if self.extra => {
                 let e = self.expr(r, c, d);
-                match self.pick(9) {
+                match self.pick(12) {
+                    9 => format!("atan2({e}, {})", self.expr(r, c, d)),
+                    10 => format!("max({e}, {})", self.expr(r, c, d)),
+                    11 => format!("min({}, {e})", self.expr(D::One, D::One, d)),
                     0 => format!("sigmoid({e})"),
                     1 => format!("softplus({e})"),
                     2 => format!("log1p(({e}).^2)"),

@@ -114,7 +114,15 @@ pub fn units(m: &ModelFormula, n_columns: usize) -> Units {
                 }
                 z
             }
-            Node::Add(a, b) | Node::Sub(a, b) => {
+            // max/min carry their arguments' common unit; atan2 needs one and is dimensionless
+            Node::Call2(sepfit_expr::Func2::Atan2, a, b) => {
+                let (ua, ub) = (u(a), u(b));
+                if !matches!(ua, Unit::Opaque) && !matches!(ub, Unit::Opaque) {
+                    require(&ua, Some(&ub), &mut eqs);
+                }
+                Unit::zero(q, k)
+            }
+            Node::Add(a, b) | Node::Sub(a, b) | Node::Call2(_, a, b) => {
                 let (ua, ub) = (u(a), u(b));
                 let is_const = |x: &Unit| matches!(x, Unit::Affine { constant: true, .. });
                 match (&ua, &ub) {
