@@ -22,6 +22,8 @@ mod cmd;
 mod data;
 #[path = "../../crates/sepfit-cli/src/fitting.rs"]
 mod fitting;
+#[path = "../../crates/sepfit-cli/src/npy.rs"]
+mod npy;
 #[path = "../../crates/sepfit-cli/src/values.rs"]
 mod values;
 

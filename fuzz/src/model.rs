@@ -100,6 +100,20 @@ fn dual_call(f: Func, x: Dual) -> Dual {
         Func::Tanh => 1.0 - v * v,
         Func::Abs => Func::Sign.apply(x.re),
         Func::Sign => 0.0,
+        Func::Sigmoid => v * (1.0 - v),
+        Func::Softplus => 1.0 / (1.0 + (-x.re).exp()),
+        Func::Log1p => 1.0 / (1.0 + x.re),
+        Func::Expm1 => x.re.exp(),
+        Func::Erf => 2.0 / std::f64::consts::PI.sqrt() * (-x.re * x.re).exp(),
+        Func::Erfc => -2.0 / std::f64::consts::PI.sqrt() * (-x.re * x.re).exp(),
+        Func::Relu => {
+            if x.re > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Func::Step => 0.0,
     };
     // A zero tangent stays zero (an unused input does not turn an infinite slope into NaN).
     d(v, if e == 0.0 { 0.0 } else { slope * e })
