@@ -9,6 +9,7 @@ use crate::model::{ModelError, SeparableModel};
 use crate::named::{NamedOptions, ProblemError, resolve};
 use crate::problems::global::GlobalProblem;
 use crate::solvers::lm::{self, LeastSquaresProblem, LmOptions, Termination};
+use crate::search;
 use crate::stats;
 use faer::Mat;
 
@@ -48,6 +49,8 @@ pub struct GlobalFit {
     pub converged: bool,
     /// Warnings, as for a single fit (parameter indices are of the shared nonlinear ones).
     pub warnings: Vec<FitWarning>,
+    /// Remarks (e.g. that the shared parameters' starts were found by a search).
+    pub notes: Vec<String>,
 }
 
 impl GlobalFit {
@@ -95,6 +98,58 @@ pub enum GlobalError {
     /// The solver could not run.
     #[error(transparent)]
     Fit(#[from] FitError),
+}
+
+/// The start of a global fit without given starts: the summed reduced loss of all curves at
+/// the search's Sobol points ([`search::sample_points`]), the best distinct points polished by
+/// Levenberg–Marquardt, the end with the lowest loss among those that converged (the fit then
+/// runs from it). `None` if no point gave a finite loss.
+fn global_search<M: SeparableModel + ?Sized>(
+    prob: &mut GlobalProblem<'_, M>,
+    ranges: &[search::SearchRange],
+    blocks: &[Vec<Vec<usize>>],
+    sopts: &search::SearchOptions,
+    lm_opts: &LmOptions,
+    resolved: &crate::named::Resolved,
+) -> Option<Vec<f64>> {
+    let d = ranges.iter().filter(|r| r.kind != search::RangeKind::Fixed).count();
+    let points = search::sample_points(ranges, blocks, if d == 0 { 1 } else { sopts.samples_for(ranges) }, sopts.seed);
+    let inside = |b: &[f64]| b.iter().enumerate().all(|(k, v)| v.is_finite() && resolved.lower[k] <= *v && *v <= resolved.upper[k]);
+    let mut r = vec![0.0; prob.n_residuals()];
+    let mut scored: Vec<(f64, usize)> = Vec::new();
+    for (i, (_, b)) in points.iter().enumerate() {
+        if inside(b) && prob.residuals(b, &mut r).is_ok() {
+            let l: f64 = r.iter().map(|v| v * v).sum();
+            if l.is_finite() {
+                scored.push((l, i));
+            }
+        }
+    }
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let radius = 0.1 * (d as f64).sqrt();
+    let mut picked: Vec<usize> = Vec::new();
+    for &(_, i) in &scored {
+        if picked.len() >= sopts.candidates.max(1) {
+            break;
+        }
+        let far = picked.iter().all(|&j| points[i].0.iter().zip(&points[j].0).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() > radius);
+        if far {
+            picked.push(i);
+        }
+    }
+    let mut best: Option<(bool, f64, Vec<f64>)> = None;
+    for i in picked {
+        let Ok(rep) = lm::levenberg_marquardt(prob, &points[i].1, lm_opts) else { continue };
+        let ok = rep.termination.is_converged();
+        let better = match &best {
+            None => true,
+            Some((bok, bcost, _)) => (ok && !bok) || (ok == *bok && rep.cost < *bcost),
+        };
+        if better && rep.cost.is_finite() {
+            best = Some((ok, rep.cost, rep.x));
+        }
+    }
+    best.map(|(_, _, x)| x)
 }
 
 /// Fits all curves with shared nonlinear parameters. `curves[c][j]` is column `j` (in the order
@@ -171,6 +226,14 @@ where
     if n * nc <= q + p * nc {
         return Err(FitError::TooFewObservations { n: n * nc, params: q + p * nc }.into());
     }
+    // Starts not given (or a search asked for): ranges from the formula and the first curve.
+    let searching = opts.search.is_some() || resolved.given.iter().any(|g| !g);
+    let search_ranges = searching.then(|| {
+        let starts: Vec<Option<f64>> = resolved.start.iter().zip(&resolved.given).map(|(s, g)| g.then_some(*s)).collect();
+        let ranges = search::ranges_for(m, &first, &ys[0], &starts, &resolved.lower, &resolved.upper, opts.search.is_some());
+        let blocks = search::exchangeable_blocks(m, &first, &ranges);
+        (ranges, blocks)
+    });
     let mut prob = GlobalProblem::new(&mut model, ys, false);
     if let Some(w) = weights {
         prob = prob.with_weights(w);
@@ -181,7 +244,27 @@ where
         max_iterations: resolved.options.lm.max_iterations,
         ..LmOptions::default()
     };
-    let rep = match lm::levenberg_marquardt(&mut prob, &resolved.start, &lm_opts) {
+    let start = match &search_ranges {
+        None => resolved.start.clone(),
+        Some((ranges, blocks)) => {
+            let sopts = opts.search.clone().unwrap_or_default();
+            global_search(&mut prob, ranges, blocks, &sopts, &lm_opts, &resolved).unwrap_or_else(|| resolved.start.clone())
+        }
+    };
+    let mut notes = Vec::new();
+    if searching {
+        let missing: Vec<String> =
+            resolved.nonlinear.iter().zip(&resolved.given).filter(|(_, g)| !**g).map(|(n, _)| format!("`{n}`")).collect();
+        notes.push(if missing.is_empty() {
+            "the start was chosen by a search of the summed reduced loss of all curves".to_string()
+        } else {
+            format!(
+                "no starting value for {}: found by a search of the summed reduced loss of all curves over ranges from the formula and the first curve",
+                missing.join(", ")
+            )
+        });
+    }
+    let rep = match lm::levenberg_marquardt(&mut prob, &start, &lm_opts) {
         Err(lm::LmError::NonFiniteAtStart) => {
             return Err(FitError::NonFiniteAtStart(ModelError::new("the model cannot be evaluated at the start")).into());
         }
@@ -245,6 +328,7 @@ where
         outcome,
         converged: outcome == Outcome::Converged,
         warnings,
+        notes,
     })
 }
 

@@ -514,6 +514,7 @@ struct GlobalJson<'a> {
     residual_std_error: f64,
     iterations: usize,
     warnings: Vec<String>,
+    notes: &'a [String],
     timing: Timing,
 }
 
@@ -586,6 +587,9 @@ impl<'a> GlobalSummary<'a> {
         for w in g.warning_messages() {
             s += &format!("warning: {w}\n");
         }
+        for n in &g.notes {
+            s += &format!("note: {n}\n");
+        }
         s
     }
 
@@ -624,6 +628,7 @@ impl<'a> GlobalSummary<'a> {
             residual_std_error: g.residual_std_error,
             iterations: g.iterations,
             warnings: g.warning_messages(),
+            notes: &g.notes,
             timing: Timing { solve_s: self.solve_s, repeats: None, statistic: None },
         })
     }

@@ -247,3 +247,30 @@ fn batch_with_learned_starts() {
     let mut given = BatchFitter::new(model, &names, &NamedOptions::with_start(&[("k1", 0.5), ("k2", 3.0)])).unwrap();
     assert_eq!(given.learn_starts(&sample), 0);
 }
+
+/// A global fit without starts searches the summed reduced loss: the optimum a good start
+/// gives, the shared rates in ascending order, and a note saying so.
+#[test]
+fn global_fit_without_starts() {
+    let t = t();
+    let names = vec!["t".to_string(), "y".to_string()];
+    let curves: Vec<Vec<Vec<f64>>> = [(2.0, 0.5), (1.0, 1.5), (0.3, 2.2)]
+        .iter()
+        .enumerate()
+        .map(|(c, &(a1, a2))| {
+            let y = t.iter().enumerate().map(|(i, t)| a1 * (-1.7 * t).exp() + a2 * (-0.35 * t).exp() + 0.01 * noise(c as u64 + 7, i)).collect();
+            vec![t.clone(), y]
+        })
+        .collect();
+    let model = "y ~ a1*exp(-k1*t) + a2*exp(-k2*t)";
+    let auto = fit_global(model, &names, &NamedOptions::default(), &curves).unwrap();
+    let given = fit_global(model, &names, &NamedOptions::with_start(&[("k1", 0.3), ("k2", 2.0)]), &curves).unwrap();
+    assert!(auto.converged && given.converged);
+    assert!((auto.rss - given.rss).abs() <= 1e-9 * given.rss, "{} vs {}", auto.rss, given.rss);
+    assert!(auto.nonlinear[0] < auto.nonlinear[1], "{:?}", auto.nonlinear);
+    for (a, g) in auto.nonlinear.iter().zip(&given.nonlinear) {
+        assert!((a - g).abs() <= 1e-7 * g.abs(), "{:?} vs {:?}", auto.nonlinear, given.nonlinear);
+    }
+    assert!(auto.notes.iter().any(|n| n.contains("found by a search")), "{:?}", auto.notes);
+    assert!(given.notes.is_empty());
+}
