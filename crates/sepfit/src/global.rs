@@ -126,17 +126,7 @@ fn global_search<M: SeparableModel + ?Sized>(
         }
     }
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let radius = 0.1 * (d as f64).sqrt();
-    let mut picked: Vec<usize> = Vec::new();
-    for &(_, i) in &scored {
-        if picked.len() >= sopts.candidates.max(1) {
-            break;
-        }
-        let far = picked.iter().all(|&j| points[i].0.iter().zip(&points[j].0).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() > radius);
-        if far {
-            picked.push(i);
-        }
-    }
+    let picked = search::distinct_best(&points, &scored, d, sopts.candidates.max(1));
     let mut best: Option<(bool, f64, Vec<f64>)> = None;
     for i in picked {
         let Ok(rep) = lm::levenberg_marquardt(prob, &points[i].1, lm_opts) else { continue };

@@ -1170,27 +1170,40 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         let sample: Vec<Vec<&[f64]>> = ys.iter().map(|y| vec![x.as_slice(), y.as_slice()]).collect();
         f.learn_starts(&sample);
     }
-    let f = &f;
-    let pb = progress(Some((n - start) as u64));
+    fit_indexed(&f, args, out, &mut summary, start..n, |worker, j| {
+        let r = match &bad[j] {
+            Some(e) => failed_curve(e),
+            None => {
+                let y: Vec<f64> = vals.iter().map(|r| r[j]).collect();
+                f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
+            }
+        };
+        (r, names[j + 1].as_bytes().to_vec())
+    })?;
+    Ok(summary)
+}
+
+/// Fits curves `range` (by index) in chunks of `--chunk`, in parallel, and writes their rows in
+/// order: `fit_one(worker, j)` gives curve `j`'s result and id. The wide and `.npy` layouts,
+/// whose curves are all in memory, share it.
+fn fit_indexed<F>(f: &BatchFitter, args: &BatchArgs, out: &mut Output, summary: &mut Summary, range: std::ops::Range<usize>, fit_one: F) -> Result<(), CliError>
+where
+    F: Fn(&mut BatchWorker, usize) -> (CurveResult, Vec<u8>) + Sync,
+{
+    let pb = progress(Some(range.len() as u64));
     let n_params = f.param_names().len();
     let chunk = args.chunk.max(1);
-    let mut j0 = start;
-    while j0 < n {
-        let j1 = (j0 + chunk).min(n);
+    let mut j0 = range.start;
+    while j0 < range.end {
+        let j1 = (j0 + chunk).min(range.end);
         let results: Vec<(bool, bool, Vec<u8>)> = (j0..j1)
             .into_par_iter()
             .map_init(BatchWorker::default, |worker, j| {
-                let r = match &bad[j] {
-                    Some(e) => failed_curve(e),
-                    None => {
-                        let y: Vec<f64> = vals.iter().map(|r| r[j]).collect();
-                        f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
-                    }
-                };
-                (r.error.is_some(), r.converged, row(f, names[j + 1].as_bytes(), &r, n_params))
+                let (r, id) = fit_one(worker, j);
+                (r.error.is_some(), r.converged, row(f, &id, &r, n_params))
             })
             .collect();
-        write_group(out, &mut summary, &results)?;
+        write_group(out, summary, &results)?;
         if let Some(pb) = &pb {
             pb.inc((j1 - j0) as u64);
         }
@@ -1199,7 +1212,7 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// The independent variable of a `.npy` batch: `NAME=START:STEP` or `NAME=FILE.npy`.
@@ -1262,29 +1275,9 @@ fn run_npy(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Su
         let sample: Vec<Vec<&[f64]>> = (start..n).take(k).map(|j| vec![x.as_slice(), curve(j)]).collect();
         f.learn_starts(&sample);
     }
-    let f = &f;
-    let pb = progress(Some((n - start) as u64));
-    let n_params = f.param_names().len();
-    let chunk = args.chunk.max(1);
-    let mut j0 = start;
-    while j0 < n {
-        let j1 = (j0 + chunk).min(n);
-        let results: Vec<(bool, bool, Vec<u8>)> = (j0..j1)
-            .into_par_iter()
-            .map_init(BatchWorker::default, |worker, j| {
-                let r = f.fit_curve(worker, &[x.as_slice(), curve(j)]);
-                (r.error.is_some(), r.converged, row(f, j.to_string().as_bytes(), &r, n_params))
-            })
-            .collect();
-        write_group(out, &mut summary, &results)?;
-        if let Some(pb) = &pb {
-            pb.inc((j1 - j0) as u64);
-        }
-        j0 = j1;
-    }
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    fit_indexed(&f, args, out, &mut summary, start..n, |worker, j| {
+        (f.fit_curve(worker, &[x.as_slice(), curve(j)]), j.to_string().into_bytes())
+    })?;
     Ok(summary)
 }
 

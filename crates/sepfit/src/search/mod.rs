@@ -350,6 +350,24 @@ pub fn relabel(b: &[f64], reference: &[f64], groups: &[Vec<Vec<usize>>]) -> Opti
     (out != b).then_some(out)
 }
 
+/// Indices of the best `k` samples (`scored`: `(loss, index)` sorted by loss) that lie at least
+/// `0.1·√d` apart in the unit cube of the `d` searched parameters, taken greedily in order of loss.
+pub fn distinct_best(points: &[(Vec<f64>, Vec<f64>)], scored: &[(f64, usize)], d: usize, k: usize) -> Vec<usize> {
+    let radius = 0.1 * (d as f64).sqrt();
+    let mut picked: Vec<usize> = Vec::new();
+    for &(_, i) in scored {
+        if picked.len() >= k {
+            break;
+        }
+        let ui = &points[i].0;
+        let far = picked.iter().all(|&j| ui.iter().zip(&points[j].0).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() > radius);
+        if far {
+            picked.push(i);
+        }
+    }
+    picked
+}
+
 /// `b` with the blocks of each exchangeable group ordered by ascending lead parameter.
 fn ascending(b: &[f64], groups: &[Vec<Vec<usize>>]) -> Vec<f64> {
     let mut out = b.to_vec();
@@ -489,22 +507,7 @@ pub fn search<M: SeparableModel + ?Sized>(
     }
     let finite = scored.len();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let radius = 0.1 * (d as f64).sqrt();
-    let mut picked: Vec<usize> = Vec::new();
-    let k_screen = search.screened.max(search.candidates).max(1);
-    for &(_, i) in &scored {
-        if picked.len() >= k_screen {
-            break;
-        }
-        let ui = &points[i].0;
-        let far = picked.iter().all(|&j| {
-            let uj = &points[j].0;
-            ui.iter().zip(uj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() > radius
-        });
-        if far {
-            picked.push(i);
-        }
-    }
+    let picked = distinct_best(&points, &scored, d, search.screened.max(search.candidates).max(1));
     // Screen: a few iterations from each distinct sample; the best ends are polished fully.
     let mut screen_opts = options.clone();
     screen_opts.lm.max_iterations = search.screen_iterations.clamp(1, options.lm.max_iterations.max(1));
