@@ -152,6 +152,11 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
             if !g.is_finite() && inf_const {
                 continue; // known: a loss holding a non-finite constant (`pi/0`, README.md)
             }
+            if !g.is_finite() && at_singular_point(&f, &v) {
+                // The chain rule does not apply where an elementary function is not
+                // differentiable at its argument (README.md, "Not bugs").
+                continue;
+            }
             let err = (g - fd).abs() / g.abs().max(fd.abs()).max(1.0);
             assert!(
                 err <= 1e-5 || !g.is_finite() && f0.abs() > 1e6,
@@ -160,6 +165,27 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
             );
         }
     }
+}
+
+/// Whether some node of the graph applies a function at a point where its derivative is
+/// undefined: `sqrt`, `log`, `log10`, `abs` or `sign` of an exact zero, a division by zero,
+/// or a power of a zero base. There the symbolic gradient may be `inf·0 = NaN` (as JAX's is)
+/// although differences of an underflowing loss look smooth.
+fn at_singular_point(f: &LossFormula, v: &Values) -> bool {
+    use sepfit_expr::Func;
+    use sepfit_expr::matrix::graph::MNode;
+    let args: Vec<MId> = (0..f.graph.len())
+        .filter_map(|i| match f.graph.node(MId(i as u32)) {
+            MNode::Call(Func::Sqrt | Func::Log | Func::Log10 | Func::Abs | Func::Sign, a) => Some(a),
+            MNode::Div(_, b) => Some(b),
+            MNode::Pow(a, _) | MNode::XLogY(_, a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    args.iter().any(|&a| {
+        f.graph.as_const(a).is_none()
+            && f.eval(&[a], v).ok().is_some_and(|m| m[0].data.iter().any(|&x| x == 0.0))
+    })
 }
 
 /// The gradient's ASCII form preceded by the definitions it refers to, as a loss text.

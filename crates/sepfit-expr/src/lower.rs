@@ -247,8 +247,10 @@ pub(crate) fn lower_model(src: &str, parsed: &Parsed, columns: &[&str], declared
                 AstKind::Neg(a) => pool.as_const(map[a.0 as usize]).is_some(),
                 _ => false,
             };
-            if operands_const && pool.as_const(id).is_none() {
-                let v = pool.eval(id, &|_| f64::NAN);
+            // (A product or quotient that underflows to a subnormal is left unfolded on purpose
+            // and is finite: no error.)
+            let v = if operands_const && pool.as_const(id).is_none() { pool.eval(id, &|_| f64::NAN) } else { 0.0 };
+            if !v.is_finite() {
                 let what = if v.is_nan() { "is not a real number (NaN)" } else { "overflows to infinity" };
                 return Err(Diagnostic::new(DiagnosticKind::DomainError, span, format!("this constant expression {what}"), "not a finite number")
                     .hint("constants must be finite double-precision numbers (at most about 1.8e308)"));

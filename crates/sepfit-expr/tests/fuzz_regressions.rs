@@ -224,3 +224,23 @@ fn printed_derivative_with_underflowing_constants_parses() {
     let m2 = ModelFormula::parse(&format!("y ~ {printed}"), &["x", "y"]).unwrap_or_else(|e| panic!("{printed}: {}", e.message));
     assert_eq!(m2.print(m2.rhs()), printed);
 }
+
+/// Fuzz target `model` (CI campaign of 2026-12-02): a derivative printed a quotient by
+/// `1e-310*0.9576032806985736`, a product of constants left unfolded because it is
+/// subnormal; the parser took every unfolded constant expression for an overflow and
+/// rejected it ("overflows to infinity") although its value is finite.
+#[test]
+fn printed_subnormal_constant_product_parses() {
+    let f = "y ~ ((abs((xlogy(t, t))/(t)))/(1e-310))/(((((0.5)^0.5)^0.5)^0.5)^0.5)*(((((x)^-2)^-2)^2)^2)^2";
+    let m = ModelFormula::parse(f, &["t", "x", "y"]).unwrap_or_else(|e| panic!("{}", e.render(f)));
+    let src = format!("y ~ {}", m.print(m.rhs()));
+    let back = ModelFormula::parse(&src, &["t", "x", "y"]).unwrap_or_else(|e| panic!("{}", e.render(&src)));
+    let (p, q) = (m.pool(), back.pool());
+    // t = x = 1.001: |log t|/1e-310 ≈ 1e307, finite.
+    let env = |_| 1.001;
+    let (a, b) = (p.eval(m.rhs(), &env), q.eval(back.rhs(), &env));
+    assert!(a.is_finite() && (a - b).abs() <= 1e-14 * a.abs(), "{f} = {a}, printed {src} = {b}");
+    // A constant expression that really overflows is still an error.
+    assert!(ModelFormula::parse("y ~ t/(1e-310*1e-10)", &["t", "y"]).is_ok());
+    assert!(ModelFormula::parse("y ~ t*(1e300*1e300)", &["t", "y"]).is_err());
+}
