@@ -14,6 +14,8 @@
 
 #[path = "../../crates/sepfit-cli/src/args.rs"]
 mod args;
+#[path = "../../crates/sepfit-cli/src/arrays.rs"]
+mod arrays;
 #[path = "../../crates/sepfit-cli/src/cli.rs"]
 mod cli;
 #[path = "../../crates/sepfit-cli/src/cmd/mod.rs"]

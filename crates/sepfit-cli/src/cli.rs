@@ -240,12 +240,27 @@ pub struct BatchArgs {
     /// Wide format: the first column is x, every other column is a curve.
     #[arg(long)]
     pub wide: bool,
-    /// With a `.npy` array (the curves along its last axis, in C order, as `numpy.save`
-    /// writes them): the independent variable, `NAME=START:STEP` (e.g. "t=0:0.05") or
-    /// `NAME=FILE.npy` (a 1-D array). Curves are numbered by their flat index.
+    /// With an array of curves (`.npy`, `.npz` or a raw file with --dtype; the curves along
+    /// its last axis, in C order, as `numpy.save` writes them): the independent variable,
+    /// `NAME=START:STEP` (e.g. "t=0:0.05") or `NAME=FILE.npy` (a 1-D array). Curves are
+    /// numbered by their flat index.
     #[arg(long, value_name = "NAME=SPEC")]
     pub x: Option<String>,
-    /// Output CSV: one row per curve, in input order.
+    /// With a `.npz` archive of several arrays: the one holding the curves (default: its only
+    /// array, or the one named `y`).
+    #[arg(long, value_name = "NAME")]
+    pub array: Option<String>,
+    /// The data file is raw binary values without a header, of this type: f64 or f32
+    /// (little-endian), f64be or f32be; give its --shape.
+    #[arg(long, value_name = "TYPE", requires = "shape")]
+    pub dtype: Option<String>,
+    /// The shape of a raw --dtype file, the points of a curve last, e.g. 256x256x128.
+    #[arg(long, value_name = "DIMS", requires = "dtype")]
+    pub shape: Option<String>,
+    /// Output file: CSV, one row per curve in input order; or, when it ends in `.npy` (array
+    /// inputs only), a NumPy structured array shaped like the input without its last axis,
+    /// with float64 fields NAME, NAME_se for every parameter, rss, dof, iterations,
+    /// converged (1 or 0) and status (0 converged, 1 not converged, 2 degenerate, 3 error).
     #[arg(long)]
     pub out: PathBuf,
     /// Continue an interrupted run, skipping curves already written (refused if the formula,

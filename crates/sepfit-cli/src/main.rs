@@ -1,6 +1,7 @@
 //! The `sepfit` command-line tool.
 
 mod args;
+mod arrays;
 mod cli;
 mod cmd;
 mod data;

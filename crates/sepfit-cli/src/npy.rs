@@ -1,6 +1,7 @@
 //! NumPy `.npy` arrays (format versions 1–3): what Python users save with `np.save`. Only
 //! floating-point arrays in C order are read (`<f8`, `<f4`, and their big-endian forms); the
-//! values come back as `f64`, row-major, with the shape.
+//! values come back as `f64`, row-major, with the shape. Results are written as structured
+//! arrays of `f8` fields ([`structured_header`]).
 
 use anyhow::{Context, anyhow, bail};
 use std::path::Path;
@@ -20,14 +21,84 @@ pub fn read(path: &Path) -> anyhow::Result<NpyArray> {
     parse(&bytes).with_context(|| format!("{} is not a .npy array sepfit can read", path.display()))
 }
 
+/// The element type of an array file: float64 or float32, little- or big-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    F64Le,
+    F64Be,
+    F32Le,
+    F32Be,
+}
+
+impl Dtype {
+    /// Bytes per value.
+    pub fn width(self) -> usize {
+        match self {
+            Dtype::F64Le | Dtype::F64Be => 8,
+            Dtype::F32Le | Dtype::F32Be => 4,
+        }
+    }
+
+    /// The dtype of a `.npy` `descr` (`<f8`, `>f4`, …; `=`/`|` mean this machine's order,
+    /// little-endian here).
+    pub fn from_descr(descr: &str) -> Option<Dtype> {
+        match descr {
+            "<f8" | "=f8" | "f8" | "<d" => Some(Dtype::F64Le),
+            ">f8" | ">d" => Some(Dtype::F64Be),
+            "<f4" | "=f4" | "f4" | "<f" => Some(Dtype::F32Le),
+            ">f4" | ">f" => Some(Dtype::F32Be),
+            _ => None,
+        }
+    }
+
+    /// The dtype of a `--dtype` value: `f64`, `f32` (little-endian), `f64be`, `f32be`.
+    pub fn from_flag(s: &str) -> Option<Dtype> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f64" | "f8" | "float64" | "f64le" | "<f8" => Some(Dtype::F64Le),
+            "f64be" | ">f8" => Some(Dtype::F64Be),
+            "f32" | "f4" | "float32" | "f32le" | "<f4" => Some(Dtype::F32Le),
+            "f32be" | ">f4" => Some(Dtype::F32Be),
+            _ => None,
+        }
+    }
+
+    /// Appends the values encoded in `bytes` (a whole number of elements) to `out`.
+    pub fn decode_into(self, bytes: &[u8], out: &mut Vec<f64>) {
+        match self {
+            Dtype::F64Le => out.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))),
+            Dtype::F64Be => out.extend(bytes.chunks_exact(8).map(|b| f64::from_be_bytes(b.try_into().expect("8 bytes")))),
+            Dtype::F32Le => out.extend(bytes.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))),
+            Dtype::F32Be => out.extend(bytes.chunks_exact(4).map(|b| f64::from(f32::from_be_bytes(b.try_into().expect("4 bytes"))))),
+        }
+    }
+}
+
+/// What the header of a `.npy` file says: the shape, the element type and where the data
+/// start (checked to be all there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyHeader {
+    pub shape: Vec<usize>,
+    pub dtype: Dtype,
+    pub data_offset: usize,
+}
+
 /// Parses the bytes of a `.npy` file.
 pub fn parse(bytes: &[u8]) -> anyhow::Result<NpyArray> {
+    let h = parse_header(bytes)?;
+    let count: usize = h.shape.iter().product();
+    let mut data = Vec::with_capacity(count);
+    h.dtype.decode_into(&bytes[h.data_offset..h.data_offset + count * h.dtype.width()], &mut data);
+    Ok(NpyArray { shape: h.shape, data })
+}
+
+/// Parses the header of a `.npy` file held in `bytes` and checks that its data are all there.
+pub fn parse_header(bytes: &[u8]) -> anyhow::Result<NpyHeader> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         bail!("it does not start with the .npy magic bytes (save it with numpy.save)");
     }
     let major = bytes[6];
     let (len, start) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 => {
             if bytes.len() < 12 {
                 bail!("the header is cut short");
@@ -36,7 +107,7 @@ pub fn parse(bytes: &[u8]) -> anyhow::Result<NpyArray> {
         }
         v => bail!("format version {v} is not supported (1, 2 and 3 are)"),
     };
-    let header = bytes.get(start..start + len).ok_or_else(|| anyhow!("the header is cut short"))?;
+    let header = bytes.get(start..start.saturating_add(len)).ok_or_else(|| anyhow!("the header is cut short"))?;
     let header = std::str::from_utf8(header).map_err(|_| anyhow!("the header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| anyhow!("the header has no 'descr'"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
@@ -55,20 +126,44 @@ pub fn parse(bytes: &[u8]) -> anyhow::Result<NpyArray> {
         .map(|s| s.parse::<usize>().map_err(|_| anyhow!("the shape `{shape_text}` is not a tuple of sizes")))
         .collect::<anyhow::Result<_>>()?;
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| anyhow!("the shape {shape:?} is too large"))?;
-    let body = &bytes[start + len..];
-    let (width, convert): (usize, fn(&[u8]) -> f64) = match descr {
-        "<f8" => (8, |b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        ">f8" => (8, |b| f64::from_be_bytes(b.try_into().expect("8 bytes"))),
-        "<f4" => (4, |b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
-        ">f4" => (4, |b| f64::from(f32::from_be_bytes(b.try_into().expect("4 bytes")))),
-        other => bail!("its dtype is `{other}`; sepfit reads float64 (<f8) and float32 (<f4) arrays (convert with .astype(float))"),
-    };
-    let need = count.checked_mul(width).ok_or_else(|| anyhow!("the shape {shape:?} is too large"))?;
-    if body.len() < need {
-        bail!("the data are cut short: the shape {shape:?} needs {need} bytes, the file holds {}", body.len());
+    let dtype = Dtype::from_descr(descr).ok_or_else(|| {
+        anyhow!("its dtype is `{descr}`; sepfit reads float64 (<f8) and float32 (<f4) arrays (convert with .astype(float))")
+    })?;
+    let data_offset = start + len;
+    let need = count.checked_mul(dtype.width()).ok_or_else(|| anyhow!("the shape {shape:?} is too large"))?;
+    let have = bytes.len() - data_offset;
+    if have < need {
+        bail!("the data are cut short: the shape {shape:?} needs {need} bytes, the file holds {have}");
     }
-    let data = body[..need].chunks_exact(width).map(convert).collect();
-    Ok(NpyArray { shape, data })
+    Ok(NpyHeader { shape, dtype, data_offset })
+}
+
+/// The header of a `.npy` file (format 1.0, or 2.0 when longer than 64 KiB; 3.0 for
+/// non-ASCII field names) holding a structured array of `f8` fields named `fields`, of
+/// `shape`, padded so that the data start at a multiple of 64 bytes, as `numpy.save` does.
+pub fn structured_header(fields: &[String], shape: &[usize]) -> Vec<u8> {
+    let descr: Vec<String> = fields.iter().map(|f| format!("('{}', '<f8')", f.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
+    let shape_text = match shape {
+        [d] => format!("({d},)"),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut h = format!("{{'descr': [{}], 'fortran_order': False, 'shape': {shape_text}, }}", descr.join(", "));
+    let ascii = h.is_ascii();
+    let pre = if !ascii || h.len() + 11 > u16::MAX as usize { 12 } else { 10 };
+    while (pre + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY".to_vec();
+    if pre == 10 {
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    } else {
+        out.extend_from_slice(&[if ascii { 2 } else { 3 }, 0]);
+        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(h.as_bytes());
+    out
 }
 
 /// The text of `key`'s value in the header's Python dict literal.

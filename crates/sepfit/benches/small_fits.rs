@@ -31,6 +31,9 @@
 //! then exits. `SMALL_FITS_PROFILE=<workload>[:<tol>]` fits one workload with sepfit only, for a
 //! profiler (`valgrind --tool=callgrind`), and exits.
 
+// The hand-written LM indexes small fixed-size matrices as the textbook writes them.
+#![allow(clippy::needless_range_loop)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

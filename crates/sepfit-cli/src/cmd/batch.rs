@@ -18,6 +18,8 @@
 use super::{CliError, formula_error};
 use crate::args::named_options;
 use crate::cli::BatchArgs;
+use crate::arrays::CurveArray;
+use crate::npy::Dtype;
 use crate::data::{Records, cell_problem, column_list, echo, echo_str, parse_number, record_end, row_at, split_record};
 use anyhow::{Context, anyhow, bail};
 use rayon::prelude::*;
@@ -29,6 +31,31 @@ use std::io::{BufReader, BufWriter, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The kinds of array input (every lane along the last axis a curve).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ArrayKind {
+    Npy,
+    Npz,
+    Raw,
+}
+
+fn is_npy_path(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Whether the data file is an array of curves, and which kind: `--dtype` makes it raw,
+/// otherwise the extension says.
+fn array_input(args: &BatchArgs) -> Option<ArrayKind> {
+    if args.dtype.is_some() {
+        return Some(ArrayKind::Raw);
+    }
+    match args.data.extension().map(|e| e.to_ascii_lowercase()) {
+        Some(e) if e == "npy" => Some(ArrayKind::Npy),
+        Some(e) if e == "npz" => Some(ArrayKind::Npz),
+        _ => None,
+    }
+}
+
 /// Most worker threads: more than a few per core only costs memory and start-up time.
 fn max_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -37,12 +64,22 @@ fn max_threads() -> usize {
 
 pub fn run(args: &BatchArgs) -> Result<(), CliError> {
     let t0 = Instant::now();
-    let npy = args.data.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let npy = array_input(args).is_some();
     if npy && (args.by.is_some() || args.wide) {
-        return Err(anyhow!("a .npy array holds the curves along its last axis: drop --by/--wide and give --x").into());
+        return Err(anyhow!("an array file holds the curves along its last axis: drop --by/--wide and give --x").into());
     }
     if !npy && args.x.is_some() {
-        return Err(anyhow!("--x is for .npy arrays; a CSV names its x column in the header").into());
+        return Err(anyhow!("--x is for arrays of curves (.npy, .npz, raw --dtype); a CSV names its x column in the header").into());
+    }
+    if args.array.is_some() && array_input(args) != Some(ArrayKind::Npz) {
+        return Err(anyhow!("--array names an array of a .npz archive; {} is not one", args.data.display()).into());
+    }
+    if is_npy_path(&args.out) && !npy {
+        return Err(anyhow!(
+            "--out {}: .npy results are for array inputs (.npy, .npz, raw --dtype), whose curves are numbered; write CSV (the curve ids of a CSV are text)",
+            args.out.display()
+        )
+        .into());
     }
     if args.by.is_none() && !args.wide && !npy {
         return Err(anyhow!("say how curves are laid out: --by COLUMN for long format (one row per point), or --wide (one column per curve)").into());
@@ -65,7 +102,7 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
     let threads = pool.current_num_threads();
     let summary = pool.install(|| {
         if npy {
-            run_npy(args, &opts, &mut out)
+            run_array(args, &opts, &mut out)
         } else if args.wide {
             run_wide(args, &opts, &mut out)
         } else {
@@ -97,7 +134,12 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
         if not_converged > 0 {
             parts.push(if failed > 0 { format!("{not_converged} did not converge") } else { format!("{not_converged} of {total} curves did not converge") });
         }
-        return Err(CliError::Unsuccessful(format!("{}; see the error and termination columns of {}", parts.join(", "), args.out.display())));
+        let see = if is_npy_path(&args.out) {
+            format!("their status field in {} says which (write CSV for the reasons in words)", args.out.display())
+        } else {
+            format!("see the error and termination columns of {}", args.out.display())
+        };
+        return Err(CliError::Unsuccessful(format!("{}; {see}", parts.join(", "))));
     }
     Ok(())
 }
@@ -129,6 +171,8 @@ struct Output {
     lock: PathBuf,
     resume: bool,
     writer: Option<BufWriter<File>>,
+    /// Results as a `.npy` structured array: the bytes of one record (0 for CSV).
+    record_len: usize,
     locked: bool,
     created: bool,
     keep: bool,
@@ -171,6 +215,7 @@ impl Output {
             partial,
             resume: args.resume,
             writer: None,
+            record_len: 0,
             locked: false,
             created: false,
             keep: false,
@@ -267,6 +312,50 @@ impl Output {
         let done: Vec<Vec<u8>> = rows[1..].iter().map(|r| r.to_vec()).collect();
         let mut f = OpenOptions::new().write(true).open(&self.partial).with_context(|| format!("cannot open {pshown}"))?;
         f.set_len(complete as u64).with_context(|| format!("cannot truncate {pshown}"))?;
+        f.seek(std::io::SeekFrom::End(0)).with_context(|| format!("cannot write {pshown}"))?;
+        self.writer = Some(BufWriter::new(f));
+        Ok(done)
+    }
+
+    /// As [`open`](Self::open) for `.npy` results of records of `record_len` bytes after
+    /// `header` (a structured array's header, which names the fields and the shape): returns
+    /// the complete records of an interrupted run (resume) that wrote the same header.
+    fn open_npy(&mut self, header: &[u8], record_len: usize, fingerprint: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.record_len = record_len;
+        let pshown = self.partial.display().to_string();
+        let existing = match std::fs::read(&self.partial) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.create(header, fingerprint).map(|()| Vec::new()),
+            Err(e) => bail!("cannot read {pshown}: {e}"),
+        };
+        let complete = existing.len().saturating_sub(header.len()) / record_len;
+        if existing.len() < header.len() || complete == 0 {
+            // Nothing was done (killed before the first chunk).
+            return self.create(header, fingerprint).map(|()| Vec::new());
+        }
+        if !self.resume {
+            bail!(
+                "{pshown} exists with {complete} results: an earlier batch was interrupted; continue it with --resume, or delete that file to start over"
+            );
+        }
+        let mshown = self.meta.display();
+        let recorded = std::fs::read_to_string(&self.meta).map_err(|_| {
+            anyhow!("cannot resume: {pshown} has no fingerprint {mshown} saying which model, options and data it was computed with; delete {pshown} to start over")
+        })?;
+        let diffs = fingerprint_diff(&recorded, fingerprint);
+        if !diffs.is_empty() {
+            bail!(
+                "cannot resume: {pshown} was computed with other settings: {}; rerun with the original ones, or delete {pshown} and {mshown} to start over",
+                diffs.join("; ")
+            );
+        }
+        if &existing[..header.len()] != header {
+            bail!("cannot resume: the header of {pshown} is not this model's; delete it and {mshown} to start over");
+        }
+        let end = header.len() + complete * record_len;
+        let done = existing[header.len()..end].chunks_exact(record_len).map(<[u8]>::to_vec).collect();
+        let mut f = OpenOptions::new().write(true).open(&self.partial).with_context(|| format!("cannot open {pshown}"))?;
+        f.set_len(end as u64).with_context(|| format!("cannot truncate {pshown}"))?;
         f.seek(std::io::SeekFrom::End(0)).with_context(|| format!("cannot write {pshown}"))?;
         self.writer = Some(BufWriter::new(f));
         Ok(done)
@@ -373,6 +462,9 @@ fn fingerprint(args: &BatchArgs, opts: &NamedOptions) -> String {
     kv("--search", format!("{:?}", opts.search.as_ref().map(|s| s.samples)));
     kv("--learn-starts", format!("{:?}", args.learn_starts));
     kv("--x", format!("{:?}", args.x));
+    kv("--array", format!("{:?}", args.array));
+    kv("--dtype", format!("{:?}", args.dtype));
+    kv("--shape", format!("{:?}", args.shape));
     kv("method", format!("{:?}", opts.method));
     kv("--max-iter", format!("{:?}", args.max_iter));
     kv("--tol", format!("{:?}", args.tol));
@@ -502,6 +594,54 @@ fn row(f: &BatchFitter, id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> 
     push_field(&mut s, r.error.as_ref().map(|e| e.to_string()).unwrap_or_default().as_bytes());
     s.push(b'\n');
     s
+}
+
+/// The fields of a `.npy` result record (all float64).
+fn npy_fields(f: &BatchFitter) -> Vec<String> {
+    let mut v = Vec::new();
+    for p in f.param_names() {
+        v.push(p.clone());
+        v.push(format!("{p}_se"));
+    }
+    v.extend(["rss", "dof", "iterations", "converged", "status"].map(String::from));
+    v
+}
+
+/// The `status` field of a `.npy` record: 0 converged, 1 not converged, 2 degenerate, 3 error.
+fn status_code(r: &CurveResult) -> f64 {
+    match r.status() {
+        "converged" => 0.0,
+        "not_converged" => 1.0,
+        "degenerate" => 2.0,
+        _ => 3.0,
+    }
+}
+
+/// A curve's `.npy` record: the fields of [`npy_fields`], little-endian float64.
+fn record(r: &CurveResult, n_params: usize) -> Vec<u8> {
+    let mut s = Vec::with_capacity(8 * (2 * n_params + 5));
+    for i in 0..n_params {
+        s.extend_from_slice(&r.values.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
+        s.extend_from_slice(&r.std_errors.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
+    }
+    for v in [r.rss, r.dof as f64, r.iterations as f64, f64::from(u8::from(r.converged)), status_code(r)] {
+        s.extend_from_slice(&v.to_le_bytes());
+    }
+    s
+}
+
+/// A record already in a `.npy` output (resume): whether it failed or did not converge.
+fn done_record(rec: &[u8]) -> (bool, bool) {
+    let code = rec.len().checked_sub(8).map_or(3.0, |at| f64::from_le_bytes(rec[at..].try_into().expect("8 bytes")));
+    let failed = code == 3.0;
+    (failed, !failed && code != 0.0 && code != 2.0)
+}
+
+/// How each curve's result is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowFormat {
+    Csv,
+    Npy,
 }
 
 /// A row already in the output (resume): its id, and whether it failed or did not converge.
@@ -1170,11 +1310,12 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         let sample: Vec<Vec<&[f64]>> = ys.iter().map(|y| vec![x.as_slice(), y.as_slice()]).collect();
         f.learn_starts(&sample);
     }
-    fit_indexed(&f, args, out, &mut summary, start..n, |worker, j| {
+    fit_indexed(&f, args, out, &mut summary, start..n, RowFormat::Csv, |worker, y, j| {
         let r = match &bad[j] {
             Some(e) => failed_curve(e),
             None => {
-                let y: Vec<f64> = vals.iter().map(|r| r[j]).collect();
+                y.clear();
+                y.extend(vals.iter().map(|r| r[j]));
                 f.fit_curve(worker, &[x.as_slice(), y.as_slice()])
             }
         };
@@ -1183,12 +1324,21 @@ fn run_wide(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     Ok(summary)
 }
 
-/// Fits curves `range` (by index) in chunks of `--chunk`, in parallel, and writes their rows in
-/// order: `fit_one(worker, j)` gives curve `j`'s result and id. The wide and `.npy` layouts,
-/// whose curves are all in memory, share it.
-fn fit_indexed<F>(f: &BatchFitter, args: &BatchArgs, out: &mut Output, summary: &mut Summary, range: std::ops::Range<usize>, fit_one: F) -> Result<(), CliError>
+/// Fits curves `range` (by index) in chunks of `--chunk`, in parallel, and writes their rows
+/// (or `.npy` records) in order: `fit_one(worker, buffer, j)` gives curve `j`'s result and id
+/// (`buffer` is the thread's own, for the curve's values). The wide and array layouts, whose
+/// curves are at hand by index, share it.
+fn fit_indexed<F>(
+    f: &BatchFitter,
+    args: &BatchArgs,
+    out: &mut Output,
+    summary: &mut Summary,
+    range: std::ops::Range<usize>,
+    format: RowFormat,
+    fit_one: F,
+) -> Result<(), CliError>
 where
-    F: Fn(&mut BatchWorker, usize) -> (CurveResult, Vec<u8>) + Sync,
+    F: Fn(&mut BatchWorker, &mut Vec<f64>, usize) -> (CurveResult, Vec<u8>) + Sync,
 {
     let pb = progress(Some(range.len() as u64));
     let n_params = f.param_names().len();
@@ -1198,10 +1348,17 @@ where
         let j1 = (j0 + chunk).min(range.end);
         let results: Vec<(bool, bool, Vec<u8>)> = (j0..j1)
             .into_par_iter()
-            .map_init(BatchWorker::default, |worker, j| {
-                let (r, id) = fit_one(worker, j);
-                (r.error.is_some(), r.converged, row(f, &id, &r, n_params))
-            })
+            .map_init(
+                || (BatchWorker::default(), Vec::new()),
+                |(worker, buf), j| {
+                    let (r, id) = fit_one(worker, buf, j);
+                    let bytes = match format {
+                        RowFormat::Csv => row(f, &id, &r, n_params),
+                        RowFormat::Npy => record(&r, n_params),
+                    };
+                    (r.error.is_some(), r.converged, bytes)
+                },
+            )
             .collect();
         write_group(out, summary, &results)?;
         if let Some(pb) = &pb {
@@ -1245,14 +1402,24 @@ fn npy_x(spec: &str, len: usize) -> anyhow::Result<(String, Vec<f64>)> {
     Ok((name, arr.data))
 }
 
-/// A `.npy` array: every lane along the last axis is a curve (contiguous: no copy).
-fn run_npy(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Summary, CliError> {
-    let arr = crate::npy::read(&args.data)?;
-    let path = args.data.display().to_string();
-    let Some((&len, lead)) = arr.shape.split_last() else {
-        return Err(anyhow!("{path} is a scalar; it needs the curves along its last axis").into());
+/// An array of curves (`.npy`, `.npz`, raw): every lane along the last axis is a curve, decoded
+/// into the fitting thread's buffer when it is fitted (the file is memory-mapped).
+fn run_array(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Summary, CliError> {
+    let arr = match array_input(args) {
+        Some(ArrayKind::Npz) => CurveArray::open_npz(&args.data, args.array.as_deref())?,
+        Some(ArrayKind::Raw) => {
+            let d = args.dtype.as_deref().unwrap_or_default();
+            let dtype = Dtype::from_flag(d).ok_or_else(|| anyhow!("--dtype {d:?}: say f64 or f32 (little-endian), f64be or f32be"))?;
+            let shape = crate::arrays::parse_shape(args.shape.as_deref().unwrap_or_default())?;
+            CurveArray::open_raw(&args.data, dtype, &shape)?
+        }
+        _ => CurveArray::open_npy(&args.data)?,
     };
-    let n: usize = lead.iter().product();
+    let path = args.data.display().to_string();
+    if arr.shape.is_empty() {
+        return Err(anyhow!("{path} is a scalar; it needs the curves along its last axis").into());
+    }
+    let (len, n) = (arr.curve_len(), arr.curves());
     if len == 0 || n == 0 {
         return Err(anyhow!("{path} has shape {:?}: no curves to fit", arr.shape).into());
     }
@@ -1260,23 +1427,48 @@ fn run_npy(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<Su
     let (xname, x) = npy_x(spec, len)?;
     let mut f = fitter(args, &[xname, "y".to_string()], opts)?;
     let mut summary = Summary::default();
-    let done = open_rows(args, opts, out, &f, &mut summary)?;
-    for (k, id) in done.iter().enumerate() {
-        if id.as_slice() != k.to_string().as_bytes() {
-            return Err(anyhow!("cannot resume: the output has curve `{}` where the array has curve {k}", echo(id)).into());
+    let format = if is_npy_path(&args.out) { RowFormat::Npy } else { RowFormat::Csv };
+    let start = match format {
+        RowFormat::Csv => {
+            let done = open_rows(args, opts, out, &f, &mut summary)?;
+            for (k, id) in done.iter().enumerate() {
+                if id.as_slice() != k.to_string().as_bytes() {
+                    return Err(anyhow!("cannot resume: the output has curve `{}` where the array has curve {k}", echo(id)).into());
+                }
+            }
+            done.len()
         }
-    }
-    let start = done.len();
+        RowFormat::Npy => {
+            let fields = npy_fields(&f);
+            let header = crate::npy::structured_header(&fields, &arr.shape[..arr.shape.len() - 1]);
+            let done = out.open_npy(&header, 8 * fields.len(), &fingerprint(args, opts))?;
+            summary.skipped = done.len();
+            for rec in &done {
+                let (failed, nc) = done_record(rec);
+                summary.done_failed += usize::from(failed);
+                summary.done_not_converged += usize::from(nc);
+            }
+            done.len()
+        }
+    };
     if start > n {
         return Err(anyhow!("cannot resume: the output has {start} curves, the array {n}").into());
     }
-    let curve = |j: usize| &arr.data[j * len..(j + 1) * len];
     if let Some(k) = args.learn_starts {
-        let sample: Vec<Vec<&[f64]>> = (start..n).take(k).map(|j| vec![x.as_slice(), curve(j)]).collect();
+        let ys: Vec<Vec<f64>> = (start..n)
+            .take(k)
+            .map(|j| {
+                let mut y = Vec::new();
+                arr.curve_into(j, &mut y);
+                y
+            })
+            .collect();
+        let sample: Vec<Vec<&[f64]>> = ys.iter().map(|y| vec![x.as_slice(), y.as_slice()]).collect();
         f.learn_starts(&sample);
     }
-    fit_indexed(&f, args, out, &mut summary, start..n, |worker, j| {
-        (f.fit_curve(worker, &[x.as_slice(), curve(j)]), j.to_string().into_bytes())
+    fit_indexed(&f, args, out, &mut summary, start..n, format, |worker, y, j| {
+        arr.curve_into(j, y);
+        (f.fit_curve(worker, &[x.as_slice(), y.as_slice()]), j.to_string().into_bytes())
     })?;
     Ok(summary)
 }
