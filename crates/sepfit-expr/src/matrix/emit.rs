@@ -34,6 +34,7 @@
 //! | `tr`, `diag`                 | `np.trace`, `np.diag`                              |
 //! | `inv`, `det`, `logdet`       | `np.linalg.inv`, `np.linalg.det`, `np.linalg.slogdet(A)[1]` |
 //! | `pinv`, `X^k`, `kron`        | `np.linalg.pinv`, `np.linalg.matrix_power`, `np.kron` |
+//! | `kronsum` (adjoints of `kron`) | `_kronsum_a`, `_kronsum_b` (`np.einsum` over the blocks) |
 //! | `softmax`, `logsumexp`       | `_softmax`, `_logsumexp` (max subtracted: no overflow) |
 //! | `sigmoid`, `softplus`, `xlogy` | `_sigmoid`, `_softplus`, `_xlogy` (stable helpers) |
 //! | `relu`, `step`, `max`, `min`, `atan2` | `np.maximum(x, 0.0)`, `np.heaviside(x, 0.0)`, `np.maximum`, `np.minimum`, `np.arctan2` |
@@ -121,7 +122,15 @@ fn float_lit(v: f64) -> Py {
     Py { p: if v < 0.0 { P_NEG } else { P_ATOM }, s }
 }
 
-const HELPERS: [(&str, &str); 5] = [
+const HELPERS: [(&str, &str); 7] = [
+    (
+        "_kronsum_a",
+        "def _kronsum_a(G, B):\n    rb, cb = B.shape\n    return np.einsum(\"ikjl,kl->ij\", G.reshape(G.shape[0] // rb, rb, G.shape[1] // cb, cb), B)\n",
+    ),
+    (
+        "_kronsum_b",
+        "def _kronsum_b(A, G):\n    ra, ca = A.shape\n    return np.einsum(\"ikjl,ij->kl\", G.reshape(ra, G.shape[0] // ra, ca, G.shape[1] // ca), A)\n",
+    ),
     (
         "_sigmoid",
         "def _sigmoid(x):\n    e = np.exp(-np.abs(x))\n    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n",
@@ -483,6 +492,32 @@ impl LossFormula {
             MNode::Softmax(a) => {
                 helper("_softmax");
                 call("_softmax", &get(a))
+            }
+            MNode::MatPow(a, k) => atom(format!("np.linalg.matrix_power({}, {k})", get(a).s)),
+            MNode::Pinv(a) => call("np.linalg.pinv", &get(a)),
+            MNode::Kron(a, b) | MNode::KronSumA(a, b) | MNode::KronSumB(a, b) => {
+                // on the 2-D forms (a column `v[:, None]`, a row `v[None, :]`)
+                let two_d = |c: MId| -> String {
+                    let e = get(c);
+                    match kind(g.shape(c)) {
+                        Kind::Col => format!("{}[:, None]", e.at(P_ATOM)),
+                        Kind::Row => format!("{}[None, :]", e.at(P_ATOM)),
+                        Kind::Scalar => format!("np.atleast_2d({})", e.s),
+                        Kind::Matrix => e.s,
+                    }
+                };
+                let f = match g.node(id) {
+                    MNode::Kron(..) => "np.kron",
+                    MNode::KronSumA(..) => "_kronsum_a",
+                    _ => "_kronsum_b",
+                };
+                helper(f);
+                let e = format!("{f}({}, {})", two_d(a), two_d(b));
+                match out_kind {
+                    Kind::Matrix => atom(e),
+                    Kind::Scalar => atom(format!("{e}.item()")),
+                    _ => atom(format!("{e}.ravel()")),
+                }
             }
         })
     }
