@@ -61,6 +61,18 @@ CASES = [
      lambda r: dict(X=r.standard_normal((6, 3)), w=r.standard_normal(3), y=r.random(6))),
     ("sum(atan2(x, 2 + y.^2)) + sum(relu(x).^3) + norm2(diag(diag(x*y')))", "x", "x: n, y: n",
      lambda r: dict(x=r.standard_normal(5), y=r.standard_normal(5))),
+    ("tr(A*X^3) + normF(X^-2)^2", "X", "X: n x n, A: n x n",
+     lambda r: dict(X=r.standard_normal((4, 4)) + 3 * np.eye(4), A=r.standard_normal((4, 4)))),
+    ("norm2(pinv(X)*y)^2", "X", "X: m x n, y: m",
+     lambda r: dict(X=r.standard_normal((6, 3)), y=r.standard_normal(6))),
+    ("tr(A*pinv(X))", "X", "X: m x n, A: m x n",
+     lambda r: dict(X=r.standard_normal((5, 2)), A=r.standard_normal((5, 2)))),
+    ("sum(log(kron(A, B)))", "A", "A: n x p, B: m x q",
+     lambda r: dict(A=r.random((2, 3)) + 0.5, B=r.random((3, 2)) + 0.5)),
+    ("tr(kron(A, B)*C)", "B", "A: 2 x 3, B: 3 x 2, C: 6 x 6",
+     lambda r: dict(A=r.standard_normal((2, 3)), B=r.standard_normal((3, 2)), C=r.standard_normal((6, 6)))),
+    ("sum(exp(x'*kron(a, b)))", "a", "a: 2, b: 3, x: 6",
+     lambda r: dict(a=r.standard_normal(2), b=r.standard_normal(3), x=r.standard_normal(6))),
 ]
 
 

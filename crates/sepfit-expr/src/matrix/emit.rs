@@ -213,7 +213,14 @@ impl LossFormula {
         // names in use: arguments, dimensions, user definitions
         let mut taken: Vec<String> = args.iter().map(|(_, n)| n.clone()).collect();
         taken.extend(self.names.values().cloned());
-        let dim_names: Vec<String> = g.dims.iter().map(|d| if taken.contains(d) || PY_KEYWORDS.contains(&d.as_str()) { format!("{d}_") } else { d.clone() }).collect();
+        let dim_names: Vec<String> = g
+            .dims
+            .iter()
+            .map(|d| {
+                let d = d.replace('*', "_");
+                if taken.contains(&d) || PY_KEYWORDS.contains(&d.as_str()) { format!("{d}_") } else { d }
+            })
+            .collect();
         taken.extend(dim_names.iter().cloned());
         let mut dims_needed = vec![false; g.dims.len()];
         let mut helpers = [false; HELPERS.len()];
@@ -272,8 +279,27 @@ impl LossFormula {
                 Kind::Matrix => format!("    {nm} = np.asarray({nm}, dtype=np.float64)"),
             });
         }
+        // a product dimension `n*m` (from `kron`) is computed from its factors
+        let dim_expr = |d: Dim, names: &[String]| match d {
+            Dim::Sym(i) => names.get(i as usize).cloned().unwrap_or_default(),
+            Dim::Fixed(k) => k.to_string(),
+            Dim::Obs => "n".to_string(),
+        };
+        for &(i, (a, b)) in g.dim_products.iter().rev() {
+            if dims_needed[i as usize] {
+                for f in [a, b] {
+                    if let Dim::Sym(j) = f {
+                        dims_needed[j as usize] = true;
+                    }
+                }
+            }
+        }
         for (d, needed) in dims_needed.iter().enumerate() {
             if !needed {
+                continue;
+            }
+            if let Some((_, (a, b))) = g.dim_products.iter().find(|(i, _)| *i as usize == d) {
+                prologue.push(format!("    {} = {} * {}", dim_names[d], dim_expr(*a, &dim_names), dim_expr(*b, &dim_names)));
                 continue;
             }
             let dim = Dim::Sym(d as u32);

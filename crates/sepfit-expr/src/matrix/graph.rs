@@ -1230,6 +1230,14 @@ impl Graph {
                 let k = self.kron_sum_a(x, b, s);
                 return self.mul(c, k);
             }
+            // all of G equal to v: v·sum(other)·ones
+            MNode::Fill(v) => {
+                let t = self.sum(b);
+                let k = self.constant(v.get());
+                let kt = self.mul(k, t);
+                let ones = self.fill(1.0, s);
+                return self.mul(kt, ones);
+            }
             MNode::Neg(x) => {
                 let k = self.kron_sum_a(x, b, s);
                 return self.neg(k);
@@ -1259,6 +1267,14 @@ impl Graph {
             MNode::Mul(c, x) if self.is_scalar(c) && !self.is_scalar(x) => {
                 let k = self.kron_sum_b(a, x, s);
                 return self.mul(c, k);
+            }
+            // all of G equal to v: v·sum(other)·ones
+            MNode::Fill(v) => {
+                let t = self.sum(a);
+                let k = self.constant(v.get());
+                let kt = self.mul(k, t);
+                let ones = self.fill(1.0, s);
+                return self.mul(kt, ones);
             }
             MNode::Neg(x) => {
                 let k = self.kron_sum_b(a, x, s);
