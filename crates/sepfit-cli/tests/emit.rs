@@ -84,3 +84,14 @@ fn unsupported_functions_and_requests_are_errors() {
     let o = sepfit(&["grad", "norm2(x)^2", "--wrt", "x", "--var", "x: n", "--emit", "fortran"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The README's example shows exactly what the program prints.
+#[test]
+fn readme_example_is_the_program_output() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let cmd = "sepfit grad \"norm2(X*w - y)^2\" --wrt w --var \"X: n x d, w: d, y: n\" --emit numpy\n```\n\n```python\n";
+    let start = readme.find(cmd).expect("README has the --emit numpy example") + cmd.len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let s = emitted(&["grad", "norm2(X*w - y)^2", "--wrt", "w", "--var", "X: n x d, w: d, y: n", "--emit", "numpy"]);
+    assert_eq!(block, s);
+}
