@@ -59,7 +59,7 @@ CASES = [
      lambda r: dict(X=r.standard_normal((9, 3)), w=r.standard_normal(3), y=(r.random(9) < 0.5).astype(float))),
     ("sum(xlogy(y, sqrt(abs(X*w) + 1))) + sum(max(X*w, 0.5*y))", "w", "X: n x d, w: d, y: n",
      lambda r: dict(X=r.standard_normal((6, 3)), w=r.standard_normal(3), y=r.random(6))),
-    ("sum(atan2(x, 2 + y.^2)) + sum(relu(x).^3) + norm2(diag(diag(x*y')))", "x", "x: n, y: n",
+    ("sum(atan2(x, 2 + y.^2)) + sum(relu(x).^3) + normF(diag(diag(x*y')))", "x", "x: n, y: n",
      lambda r: dict(x=r.standard_normal(5), y=r.standard_normal(5))),
     ("tr(A*X^3) + normF(X^-2)^2", "X", "X: n x n, A: n x n",
      lambda r: dict(X=r.standard_normal((4, 4)) + 3 * np.eye(4), A=r.standard_normal((4, 4)))),

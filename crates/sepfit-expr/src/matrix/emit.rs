@@ -75,7 +75,7 @@ pub enum EmitError {
         reason: String,
     },
     /// A variable's name is not usable as a Python argument.
-    #[error("cannot emit numpy code: the variable `{0}` is a Python keyword or shadows `np`; rename it")]
+    #[error("cannot emit numpy code: the variable `{0}` is a Python keyword or a name the generated code uses (`np`, `float`, `value`, `grad_*`, `t_*`, `_*`); rename it")]
     BadName(String),
     /// A dimension needed by the code is not the size of any argument.
     #[error("cannot emit numpy code: the size of dimension `{0}` is not the size of any variable the formula uses")]
@@ -85,10 +85,10 @@ pub enum EmitError {
     Request(String),
 }
 
-const PY_KEYWORDS: [&str; 38] = [
+const PY_KEYWORDS: [&str; 39] = [
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else",
     "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
-    "return", "try", "while", "with", "yield", "np", "value", "loss_and_grad",
+    "return", "try", "while", "with", "yield", "np", "value", "loss_and_grad", "float",
 ];
 
 // Python precedence levels, loosest first.
@@ -237,7 +237,8 @@ impl LossFormula {
             let name = if trivial || only_root {
                 None
             } else if let Some(nm) = self.names.get(&id) {
-                Some(if PY_KEYWORDS.contains(&nm.as_str()) || args.iter().any(|(_, a)| a == nm) { format!("{nm}_") } else { nm.clone() })
+                let clash = PY_KEYWORDS.contains(&nm.as_str()) || args.iter().any(|(_, a)| a == nm) || nm.starts_with("grad_") || nm.starts_with('_');
+                Some(if clash { format!("{nm}_") } else { nm.clone() })
             } else if uses[i] >= 2 {
                 let nm = loop {
                     let nm = format!("t_{counter}");
