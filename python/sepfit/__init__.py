@@ -826,6 +826,12 @@ class Gradient:
             g = g.reshape(shape)
         return float(value), g
 
+    def emit(self, lang: str = "numpy") -> str:
+        """Python source of ``loss_and_grad(<variables>) -> (value, gradient)`` on numpy arrays,
+        written from the printed formula (shared subexpressions as local variables); needs the
+        declarations ``var``. ``exec`` it, or save it as a module."""
+        return self._raw.emit(lang)
+
     def scipy(self, **values: Any):
         """``fun(x) -> (loss, gradient)`` for ``scipy.optimize.minimize(fun, x0, jac=True)``."""
 

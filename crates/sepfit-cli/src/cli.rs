@@ -315,6 +315,18 @@ pub struct GradArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Instead of the report, write code that computes the loss and its gradient(s): `numpy`
+    /// writes a self-contained Python function `loss_and_grad(<variables>)` returning
+    /// `(value, grad_<w>, ...)`, with the printed formula's shared subexpressions as locals.
+    #[arg(long, value_enum, conflicts_with_all = ["hessian", "check", "latex"])]
+    pub emit: Option<EmitLang>,
+}
+
+/// A language for `sepfit grad --emit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EmitLang {
+    /// A Python function on numpy arrays.
+    Numpy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

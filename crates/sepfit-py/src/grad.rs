@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use sepfit::solvers::gd::{GdOptions, gradient_descent};
 use sepfit::solvers::lbfgs::{LbfgsOptions, lbfgs};
 use sepfit::FormulaModel;
-use sepfit_expr::matrix::{LossError, LossFormula, MId, Mat, Style, Values};
+use sepfit_expr::matrix::{Lang, LossError, LossFormula, MId, Mat, Style, Values};
 use std::collections::HashMap;
 
 fn loss_error(formula: &str, decls: &str, e: LossError) -> PyErr {
@@ -89,6 +89,20 @@ impl Gradient {
     #[getter]
     fn loss(&self) -> String {
         self.built.as_ref().map(|(f, _)| f.render(f.root(), Style::Unicode)).unwrap_or_else(|| self.src.clone())
+    }
+    /// Python source of `loss_and_grad(<variables>) -> (value, gradient)` in the language
+    /// `lang` (`"numpy"`), written from the printed formula (needs the declarations `var`).
+    #[pyo3(signature = (lang = "numpy"))]
+    fn emit(&self, lang: &str) -> PyResult<String> {
+        let Some(l) = Lang::from_name(lang) else {
+            return Err(ParameterError::new_err(format!("unknown language `{lang}`; use 'numpy'")));
+        };
+        let Some((f, g)) = &self.built else {
+            return Err(FormulaError::new_err("emit needs the variables' shapes: pass var=\"X: n x d, w: d, ...\" to grad"));
+        };
+        let mut f = f.clone();
+        f.name_shared(&[*g, f.root()]);
+        f.emit(l, &[self.wrt.as_str()], &[*g]).map_err(|e| FormulaError::new_err(e.to_string()))
     }
     /// `(value, gradient)` at the values.
     fn eval<'py>(&self, py: Python<'py>, values: HashMap<String, PyReadonlyArrayDyn<'py, f64>>) -> PyResult<(f64, Bound<'py, PyArrayDyn<f64>>)> {

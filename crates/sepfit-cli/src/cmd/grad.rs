@@ -3,10 +3,10 @@
 
 use super::{CliError, emit};
 use crate::values::{loss_error, mat_to_json, read_all_values};
-use crate::cli::{Format, GradArgs};
+use crate::cli::{EmitLang, Format, GradArgs};
 use sepfit_expr::Shape;
 use sepfit_expr::matrix::graph::ONE;
-use sepfit_expr::matrix::{LossFormula, MId, Mat, Style, Values};
+use sepfit_expr::matrix::{Lang, LossFormula, MId, Mat, Style, Values};
 use serde_json::json;
 
 fn mat_to_text(m: &Mat) -> String {
@@ -76,9 +76,21 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
             )
             .into());
         }
+        if a.emit.is_some() {
+            return Err(anyhow::anyhow!("--emit needs a scalar loss, but this is a {}", f.shape_name(f.root())).into());
+        }
         return run_jacobian(a, &mut f, &wrt, values.as_ref());
     }
     let grads = f.gradients(&wrt).map_err(lerr)?;
+    if let Some(lang) = a.emit {
+        let lang = match lang {
+            EmitLang::Numpy => Lang::Numpy,
+        };
+        let root = f.root();
+        definitions(&mut f, &grads, root);
+        let code = f.emit(lang, &wrt, &grads).map_err(anyhow::Error::from)?;
+        return emit(&code);
+    }
     // (gradient, Hessian) per variable, with --hessian
     let hess: Vec<(MId, MId)> = if a.hessian { wrt.iter().map(|w| f.hessian(w)).collect::<Result<_, _>>().map_err(lerr)? } else { Vec::new() };
     let style = if a.latex { Style::Latex } else { Style::Unicode };

@@ -139,6 +139,68 @@ fn inverse(m: &Mat) -> Result<Mat, ValueError> {
     Ok(inv)
 }
 
+fn identity(n: usize) -> Mat {
+    let mut m = Mat::zeros(n, n);
+    for k in 0..n {
+        m.data[k * n + k] = 1.0;
+    }
+    m
+}
+
+/// The pseudo-inverse `X⁺ = R⁻¹Qᵀ` of an `m×n` matrix of full column rank (`m ≥ n`) from its
+/// Householder QR factorisation; an error where a diagonal entry of `R` is below
+/// `1e-12 · max |R_kk|` (rank deficient, where `X⁺` is not differentiable).
+fn pinv(x: &Mat) -> Result<Mat, ValueError> {
+    let (m, n) = (x.rows, x.cols);
+    if m < n {
+        return err(format!("pinv: a {} matrix has more columns than rows; pinv needs full column rank", x.dims()));
+    }
+    let mut a = x.data.clone();
+    // Qᵀ applied to the identity, column-major m×m
+    let mut qt = identity(m).data;
+    let mut rdiag = vec![0.0; n];
+    for k in 0..n {
+        let col = &a[k * m + k..(k + 1) * m];
+        let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return err("pinv: the matrix does not have full column rank");
+        }
+        let alpha = if col[0] > 0.0 { -norm } else { norm };
+        let mut v: Vec<f64> = col.to_vec();
+        v[0] -= alpha;
+        let vv: f64 = v.iter().map(|t| t * t).sum();
+        rdiag[k] = alpha;
+        let reflect = |data: &mut [f64], cols: std::ops::Range<usize>| {
+            for j in cols {
+                let c = &mut data[j * m + k..(j + 1) * m];
+                let d: f64 = c.iter().zip(&v).map(|(a, b)| a * b).sum();
+                let f = 2.0 * d / vv;
+                c.iter_mut().zip(&v).for_each(|(a, b)| *a -= f * b);
+            }
+        };
+        if vv > 0.0 {
+            reflect(&mut a, k..n);
+            reflect(&mut qt, 0..m);
+        }
+    }
+    let big = rdiag.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+    if rdiag.iter().any(|v| v.abs() <= 1e-12 * big) {
+        return err("pinv: the matrix does not have full column rank");
+    }
+    // solve R P = (Qᵀ)[0..n, :] by back substitution, column by column
+    let mut p = Mat::zeros(n, m);
+    for j in 0..m {
+        for i in (0..n).rev() {
+            let mut s = qt[j * m + i];
+            for l in i + 1..n {
+                s -= a[l * m + i] * p.data[j * n + l];
+            }
+            p.data[j * n + i] = s / a[i * m + i];
+        }
+    }
+    Ok(p)
+}
+
 fn det_parts(m: &Mat) -> (f64, f64) {
     // (sign, log|det|)
     let n = m.rows;
@@ -217,6 +279,26 @@ impl Graph {
             }
             if m.data.iter().any(|v| !v.is_finite()) {
                 return err(format!("the value of `{}` contains a non-finite number", var.name));
+            }
+        }
+        // products of dimensions (from `kron`), in the order they were made
+        for &(i, (a, b)) in &self.dim_products {
+            let known = |d: Dim, dims: &[Option<usize>]| match d {
+                Dim::Fixed(k) => Some(k),
+                Dim::Sym(j) => dims.get(j as usize).copied().flatten(),
+                Dim::Obs => None,
+            };
+            if let (Some(x), Some(y)) = (known(a, &dims), known(b, &dims)) {
+                let p = x.saturating_mul(y);
+                match dims[i as usize] {
+                    Some(v) if v != p => {
+                        return err(format!(
+                            "dimension `{}` is {v} from the value of `{}`, but {} × {} = {p}",
+                            self.dims[i as usize], from[i as usize], x, y
+                        ));
+                    }
+                    _ => dims[i as usize] = Some(p),
+                }
             }
         }
         Ok(dims)
@@ -634,6 +716,72 @@ impl Graph {
             }
             MNode::LogDet(a) => Mat::scalar(det_parts(get(a)?).1),
             MNode::LogSumExp(a) => Mat::scalar(logsumexp(&get(a)?.data)),
+            MNode::MatPow(a, k) => {
+                // repeated squaring
+                let x = get(a)?;
+                if x.rows != x.cols {
+                    return err(format!("matrix power of a {} value", x.dims()));
+                }
+                let mut result: Option<Mat> = None;
+                let mut base = x.clone();
+                let mut e = k.unsigned_abs();
+                while e > 0 {
+                    if e & 1 == 1 {
+                        result = Some(match result {
+                            Some(r) => matmul(&r, &base)?,
+                            None => base.clone(),
+                        });
+                    }
+                    e >>= 1;
+                    if e > 0 {
+                        base = matmul(&base, &base)?;
+                    }
+                }
+                result.unwrap_or_else(|| identity(x.rows))
+            }
+            MNode::Pinv(a) => pinv(get(a)?)?,
+            MNode::Kron(a, b) => {
+                let (a, b) = (get(a)?, get(b)?);
+                let (r, c) = (a.rows * b.rows, a.cols * b.cols);
+                let mut m = Mat::zeros(r, c);
+                for j in 0..a.cols {
+                    for i in 0..a.rows {
+                        let aij = a.get(i, j);
+                        for l in 0..b.cols {
+                            for k in 0..b.rows {
+                                m.data[(j * b.cols + l) * r + i * b.rows + k] = aij * b.get(k, l);
+                            }
+                        }
+                    }
+                }
+                m
+            }
+            MNode::KronSumA(gg, b) | MNode::KronSumB(b, gg) => {
+                // Σ over the blocks of G (ra·rb × ca·cb) weighted by the other factor
+                let (gm, o) = (get(gg)?, get(b)?);
+                let is_a = matches!(self.node(id), MNode::KronSumA(..));
+                let (r, c) = shape_of(self.shape(id))?;
+                let (ra, ca, rb, cb) = if is_a { (r, c, o.rows, o.cols) } else { (o.rows, o.cols, r, c) };
+                if gm.rows != ra * rb || gm.cols != ca * cb {
+                    return err(format!("kronsum of a {} value with {} and {r}×{c}", gm.dims(), o.dims()));
+                }
+                let mut out = Mat::zeros(r, c);
+                for j in 0..ca {
+                    for i in 0..ra {
+                        for l in 0..cb {
+                            for k in 0..rb {
+                                let gv = gm.data[(j * cb + l) * gm.rows + i * rb + k];
+                                if is_a {
+                                    out.data[j * r + i] += gv * o.get(k, l);
+                                } else {
+                                    out.data[l * r + k] += gv * o.get(i, j);
+                                }
+                            }
+                        }
+                    }
+                }
+                out
+            }
             MNode::Softmax(a) => {
                 let a = get(a)?;
                 let m = a.data.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -18,6 +18,14 @@
 //! | `det(A)`        | `Ā += Ḡ det(A) A⁻ᵀ`; `logdet`: `Ḡ A⁻ᵀ`          |
 //! | `logsumexp(A)`  | `Ā += Ḡ softmax(A)`                             |
 //! | `s = softmax(a)`| `ā += s .* (Ḡ − sum(Ḡ .* s))`                   |
+//! | `X^k`           | `X̄ += Σ_{i<k} (X^i)ᵀ Ḡ (X^(k−1−i))ᵀ`            |
+//! | `P = pinv(X)`   | `X̄ += −Pᵀ Ḡ Pᵀ + (I − X P) Ḡᵀ P Pᵀ` (full column rank) |
+//! | `A ⊗ B`         | `Ā += kronsum(Ḡ, B, 1)`, `B̄ += kronsum(A, Ḡ, 2)` (block sums) |
+//!
+//! The pseudo-inverse rule is the derivative of `X⁺` where the rank is constant, with the
+//! term `(I − X⁺X) dXᵀ X⁺ᵀX⁺` dropped: it vanishes for full column rank, where `X⁺X = I`.
+//! The block sums are linear in both arguments, so their own adjoints are Kronecker products
+//! and block sums again.
 
 use super::graph::{Graph, MId, MNode, rc};
 use crate::shape::Shape;
@@ -251,6 +259,83 @@ impl Graph {
                     let d = self.sub(g, t);
                     let c = self.mul(id, d);
                     push(self, a, c);
+                }
+                // tr(X^k): k (X^(k−1))ᵀ
+                MNode::MatPow(a, k) if matches!(self.node(g), MNode::Eye(_)) => {
+                    let p = self.mat_pow(a, k - 1);
+                    let pt = self.transpose(p);
+                    let kc = self.constant(k as f64);
+                    let c = self.mul(kc, pt);
+                    push(self, a, c);
+                }
+                MNode::MatPow(a, k) => {
+                    // dF = Σ_i X^i dX X^(k−1−i)
+                    let mut acc: Option<MId> = None;
+                    for i in 0..k {
+                        let l = self.mat_pow(a, i);
+                        let r = self.mat_pow(a, k - 1 - i);
+                        let (lt, rt) = (self.transpose(l), self.transpose(r));
+                        let lg = self.matmul(lt, g);
+                        let t = self.matmul(lg, rt);
+                        acc = Some(match acc {
+                            Some(p) => self.add(p, t),
+                            None => t,
+                        });
+                    }
+                    if let Some(c) = acc {
+                        push(self, a, c);
+                    }
+                }
+                MNode::Pinv(a) => {
+                    let pt = self.transpose(id);
+                    let l = self.matmul(pt, g);
+                    let t1 = self.matmul(l, pt);
+                    let (m, _) = rc(self.shape(a));
+                    let eye = self.eye(m);
+                    let xp = self.matmul(a, id);
+                    let proj = self.sub(eye, xp);
+                    let gt = self.transpose(g);
+                    let ppt = self.matmul(id, pt);
+                    let pg = self.matmul(proj, gt);
+                    let t2 = self.matmul(pg, ppt);
+                    let c = self.sub(t2, t1);
+                    push(self, a, c);
+                }
+                MNode::Kron(a, b) => {
+                    if dep[a.index()] {
+                        let s = self.shape(a);
+                        let c = self.kron_sum_a(g, b, s);
+                        push(self, a, c);
+                    }
+                    if dep[b.index()] {
+                        let s = self.shape(b);
+                        let c = self.kron_sum_b(a, g, s);
+                        push(self, b, c);
+                    }
+                }
+                // out = Σ_kl G_(ik),(jl) B_kl: Ḡ += H ⊗ B, B̄ += kronsum(H, G, 2)
+                MNode::KronSumA(gg, b) => {
+                    if dep[gg.index()] {
+                        let c = self.kron(g, b);
+                        push(self, gg, c);
+                    }
+                    if dep[b.index()] {
+                        let s = self.shape(b);
+                        let c = self.kron_sum_b(g, gg, s);
+                        push(self, b, c);
+                    }
+                }
+                // out = Σ_ij A_ij G_(ik),(jl): Ḡ += A ⊗ H, Ā += kronsum(G, H, 1)
+                MNode::KronSumB(a, gg) => {
+                    if dep[gg.index()] {
+                        let c = self.kron(a, g);
+                        push(self, gg, c);
+                    }
+                    if dep[a.index()] {
+                        let s = self.shape(a);
+                        let c = self.kron_sum_a(gg, g, s);
+                        push(self, a, c);
+                    }
                 }
                 MNode::LogDet(a) => {
                     let inv = self.inv(a);

@@ -97,6 +97,21 @@ pub enum MNode {
     LogSumExp(MId),
     /// `softmax(A) = exp(A − m)/Σ exp(A − m)` over all entries (the gradient of `logsumexp`).
     Softmax(MId),
+    /// `X^k`: the matrix power of a square matrix, `k ≥ 2` (`X^1 = X`, `X^0 = I`, and a
+    /// negative power is the power of the inverse).
+    MatPow(MId, i32),
+    /// `pinv(X) = X⁺`: the Moore–Penrose pseudo-inverse of a matrix of full column rank,
+    /// `(XᵀX)⁻¹Xᵀ` (evaluated by a QR factorisation, `R⁻¹Qᵀ`).
+    Pinv(MId),
+    /// `kron(A, B) = A ⊗ B`: the Kronecker product, block `(i, j)` is `A_ij B`.
+    Kron(MId, MId),
+    /// The adjoint of `A` in `A ⊗ B`: `G ⊙⊗ B`, the `ra×ca` matrix of the block sums
+    /// `Σ_kl G_{(i,k),(j,l)} B_kl` of `G` (`ra·rb × ca·cb`) weighted by `B`. The node's shape
+    /// gives `ra×ca`; printed `kronsum(G, B)`.
+    KronSumA(MId, MId),
+    /// The adjoint of `B` in `A ⊗ B`: the `rb×cb` matrix `Σ_ij A_ij G_{(i,k),(j,l)}`; printed
+    /// `kronsum(A, G)`.
+    KronSumB(MId, MId),
 }
 
 impl MNode {
@@ -105,9 +120,11 @@ impl MNode {
         use MNode::*;
         let (a, b) = match *self {
             Const(_) | Fill(_) | Eye(_) | Var(_) => (None, None),
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | Call2(_, a, b) | MatMul(a, b) => (Some(a), Some(b)),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Pow(a, b) | XLogY(a, b) | Call2(_, a, b) | MatMul(a, b) | Kron(a, b)
+            | KronSumA(a, b) | KronSumB(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
-            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) | LogSumExp(a) | Softmax(a) => (Some(a), None),
+            | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) | LogSumExp(a) | Softmax(a) | MatPow(a, _)
+            | Pinv(a) => (Some(a), None),
         };
         a.into_iter().chain(b)
     }
@@ -179,6 +196,9 @@ pub struct Graph {
     pub vars: Vec<Var>,
     /// Names of the symbolic dimensions (`Dim::Sym(i)` is `dims[i]`).
     pub dims: Vec<String>,
+    /// Symbolic dimensions that are products of two others (`n*m`, from `kron`): `(i, (a, b))`
+    /// for `Dim::Sym(i) = a·b`.
+    pub dim_products: Vec<(u32, (Dim, Dim))>,
     /// Nesting depth of the simplifying constructors now running (see [`Graph::rewrite`]).
     depth: u32,
     /// Rewrite steps left to the outermost constructor call now running.
@@ -1109,6 +1129,170 @@ impl Graph {
         }
         let s = self.shape(a);
         self.intern(MNode::Softmax(a), s)
+    }
+
+    /// `X^k` for a square `X` and an integer `k`: `X` for 1, `I` for 0, `inv(X)^(-k)` for a
+    /// negative `k`; `(X^j)^k = X^(jk)`.
+    pub fn mat_pow(&mut self, a: MId, k: i32) -> MId {
+        if self.is_scalar(a) {
+            let c = self.constant(k as f64);
+            return self.pow(a, c);
+        }
+        let (n, _) = rc(self.shape(a));
+        match k {
+            0 => self.eye(n),
+            1 => a,
+            k if k < 0 => {
+                let i = self.inv(a);
+                self.mat_pow(i, k.saturating_neg())
+            }
+            k => {
+                if let MNode::MatPow(x, j) = self.node(a)
+                    && let Some(jk) = j.checked_mul(k) {
+                        return self.mat_pow(x, jk);
+                    }
+                if let MNode::Eye(_) = self.node(a) {
+                    return a;
+                }
+                let s = self.shape(a);
+                self.intern(MNode::MatPow(a, k), s)
+            }
+        }
+    }
+
+    /// `pinv(X)`, of shape `cols×rows` (of a scalar: `1/x`).
+    pub fn pinv(&mut self, a: MId) -> MId {
+        if self.is_scalar(a) {
+            let one = self.constant(1.0);
+            return self.div(one, a);
+        }
+        let s = transposed(self.shape(a));
+        self.intern(MNode::Pinv(a), s)
+    }
+
+    /// The dimension `a·b` (a product of symbolic dimensions is a new symbolic dimension named
+    /// `a*b`, whose size [`Graph::bind`] computes from the sizes of `a` and `b`).
+    pub fn dim_product(&mut self, a: Dim, b: Dim) -> Dim {
+        match (a, b) {
+            (ONE, d) | (d, ONE) => d,
+            (Dim::Fixed(x), Dim::Fixed(y)) => Dim::Fixed(x.saturating_mul(y)),
+            (a, b) => {
+                if let Some((i, _)) = self.dim_products.iter().find(|(_, p)| *p == (a, b)) {
+                    return Dim::Sym(*i);
+                }
+                let name = format!("{}*{}", self.dim_name(a), self.dim_name(b));
+                let d = self.dim(&name);
+                if let Dim::Sym(i) = d {
+                    self.dim_products.push((i, (a, b)));
+                }
+                d
+            }
+        }
+    }
+
+    /// The dimension `p/q` when `p` is a product with the factor `q` (or `q` divides a fixed `p`).
+    pub fn dim_quotient(&self, p: Dim, q: Dim) -> Option<Dim> {
+        match (p, q) {
+            _ if p == q => Some(ONE),
+            (p, ONE) => Some(p),
+            (Dim::Fixed(x), Dim::Fixed(y)) if y > 0 && x % y == 0 => Some(Dim::Fixed(x / y)),
+            (Dim::Sym(i), q) => self.dim_products.iter().find(|(k, _)| *k == i).and_then(|(_, (a, b))| {
+                if *b == q {
+                    Some(*a)
+                } else if *a == q {
+                    Some(*b)
+                } else {
+                    None
+                }
+            }),
+            _ => None,
+        }
+    }
+
+    /// `kron(A, B) = A ⊗ B`, of shape `(ra·rb)×(ca·cb)` (a scalar factor makes it a product).
+    pub fn kron(&mut self, a: MId, b: MId) -> MId {
+        if self.is_scalar(a) || self.is_scalar(b) {
+            return self.mul(a, b);
+        }
+        let ((ra, ca), (rb, cb)) = (rc(self.shape(a)), rc(self.shape(b)));
+        let (r, c) = (self.dim_product(ra, rb), self.dim_product(ca, cb));
+        self.intern(MNode::Kron(a, b), from_rc(r, c))
+    }
+
+    /// [`MNode::KronSumA`]`(g, b)`, of the shape `s` of `A`, simplified: scalar factors move
+    /// out, `kronsum(I, B, 1) = tr(B)·I`, `kronsum(X ⊗ Y, B, 1) = sum(Y .* B)·X`.
+    pub fn kron_sum_a(&mut self, g: MId, b: MId, s: Shape) -> MId {
+        if self.is_fill(g, 0.0) {
+            return self.fill(0.0, s);
+        }
+        match self.node(g) {
+            MNode::Mul(c, x) if self.is_scalar(c) && !self.is_scalar(x) => {
+                let k = self.kron_sum_a(x, b, s);
+                return self.mul(c, k);
+            }
+            // all of G equal to v: v·sum(other)·ones
+            MNode::Fill(v) => {
+                let t = self.sum(b);
+                let k = self.constant(v.get());
+                let kt = self.mul(k, t);
+                let ones = self.fill(1.0, s);
+                return self.mul(kt, ones);
+            }
+            MNode::Neg(x) => {
+                let k = self.kron_sum_a(x, b, s);
+                return self.neg(k);
+            }
+            MNode::Eye(_) if matches!(s, Shape::Matrix(r, c) if r == c) && matches!(self.shape(b), Shape::Matrix(r, c) if r == c) => {
+                let (r, _) = rc(s);
+                let (t, e) = (self.trace(b), self.eye(r));
+                return self.mul(t, e);
+            }
+            MNode::Kron(x, y) if self.shape(x) == s && self.shape(y) == self.shape(b) => {
+                let p = self.mul(y, b);
+                let t = self.sum(p);
+                return self.mul(t, x);
+            }
+            _ => {}
+        }
+        self.intern(MNode::KronSumA(g, b), s)
+    }
+
+    /// [`MNode::KronSumB`]`(a, g)`, of the shape `s` of `B`, simplified as
+    /// [`Self::kron_sum_a`]: `kronsum(A, I, 2) = tr(A)·I`, `kronsum(A, X ⊗ Y, 2) = sum(A .* X)·Y`.
+    pub fn kron_sum_b(&mut self, a: MId, g: MId, s: Shape) -> MId {
+        if self.is_fill(g, 0.0) {
+            return self.fill(0.0, s);
+        }
+        match self.node(g) {
+            MNode::Mul(c, x) if self.is_scalar(c) && !self.is_scalar(x) => {
+                let k = self.kron_sum_b(a, x, s);
+                return self.mul(c, k);
+            }
+            // all of G equal to v: v·sum(other)·ones
+            MNode::Fill(v) => {
+                let t = self.sum(a);
+                let k = self.constant(v.get());
+                let kt = self.mul(k, t);
+                let ones = self.fill(1.0, s);
+                return self.mul(kt, ones);
+            }
+            MNode::Neg(x) => {
+                let k = self.kron_sum_b(a, x, s);
+                return self.neg(k);
+            }
+            MNode::Eye(_) if matches!(s, Shape::Matrix(r, c) if r == c) && matches!(self.shape(a), Shape::Matrix(r, c) if r == c) => {
+                let (r, _) = rc(s);
+                let (t, e) = (self.trace(a), self.eye(r));
+                return self.mul(t, e);
+            }
+            MNode::Kron(x, y) if self.shape(y) == s && self.shape(x) == self.shape(a) => {
+                let p = self.mul(a, x);
+                let t = self.sum(p);
+                return self.mul(t, y);
+            }
+            _ => {}
+        }
+        self.intern(MNode::KronSumB(a, g), s)
     }
 
     /// Whether `id` depends on variable `v` (a loop over ids up to `id`).

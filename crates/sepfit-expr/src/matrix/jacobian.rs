@@ -281,7 +281,8 @@ impl Graph {
                     let g = self.mm(at, ta);
                     self.sdiv(g, id)
                 }),
-                MNode::Trace(a) | MNode::Det(a) | MNode::DiagV(a) | MNode::Inv(a) | MNode::DiagM(a) => {
+                MNode::Kron(..) | MNode::KronSumA(..) | MNode::KronSumB(..) => return Err(JacobianError::MatrixIntermediate(id)),
+                MNode::Trace(a) | MNode::Det(a) | MNode::DiagV(a) | MNode::Inv(a) | MNode::DiagM(a) | MNode::MatPow(a, _) | MNode::Pinv(a) => {
                     // only matrices reach these (scalars are simplified away); caught above
                     return Err(JacobianError::MatrixIntermediate(a));
                 }

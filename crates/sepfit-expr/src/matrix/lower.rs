@@ -21,8 +21,10 @@ pub struct Decl {
 }
 
 /// Matrix functions of the loss language besides the elementwise [`Func`]s.
-pub const MATRIX_FUNCS: [&str; 18] =
-    ["sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones", "xlogy", "softmax", "logsumexp", "atan2", "max", "min"];
+pub const MATRIX_FUNCS: [&str; 21] = [
+    "sum", "norm2", "normF", "tr", "diag", "inv", "det", "logdet", "trace", "normf", "eye", "ones", "xlogy", "softmax", "logsumexp", "atan2", "max",
+    "min", "pinv", "kron", "kronsum",
+];
 
 /// Parses declarations such as `X: n x d, w: d, y: n, s: scalar` or
 /// `X: matrix(n, d); w: vector(d)`. Dimensions are names (symbolic) or integers. A bare
@@ -401,6 +403,22 @@ fn binary(g: &mut Graph, op: BinOp, a: MId, b: MId, span: Span) -> Result<MId, D
             }
             g.div(a, b)
         }
+        BinOp::Pow if sa != Shape::Scalar && sb == Shape::Scalar => {
+            // X^k: the matrix power of a square matrix, k an integer constant
+            let (r, c) = rc(sa);
+            let k = g.as_const(b).filter(|k| k.fract() == 0.0 && k.abs() <= 1024.0);
+            match k {
+                Some(k) if r == c => g.mat_pow(a, k as i32),
+                Some(_) => {
+                    return Err(mismatch(g, span, "`^` of a matrix is the matrix power of a square matrix", a, b)
+                        .hint("for the elementwise power write `.^`"));
+                }
+                None => {
+                    return Err(mismatch(g, span, "a matrix power `X^k` needs a whole-number constant exponent k (|k| ≤ 1024)", a, b)
+                        .hint("for the elementwise power write `.^`"));
+                }
+            }
+        }
         BinOp::Pow => {
             if sa != Shape::Scalar || sb != Shape::Scalar {
                 return Err(mismatch(g, span, "`^` is the power of scalars", a, b).hint("for the elementwise power write `.^`"));
@@ -540,6 +558,42 @@ fn call(g: &mut Graph, name: &str, name_span: Span, span: Span, args: &[MId], ar
         "softmax" => {
             arity(1)?;
             Ok(g.softmax(args[0]))
+        }
+        "pinv" => {
+            arity(1)?;
+            Ok(g.pinv(args[0]))
+        }
+        "kron" => {
+            arity(2)?;
+            Ok(g.kron(args[0], args[1]))
+        }
+        // kronsum(G, B, 1): the adjoint of A in A ⊗ B; kronsum(A, G, 2): that of B
+        "kronsum" => {
+            arity(3)?;
+            let which = g.as_const(args[2]);
+            let (first, second) = (rc(g.shape(args[0])), rc(g.shape(args[1])));
+            let bad = |msg: String| Diagnostic::new(DiagnosticKind::ShapeMismatch, span, msg, "cannot take these block sums");
+            let (gs, other) = match which {
+                Some(1.0) => (first, second),
+                Some(2.0) => (second, first),
+                _ => {
+                    return Err(Diagnostic::new(
+                        DiagnosticKind::UnexpectedToken,
+                        arg_spans[2],
+                        "the third argument of `kronsum` is 1 (`kronsum(G, B, 1)`, the adjoint of A in kron(A, B)) or 2 (`kronsum(A, G, 2)`, that of B)",
+                        "expected 1 or 2",
+                    ));
+                }
+            };
+            let (Some(r), Some(c)) = (g.dim_quotient(gs.0, other.0), g.dim_quotient(gs.1, other.1)) else {
+                return Err(bad(format!(
+                    "`kronsum`: the {} is not a Kronecker product of a matrix and the {}",
+                    g.shape_name(from_rc(gs.0, gs.1)),
+                    g.shape_name(from_rc(other.0, other.1))
+                )));
+            };
+            let s = from_rc(r, c);
+            Ok(if which == Some(1.0) { g.kron_sum_a(args[0], args[1], s) } else { g.kron_sum_b(args[0], args[1], s) })
         }
         _ => {
             let mut d = Diagnostic::new(

@@ -29,6 +29,7 @@
 //! is the special case with no matrix products; unifying them means adding `MatMul`, `Transpose`
 //! and the reductions to `Pool` with `Shape` as here, and retiring this arena.
 
+pub mod emit;
 pub mod eval;
 pub mod grad;
 pub mod graph;
@@ -37,6 +38,7 @@ pub mod lower;
 pub mod print;
 mod simplify;
 
+pub use emit::{EmitError, Lang};
 pub use eval::{Mat, ValueError, Values};
 pub use graph::{Graph, MId, MNode};
 pub use lower::{Decl, parse_decls};

@@ -103,7 +103,9 @@ impl Graph {
             MNode::Neg(_) => P_NEG,
             MNode::Pow(..) => P_POW,
             MNode::Transpose(_) => P_POST,
-            MNode::Inv(_) if style != Style::Ascii => P_POST,
+            MNode::Inv(_) | MNode::Pinv(_) if style != Style::Ascii => P_POST,
+            MNode::MatPow(..) => P_POW,
+            MNode::Kron(..) if style != Style::Ascii => P_MUL,
             _ => P_ATOM,
         }
     }
@@ -416,6 +418,64 @@ impl Graph {
                         p.push(t(if f { "‖_F" } else { "‖₂" }));
                     }
                 }
+                // X³, X^{3}, X^3
+                MNode::MatPow(a, k) => {
+                    let need = prec(a) < P_ATOM;
+                    match style {
+                        Style::Unicode if superscript(k as i64).is_some() => {
+                            wrap(&mut p, a, need);
+                            p.push(W::T(superscript(k as i64).unwrap_or_default()));
+                        }
+                        Style::Latex if !need => {
+                            p.push(t("{"));
+                            p.push(W::V(a));
+                            p.push(W::T(format!("}}^{{{k}}}")));
+                        }
+                        Style::Latex => {
+                            wrap(&mut p, a, true);
+                            p.push(W::T(format!("^{{{k}}}")));
+                        }
+                        _ => {
+                            wrap(&mut p, a, need);
+                            p.push(W::T(format!("^{k}")));
+                        }
+                    }
+                }
+                // X⁺, X^{+}
+                MNode::Pinv(a) if style != Style::Ascii => {
+                    let need = prec(a) < P_ATOM;
+                    if style == Style::Latex && !need {
+                        p.push(t("{"));
+                        p.push(W::V(a));
+                        p.push(t("}^{+}"));
+                    } else {
+                        wrap(&mut p, a, need);
+                        p.push(t(if style == Style::Latex { "^{+}" } else { "⁺" }));
+                    }
+                }
+                // A ⊗ B
+                MNode::Kron(a, b) if style != Style::Ascii => {
+                    wrap(&mut p, a, prec(a) <= P_MUL);
+                    p.push(t(if style == Style::Latex { " \\otimes " } else { " ⊗ " }));
+                    wrap(&mut p, b, prec(b) <= P_MUL);
+                }
+                MNode::Kron(a, b) | MNode::KronSumA(a, b) | MNode::KronSumB(a, b) => {
+                    let kron = matches!(self.node(id), MNode::Kron(..));
+                    p.push(t(match (style, kron) {
+                        (Style::Latex, _) => "\\operatorname{kronsum}\\left(",
+                        (_, true) => "kron(",
+                        _ => "kronsum(",
+                    }));
+                    p.push(W::V(a));
+                    p.push(t(", "));
+                    p.push(W::V(b));
+                    p.push(t(match self.node(id) {
+                        MNode::KronSumA(..) => ", 1",
+                        MNode::KronSumB(..) => ", 2",
+                        _ => "",
+                    }));
+                    p.push(t(rp));
+                }
                 MNode::XLogY(a, b) => {
                     p.push(t(if style == Style::Latex { "\\operatorname{xlogy}\\left(" } else { "xlogy(" }));
                     p.push(W::V(a));
@@ -466,6 +526,7 @@ impl Graph {
                         MNode::LogDet(a) => ("logdet", a),
                         MNode::LogSumExp(a) => ("logsumexp", a),
                         MNode::Softmax(a) => ("softmax", a),
+                        MNode::Pinv(a) => ("pinv", a),
                         _ => ("?", id),
                     };
                     let suffix = match n {
