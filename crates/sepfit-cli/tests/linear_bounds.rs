@@ -21,20 +21,20 @@ fn linear_parameter_on_its_bound_is_reported() {
     let out = bin().arg("fit").arg(data()).args(["--model", MODEL, "--start", "k=0.5", "--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let d_free = v["params"].as_array().unwrap().iter().find(|p| p["name"] == "d").unwrap()["value"].as_f64().unwrap();
+    let d_free = v["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "d").unwrap()["value"].as_f64().unwrap();
     assert!(d_free < 0.0, "{d_free}");
 
     let out = bin().arg("fit").arg(data()).args(["--model", MODEL, "--start", "k=0.5", "--bounds", "d>=0"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     let d_line = text.lines().find(|l| l.starts_with("d ")).unwrap_or_else(|| panic!("{text}"));
-    assert!(d_line.contains("linear") && d_line.contains("AT LOWER BOUND") && d_line.contains("bounds [0, inf]"), "{d_line}");
+    assert!(d_line.contains("linear") && d_line.contains("AT LOWER BOUND") && d_line.contains("bounds [0.0000000, inf]"), "{d_line}");
     assert!(text.contains("`d` ended at its lower bound"), "{text}");
 
     let out = bin().arg("fit").arg(data()).args(["--model", MODEL, "--start", "k=0.5", "--bounds", "d>=0", "--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let params = v["params"].as_array().unwrap();
+    let params = v["parameters"].as_array().unwrap();
     let d = params.iter().find(|p| p["name"] == "d").unwrap();
     assert_eq!(d["value"].as_f64(), Some(0.0));
     assert_eq!(d["linear"], true);
