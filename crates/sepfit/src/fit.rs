@@ -529,9 +529,12 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
     Ok(Solution { rep, a, jac, fitted, projected, linear_state })
 }
 
+/// Lower and upper bounds.
+type BoxBounds = (Vec<f64>, Vec<f64>);
+
 /// The linear bounds of `options` (`None` when none is given), both of length `p`, the
 /// missing side infinite.
-fn linear_bounds(options: &FitOptions, p: usize) -> Result<Option<(Vec<f64>, Vec<f64>)>, FitError> {
+fn linear_bounds(options: &FitOptions, p: usize) -> Result<Option<BoxBounds>, FitError> {
     if options.linear_lower.is_none() && options.linear_upper.is_none() {
         return Ok(None);
     }

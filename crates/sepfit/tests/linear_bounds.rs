@@ -267,3 +267,43 @@ fn bad_linear_bounds_are_errors() {
     let e = fit(&mut biexp_model(&t), &y, &FitOptions::with_start(&[1.0, 0.3]).with_linear_bounds(vec![0.0, 2.0, 0.0], vec![1.0; 3])).unwrap_err();
     assert!(e.to_string().contains("linear parameter 1"), "{e}");
 }
+
+/// A workspace reused after a bounded fit carries no bound state into an unbounded one.
+#[test]
+fn reused_workspace_forgets_bounds() {
+    let t: Vec<f64> = (0..40).map(|i| i as f64 * 0.15).collect();
+    let y: Vec<f64> = t.iter().map(|t| 2.0 * (-0.9 * t).exp() + 0.7 * (-0.2 * t).exp() - 0.3).collect();
+    let mut ws = sepfit::FitWorkspace::default();
+    let base = FitOptions::with_start(&[1.0, 0.3]).with_detail(sepfit::Detail::Lean);
+    let bounded = base.clone().with_linear_bounds(vec![0.0; 3], vec![f64::INFINITY; 3]);
+    let f = sepfit::fit_with(&mut biexp_model(&t), &y, &bounded, &mut ws).unwrap();
+    assert!(f.linear_at_lower[2] && f.linear[2] == 0.0, "{:?}", f.linear);
+    let g = sepfit::fit_with(&mut biexp_model(&t), &y, &base, &mut ws).unwrap();
+    assert!(g.linear[2] < 0.0 && !g.linear_at_lower.iter().any(|v| *v), "{:?}", g.linear);
+    let fresh = fit(&mut biexp_model(&t), &y, &base).unwrap();
+    assert_eq!(g.linear, fresh.linear);
+}
+
+/// `BatchFitter` with a bound on a linear parameter: every curve as the single fit, the
+/// warning names the coefficient on its bound.
+#[test]
+fn batch_fits_bounded_linear_parameters() {
+    let p = problems().into_iter().find(|p| p["name"] == "exp_drift").unwrap();
+    let data = read_csv(p["data"].as_str().unwrap());
+    let formula = p["formula"].as_str().unwrap();
+    let opts = named_options(&p, Method::VarPro);
+    let single = fit_formula(formula, &data, &opts).unwrap();
+    let fitter = sepfit::batch::BatchFitter::new(formula, data.names(), &opts).unwrap();
+    let curves = vec![data.columns().to_vec(); 3];
+    let results = fitter.fit_all(&curves);
+    let names = fitter.param_names().to_vec();
+    for r in &results {
+        assert!(r.converged, "{:?}", r.error);
+        for (name, v) in names.iter().zip(&r.values) {
+            let want = single.param(name).unwrap().value;
+            assert!((v - want).abs() <= 1e-6 * want.abs().max(1e-3), "{name}: {v} vs {want}");
+        }
+        assert_eq!(r.values[names.iter().position(|n| n == "d").unwrap()], 0.0);
+        assert!(fitter.warning_messages(r).contains("`d` ended at its lower bound"), "{}", fitter.warning_messages(r));
+    }
+}

@@ -424,11 +424,10 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             let zc = self.cur.qr.r_col(p);
             self.cur.qr.solve_r(zc, &mut self.cur.a);
         }
-        if self.bounded {
-            self.cur.state.fill(VarState::Free);
-            if !self.bounds.as_ref().is_some_and(|lb| lb.feasible(&self.cur.a)) {
-                self.constrain()?;
-            }
+        // (Also clears the states a reused buffer may hold from an earlier problem.)
+        self.cur.state.fill(VarState::Free);
+        if self.bounded && !self.bounds.as_ref().is_some_and(|lb| lb.feasible(&self.cur.a)) {
+            self.constrain()?;
         }
         let rank = self.cur.rank;
         let zc = self.cur.qr.r_col(p);
@@ -486,7 +485,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     fn constrain(&mut self) -> Result<(), ModelError> {
         let (n, p) = (self.n, self.p);
         let m = n.min(p);
-        let lb = self.bounds.as_mut().expect("bounded problems have bounds");
+        let Some(lb) = self.bounds.as_mut() else { return Ok(()) };
         let cur = &mut self.cur;
         let perm = cur.qr.perm();
         for c in 0..p {
@@ -523,16 +522,15 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         cur.qr.factor_with_next(1);
         cur.rank = cur.qr.rank();
         // a_F = Π R₁₁⁻¹ (Qᵀz')_{0..ρ}; the bound coefficients keep their values.
-        let mut a = std::mem::take(&mut cur.a);
-        let lb = self.bounds.as_mut().expect("bounded problems have bounds");
-        lb.x.copy_from_slice(&a);
-        cur.qr.solve_r(cur.qr.r_col(p), &mut a);
+        // (`lb.x` keeps the bounded solution, in the original order, meanwhile.)
+        let Some(lb) = self.bounds.as_mut() else { return Ok(()) };
+        lb.x.copy_from_slice(&cur.a);
+        cur.qr.solve_r(cur.qr.r_col(p), &mut cur.a);
         for j in 0..p {
             if cur.state[j] != VarState::Free {
-                a[j] = lb.x[j];
+                cur.a[j] = lb.x[j];
             }
         }
-        cur.a = a;
         Ok(())
     }
 
