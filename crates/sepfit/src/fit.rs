@@ -89,8 +89,8 @@ pub struct FitOptions {
     /// Starting values of the linear parameters for [`Method::Full`] (default all 1).
     pub linear_start: Option<Vec<f64>>,
     /// The solver's options: tolerances, limits, polishing, and the bounds of the nonlinear
-    /// parameters (`lm.lower`, `lm.upper`, length `q`; with [`Method::Full`] the linear
-    /// parameters are unbounded).
+    /// parameters (`lm.lower`, `lm.upper`, length `q`; the linear ones have their own,
+    /// [`FitOptions::linear_lower`] and [`FitOptions::linear_upper`]).
     pub lm: LmOptions,
     /// How much to compute beyond estimates, standard errors and RSS.
     pub detail: Detail,
