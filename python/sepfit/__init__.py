@@ -260,7 +260,7 @@ class Model:
         pyarrow Table); other columns as ``data=`` or as keyword arrays (``t=t``). ``start``:
         starting values of the nonlinear parameters; ``sigma``: per-point standard deviations
         (array or column name); ``absolute_sigma``: take ``sigma`` as absolute (covariance not
-        scaled by the reduced χ²); ``bounds``: ``{name: (lo, hi)}`` on nonlinear parameters
+        scaled by the reduced χ²); ``bounds``: ``{name: (lo, hi)}`` (a linear parameter stays linear)
         (``None`` for no bound); ``fix``: ``{name: value}``; ``method``: ``'varpro'``
         (default), ``'kaufman'`` or ``'full'``; ``nonlinear``: linear parameters to fit as
         nonlinear (e.g. to bound them); ``nan_policy``: ``None``/``'raise'`` (an error names

@@ -40,8 +40,11 @@ def test_parameter_errors():
         m.fit(Y, t=T, search=-3)
     with pytest.raises(sepfit.ParameterError, match="did you mean `k`"):
         m.fit(Y, t=T, start={"kk": 1.0, "k": 1.0})
-    with pytest.raises(sepfit.ParameterError, match="linearly"):
-        m.fit(Y, t=T, start={"k": 1.0}, bounds={"a": (0, 1)})
+    # A bound on a linear parameter is no error: it stays linear (bounded least squares inside
+    # variable projection), and here the amplitude 2 ends on its upper bound.
+    bounded = m.fit(Y, t=T, start={"k": 1.0}, bounds={"a": (0, 1)})
+    assert bounded.params["a"].value == 1.0 and bounded.params["a"].at_bound == "upper"
+    assert bounded.params["a"].linear
     with pytest.raises(sepfit.ParameterError, match="outside its bounds"):
         m.fit(Y, t=T, start={"k": 5.0}, bounds={"k": (0, 1)})
     with pytest.raises(sepfit.ParameterError, match="method"):

@@ -145,9 +145,6 @@ pub fn problem_error(e: ProblemError, data: &str) -> CliError {
             suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(),
             known.join(", ")
         ),
-        ProblemError::BoundOnLinear { name } => format!(
-            "`{name}` enters the model linearly and is eliminated by variable projection, so it cannot be bounded; fit it as nonlinear to bound it (--nonlinear {name})"
-        ),
         ProblemError::SigmaAndWeights => "give either --sigma (standard deviations) or --weights (1/sigma^2), not both".to_string(),
         ProblemError::AbsoluteSigmaWithoutSigma => {
             "--absolute-sigma takes the standard deviations of --sigma (or --weights) as absolute, but neither was given".to_string()

@@ -66,7 +66,8 @@ pub struct ParamArgs {
     /// Hold parameters fixed, e.g. "b2=0.3" (may repeat).
     #[arg(long, value_parser = args::assignments, allow_hyphen_values = true)]
     pub fix: Vec<Assignments>,
-    /// Box bounds on nonlinear parameters, e.g. "0<b1<10, b2>0" or "-5<k<5" (may repeat).
+    /// Box bounds, e.g. "0<b1<10, b2>0" or "-5<k<5" (may repeat); a linear parameter stays
+    /// linear (e.g. "a2>=0": bounded least squares inside variable projection).
     #[arg(long, value_parser = args::bound_list, allow_hyphen_values = true)]
     pub bounds: Vec<BoundList>,
     /// Column of per-point standard deviations (weights 1/sigma^2).

@@ -183,8 +183,11 @@ fn bad_inputs_get_clear_errors() {
     assert_clean_error(&run(&p, &["--start", "b1=1, k=2"]), "`k` (--start) is not a parameter of the model");
     // A parameter that shadows a column.
     assert_clean_error(&run(&p, &["--start", "t=1"]), "parameter `t` shadows the data column `t`");
-    // Bounds on a linear parameter.
-    assert_clean_error(&run(&p, &["--bounds", "0<a1<1"]), "enters the model linearly");
+    // Bounds on a linear parameter are no error: it stays linear (bounded least squares), and
+    // here the amplitude 2 ends on its upper bound (crates/sepfit-cli/tests/linear_bounds.rs).
+    let o = run(&p, &["--bounds", "0<a1<1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("AT UPPER BOUND"), "{}", String::from_utf8_lossy(&o.stdout));
     // Start outside bounds.
     assert_clean_error(&run(&p, &["--bounds", "2<b1<3"]), "outside its bounds");
     assert_clean_error(&run(&p, &["--start", "b1=x"]), "not a number");

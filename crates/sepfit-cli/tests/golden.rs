@@ -250,7 +250,7 @@ fn fit_bundled_and_errors() {
         case("err-level", &["fit", "puromycin.csv", "--model", "rate ~ Vm*conc/(K + conc)", "--start", "K=0.05", "--ci", "wald", "--level", "95"]),
         case("err-missing-start", &["fit", "seed000.csv", "--model", m]),
         case("err-unknown-param", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6, c=1"]),
-        case("err-bound-linear", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6", "--bounds", "a1>0"]),
+        case("bound-linear", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6", "--bounds", "a1>0"]),
         case("err-start-outside", &["fit", "seed000.csv", "--model", m, "--start", "b1=0.4, b2=0.6", "--bounds", "b1>1"]),
         case("err-no-file", &["fit", "nothere.csv", "--model", m, "--start", "b1=0.4, b2=0.6"]),
         case("err-bad-start", &["fit", "seed000.csv", "--model", m, "--start", "b1=x"]),

@@ -72,7 +72,9 @@ pub struct CurveResult {
     pub converged: bool,
     /// Why the iteration stopped (`None` if the curve could not be fitted).
     pub termination: Option<Termination>,
-    /// Warnings (indices of nonlinear parameters as in [`BatchFitter::nonlinear_names`]).
+    /// Warnings (indices in `θ = (b, a)`: nonlinear parameters as in
+    /// [`BatchFitter::nonlinear_names`], then the linear ones; a linear parameter ending on its
+    /// bound is a [`FitWarning::LinearAtBound`]).
     pub warnings: Vec<FitWarning>,
     /// Why the curve could not be fitted, if it could not.
     pub error: Option<CurveError>,
@@ -180,7 +182,12 @@ impl BatchFitter {
 
     /// A curve's warnings in words, naming the parameters, joined by `; `.
     pub fn warning_messages(&self, r: &CurveResult) -> String {
-        let name = |k: usize| self.resolved.nonlinear.get(k).cloned().unwrap_or_default();
+        // Indices in θ = (b, a): the nonlinear parameters, then the linear ones.
+        let q = self.resolved.nonlinear.len();
+        let name = |k: usize| match self.resolved.nonlinear.get(k) {
+            Some(n) => n.clone(),
+            None => self.resolved.formula.linear_params().nth(k - q).map(|p| p.name.clone()).unwrap_or_default(),
+        };
         r.warnings.iter().map(|w| w.message_with(name)).collect::<Vec<_>>().join("; ")
     }
 
@@ -293,6 +300,9 @@ impl BatchFitter {
     ) -> Option<crate::Fit> {
         let best = {
             let mut prob = crate::VarProProblem::compact(model, y, opts.sigma.as_deref(), crate::JacobianKind::GolubPereyra).ok()?;
+            if let (Some(lo), Some(hi)) = (&opts.linear_lower, &opts.linear_upper) {
+                prob.set_linear_bounds(lo, hi).ok()?;
+            }
             let mut best: Option<(f64, &Vec<f64>)> = None;
             for b in pool {
                 if prob.project(b).is_ok() {

@@ -67,6 +67,26 @@ pub enum FitError {
         /// Given.
         got: usize,
     },
+    /// Bounds of the linear parameters of the wrong length (option `linear_lower` / `linear_upper`).
+    #[error("linear_{which} has {got} values but the model has {expected} linear parameters")]
+    LinearBoundsLength {
+        /// `lower` or `upper`.
+        which: &'static str,
+        /// Linear parameters.
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// A linear parameter's lower bound above its upper bound, or a NaN bound.
+    #[error("the bounds of linear parameter {index} are [{lower}, {upper}]; need lower <= upper")]
+    InvalidLinearBounds {
+        /// Linear parameter.
+        index: usize,
+        /// Lower bound.
+        lower: f64,
+        /// Upper bound.
+        upper: f64,
+    },
     /// Invalid start, bounds or tolerances.
     #[error(transparent)]
     Options(#[from] LmError),

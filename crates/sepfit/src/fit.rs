@@ -21,6 +21,7 @@ use crate::problems::data::check_data;
 use crate::problems::full::{FullProblem, weighted_full_jacobian};
 use crate::problems::varpro::{self, JacobianKind, VarProProblem};
 use crate::solvers::lm::{self, IterationRecord, LeastSquaresProblem, LmError, LmOptions, LmReport, Termination};
+use crate::linalg::bvls::VarState;
 use crate::stats::{self, ParamStats};
 use faer::Mat;
 
@@ -88,11 +89,17 @@ pub struct FitOptions {
     /// Starting values of the linear parameters for [`Method::Full`] (default all 1).
     pub linear_start: Option<Vec<f64>>,
     /// The solver's options: tolerances, limits, polishing, and the bounds of the nonlinear
-    /// parameters (`lm.lower`, `lm.upper`, length `q`; with [`Method::Full`] the linear
-    /// parameters are unbounded).
+    /// parameters (`lm.lower`, `lm.upper`, length `q`; the linear ones have their own,
+    /// [`FitOptions::linear_lower`] and [`FitOptions::linear_upper`]).
     pub lm: LmOptions,
     /// How much to compute beyond estimates, standard errors and RSS.
     pub detail: Detail,
+    /// Lower bounds of the linear parameters (length `p`, `−∞` for none). Variable projection
+    /// keeps them linear and solves the bounded inner problem (see
+    /// [`crate::problems::varpro`]); [`Method::Full`] passes them to the solver.
+    pub linear_lower: Option<Vec<f64>>,
+    /// Upper bounds of the linear parameters (length `p`, `+∞` for none).
+    pub linear_upper: Option<Vec<f64>>,
 }
 
 impl FitOptions {
@@ -109,6 +116,32 @@ impl FitOptions {
     pub fn with_bounds(mut self, lower: Vec<f64>, upper: Vec<f64>) -> Self {
         self.lm.lower = Some(lower);
         self.lm.upper = Some(upper);
+        self
+    }
+    /// With box bounds on the linear parameters (`±inf` for none), e.g. `a ≥ 0` for every
+    /// amplitude: `with_linear_bounds(vec![0.0; p], vec![f64::INFINITY; p])`.
+    ///
+    /// ```
+    /// use sepfit::{FitOptions, PointModel, fit};
+    /// // y = a·exp(−k t) + c on data that fall below the exponential: the least-squares c < 0.
+    /// let t: Vec<f64> = (0..30).map(|i| i as f64 * 0.2).collect();
+    /// let y: Vec<f64> = t.iter().map(|t| 2.0 * (-0.7 * t).exp() - 0.05).collect();
+    /// let mut model = PointModel::builder(t.iter().map(|&v| vec![v]).collect(), 2, 1)
+    ///     .derivative(0, 0)
+    ///     .eval(|x, b, phi, dphi, _, _| {
+    ///         let e = (-b[0] * x[0]).exp();
+    ///         (phi[0], phi[1], dphi[0]) = (e, 1.0, -x[0] * e);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let opts = FitOptions::with_start(&[0.5]).with_linear_bounds(vec![0.0, 0.0], vec![f64::INFINITY; 2]);
+    /// let f = fit(&mut model, &y, &opts).unwrap();
+    /// assert_eq!(f.linear[1], 0.0);
+    /// assert!(f.linear_at_lower[1] && !f.linear_at_lower[0]);
+    /// ```
+    pub fn with_linear_bounds(mut self, lower: Vec<f64>, upper: Vec<f64>) -> Self {
+        self.linear_lower = Some(lower);
+        self.linear_upper = Some(upper);
         self
     }
     /// With starting values of the linear parameters (for [`Method::Full`]).
@@ -202,10 +235,19 @@ pub enum FitWarning {
         /// `true` for the upper bound.
         upper: bool,
     },
+    /// A linear parameter ended on a bound (the inner bounded least squares put it there); its
+    /// standard error ignores the constraint.
+    LinearAtBound {
+        /// Index in `θ = (b, a)`: `q + j` for linear parameter `j`.
+        index: usize,
+        /// `true` for the upper bound.
+        upper: bool,
+    },
 }
 
 impl FitWarning {
-    /// The warning in words, with `name(k)` naming nonlinear parameter `k`.
+    /// The warning in words, with `name(k)` naming parameter `k` of `θ = (b, a)` (nonlinear
+    /// parameter `k` for `k < q`).
     pub fn message_with(&self, name: impl Fn(usize) -> String) -> String {
         match self {
             FitWarning::NotConverged(t) => format!("not converged: {t}"),
@@ -224,7 +266,7 @@ impl FitWarning {
             FitWarning::NoDegreesOfFreedom { n, params } => format!(
                 "{n} observations for {params} parameters: no residual degrees of freedom, so the residual variance, standard errors, t and p values are not available"
             ),
-            FitWarning::AtBound { index, upper } => format!(
+            FitWarning::AtBound { index, upper } | FitWarning::LinearAtBound { index, upper } => format!(
                 "`{}` ended at its {} bound; its standard error ignores the constraint",
                 name(*index),
                 if *upper { "upper" } else { "lower" }
@@ -235,7 +277,10 @@ impl FitWarning {
 
 impl std::fmt::Display for FitWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message_with(|k| format!("nonlinear parameter {k}")))
+        match self {
+            FitWarning::LinearAtBound { index, .. } => f.write_str(&self.message_with(|_| format!("parameter {index} of theta"))),
+            _ => f.write_str(&self.message_with(|k| format!("nonlinear parameter {k}"))),
+        }
     }
 }
 
@@ -295,6 +340,10 @@ pub struct Fit {
     pub at_lower: Vec<bool>,
     /// Nonlinear parameters ending on their upper bound.
     pub at_upper: Vec<bool>,
+    /// Linear parameters ending on their lower bound ([`FitOptions::linear_lower`]).
+    pub linear_at_lower: Vec<bool>,
+    /// Linear parameters ending on their upper bound.
+    pub linear_at_upper: Vec<bool>,
     /// Iteration log.
     pub log: Vec<IterationRecord>,
     /// Accepted iterates of the nonlinear parameters `b`.
@@ -342,6 +391,8 @@ struct Solution {
     fitted: Option<Vec<f64>>,
     /// The projection's RSS and basis rank, where it was kept ([`Detail::Lean`] variable projection).
     projected: Option<(f64, usize)>,
+    /// Where each linear parameter ended relative to its bounds.
+    linear_state: Vec<VarState>,
 }
 
 /// Why the residuals are not finite at the start `b`: the first row of the data where the model
@@ -400,7 +451,15 @@ fn fit_scaled<M: SeparableModel + ?Sized>(
     (c, d): (f64, f64),
 ) -> Result<Fit, FitError> {
     let ys: Vec<f64> = y.iter().map(|v| v * c).collect();
-    let scaled = FitOptions { sigma: options.sigma.as_ref().map(|s| s.iter().map(|s| s * d).collect()), ..options.clone() };
+    // The linear parameters scale with the response (c is a power of two: exact).
+    let times_c = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.iter().map(|b| b * c).collect());
+    let scaled = FitOptions {
+        sigma: options.sigma.as_ref().map(|s| s.iter().map(|s| s * d).collect()),
+        linear_lower: times_c(&options.linear_lower),
+        linear_upper: times_c(&options.linear_upper),
+        linear_start: times_c(&options.linear_start),
+        ..options.clone()
+    };
     let mut f = fit_with(model, &ys, &scaled, ws)?;
     let q = f.nonlinear.len();
     // Back to the data's scale: the response by 1/c, the weights by 1/d.
@@ -437,9 +496,12 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
     lm_opts: &LmOptions,
     ws: &mut FitWorkspace,
 ) -> Result<Solution, FitError> {
-    let n = model.n_obs();
+    let (n, p) = (model.n_obs(), model.n_linear());
     let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
     let mut prob = VarProProblem::with_buffers(model, y, options.sigma.as_deref(), kind, true, ws.varpro.take())?;
+    if let Some((lower, upper)) = linear_bounds(options, p)? {
+        prob.set_linear_bounds(&lower, &upper)?;
+    }
     let rep = match lm::levenberg_marquardt(&mut prob, &options.start, lm_opts) {
         Err(LmError::NonFiniteAtStart) => {
             let err = prob.project(&options.start).err();
@@ -453,6 +515,7 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
         prob.project(&rep.x).map_err(FitError::NonFiniteAtStart)?;
     }
     let a = prob.linear_params().to_vec();
+    let linear_state = prob.linear_state().to_vec();
     let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
     let (fitted, projected) = match options.detail {
         Detail::Lean => (None, Some((prob.rss(), prob.basis_rank()))),
@@ -463,7 +526,31 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
         }
     };
     ws.varpro = Some(prob.into_buffers());
-    Ok(Solution { rep, a, jac, fitted, projected })
+    Ok(Solution { rep, a, jac, fitted, projected, linear_state })
+}
+
+/// Lower and upper bounds.
+type BoxBounds = (Vec<f64>, Vec<f64>);
+
+/// The linear bounds of `options` (`None` when none is given), both of length `p`, the
+/// missing side infinite.
+fn linear_bounds(options: &FitOptions, p: usize) -> Result<Option<BoxBounds>, FitError> {
+    if options.linear_lower.is_none() && options.linear_upper.is_none() {
+        return Ok(None);
+    }
+    let side = |v: &Option<Vec<f64>>, which: &'static str, fill: f64| match v {
+        None => Ok(vec![fill; p]),
+        Some(v) if v.len() == p => Ok(v.clone()),
+        Some(v) => Err(FitError::LinearBoundsLength { which, expected: p, got: v.len() }),
+    };
+    let lower = side(&options.linear_lower, "lower", f64::NEG_INFINITY)?;
+    let upper = side(&options.linear_upper, "upper", f64::INFINITY)?;
+    for j in 0..p {
+        if !(lower[j] <= upper[j]) || lower[j] == f64::INFINITY || upper[j] == f64::NEG_INFINITY {
+            return Err(FitError::InvalidLinearBounds { index: j, lower: lower[j], upper: upper[j] });
+        }
+    }
+    Ok(Some((lower, upper)))
 }
 
 /// Levenberg–Marquardt on all parameters jointly.
@@ -482,20 +569,33 @@ fn solve_full<M: SeparableModel + ?Sized>(
     if options.start.len() != q {
         return Err(LmError::StartLength { expected: q, got: options.start.len() }.into());
     }
+    let lin_bounds = linear_bounds(options, p)?;
     let mut x0 = options.start.clone();
-    x0.extend(options.linear_start.clone().unwrap_or_else(|| vec![1.0; p]));
-    let extend = |v: &Option<Vec<f64>>, fill: f64| {
-        v.as_ref().map(|v| {
-            let mut v = v.clone();
-            if v.len() == q {
-                v.extend(std::iter::repeat_n(fill, p));
-            }
-            v
-        })
+    let mut lin_start = options.linear_start.clone().unwrap_or_else(|| vec![1.0; p]);
+    if let (Some((lo, hi)), None) = (&lin_bounds, &options.linear_start) {
+        // The default start, moved inside the bounds.
+        for j in 0..p {
+            lin_start[j] = lin_start[j].clamp(lo[j], hi[j]);
+        }
+    }
+    x0.extend(lin_start);
+    let extend = |v: &Option<Vec<f64>>, fill: f64, lin: Option<&Vec<f64>>| {
+        let v = match (v, lin) {
+            (None, None) => return None,
+            (Some(v), _) if v.len() != q => return Some(v.clone()),
+            (Some(v), _) => v.clone(),
+            (None, Some(_)) => vec![if fill > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY }; q],
+        };
+        let mut v = v;
+        match lin {
+            Some(l) => v.extend_from_slice(l),
+            None => v.extend(std::iter::repeat_n(fill, p)),
+        }
+        Some(v)
     };
     let opts = LmOptions {
-        lower: extend(&lm_opts.lower, f64::NEG_INFINITY),
-        upper: extend(&lm_opts.upper, f64::INFINITY),
+        lower: extend(&lm_opts.lower, f64::NEG_INFINITY, lin_bounds.as_ref().map(|b| &b.0)),
+        upper: extend(&lm_opts.upper, f64::INFINITY, lin_bounds.as_ref().map(|b| &b.1)),
         ..lm_opts.clone()
     };
     let mut prob = FullProblem::new(&mut *model, y, options.sigma.as_deref())?;
@@ -512,6 +612,20 @@ fn solve_full<M: SeparableModel + ?Sized>(
     for v in rep.path.iter_mut() {
         v.truncate(q);
     }
+    let linear_state: Vec<VarState> = match &lin_bounds {
+        None => vec![VarState::Free; p],
+        Some((lo, hi)) => (0..p)
+            .map(|j| {
+                if a[j] <= lo[j] {
+                    VarState::Lower
+                } else if a[j] >= hi[j] {
+                    VarState::Upper
+                } else {
+                    VarState::Free
+                }
+            })
+            .collect(),
+    };
     rep.at_lower.truncate(q);
     rep.at_upper.truncate(q);
     let mut ev = ModelEval::new(&*model);
@@ -519,7 +633,7 @@ fn solve_full<M: SeparableModel + ?Sized>(
     let fitted = fitted_values(&ev, model.has_offset(), &a, n);
     let mut jac = Mat::zeros(n, q + p);
     weighted_full_jacobian(&ev, model.basis_derivative_pattern(), model.offset_derivative_pattern(), &a, w, q, &mut jac);
-    Ok(Solution { rep, a, jac, fitted: Some(fitted), projected: None })
+    Ok(Solution { rep, a, jac, fitted: Some(fitted), projected: None, linear_state })
 }
 
 /// Warnings about the solution: not converged, rank-deficient basis, singular or
@@ -588,7 +702,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     }
     let mut lm_opts = options.lm.clone();
     lm_opts.record &= full;
-    let Solution { rep, a, jac, fitted, projected } = match options.method {
+    let Solution { rep, a, jac, fitted, projected, linear_state } = match options.method {
         Method::VarPro | Method::Kaufman => solve_varpro(model, y, options, &lm_opts, ws)?,
         Method::Full => solve_full(model, y, options, &lm_opts, &w)?,
     };
@@ -666,6 +780,13 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
             warnings.push(FitWarning::AtBound { index: kk, upper: true });
         }
     }
+    let linear_at_lower: Vec<bool> = linear_state.iter().map(|s| *s == VarState::Lower).collect();
+    let linear_at_upper: Vec<bool> = linear_state.iter().map(|s| *s == VarState::Upper).collect();
+    for j in 0..p {
+        if linear_at_lower[j] || linear_at_upper[j] {
+            warnings.push(FitWarning::LinearAtBound { index: q + j, upper: linear_at_upper[j] });
+        }
+    }
     let degenerate = (p > 0 && basis_rank < p) || st.rank < p + q;
     let outcome = if !rep.termination.is_converged() {
         Outcome::NotConverged
@@ -702,6 +823,8 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
         basis_rank,
         at_lower: rep.at_lower,
         at_upper: rep.at_upper,
+        linear_at_lower,
+        linear_at_upper,
         log: rep.log,
         path: rep.path,
         warnings,

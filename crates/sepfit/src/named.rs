@@ -65,7 +65,9 @@ pub struct NamedOptions {
     pub start: Vec<(String, f64)>,
     /// Parameters held fixed at a value.
     pub fixed: Vec<(String, f64)>,
-    /// Box bounds `(name, lower, upper)` on nonlinear parameters (infinite allowed).
+    /// Box bounds `(name, lower, upper)` (infinite allowed). On a nonlinear parameter the solver
+    /// keeps the iterates inside; a linear parameter stays linear, its coefficient found by
+    /// bounded least squares inside variable projection ([`crate::problems::varpro`]).
     pub bounds: Vec<(String, f64, f64)>,
     /// Column of per-observation standard deviations.
     pub sigma: Option<String>,
@@ -128,12 +130,6 @@ pub enum ProblemError {
         known: Vec<String>,
         /// The closest known name, if one is close.
         suggestion: Option<String>,
-    },
-    /// Bounds given for a linear parameter.
-    #[error("`{name}` enters the model linearly and is eliminated by variable projection, so it cannot be bounded; fit it as nonlinear (option `force_nonlinear`) to bound it")]
-    BoundOnLinear {
-        /// The parameter.
-        name: String,
     },
     /// Bounds given for a fixed parameter.
     #[error("`{name}` is held fixed, so bounds on it have no effect; drop the bounds or do not fix it")]
@@ -290,7 +286,7 @@ pub struct ParamEstimate {
     pub fixed: bool,
     /// Starting value (nonlinear parameters).
     pub start: Option<f64>,
-    /// Bounds (nonlinear parameters).
+    /// Bounds, where any is finite.
     pub bounds: Option<(f64, f64)>,
     /// Whether it ended on a bound.
     pub bound: Bound,
@@ -341,8 +337,8 @@ impl NamedFit {
     }
     /// The fit's warnings in words, naming the parameters.
     pub fn warning_messages(&self) -> Vec<String> {
-        let nl = self.nonlinear_names();
-        self.fit.warnings.iter().map(|w| w.message_with(|k| nl.get(k).copied().unwrap_or("?").to_string())).collect()
+        let theta = self.theta_names();
+        self.fit.warnings.iter().map(|w| w.message_with(|k| theta.get(k).copied().unwrap_or("?").to_string())).collect()
     }
     /// The formula's notes and the fit's.
     pub fn all_notes(&self) -> impl Iterator<Item = &String> {
@@ -368,6 +364,10 @@ pub struct Resolved {
     pub lower: Vec<f64>,
     /// Upper bounds (+∞ when none).
     pub upper: Vec<f64>,
+    /// Lower bounds of the linear parameters, in formula order (−∞ when none).
+    pub linear_lower: Vec<f64>,
+    /// Upper bounds of the linear parameters (+∞ when none).
+    pub linear_upper: Vec<f64>,
     /// Solver options (start and bounds filled in; `sigma` not yet).
     pub options: FitOptions,
     /// Remarks about the options (a start for a linear parameter, ignored).
@@ -391,7 +391,7 @@ fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a String> {
 
 /// Parses `formula` against the column names and checks the named options: every name is a
 /// parameter of the model (before fixing), every nonlinear parameter has a start inside its
-/// bounds, bounds are not empty and apply to free nonlinear parameters only.
+/// bounds, bounds are not empty and do not name fixed parameters.
 pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> Result<Resolved, ProblemError> {
     let cols: Vec<&str> = column_names.iter().map(String::as_str).collect();
     let mut declared: Vec<&str> = opts.start.iter().map(|(n, _)| n.as_str()).collect();
@@ -428,8 +428,16 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
         if opts.fixed.iter().any(|(f, _)| f == name) {
             return Err(ProblemError::BoundOnFixed { name: name.clone() });
         }
-        if m.linear_params().any(|p| &p.name == name) {
-            return Err(ProblemError::BoundOnLinear { name: name.clone() });
+    }
+    let lin: Vec<String> = m.linear_params().map(|p| p.name.clone()).collect();
+    let mut linear_lower = vec![f64::NEG_INFINITY; lin.len()];
+    let mut linear_upper = vec![f64::INFINITY; lin.len()];
+    for (name, lo, hi) in &opts.bounds {
+        let Some(j) = lin.iter().position(|n| n == name) else { continue };
+        linear_lower[j] = linear_lower[j].max(*lo);
+        linear_upper[j] = linear_upper[j].min(*hi);
+        if !(linear_lower[j] <= linear_upper[j]) {
+            return Err(ProblemError::EmptyBounds { name: name.clone(), lower: linear_lower[j], upper: linear_upper[j] });
         }
     }
     let given: Vec<bool> = nl.iter().map(|n| opts.start.iter().any(|(s, _)| s == n)).collect();
@@ -451,7 +459,7 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
     let mut lower = vec![f64::NEG_INFINITY; nl.len()];
     let mut upper = vec![f64::INFINITY; nl.len()];
     for (name, lo, hi) in &opts.bounds {
-        // Known, not fixed, not linear (checked above): a nonlinear parameter.
+        // Known and not fixed (checked above): a nonlinear or a linear parameter.
         let Some(k) = nl.iter().position(|n| n == name) else { continue };
         lower[k] = lower[k].max(*lo);
         upper[k] = upper[k].min(*hi);
@@ -463,8 +471,11 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
         }
     }
     let mut fo = FitOptions { method: opts.method, start: start.clone(), ..FitOptions::default() };
-    if !opts.bounds.is_empty() {
+    if opts.bounds.iter().any(|(n, _, _)| nl.contains(n)) {
         fo = fo.with_bounds(lower.clone(), upper.clone());
+    }
+    if opts.bounds.iter().any(|(n, _, _)| lin.contains(n)) {
+        fo = fo.with_linear_bounds(linear_lower.clone(), linear_upper.clone());
     }
     if let Some(it) = opts.max_iterations {
         fo.lm.max_iterations = it;
@@ -485,7 +496,20 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
     }
     fo.start = start.clone();
     let compiled = Arc::new(CompiledFormula::new(m.clone())?);
-    Ok(Resolved { formula: m, source: formula.to_string(), nonlinear: nl, start, given, lower, upper, options: fo, notes, compiled })
+    Ok(Resolved {
+        formula: m,
+        source: formula.to_string(),
+        nonlinear: nl,
+        start,
+        given,
+        lower,
+        upper,
+        linear_lower,
+        linear_upper,
+        options: fo,
+        notes,
+        compiled,
+    })
 }
 
 /// Parses `formula` against the dataset's columns, checks the named options, fits, and reports
@@ -499,7 +523,8 @@ pub fn fit_formula(formula: &str, data: &Dataset, opts: &NamedOptions) -> Result
 /// the fixed values are taken from `opts`, the options it was resolved with).
 pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) -> Result<NamedFit, ProblemError> {
     let t0 = Instant::now();
-    let Resolved { formula: m, source, nonlinear: nl, start, given, lower, upper, options: fo, notes: resolve_notes, compiled } = resolved;
+    let Resolved { formula: m, source, nonlinear: nl, start, given, lower, upper, options: fo, notes: resolve_notes, compiled, linear_lower, linear_upper } =
+        resolved;
     let (m, source, mut fo) = (m.clone(), source.clone(), fo.clone());
     let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
     let mut model = CompiledFormula::bind(compiled, &columns)?;
@@ -628,6 +653,14 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
     let mut params = Vec::new();
     for (j, p) in m.linear_params().enumerate() {
         let i = f.linear_index(j);
+        let bound = if f.linear_at_lower.get(j).copied().unwrap_or(false) {
+            Bound::Lower
+        } else if f.linear_at_upper.get(j).copied().unwrap_or(false) {
+            Bound::Upper
+        } else {
+            Bound::Free
+        };
+        let (lo, hi) = (linear_lower[j], linear_upper[j]);
         params.push(ParamEstimate {
             name: p.name.clone(),
             value: f.linear[j],
@@ -637,8 +670,8 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
             linear: true,
             fixed: false,
             start: None,
-            bounds: None,
-            bound: Bound::Free,
+            bounds: (lo.is_finite() || hi.is_finite()).then_some((lo, hi)),
+            bound,
         });
     }
     for (k, p) in m.nonlinear_params().enumerate() {

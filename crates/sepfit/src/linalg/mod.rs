@@ -1,7 +1,9 @@
 //! Dense linear algebra for thin matrices: the rank-revealing Householder QR of every
-//! variable-projection basis ([`qr`]), the vector kernels it and the solvers share, and the
-//! singular values of small parameter Jacobians.
+//! variable-projection basis ([`qr`]), bounded-variable least squares for bounded linear
+//! coefficients ([`bvls`]), the vector kernels they and the solvers share, and the singular
+//! values of small parameter Jacobians.
 
+pub mod bvls;
 pub(crate) mod kernels;
 pub mod qr;
 pub(crate) mod svd;

@@ -31,11 +31,32 @@
 //! first `p + 1 + m` coordinates, and Levenberg–Marquardt runs on that compact problem
 //! (see [`VarProProblem`]); one application of `Q` gives the `n`-vectors when wanted.
 //!
+//! **Bounded linear parameters** ([`VarProProblem::set_linear_bounds`], e.g. `a ≥ 0`). The
+//! inner problem becomes `â(b) = argmin_{l ≤ a ≤ u} ‖W(z − Φa)‖`. When the unconstrained `â`
+//! is feasible nothing changes (the same operations, bit for bit). Otherwise the bounded
+//! problem is solved by [`crate::linalg::bvls`] on the small triangular system that the QR
+//! already gives (`‖WΦa − Wz‖² = ‖R Πᵀa − (Qᵀz)₁‖² + const`), and with the active set `B`
+//! (coefficients on a bound `v_j`) the projection is redone on the free columns `F`:
+//!
+//! ```text
+//! r(b) = P⊥_F W (z − Σ_{j∈B} v_j φ_j),     P⊥_F = I − Q_F Q_Fᵀ,
+//! ```
+//!
+//! by the same QR with the columns of `B` zeroed (they fall beyond the numerical rank) and the
+//! data column reduced by `Σ_B v_j Wφ_j`; `solve_r` then gives `a_F`, equal to the bounded
+//! solution. For a fixed active set this is the variable projection functional of the model
+//! with basis `Φ_F` and offset `φ₀ + Σ_B v_j φ_j`, so its Jacobian is the formula above with
+//! `â_j = v_j` for `j ∈ B` in the first term (the bound columns act as part of the offset) and
+//! the Golub–Pereyra term over the free columns only (those within the rank). Where the active
+//! set changes, `r(b)` has a kink (it stays continuous: the bounded solution is continuous in
+//! `b` for a full-rank basis).
+//!
 //! The [`FullProblem`](super::full::FullProblem) instead fits `θ = (b, a)` jointly with residual
 //! `W(y − Φ a − φ₀)` and Jacobian `−W [Σ_j a_j ∂φ_j/∂b_k + ∂φ₀/∂b_k | φ_j]`.
 
 use super::data::check_data_into;
 use crate::error::FitError;
+use crate::linalg::bvls::{Bvls, VarState};
 use crate::linalg::kernels::{all_finite, dot, weighted_copy};
 use crate::linalg::qr::PivotedQr;
 use crate::model::{ModelError, ModelEval, SeparableModel};
@@ -127,6 +148,32 @@ pub struct VarProProblem<'m, M: SeparableModel + ?Sized> {
     /// Compact Jacobian, column-major `nr × q`.
     jred: Vec<f64>,
     u: Vec<f64>,
+    /// Bounds of the linear parameters and their workspace (kept between problems).
+    bounds: Option<LinearBounds>,
+    /// Whether `bounds` apply (some bound is finite).
+    bounded: bool,
+}
+
+/// Bounds `l ≤ a ≤ u` of the linear parameters and the workspace of the bounded solve, in the
+/// pivoted order of the current QR.
+#[derive(Clone)]
+struct LinearBounds {
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    solver: Bvls,
+    /// The leading `m × p` block of `R` (`m = min(n, p)`), column-major.
+    mat: Vec<f64>,
+    rhs: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    x: Vec<f64>,
+    state: Vec<VarState>,
+}
+
+impl LinearBounds {
+    fn feasible(&self, a: &[f64]) -> bool {
+        a.iter().zip(self.lower.iter().zip(&self.upper)).all(|(v, (l, u))| *l <= *v && *v <= *u)
+    }
 }
 
 /// The buffers of a [`VarProProblem`], kept between problems of the same shape so that
@@ -141,6 +188,7 @@ pub(crate) struct VarProBuffers {
     wy: Vec<f64>,
     jred: Vec<f64>,
     u: Vec<f64>,
+    bounds: Option<LinearBounds>,
 }
 
 /// Everything computed at one `b`.
@@ -154,7 +202,14 @@ struct Projection {
     /// Whether the derivative columns of `qr` are factored at `last_b`.
     derivs_factored: bool,
     a: Vec<f64>,
+    /// Numerical rank of the factored basis (the free columns when some are on a bound).
     rank: usize,
+    /// Numerical rank of the whole weighted basis `WΦ`.
+    full_rank: usize,
+    /// Where each linear parameter stands relative to its bounds.
+    state: Vec<VarState>,
+    /// Linear parameters on a bound (their columns are zeroed in `qr`).
+    n_bound: usize,
     /// Compact residual `r̃` (length `nr`).
     res: Vec<f64>,
     /// `‖r‖²`.
@@ -202,6 +257,9 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                     derivs_factored: false,
                     a: vec![0.0; p],
                     rank: 0,
+                    full_rank: 0,
+                    state: vec![VarState::Free; p],
+                    n_bound: 0,
                     res: vec![0.0; nr],
                     rss: f64::NAN,
                     scale: f64::NAN,
@@ -218,6 +276,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                     wy: vec![0.0; n],
                     jred: vec![0.0; nr * q],
                     u: vec![0.0; p * q],
+                    bounds: None,
                 }
             }
         };
@@ -248,6 +307,9 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             wy_scale,
             jred: b.jred,
             u: b.u,
+            // Kept for their workspace (the shape is the same); unbounded until set again.
+            bounds: b.bounds,
+            bounded: false,
             model,
         })
     }
@@ -264,6 +326,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
             wy: self.wy,
             jred: self.jred,
             u: self.u,
+            bounds: self.bounds,
         }
     }
 
@@ -271,6 +334,47 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// `min(n, p + 1 + m)` coordinates of `Q` (see the type's docs).
     pub fn compact(model: &'m mut M, y: &[f64], sigma: Option<&[f64]>, kind: JacobianKind) -> Result<Self, FitError> {
         Self::with_buffers(model, y, sigma, kind, true, None)
+    }
+
+    /// Bounds `lower ≤ a ≤ upper` on the linear parameters (`±∞` for none; length `p`): every
+    /// later projection solves the bounded inner problem (see the module docs). Fails if a
+    /// length is wrong, a bound is NaN or `lower > upper`.
+    pub fn set_linear_bounds(&mut self, lower: &[f64], upper: &[f64]) -> Result<(), FitError> {
+        let p = self.p;
+        for (which, v) in [("lower", lower), ("upper", upper)] {
+            if v.len() != p {
+                return Err(FitError::LinearBoundsLength { which, expected: p, got: v.len() });
+            }
+        }
+        for j in 0..p {
+            if !(lower[j] <= upper[j]) || lower[j] == f64::INFINITY || upper[j] == f64::NEG_INFINITY {
+                return Err(FitError::InvalidLinearBounds { index: j, lower: lower[j], upper: upper[j] });
+            }
+        }
+        let m = self.n.min(p);
+        let lb = self.bounds.get_or_insert_with(|| LinearBounds {
+            lower: vec![0.0; p],
+            upper: vec![0.0; p],
+            solver: Bvls::new(m, p),
+            mat: vec![0.0; m * p],
+            rhs: vec![0.0; m],
+            lo: vec![0.0; p],
+            hi: vec![0.0; p],
+            x: vec![0.0; p],
+            state: vec![VarState::Free; p],
+        });
+        lb.lower.copy_from_slice(lower);
+        lb.upper.copy_from_slice(upper);
+        self.bounded = lower.iter().chain(upper).any(|v| v.is_finite());
+        self.cur.valid = false;
+        self.prev.valid = false;
+        Ok(())
+    }
+
+    /// Where each linear parameter stands relative to its bounds at the last projection
+    /// (all [`VarState::Free`] without bounds).
+    pub fn linear_state(&self) -> &[VarState] {
+        &self.cur.state
     }
 
     /// Whether residuals and Jacobians are in the compact form.
@@ -307,31 +411,26 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         } else {
             self.model.eval_values(b, &mut self.cur.eval)?;
         }
-        let (n, p) = (self.n, self.p);
-        // Column p: z = W (y − φ₀), and the rounding scale ‖W(|y| + |φ₀|)‖ (not finite if φ₀
-        // is not).
-        if self.has_offset {
-            let offset = &self.cur.eval.offset[..n];
-            self.cur.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], self.cur.qr.col_mut(p));
-        } else {
-            self.cur.qr.col_mut(p).copy_from_slice(&self.wy);
-            self.cur.scale = self.wy_scale;
-        }
-        let mut finite = self.cur.scale.is_finite();
-        for j in 0..p {
-            finite &= weighted_copy(self.cur.eval.basis.col_as_slice(j), &self.w, self.cur.qr.col_mut(j));
-        }
-        if !finite {
+        let p = self.p;
+        if !self.fill_columns(false) {
             return Err(ModelError::new("model produced non-finite values"));
         }
         self.cur.qr.factor_with_next(1);
         self.cur.rank = self.cur.qr.rank();
-        let rank = self.cur.rank;
+        self.cur.full_rank = self.cur.rank;
+        self.cur.n_bound = 0;
         // a = Π R₁₁⁻¹ (Qᵀz)_{0..ρ};  r̃ = (0_ρ, (Qᵀz)_{ρ..=p}, 0 …).
-        let zc = self.cur.qr.r_col(p);
         if p > 0 {
+            let zc = self.cur.qr.r_col(p);
             self.cur.qr.solve_r(zc, &mut self.cur.a);
         }
+        // (Also clears the states a reused buffer may hold from an earlier problem.)
+        self.cur.state.fill(VarState::Free);
+        if self.bounded && !self.bounds.as_ref().is_some_and(|lb| lb.feasible(&self.cur.a)) {
+            self.constrain()?;
+        }
+        let rank = self.cur.rank;
+        let zc = self.cur.qr.r_col(p);
         self.cur.res.fill(0.0);
         self.cur.res[rank..zc.len()].copy_from_slice(&zc[rank..]);
         self.cur.rss = self.cur.res.iter().map(|v| v * v).sum();
@@ -345,6 +444,96 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         Ok(())
     }
 
+    /// Fills the columns `[WΦ | Wz]` of the QR from the current evaluation and sets the
+    /// rounding scale; with `bounded`, the columns of the coefficients on a bound (`state`) are
+    /// zeroed and `Σ v_j Wφ_j` is subtracted from `Wz`. Returns whether everything is finite.
+    fn fill_columns(&mut self, bounded: bool) -> bool {
+        let (n, p) = (self.n, self.p);
+        let cur = &mut self.cur;
+        // Column p: z = W (y − φ₀), and the rounding scale ‖W(|y| + |φ₀|)‖ (not finite if φ₀
+        // is not).
+        if self.has_offset {
+            let offset = &cur.eval.offset[..n];
+            cur.scale = weighted_difference(&self.y[..n], offset, &self.w[..n], cur.qr.col_mut(p));
+        } else {
+            cur.qr.col_mut(p).copy_from_slice(&self.wy);
+            cur.scale = self.wy_scale;
+        }
+        let mut finite = cur.scale.is_finite();
+        for j in 0..p {
+            if bounded && cur.state[j] != VarState::Free {
+                let v = cur.a[j];
+                if v != 0.0 {
+                    let phi = cur.eval.basis.col_as_slice(j);
+                    let z = cur.qr.col_mut(p);
+                    for i in 0..n {
+                        z[i] -= v * (self.w[i] * phi[i]);
+                    }
+                }
+                cur.qr.col_mut(j).fill(0.0);
+            } else {
+                finite &= weighted_copy(cur.eval.basis.col_as_slice(j), &self.w, cur.qr.col_mut(j));
+            }
+        }
+        finite
+    }
+
+    /// The bounded inner problem at the current evaluation, whose unconstrained solution
+    /// `cur.a` is infeasible: bounded least squares on the triangular system of the QR, then
+    /// (when some coefficient ends on a bound) the QR again without the bound columns and
+    /// with the data column reduced by them (see the module docs).
+    fn constrain(&mut self) -> Result<(), ModelError> {
+        let (n, p) = (self.n, self.p);
+        let m = n.min(p);
+        let Some(lb) = self.bounds.as_mut() else { return Ok(()) };
+        let cur = &mut self.cur;
+        let perm = cur.qr.perm();
+        for c in 0..p {
+            let rc = cur.qr.r_col(c);
+            let col = &mut lb.mat[c * m..(c + 1) * m];
+            col.fill(0.0);
+            let len = rc.len().min(m);
+            col[..len].copy_from_slice(&rc[..len]);
+            let j = perm[c];
+            (lb.lo[c], lb.hi[c], lb.x[c]) = (lb.lower[j], lb.upper[j], cur.a[j]);
+        }
+        let zc = cur.qr.r_col(p);
+        lb.rhs.copy_from_slice(&zc[..m]);
+        lb.solver
+            .solve(&lb.mat, &lb.rhs, &lb.lo, &lb.hi, &mut lb.x, &mut lb.state)
+            .map_err(|e| ModelError::new(format!("bounded linear least squares: {e}")))?;
+        let mut n_bound = 0;
+        for c in 0..p {
+            let j = perm[c];
+            cur.state[j] = lb.state[c];
+            cur.a[j] = lb.x[c];
+            n_bound += usize::from(lb.state[c] != VarState::Free);
+        }
+        cur.n_bound = n_bound;
+        if n_bound == 0 {
+            // A rank-deficient basis with a feasible least-squares solution other than the
+            // basic one: the same residual.
+            return Ok(());
+        }
+        if !self.fill_columns(true) {
+            return Err(ModelError::new("model produced non-finite values"));
+        }
+        let cur = &mut self.cur;
+        cur.qr.factor_with_next(1);
+        cur.rank = cur.qr.rank();
+        // a_F = Π R₁₁⁻¹ (Qᵀz')_{0..ρ}; the bound coefficients keep their values.
+        // (`lb.x` keeps the bounded solution, in the original order, meanwhile.)
+        let Some(lb) = self.bounds.as_mut() else { return Ok(()) };
+        lb.x.copy_from_slice(&cur.a);
+        cur.qr.solve_r(cur.qr.r_col(p), &mut cur.a);
+        for j in 0..p {
+            if cur.state[j] != VarState::Free {
+                cur.a[j] = lb.x[j];
+            }
+        }
+        Ok(())
+    }
+
     /// Linear parameters `â(b)` of the last [`project`](Self::project).
     pub fn linear_params(&self) -> &[f64] {
         &self.cur.a
@@ -352,7 +541,7 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
 
     /// Numerical rank of `WΦ` at the last projection.
     pub fn basis_rank(&self) -> usize {
-        self.cur.rank
+        self.cur.full_rank
     }
 
     /// Weighted residual sum of squares `‖r(b)‖²` of the last projection.
@@ -471,9 +660,29 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// The weighted Jacobian of the model values with respect to all parameters
     /// `θ = (b, a)` at the last projection, `Qᵀ W [∂f/∂b_k | φ_j]`, as a `nr × (q + p)` matrix:
     /// the same singular values and `JᵀJ` as the `n × (q + p)` one, for statistics.
+    ///
+    /// With linear parameters on a bound (whose columns are not in the QR), the `n × (q + p)`
+    /// matrix `W [∂f/∂b_k | φ_j]` itself.
     pub fn compact_full_jacobian(&mut self) -> Result<Mat<f64>, ModelError> {
         self.ensure_derivatives()?;
-        let (p, q, nr) = (self.p, self.q, self.nr);
+        let (n, p, q, nr) = (self.n, self.p, self.q, self.nr);
+        if self.cur.n_bound > 0 {
+            let mut out = Mat::zeros(n, q + p);
+            let mut col = vec![0.0; n];
+            for k in 0..q {
+                col.fill(0.0);
+                self.layout().add_model_derivative(&self.cur.a, k, 0, &mut col);
+                self.cur.qr.apply_q(&mut col);
+                out.col_as_slice_mut(k).copy_from_slice(&col);
+            }
+            for j in 0..p {
+                let phi = self.cur.eval.basis.col_as_slice(j);
+                for (i, o) in out.col_as_slice_mut(q + j).iter_mut().enumerate() {
+                    *o = self.w[i] * phi[i];
+                }
+            }
+            return Ok(out);
+        }
         let mut out = Mat::zeros(nr, q + p);
         let mut col = vec![0.0; nr];
         for k in 0..q {

@@ -493,6 +493,9 @@ pub fn search<M: SeparableModel + ?Sized>(
     let mut scored: Vec<(f64, usize)> = Vec::with_capacity(n);
     {
         let mut prob = VarProProblem::compact(model, y, options.sigma.as_deref(), JacobianKind::GolubPereyra)?;
+        if let (Some(lo), Some(hi)) = (&options.linear_lower, &options.linear_upper) {
+            prob.set_linear_bounds(lo, hi)?;
+        }
         for (i, (_, b)) in points.iter().enumerate() {
             if !inside(b) {
                 continue;
