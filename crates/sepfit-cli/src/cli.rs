@@ -366,9 +366,13 @@ pub struct MinimizeArgs {
     /// Maximum number of iterations.
     #[arg(long, default_value_t = 1000)]
     pub max_iter: usize,
-    /// Stop when the gradient norm is at most this.
+    /// Stop when the gradient norm is at most this (with --bounds: the projected gradient's).
     #[arg(long, default_value_t = 1e-8)]
     pub grad_tol: f64,
+    /// Box bounds on --wrt variables, applied to every entry, e.g. "w>=0" or "0<=p<=1, s>0"
+    /// (L-BFGS with projection; --method lbfgs only). May repeat.
+    #[arg(long, value_parser = crate::args::bound_list, allow_hyphen_values = true)]
+    pub bounds: Vec<crate::args::BoundList>,
     /// Report every iterate (loss, gradient norm, ‖x‖, step).
     #[arg(long)]
     pub trace: bool,

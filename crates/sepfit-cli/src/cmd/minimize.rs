@@ -5,6 +5,7 @@ use super::{CliError, emit};
 use crate::cli::{Format, MinMethod, MinimizeArgs};
 use sepfit::solvers::gd::{GdOptions, MinReport, MinTermination, gradient_descent};
 use sepfit::solvers::lbfgs::{LbfgsOptions, lbfgs};
+use sepfit::solvers::projected_lbfgs::projected_lbfgs;
 use sepfit_expr::matrix::{LossFormula, Mat, Style};
 use serde_json::json;
 
@@ -14,6 +15,18 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
     }
     if a.grad_tol.is_nan() || a.grad_tol < 0.0 {
         return Err(anyhow::anyhow!("--grad-tol must be a number ≥ 0, got {}", a.grad_tol).into());
+    }
+    let bounds: Vec<(String, f64, f64)> = a.bounds.iter().flat_map(|b| b.0.iter().cloned()).collect();
+    if !bounds.is_empty() && a.method != MinMethod::Lbfgs {
+        return Err(anyhow::anyhow!("--bounds needs --method lbfgs (L-BFGS with projection onto the bounds)").into());
+    }
+    for (name, _, _) in &bounds {
+        if !a.wrt.contains(name) {
+            return Err(anyhow::anyhow!("--bounds names `{name}`, which is not minimised over (--wrt {}); bound a --wrt variable", a.wrt.join(",")).into());
+        }
+        if bounds.iter().filter(|b| &b.0 == name).count() > 1 {
+            return Err(anyhow::anyhow!("--bounds gives `{name}` more than once; write its bounds in one item, e.g. \"0<={name}<=1\"").into());
+        }
     }
     let values = read_all_values(&a.at)?.unwrap_or_default();
     let lerr = |e| loss_error(&a.formula, &a.var, e);
@@ -116,7 +129,21 @@ pub fn run(a: &MinimizeArgs) -> Result<(), CliError> {
     let report: MinReport = match a.method {
         MinMethod::Lbfgs => {
             let o = LbfgsOptions { max_iter: a.max_iter, grad_tol: a.grad_tol, record: a.trace, ..LbfgsOptions::default() };
-            lbfgs(objective, &x0, &o)
+            if bounds.is_empty() {
+                lbfgs(objective, &x0, &o)
+            } else {
+                let (mut lower, mut upper) = (Vec::with_capacity(x0.len()), Vec::with_capacity(x0.len()));
+                for (name, r, c) in &layout {
+                    let (lo, hi) = bounds.iter().find(|b| &b.0 == name).map_or((f64::NEG_INFINITY, f64::INFINITY), |b| (b.1, b.2));
+                    lower.extend(std::iter::repeat_n(lo, r * c));
+                    upper.extend(std::iter::repeat_n(hi, r * c));
+                }
+                if let Some(i) = x0.iter().zip(lower.iter().zip(&upper)).position(|(x, (l, u))| x < l || x > u) {
+                    let name = layout.iter().scan(0, |o, (n, r, c)| { *o += r * c; Some((n, *o)) }).find(|(_, end)| i < *end).map_or("", |(n, _)| n.as_str());
+                    eprintln!("note: the starting value of `{name}` lies outside its --bounds; it is moved onto them");
+                }
+                projected_lbfgs(objective, &x0, &lower, &upper, &o)
+            }
         }
         MinMethod::Gd => {
             let o = GdOptions { step: a.step, max_iter: a.max_iter, grad_tol: a.grad_tol, record: a.trace, ..GdOptions::default() };
@@ -156,7 +183,8 @@ fn finish(
         solution.insert(name.clone(), mat_to_json(&m));
     }
     let method = match a.method {
-        MinMethod::Lbfgs => "lbfgs",
+        MinMethod::Lbfgs if a.bounds.is_empty() => "lbfgs",
+        MinMethod::Lbfgs => "lbfgs with bounds (projected)",
         MinMethod::Gd => "gd",
         MinMethod::Newton => "newton",
     };
