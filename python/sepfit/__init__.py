@@ -42,6 +42,7 @@ __all__ = [
     "fit_global",
     "grad",
     "minimize",
+    "compare",
     "landscape",
     "plot_landscape",
     "SepfitError",
@@ -861,6 +862,20 @@ def minimize(loss: str, wrt: str = "w", x0: Any = None, var: str = "", method: s
     out = _sepfit.minimize(loss, wrt, var, np.ascontiguousarray(x0), vals, method, max_iterations)
     out["x"] = np.asarray(out["x"]).reshape(x0.shape)
     return out
+
+
+def compare(small: "ModelResult", big: "ModelResult") -> dict:
+    """The F test between two nested fits on the same data, as R's ``anova(small, big)``:
+    ``F = ((RSS_small - RSS_big)/df) / (RSS_big/res_df_big)`` with ``df`` the number of extra
+    free parameters. Returns ``{'n', 'df', 'sum_sq', 'f', 'p_value', 'chi_square_p', 'small',
+    'big'}`` (each model: ``formula``, ``params``, ``res_df``, ``rss``); ``chi_square_p`` is the
+    likelihood-ratio test's p-value when both fits used absolute sigma, else None. Raises
+    :class:`ParameterError` when the fits are not comparable (other data or weights, the big
+    model not bigger, a larger RSS for the big model, a fit that did not converge)."""
+    for r, what in ((small, "small"), (big, "big")):
+        if not isinstance(r, ModelResult):
+            raise TypeError(f"compare: `{what}` must be the result of Model.fit, got {type(r).__name__}")
+    return _sepfit.compare(small._raw, big._raw)
 
 
 # -- loss landscape ---------------------------------------------------------------------------

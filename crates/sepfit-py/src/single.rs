@@ -328,8 +328,36 @@ fn fit(
     prepared.fit(py, columns, data_name)
 }
 
+/// The nested-model F test of two fits on the same data (R's `anova(small, big)`): a dict with
+/// `n`, `df`, `sum_sq`, `f`, `p_value`, `chi_square_p` (None unless σ is absolute) and the two
+/// models' `formula`, `params`, `res_df`, `rss` under `small` and `big`.
+#[pyfunction]
+fn compare<'py>(py: Python<'py>, small: &FitResult, big: &FitResult) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    use pyo3::types::PyDict;
+    let t = sepfit::compare::nested(&small.fit, &big.fit).map_err(|e| crate::ParameterError::new_err(e.to_string()))?;
+    let row = |r: &sepfit::compare::ModelRow| -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("formula", &r.formula)?;
+        d.set_item("params", r.params)?;
+        d.set_item("res_df", r.res_df)?;
+        d.set_item("rss", r.rss)?;
+        Ok(d)
+    };
+    let d = PyDict::new(py);
+    d.set_item("n", t.n)?;
+    d.set_item("small", row(&t.small)?)?;
+    d.set_item("big", row(&t.big)?)?;
+    d.set_item("df", t.df)?;
+    d.set_item("sum_sq", t.sum_sq)?;
+    d.set_item("f", t.f)?;
+    d.set_item("p_value", t.p_value)?;
+    d.set_item("chi_square_p", t.chi_square_p)?;
+    Ok(d)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FitResult>()?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_class::<Prepared>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(prepare, m)?)?;
