@@ -152,7 +152,7 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
             if !g.is_finite() && inf_const {
                 continue; // known: a loss holding a non-finite constant (`pi/0`, README.md)
             }
-            if !g.is_finite() && at_singular_point(&f, &v) {
+            if !g.is_finite() && (at_singular_point(&f, &v) || overflows(&f, &v)) {
                 // The chain rule does not apply where an elementary function is not
                 // differentiable at its argument (README.md, "Not bugs").
                 continue;
@@ -186,6 +186,13 @@ fn at_singular_point(f: &LossFormula, v: &Values) -> bool {
         f.graph.as_const(a).is_none()
             && f.eval(&[a], v).ok().is_some_and(|m| m[0].data.iter().any(|&x| x == 0.0))
     })
+}
+
+/// Whether some node of the graph overflows (an entry ±∞) at the point: a loss whose
+/// intermediates overflow can still be finite (`norm2(v)^-4` is 0 where `norm2(v)` is ∞), but
+/// its gradient then holds `0·∞`; that is the arithmetic's limit, not a wrong rule.
+fn overflows(f: &LossFormula, v: &Values) -> bool {
+    (0..f.graph.len()).any(|i| f.eval(&[MId(i as u32)], v).ok().is_some_and(|m| m[0].data.iter().any(|x| x.is_infinite())))
 }
 
 /// The gradient's ASCII form preceded by the definitions it refers to, as a loss text.

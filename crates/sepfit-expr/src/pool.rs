@@ -493,8 +493,11 @@ impl Pool {
                 && let Some(kc) = self.fold_scaled(k / c, k != 0.0) {
                     return self.mul(kc, x);
                 }
-        // (p/q)/b = p/(q*b)
-        if let Node::Div(p, q) = self.node(a) {
+        // (p/q)/b = p/(q*b), unless q*b is a product of constants that overflows (`y/1e300/1e300`
+        // would print as `y/(1e300*1e300)`, which is not a finite constant)
+        if let Node::Div(p, q) = self.node(a)
+            && !matches!((self.as_const(q), cb), (Some(x), Some(y)) if !(x * y).is_finite())
+        {
             let qb = self.mul(q, b);
             return self.div(p, qb);
         }

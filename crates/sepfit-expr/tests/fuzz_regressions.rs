@@ -244,3 +244,41 @@ fn printed_subnormal_constant_product_parses() {
     assert!(ModelFormula::parse("y ~ t/(1e-310*1e-10)", &["t", "y"]).is_ok());
     assert!(ModelFormula::parse("y ~ t*(1e300*1e300)", &["t", "y"]).is_err());
 }
+
+/// Fuzz target `loss` (CI campaign of 2026-12-02): `inv(0)*t` lowered to `t/0` (a constant
+/// that is not finite), and its gradient printed `1/0`, which the parser rejects. A matrix
+/// function of a scalar constant is checked like every other constant expression.
+#[test]
+fn matrix_function_of_a_non_finite_constant_is_an_error() {
+    use sepfit_expr::matrix::{LossError, LossFormula};
+    for src in ["inv(0)*t", "pinv(0)*t", "logdet(0)*t", "logdet(-1)*t", "t + inv(1 - 1)"] {
+        match LossFormula::new(src, "t", None) {
+            Err(LossError::Formula(d)) => assert!(d.message.contains("not a finite"), "{src}: {}", d.message),
+            Err(e) => panic!("{src}: unexpected error {e:?}"),
+            Ok(_) => panic!("{src}: accepted a constant that is not finite"),
+        }
+    }
+    for src in ["inv(2)*t", "pinv(4)*t", "logdet(3)*t"] {
+        assert!(LossFormula::new(src, "t", None).is_ok(), "{src}");
+    }
+}
+
+/// Fuzz target `model` (CI campaign of 2026-12-02): `y/1e300/(1e300 - 3)` was rewritten to
+/// `y/(1e300*1e300)`, whose printed form is a constant that overflows and does not parse. Nested
+/// divisions by constants are merged only when the product is finite.
+#[test]
+fn nested_division_by_huge_constants_prints_parseably() {
+    let f = "y ~ (((((xlogy(t, t))^(c))/(c*p*z))^2 + cosh(erfc(((y)/(1e300))/((1e300 - 3))))))/(2*(x + x))";
+    let cols = ["t", "x", "y", "z"];
+    let m = ModelFormula::parse(f, &cols).unwrap_or_else(|e| panic!("{}", e.render(f)));
+    let src = format!("y ~ {}", m.print(m.rhs()));
+    assert!(ModelFormula::parse(&src, &cols).is_ok(), "{src}");
+    let m = ModelFormula::parse("z ~ a*t/1e300/1e300", &["t", "z"]).unwrap();
+    let src = format!("z ~ {}", m.print(m.rhs()));
+    let back = ModelFormula::parse(&src, &["t", "z"]).unwrap_or_else(|e| panic!("{}", e.render(&src)));
+    let env = |_| 3.0;
+    assert_eq!(m.pool().eval(m.rhs(), &env), back.pool().eval(back.rhs(), &env), "{src}");
+    // Finite products are still merged.
+    let m = ModelFormula::parse("z ~ a*t/2/3", &["t", "z"]).unwrap();
+    assert_eq!(m.print(m.rhs()), ModelFormula::parse("z ~ a*t/6", &["t", "z"]).map(|m| m.print(m.rhs())).unwrap());
+}

@@ -259,6 +259,29 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                 AstKind::Call { name, name_span, args } => {
                     let ids: Vec<MId> = args.iter().map(|a| m(*a)).collect();
                     let arg_spans: Vec<Span> = args.iter().map(|a| parsed.ast.span(*a)).collect();
+                    // A matrix function of a scalar constant is a constant: it must be finite
+                    // (`inv(0)`, `logdet(0)` are not), as every constant of the language is.
+                    if let [a] = ids.as_slice()
+                        && let Some(x) = g.fill_value(*a)
+                        && matches!(g.shape(*a), Shape::Scalar)
+                    {
+                        let v = match name.as_str() {
+                            "inv" | "pinv" => Some(1.0 / x),
+                            "logdet" => Some(x.ln()),
+                            _ => None,
+                        };
+                        if let Some(v) = v
+                            && !v.is_finite()
+                        {
+                            return Err(Diagnostic::new(
+                                DiagnosticKind::DomainError,
+                                span,
+                                format!("`{name}` of the constant {x} is not a finite number"),
+                                "not a finite number",
+                            )
+                            .hint("constants must be finite double-precision numbers"));
+                        }
+                    }
                     call(g, name, *name_span, span, &ids, &arg_spans)?
                 }
             };
