@@ -171,8 +171,6 @@ struct Output {
     lock: PathBuf,
     resume: bool,
     writer: Option<BufWriter<File>>,
-    /// Results as a `.npy` structured array: the bytes of one record (0 for CSV).
-    record_len: usize,
     locked: bool,
     created: bool,
     keep: bool,
@@ -215,7 +213,6 @@ impl Output {
             partial,
             resume: args.resume,
             writer: None,
-            record_len: 0,
             locked: false,
             created: false,
             keep: false,
@@ -259,36 +256,24 @@ impl Output {
         bail!("cannot take the lock {}; if no sepfit batch is running, delete it", self.lock.display())
     }
 
-    /// Opens `.partial` for the rows: a fresh one (header written), or with --resume the
-    /// complete rows of an earlier one with the same fingerprint. Returns those rows (without
-    /// their newlines).
-    fn open(&mut self, header: &[u8], fingerprint: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    /// The bytes of an existing `.partial`, if there is one.
+    fn read_partial(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        match std::fs::read(&self.partial) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => bail!("cannot read {}: {e}", self.partial.display()),
+        }
+    }
+
+    /// Continues an interrupted `.partial` holding `count` complete results that end at byte
+    /// `end`: refused without --resume, without the fingerprint or with another one, or when
+    /// its header is not this run's (`header_matches`); otherwise cut to `end` and opened for
+    /// appending.
+    fn resume_at(&mut self, fingerprint: &str, header_matches: bool, count: usize, end: usize) -> anyhow::Result<()> {
         let pshown = self.partial.display().to_string();
-        let existing = match std::fs::read(&self.partial) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => bail!("cannot read {pshown}: {e}"),
-        };
-        // Keep complete lines only: a kill can leave the last one cut short, even inside a
-        // multi-byte character.
-        let mut rows: Vec<&[u8]> = Vec::new();
-        let mut complete = 0;
-        if let Some(b) = &existing {
-            while let Some(j) = record_end(b, complete) {
-                if j > complete {
-                    rows.push(&b[complete..j]);
-                }
-                complete = j + 1;
-            }
-        }
-        if rows.len() <= 1 {
-            // Empty or header only: nothing was done (e.g. killed before the first chunk).
-            return self.create(header, fingerprint).map(|()| Vec::new());
-        }
         if !self.resume {
             bail!(
-                "{pshown} exists with {} results: an earlier batch was interrupted; continue it with --resume, or delete that file to start over",
-                rows.len() - 1
+                "{pshown} exists with {count} results: an earlier batch was interrupted; continue it with --resume, or delete that file to start over"
             );
         }
         let mshown = self.meta.display();
@@ -306,59 +291,54 @@ impl Output {
                 diffs.join("; ")
             );
         }
-        if [rows[0], b"\n"].concat() != header {
+        if !header_matches {
             bail!("cannot resume: the header of {pshown} is not this model's; delete it and {mshown} to start over");
         }
-        let done: Vec<Vec<u8>> = rows[1..].iter().map(|r| r.to_vec()).collect();
         let mut f = OpenOptions::new().write(true).open(&self.partial).with_context(|| format!("cannot open {pshown}"))?;
-        f.set_len(complete as u64).with_context(|| format!("cannot truncate {pshown}"))?;
+        f.set_len(end as u64).with_context(|| format!("cannot truncate {pshown}"))?;
         f.seek(std::io::SeekFrom::End(0)).with_context(|| format!("cannot write {pshown}"))?;
         self.writer = Some(BufWriter::new(f));
-        Ok(done)
+        Ok(())
+    }
+
+    /// Opens `.partial` for the rows: a fresh one (header written), or with --resume the
+    /// complete rows of an earlier one with the same fingerprint. Returns those rows (without
+    /// their newlines).
+    fn open(&mut self, header: &[u8], fingerprint: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+        let existing = self.read_partial()?;
+        // Keep complete lines only: a kill can leave the last one cut short, even inside a
+        // multi-byte character.
+        let mut rows: Vec<&[u8]> = Vec::new();
+        let mut complete = 0;
+        if let Some(b) = &existing {
+            while let Some(j) = record_end(b, complete) {
+                if j > complete {
+                    rows.push(&b[complete..j]);
+                }
+                complete = j + 1;
+            }
+        }
+        if rows.len() <= 1 {
+            // Empty or header only: nothing was done (e.g. killed before the first chunk).
+            return self.create(header, fingerprint).map(|()| Vec::new());
+        }
+        self.resume_at(fingerprint, [rows[0], b"\n"].concat() == header, rows.len() - 1, complete)?;
+        Ok(rows[1..].iter().map(|r| r.to_vec()).collect())
     }
 
     /// As [`open`](Self::open) for `.npy` results of records of `record_len` bytes after
     /// `header` (a structured array's header, which names the fields and the shape): returns
     /// the complete records of an interrupted run (resume) that wrote the same header.
     fn open_npy(&mut self, header: &[u8], record_len: usize, fingerprint: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-        self.record_len = record_len;
-        let pshown = self.partial.display().to_string();
-        let existing = match std::fs::read(&self.partial) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.create(header, fingerprint).map(|()| Vec::new()),
-            Err(e) => bail!("cannot read {pshown}: {e}"),
-        };
+        let existing = self.read_partial()?.unwrap_or_default();
         let complete = existing.len().saturating_sub(header.len()) / record_len;
-        if existing.len() < header.len() || complete == 0 {
+        if complete == 0 {
             // Nothing was done (killed before the first chunk).
             return self.create(header, fingerprint).map(|()| Vec::new());
         }
-        if !self.resume {
-            bail!(
-                "{pshown} exists with {complete} results: an earlier batch was interrupted; continue it with --resume, or delete that file to start over"
-            );
-        }
-        let mshown = self.meta.display();
-        let recorded = std::fs::read_to_string(&self.meta).map_err(|_| {
-            anyhow!("cannot resume: {pshown} has no fingerprint {mshown} saying which model, options and data it was computed with; delete {pshown} to start over")
-        })?;
-        let diffs = fingerprint_diff(&recorded, fingerprint);
-        if !diffs.is_empty() {
-            bail!(
-                "cannot resume: {pshown} was computed with other settings: {}; rerun with the original ones, or delete {pshown} and {mshown} to start over",
-                diffs.join("; ")
-            );
-        }
-        if &existing[..header.len()] != header {
-            bail!("cannot resume: the header of {pshown} is not this model's; delete it and {mshown} to start over");
-        }
         let end = header.len() + complete * record_len;
-        let done = existing[header.len()..end].chunks_exact(record_len).map(<[u8]>::to_vec).collect();
-        let mut f = OpenOptions::new().write(true).open(&self.partial).with_context(|| format!("cannot open {pshown}"))?;
-        f.set_len(end as u64).with_context(|| format!("cannot truncate {pshown}"))?;
-        f.seek(std::io::SeekFrom::End(0)).with_context(|| format!("cannot write {pshown}"))?;
-        self.writer = Some(BufWriter::new(f));
-        Ok(done)
+        self.resume_at(fingerprint, &existing[..header.len()] == header, complete, end)?;
+        Ok(existing[header.len()..end].chunks_exact(record_len).map(<[u8]>::to_vec).collect())
     }
 
     fn create(&mut self, header: &[u8], fingerprint: &str) -> anyhow::Result<()> {

@@ -40,21 +40,13 @@
 //! assert_eq!(r.x, [1.0, 0.0]);
 //! ```
 
-use super::gd::{MinError, MinIter, MinReport, MinTermination, check_common};
+use super::gd::{MinError, MinIter, MinReport, MinTermination, check_common, dot, norm};
 use super::lbfgs::LbfgsOptions;
 use std::collections::VecDeque;
 
 /// Most doublings of an accepted first step without curvature information (2^1100 covers
 /// every finite step length).
 const EXPANSIONS: usize = 1100;
-
-fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
 
 /// `P(x)`: each entry clipped into its bounds.
 fn project(x: &mut [f64], lower: &[f64], upper: &[f64]) {
