@@ -113,6 +113,9 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
         }
     }
     let f0 = fused[0].data.first().copied().unwrap_or(f64::NAN);
+    // Every node's value at the point, computed once and only when a gradient is not finite
+    // (evaluating node by node made the oracle quadratic in the graph's size).
+    let mut nodes: Option<Vec<Option<Mat>>> = None;
     for (k, ((w, _), g2)) in grads.iter().zip(&reparsed).enumerate() {
         let gv = &fused[k + 1];
         let x0 = &v[w];
@@ -152,7 +155,10 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
             if !g.is_finite() && inf_const {
                 continue; // known: a loss holding a non-finite constant (`pi/0`, README.md)
             }
-            if !g.is_finite() && (at_singular_point(&f, &v) || overflows(&f, &v)) {
+            if !g.is_finite() && {
+                let nodes = nodes.get_or_insert_with(|| node_values(&f, &v));
+                at_singular_point(&f, nodes) || overflows(nodes)
+            } {
                 // The chain rule does not apply where an elementary function is not
                 // differentiable at its argument (README.md, "Not bugs").
                 continue;
@@ -167,32 +173,42 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
     }
 }
 
+/// The value of every node of the graph at the point (`None` where it cannot be evaluated):
+/// one evaluation of the whole graph, or node by node where that fails.
+fn node_values(f: &LossFormula, v: &Values) -> Vec<Option<Mat>> {
+    let all: Vec<MId> = (0..f.graph.len()).map(|i| MId(i as u32)).collect();
+    match f.graph.eval_unfused(&all, v) {
+        Ok(m) => m.into_iter().map(Some).collect(),
+        Err(_) => all.iter().map(|&a| f.eval(&[a], v).ok().and_then(|mut m| m.pop())).collect(),
+    }
+}
+
 /// Whether some node of the graph applies a function at a point where its derivative is
 /// undefined: `sqrt`, `log`, `log10`, `abs` or `sign` of an exact zero, a division by zero,
-/// or a power of a zero base. There the symbolic gradient may be `inf·0 = NaN` (as JAX's is)
-/// although differences of an underflowing loss look smooth.
-fn at_singular_point(f: &LossFormula, v: &Values) -> bool {
+/// a power of a zero base, or a power of a negative base whose exponent varies (`u^v` is real
+/// there only at integer `v`, so `∂/∂v = u^v·log(u)` is NaN, as JAX's is, although a loss whose
+/// exponent rounds to an integer looks smooth to differences). There the symbolic gradient
+/// may be `inf·0 = NaN` although differences of an underflowing loss look smooth.
+fn at_singular_point(f: &LossFormula, nodes: &[Option<Mat>]) -> bool {
     use sepfit_expr::Func;
     use sepfit_expr::matrix::graph::MNode;
-    let args: Vec<MId> = (0..f.graph.len())
-        .filter_map(|i| match f.graph.node(MId(i as u32)) {
-            MNode::Call(Func::Sqrt | Func::Log | Func::Log10 | Func::Abs | Func::Sign, a) => Some(a),
-            MNode::Div(_, b) => Some(b),
-            MNode::Pow(a, _) | MNode::XLogY(_, a) => Some(a),
-            _ => None,
-        })
-        .collect();
-    args.iter().any(|&a| {
-        f.graph.as_const(a).is_none()
-            && f.eval(&[a], v).ok().is_some_and(|m| m[0].data.iter().any(|&x| x == 0.0))
+    let value = |a: MId| nodes.get(a.index()).and_then(Option::as_ref);
+    let variable = |a: MId| f.graph.as_const(a).is_none();
+    let has = |a: MId, p: fn(f64) -> bool| variable(a) && value(a).is_some_and(|m| m.data.iter().any(|&x| p(x)));
+    (0..f.graph.len()).any(|i| match f.graph.node(MId(i as u32)) {
+        MNode::Call(Func::Sqrt | Func::Log | Func::Log10 | Func::Abs | Func::Sign, a) | MNode::Div(_, a) | MNode::XLogY(_, a) => {
+            has(a, |x| x == 0.0)
+        }
+        MNode::Pow(a, e) => has(a, |x| x == 0.0) || (variable(e) && has(a, |x| x < 0.0)),
+        _ => false,
     })
 }
 
 /// Whether some node of the graph overflows (an entry ±∞) at the point: a loss whose
 /// intermediates overflow can still be finite (`norm2(v)^-4` is 0 where `norm2(v)` is ∞), but
 /// its gradient then holds `0·∞`; that is the arithmetic's limit, not a wrong rule.
-fn overflows(f: &LossFormula, v: &Values) -> bool {
-    (0..f.graph.len()).any(|i| f.eval(&[MId(i as u32)], v).ok().is_some_and(|m| m[0].data.iter().any(|x| x.is_infinite())))
+fn overflows(nodes: &[Option<Mat>]) -> bool {
+    nodes.iter().flatten().any(|m| m.data.iter().any(|x| x.is_infinite()))
 }
 
 /// The gradient's ASCII form preceded by the definitions it refers to, as a loss text.
