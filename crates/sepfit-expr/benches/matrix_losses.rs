@@ -37,6 +37,9 @@ impl Rng {
     }
 }
 
+/// Named values of a loss's variables.
+type Named = [(&'static str, Mat)];
+
 /// One loss: its formula, the values, and the hand-written loss and gradients.
 struct Case {
     name: &'static str,
@@ -44,15 +47,15 @@ struct Case {
     decls: &'static str,
     wrt: &'static [&'static str],
     values: Vec<(&'static str, Mat)>,
-    hand: fn(&[(&'static str, Mat)]) -> Vec<Vec<f64>>,
+    hand: fn(&Named) -> Vec<Vec<f64>>,
 }
 
-fn get<'a>(v: &'a [(&'static str, Mat)], name: &str) -> &'a Mat {
+fn get<'a>(v: &'a Named, name: &str) -> &'a Mat {
     &v.iter().find(|(n, _)| *n == name).unwrap().1
 }
 
 /// r = Xw − y (column by column), J = Σ r², ∇_w J = 2 Xᵀ r.
-fn hand_least_squares(v: &[(&'static str, Mat)]) -> Vec<Vec<f64>> {
+fn hand_least_squares(v: &Named) -> Vec<Vec<f64>> {
     let (x, w, y) = (get(v, "X"), get(v, "w"), get(v, "y"));
     let (n, d) = (x.rows, x.cols);
     let mut r: Vec<f64> = y.data.iter().map(|v| -v).collect();
@@ -71,7 +74,7 @@ const M: usize = 20;
 
 /// Per point: q_j = exp(−(x_i − b_j)²/2), z_i = Σ_j q_j a_j, p_i = σ(z_i) − y_i;
 /// ∇_a J += p_i q, ∇_b J_j += p_i a_j q_j (x_i − b_j).
-fn hand_logistic(v: &[(&'static str, Mat)]) -> Vec<Vec<f64>> {
+fn hand_logistic(v: &Named) -> Vec<Vec<f64>> {
     let (x, y, a, b) = (&get(v, "x").data, &get(v, "y").data, &get(v, "a").data, &get(v, "b").data);
     let (mut ga, mut gb) = (vec![0.0; M], vec![0.0; M]);
     let mut j = 0.0;
@@ -97,15 +100,15 @@ fn hand_logistic(v: &[(&'static str, Mat)]) -> Vec<Vec<f64>> {
 const D: usize = 10;
 
 /// Per point: z_i = x_iᵀ P x_i, J += z_i/y_i − ln z_i, ∇_P J += (1/y_i − 1/z_i) x_i x_iᵀ.
-fn hand_quadratic_form(v: &[(&'static str, Mat)]) -> Vec<Vec<f64>> {
+fn hand_quadratic_form(v: &Named) -> Vec<Vec<f64>> {
     let (x, p, y) = (get(v, "X"), get(v, "P"), get(v, "y"));
     let n = x.rows;
     let mut g = [[0.0; D]; D];
     let mut j = 0.0;
     let mut xi = [0.0; D];
     for i in 0..n {
-        for k in 0..D {
-            xi[k] = x.data[k * n + i];
+        for (k, v) in xi.iter_mut().enumerate() {
+            *v = x.data[k * n + i];
         }
         let mut z = 0.0;
         for c in 0..D {
@@ -114,10 +117,10 @@ fn hand_quadratic_form(v: &[(&'static str, Mat)]) -> Vec<Vec<f64>> {
         }
         j += z / y.data[i] - z.ln();
         let gi = 1.0 / y.data[i] - 1.0 / z;
-        for c in 0..D {
-            let s = gi * xi[c];
-            for r in 0..D {
-                g[c][r] += s * xi[r];
+        for (gc, &xc) in g.iter_mut().zip(&xi) {
+            let s = gi * xc;
+            for (gcr, &xr) in gc.iter_mut().zip(&xi) {
+                *gcr += s * xr;
             }
         }
     }

@@ -942,15 +942,20 @@ fn sum4(s: &[f64]) -> f64 {
 /// A node's value while evaluating: computed, or a variable's value read in place.
 type Slot<'v> = Option<Cow<'v, Mat>>;
 
-/// Whether every entry is finite, in one vectorised pass: `v − v` is 0 for a finite `v` and
+/// Whether every entry is finite, in one vectorised pass: `v·0` is 0 for a finite `v` and
 /// NaN for ±∞ or NaN, and a NaN survives the sums.
 fn all_finite(data: &[f64]) -> bool {
+    const PART: usize = 1 << 20;
+    if data.len() > 2 * PART {
+        let parts: Vec<&[f64]> = data.chunks(PART).collect();
+        return parallel_map(&parts, |p| all_finite(p)).into_iter().all(|ok| ok);
+    }
     let mut acc = [0.0f64; 8];
     let chunks = data.chunks_exact(8);
-    let rest = chunks.remainder().iter().fold(0.0, |a, v| a + (v - v));
+    let rest = chunks.remainder().iter().fold(0.0, |a, v| a + v * 0.0);
     for c in chunks {
         for k in 0..8 {
-            acc[k] += c[k] - c[k];
+            acc[k] += c[k] * 0.0;
         }
     }
     (acc.iter().sum::<f64>() + rest) == 0.0
@@ -961,18 +966,86 @@ fn view(m: &Mat) -> faer::MatRef<'_, f64> {
     faer::MatRef::from_column_major_slice(&m.data, m.rows, m.cols)
 }
 
-/// `A·B` for views of any layout (a transposed view reads `Aᵀ` without forming it), by faer's
-/// cache-blocked SIMD matrix product, one thread: the evaluator's every matrix product. Like
-/// BLAS it multiplies every entry, so `0·∞` is NaN.
+/// `A·B` for views of any layout (a transposed view reads `Aᵀ` without forming it): the
+/// evaluator's every matrix product, by faer's cache-blocked SIMD kernels. Like BLAS it
+/// multiplies every entry, so `0·∞` is NaN.
+///
+/// A large product (at least [`PARALLEL_WORK`] multiply-adds) is cut into pieces of
+/// [`PIECE`] along its longest dimension, the pieces computed on all cores: row (or column)
+/// blocks of `C` when `A` has many rows (`X·P`), partial products summed in order when the
+/// inner dimension is long (`Xᵀ·r`). The cut depends on the shapes only, never on the number
+/// of threads, so the numbers are the same on every machine.
 fn product(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> Mat {
-    let (r, c) = (a.nrows(), b.ncols());
-    let mut out = Mat::zeros(r, c);
-    if a.ncols() > 0 && r > 0 && c > 0 {
-        let dst = faer::MatMut::from_column_major_slice_mut(&mut out.data, r, c);
-        faer::linalg::matmul::matmul(dst, faer::Accum::Replace, a, b, 1.0, faer::Par::Seq);
-        clear_upper_vector_state();
+    let (r, k, c) = (a.nrows(), a.ncols(), b.ncols());
+    if k == 0 || r == 0 || c == 0 {
+        return Mat::zeros(r, c);
     }
+    let work = r.saturating_mul(k).saturating_mul(c);
+    let longest = r.max(k).max(c);
+    if work < PARALLEL_WORK || longest <= PIECE {
+        return product_seq(a, b);
+    }
+    let cuts: Vec<(usize, usize)> = (0..longest).step_by(PIECE).map(|s| (s, PIECE.min(longest - s))).collect();
+    if longest == k {
+        // partial products over blocks of the inner dimension, summed in order
+        let parts = parallel_map(&cuts, |&(s, len)| product_seq(a.subcols(s, len), b.subrows(s, len)));
+        let mut out = Mat::zeros(r, c);
+        for p in &parts {
+            for (o, v) in out.data.iter_mut().zip(&p.data) {
+                *o += v;
+            }
+        }
+        out
+    } else if longest == r {
+        let parts = parallel_map(&cuts, |&(s, len)| product_seq(a.subrows(s, len), b));
+        let mut out = Mat::zeros(r, c);
+        for (&(s, len), p) in cuts.iter().zip(&parts) {
+            for j in 0..c {
+                out.data[j * r + s..j * r + s + len].copy_from_slice(&p.data[j * len..(j + 1) * len]);
+            }
+        }
+        out
+    } else {
+        let parts = parallel_map(&cuts, |&(s, len)| product_seq(a, b.subcols(s, len)));
+        let mut out = Mat::zeros(r, c);
+        for (&(s, _), p) in cuts.iter().zip(&parts) {
+            out.data[s * r..s * r + p.data.len()].copy_from_slice(&p.data);
+        }
+        out
+    }
+}
+
+/// Multiply-adds from which a product runs in pieces on all cores.
+const PARALLEL_WORK: usize = 1 << 22;
+/// The length of a piece of a parallel product.
+const PIECE: usize = 16_384;
+
+/// `A·B` on this thread.
+fn product_seq(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> Mat {
+    let mut out = Mat::zeros(a.nrows(), b.ncols());
+    let dst = faer::MatMut::from_column_major_slice_mut(&mut out.data, a.nrows(), b.ncols());
+    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, a, b, 1.0, faer::Par::Seq);
+    clear_upper_vector_state();
     out
+}
+
+/// `f` of every item, in order, computed on up to as many threads as the machine has cores.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cores.min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let f = &f;
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || items.iter().enumerate().skip(t).step_by(threads).map(|(i, x)| (i, f(x))).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// `vzeroupper` after faer's AVX kernels: they can return with the upper halves of the vector
