@@ -974,7 +974,8 @@ fn view(m: &Mat) -> faer::MatRef<'_, f64> {
 /// [`PIECE`] along its longest dimension, the pieces computed on all cores: row (or column)
 /// blocks of `C` when `A` has many rows (`X·P`), partial products summed in order when the
 /// inner dimension is long (`Xᵀ·r`). The cut depends on the shapes only, never on the number
-/// of threads, so the numbers are the same on every machine.
+/// of threads, so the numbers do not depend on how many cores run it (faer's kernels do
+/// depend on the instruction set, AVX2 or AVX-512, in the last bits).
 fn product(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> Mat {
     let (r, k, c) = (a.nrows(), a.ncols(), b.ncols());
     if k == 0 || r == 0 || c == 0 {
