@@ -77,3 +77,21 @@ fn zero_times_infinity_in_a_product_is_nan() {
     assert!(got.data[0].is_nan(), "∞·0 + 1·1 should be NaN, got {}", got.data[0]);
     assert_eq!(got.data[1], 1.0);
 }
+
+#[test]
+fn a_fill_read_by_elementwise_loops_broadcasts() {
+    // `ones(n, m)./z.*X` (the gradient of sum(log(sum((X*P).*X, 2)))) reads the fill as a
+    // scalar inside the fused loop; the plain evaluator stores it: both agree.
+    let mut f = LossFormula::new("z = sum((X*P).*X, 2); J = sum(log(z))", "X: n x m, P: m x m", None).unwrap();
+    let g = f.gradient("P").unwrap();
+    assert!(f.ascii(g).contains("ones("), "the gradient is printed as {}", f.ascii(g));
+    let mut v = Values::new();
+    let x = random(500, 3, 9);
+    v.insert("X".into(), x);
+    v.insert("P".into(), Mat { rows: 3, cols: 3, data: vec![2.0, 0.1, 0.0, 0.1, 1.5, 0.2, 0.0, 0.2, 1.0] });
+    let fused = &f.eval(&[g], &v).unwrap()[0];
+    let plain = &f.graph.eval_unfused(&[g], &v).unwrap()[0];
+    for (a, b) in fused.data.iter().zip(&plain.data) {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+    }
+}

@@ -361,6 +361,17 @@ impl Graph {
                 }
             }
         }
+        // a constant fill read only by elementwise loops is a broadcast scalar there, not n×m
+        // stored copies of one number
+        let mut elementwise_uses = vec![true; top];
+        for (i, &needed) in need.iter().enumerate() {
+            let id = MId(i as u32);
+            if needed && !self.fusible(id) {
+                for c in self.operands(id) {
+                    elementwise_uses[c.index()] = false;
+                }
+            }
+        }
         let inline: Vec<bool> = (0..top)
             .map(|i| {
                 let id = MId(i as u32);
@@ -381,6 +392,13 @@ impl Graph {
                 continue;
             }
             let id = MId(i as u32);
+            if let MNode::Fill(v) = self.node(id)
+                && elementwise_uses[i]
+                && !is_root[i]
+            {
+                val[i] = Some(Cow::Owned(Mat::scalar(v.get())));
+                continue;
+            }
             if let MNode::Var(k) = self.node(id) {
                 // read in place: a variable's value is not copied
                 val[i] = Some(Cow::Borrowed(self.var_value(k, values)?));
