@@ -687,12 +687,8 @@ impl Graph {
             MNode::Call(f, a) => map(get(a)?, |x| f.apply(x)),
             MNode::MatMul(t, b) if matches!(self.node(t), MNode::Transpose(_)) && !self.fusible(id) => {
                 let MNode::Transpose(x) = self.node(t) else { unreachable!() };
-                // Xᵀ·B without forming Xᵀ (faer reads the transposed view)
-                let (x, b) = (get(x)?, get(b)?);
-                if x.rows != b.rows {
-                    return err(format!("matrix product of {}ᵀ and {} values", x.dims(), b.dims()));
-                }
-                product(view(x).transpose(), view(b))
+                // Xᵀ·B without forming Xᵀ
+                matmul_transposed(get(x)?, get(b)?)?
             }
             MNode::MatMul(a, b) => matmul(get(a)?, get(b)?)?,
             MNode::Transpose(a) => get(a)?.transpose(),
@@ -985,8 +981,8 @@ fn view(m: &Mat) -> faer::MatRef<'_, f64> {
 }
 
 /// `A·B` for views of any layout (a transposed view reads `Aᵀ` without forming it): the
-/// evaluator's every matrix product, by faer's cache-blocked SIMD kernels. Like BLAS it
-/// multiplies every entry, so `0·∞` is NaN.
+/// evaluator's matrix products from [`SMALL_WORK`] multiply-adds on, by faer's cache-blocked
+/// SIMD kernels. Like BLAS (and the small loops) it multiplies every entry, so `0·∞` is NaN.
 ///
 /// A large product (at least [`PARALLEL_WORK`] multiply-adds) is cut into pieces of
 /// [`PIECE`] along its longest dimension, the pieces computed on all cores: row (or column)
@@ -1086,9 +1082,60 @@ fn clear_upper_vector_state() {
     }
 }
 
+/// Multiply-adds below which a product is computed by the plain loops here rather than faer:
+/// faster for the small matrices of most losses, and the same numbers on every CPU (faer's
+/// kernels differ between AVX2 and AVX-512 in the last bits).
+const SMALL_WORK: usize = 1 << 16;
+
+/// `A·B`, column by column as sums of scaled columns of `A` (small), or by [`product`].
 fn matmul(a: &Mat, b: &Mat) -> Result<Mat, ValueError> {
     if a.cols != b.rows {
         return err(format!("matrix product of {} and {} values", a.dims(), b.dims()));
     }
-    Ok(product(view(a), view(b)))
+    if a.rows.saturating_mul(a.cols).saturating_mul(b.cols) >= SMALL_WORK {
+        return Ok(product(view(a), view(b)));
+    }
+    let mut c = Mat::zeros(a.rows, b.cols);
+    for j in 0..b.cols {
+        let cj = &mut c.data[j * a.rows..(j + 1) * a.rows];
+        for k in 0..a.cols {
+            let bkj = b.data[j * b.rows + k];
+            let ak = &a.data[k * a.rows..(k + 1) * a.rows];
+            for (ci, ai) in cj.iter_mut().zip(ak) {
+                *ci += ai * bkj;
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// `Xᵀ·B` without forming `Xᵀ`: dot products of columns (small), or [`product`] of a
+/// transposed view.
+fn matmul_transposed(x: &Mat, b: &Mat) -> Result<Mat, ValueError> {
+    if x.rows != b.rows {
+        return err(format!("matrix product of {}ᵀ and {} values", x.dims(), b.dims()));
+    }
+    if x.cols.saturating_mul(x.rows).saturating_mul(b.cols) >= SMALL_WORK {
+        return Ok(product(view(x).transpose(), view(b)));
+    }
+    let mut c = Mat::zeros(x.cols, b.cols);
+    for j in 0..b.cols {
+        let bj = &b.data[j * b.rows..(j + 1) * b.rows];
+        for i in 0..x.cols {
+            c.data[j * x.cols + i] = dot4(&x.data[i * x.rows..(i + 1) * x.rows], bj);
+        }
+    }
+    Ok(c)
+}
+
+fn dot4(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let rest: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
 }
