@@ -76,7 +76,7 @@ def main():
         with open(os.path.join(OUT, data), "w") as fh:
             fh.write(f"{p['x']},y\n")
             for a, b in zip(p["xv"], y):
-                fh.write(f"{a!r},{int(b)}\n")
+                fh.write(f"{float(a)!r},{int(b)}\n")
         scale = np.abs(np.array(p["p0"]))
         # minimise in scaled variables (amplitudes ~1e4, rates ~1)
         res = minimize(lambda u: nll(u * scale, p, y), np.ones(len(scale)), jac=lambda u: grad(u * scale, p, y) * scale,
