@@ -407,7 +407,7 @@ pub struct Fit {
     pub warnings: Vec<FitWarning>,
     /// The loss minimised.
     pub loss: Loss,
-    /// The robust losses' scale `F` (1 for the others).
+    /// The `f_scale` option, the scale `F` of the robust losses (unused by the others).
     pub f_scale: f64,
     /// The minimised objective for a loss other than [`Loss::Linear`]: the robust cost
     /// `½F²Σρ(zᵢ)` or the Poisson deviance (NaN for least squares, whose objective is `rss`).
