@@ -140,6 +140,14 @@ pub struct FitArgs {
     /// the covariance is not rescaled by the reduced chi-square.
     #[arg(long)]
     pub absolute_sigma: bool,
+    /// Loss minimised: linear (least squares), the robust soft_l1, huber, cauchy, arctan
+    /// (scipy's least_squares semantics, scale --f-scale), or poisson (maximum likelihood for
+    /// counts y >= 0).
+    #[arg(long, default_value = "linear")]
+    pub loss: String,
+    /// Scale of the robust losses (scipy's f_scale): residuals up to about this count as inliers.
+    #[arg(long, allow_hyphen_values = true)]
+    pub f_scale: Option<f64>,
     /// CSV of new points (columns named as in the formula) at which to predict, with confidence
     /// and prediction bands at --level; written to --predictions.
     #[arg(long, requires = "predictions")]

@@ -110,4 +110,21 @@ pub enum FitError {
         /// Largest `|yᵢ/σᵢ|`.
         max_weighted: f64,
     },
+    /// `f_scale` of a robust loss is not a positive finite number.
+    #[error("f_scale = {value} must be positive and finite")]
+    BadFScale {
+        /// The value given.
+        value: f64,
+    },
+    /// A negative count in a Poisson fit.
+    #[error("count at row {} is {value}; the poisson loss needs counts y >= 0", row + 1)]
+    NegativeCount {
+        /// Zero-based row.
+        row: usize,
+        /// The value there.
+        value: f64,
+    },
+    /// σ given for a Poisson fit (its variances are the means).
+    #[error("sigma cannot be combined with the poisson loss (the variance of a count is its mean)")]
+    SigmaWithPoisson,
 }

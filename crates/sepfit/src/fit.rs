@@ -16,6 +16,7 @@
 //! `n ln(χ²/n) + 2k` and `n ln(χ²/n) + k ln n`, which differ by constants.
 
 use crate::error::FitError;
+use crate::loss::Loss;
 use crate::model::{ModelError, ModelEval, SeparableModel};
 use crate::problems::data::check_data;
 use crate::problems::full::{FullProblem, weighted_full_jacobian};
@@ -77,7 +78,7 @@ pub enum Detail {
 /// let o = FitOptions::with_start(&[0.5, 2.0]).with_bounds(vec![0.0, 0.0], vec![10.0, f64::INFINITY]).with_method(Method::Kaufman);
 /// assert_eq!(o.lm.lower.as_deref(), Some(&[0.0, 0.0][..]));
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FitOptions {
     /// Estimation method.
@@ -100,6 +101,29 @@ pub struct FitOptions {
     pub linear_lower: Option<Vec<f64>>,
     /// Upper bounds of the linear parameters (length `p`, `+∞` for none).
     pub linear_upper: Option<Vec<f64>>,
+    /// The loss minimised ([`Loss::Linear`], least squares, by default): a robust loss or
+    /// Poisson maximum likelihood, fitted by reweighting ([`crate::irls`]).
+    pub loss: Loss,
+    /// Scale `F` of the robust losses (scipy's `f_scale`, default 1): residuals `|rᵢ| ≲ F`
+    /// count as inliers. Must be positive and finite for a robust loss; unused otherwise.
+    pub f_scale: f64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            method: Method::default(),
+            sigma: None,
+            start: Vec::new(),
+            linear_start: None,
+            lm: LmOptions::default(),
+            detail: Detail::default(),
+            linear_lower: None,
+            linear_upper: None,
+            loss: Loss::Linear,
+            f_scale: 1.0,
+        }
+    }
 }
 
 impl FitOptions {
@@ -157,6 +181,18 @@ impl FitOptions {
     /// With another level of detail.
     pub fn with_detail(mut self, detail: Detail) -> Self {
         self.detail = detail;
+        self
+    }
+    /// With a loss and its scale `f_scale` (scipy's `least_squares(loss=…, f_scale=…)`;
+    /// `f_scale` is used by the robust losses only).
+    ///
+    /// ```
+    /// use sepfit::{FitOptions, Loss};
+    /// let o = FitOptions::with_start(&[1.0]).with_loss(Loss::Huber, 0.1);
+    /// assert_eq!((o.loss, o.f_scale), (Loss::Huber, 0.1));
+    /// ```
+    pub fn with_loss(mut self, loss: Loss, f_scale: f64) -> Self {
+        (self.loss, self.f_scale) = (loss, f_scale);
         self
     }
     /// With the relative tolerances `ftol = xtol = gtol = tol`.
@@ -243,6 +279,19 @@ pub enum FitWarning {
         /// `true` for the upper bound.
         upper: bool,
     },
+    /// The reweighting of a robust or Poisson fit ([`crate::irls`]) did not settle.
+    IrlsNotConverged {
+        /// Reweighting iterations done.
+        iterations: usize,
+    },
+    /// A Poisson fit reached a mean `μᵢ ≤ 0` on a row (zero-based), where the likelihood is
+    /// not defined.
+    NonPositiveMean {
+        /// Zero-based row.
+        row: usize,
+        /// The model's value there.
+        value: f64,
+    },
 }
 
 impl FitWarning {
@@ -271,6 +320,12 @@ impl FitWarning {
                 name(*index),
                 if *upper { "upper" } else { "lower" }
             ),
+            FitWarning::IrlsNotConverged { iterations } => {
+                format!("the reweighting of the robust/Poisson fit did not settle in {iterations} iterations; not converged")
+            }
+            FitWarning::NonPositiveMean { row, value } => {
+                format!("the Poisson mean is {value} at row {}; the likelihood needs a positive mean: not converged", row + 1)
+            }
         }
     }
 }
@@ -350,6 +405,18 @@ pub struct Fit {
     pub path: Vec<Vec<f64>>,
     /// Warnings.
     pub warnings: Vec<FitWarning>,
+    /// The loss minimised.
+    pub loss: Loss,
+    /// The `f_scale` option, the scale `F` of the robust losses (unused by the others).
+    pub f_scale: f64,
+    /// The minimised objective for a loss other than [`Loss::Linear`]: the robust cost
+    /// `½F²Σρ(zᵢ)` or the Poisson deviance (NaN for least squares, whose objective is `rss`).
+    /// With such a loss `rss` is `Σ rᵢ²` with the user's σ (Pearson's χ² for Poisson).
+    pub loss_cost: f64,
+    /// The Poisson deviance `2Σ[yᵢ ln(yᵢ/μᵢ) − (yᵢ − μᵢ)]` (NaN for other losses).
+    pub deviance: f64,
+    /// Reweighting iterations ([`crate::irls`]; 0 for least squares).
+    pub irls_iterations: usize,
 }
 
 impl Fit {
@@ -688,6 +755,9 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     options: &FitOptions,
     ws: &mut FitWorkspace,
 ) -> Result<Fit, FitError> {
+    if options.loss != Loss::Linear {
+        return crate::irls::fit_irls(model, y, options, ws);
+    }
     let scales = data_scales(model.has_offset(), y, options.sigma.as_deref());
     if scales != (1.0, 1.0) {
         return fit_scaled(model, y, options, ws, scales);
@@ -828,5 +898,10 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
         log: rep.log,
         path: rep.path,
         warnings,
+        loss: Loss::Linear,
+        f_scale: options.f_scale,
+        loss_cost: f64::NAN,
+        deviance: f64::NAN,
+        irls_iterations: 0,
     })
 }

@@ -42,8 +42,10 @@ pub mod fit;
 pub mod formula;
 pub mod global;
 pub mod intervals;
+pub mod irls;
 pub mod landscape;
 pub mod linalg;
+pub mod loss;
 pub mod model;
 pub mod named;
 pub mod predict;
@@ -55,6 +57,7 @@ pub mod solvers;
 pub mod stats;
 
 pub use error::FitError;
+pub use loss::Loss;
 pub use fit::{Detail, Fit, FitOptions, FitWarning, FitWorkspace, Method, Outcome, fit, fit_with};
 pub use formula::{FormulaModel, FormulaModelError};
 pub use model::{ModelError, ModelEval, PointModel, PointModelBuilder, PointModelError, SeparableModel};

@@ -90,6 +90,10 @@ pub struct NamedOptions {
     /// the reduced χ², and t values, p values and intervals use the normal distribution.
     /// Needs `sigma` or `weights`.
     pub absolute_sigma: bool,
+    /// The loss minimised ([`crate::Loss`]; least squares by default).
+    pub loss: crate::loss::Loss,
+    /// Scale of the robust losses (scipy's `f_scale`; `None`: 1).
+    pub f_scale: Option<f64>,
 }
 
 impl NamedOptions {
@@ -470,7 +474,8 @@ pub fn resolve(formula: &str, column_names: &[String], opts: &NamedOptions) -> R
             return Err(ProblemError::StartOutsideBounds { name: name.clone(), value: start[k], lower: lower[k], upper: upper[k] });
         }
     }
-    let mut fo = FitOptions { method: opts.method, start: start.clone(), ..FitOptions::default() };
+    let f_scale = opts.f_scale.unwrap_or(1.0);
+    let mut fo = FitOptions { method: opts.method, start: start.clone(), ..FitOptions::default() }.with_loss(opts.loss, f_scale);
     if opts.bounds.iter().any(|(n, _, _)| nl.contains(n)) {
         fo = fo.with_bounds(lower.clone(), upper.clone());
     }

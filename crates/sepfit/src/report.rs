@@ -125,6 +125,12 @@ struct FitJson<'a> {
     data: &'a str,
     formula: &'a str,
     method: &'static str,
+    /// The loss, where it is not least squares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<&'static str>,
+    /// The robust cost or Poisson deviance, where the loss is not least squares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_cost: Option<f64>,
     n: usize,
     converged: bool,
     status: Outcome,
@@ -228,6 +234,21 @@ impl<'a> Summary<'a> {
         s += &format!("sepfit fit: {} ({} observations)\n", self.data, r.n);
         s += &format!("formula     {}\n", r.source);
         s += &format!("method      {}\n", f.method.description());
+        match f.loss {
+            crate::Loss::Linear => {}
+            crate::Loss::Poisson => {
+                s += &format!("loss        poisson (maximum likelihood, {} reweightings)   deviance = {}\n", f.irls_iterations, format_number(f.deviance));
+            }
+            l => {
+                s += &format!(
+                    "loss        {} (f_scale = {}, {} reweightings)   cost = {}\n",
+                    l.name(),
+                    format_number(f.f_scale),
+                    f.irls_iterations,
+                    format_number(f.loss_cost)
+                );
+            }
+        }
         let lin: Vec<&str> = r.params.iter().filter(|p| p.linear).map(|p| p.name.as_str()).collect();
         let nl: Vec<&str> = r.nonlinear_names();
         let how = if f.method.eliminates_linear() { "eliminated by variable projection" } else { "fitted jointly with the nonlinear ones" };
@@ -379,6 +400,8 @@ impl<'a> Summary<'a> {
             data: &self.data,
             formula: &r.source,
             method: f.method.description(),
+            loss: (f.loss != crate::Loss::Linear).then(|| f.loss.name()),
+            loss_cost: (f.loss != crate::Loss::Linear).then_some(f.loss_cost),
             n: r.n,
             converged: f.converged,
             status: f.outcome,
