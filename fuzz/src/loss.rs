@@ -83,6 +83,10 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
             // Known (fuzz/README.md, bug 3, being fixed): `ones(n)` prints a dimension name that
             // the parser reads as a variable.
             Err(_) if text.contains("ones(") => return,
+            // Known (fuzz/README.md, bug 10, open): a gradient holding two constants whose
+            // product overflows (`1e308*1e308*x`, kept apart by the simplifier on purpose)
+            // prints a constant expression the parser refuses.
+            Err(e) if e.to_string().contains("overflows to infinity") => return,
             Err(e) => panic!("loss {src:?} ({decls}): gradient in {w} printed as {text:?} does not parse: {e}"),
         }
     }
@@ -98,6 +102,11 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
     for var in &f.graph.vars {
         let (r, c) = rc(var.shape);
         let (Some(r), Some(c)) = (size(r, &sizes), size(c, &sizes)) else { return };
+        // a declared variable the loss does not use is not a node, so check its size here
+        // (`x: 888888888` once made the oracle allocate 7 GB)
+        if r.saturating_mul(c) > MAX_ENTRIES {
+            return;
+        }
         v.insert(var.name.clone(), Mat { rows: r, cols: c, data: (0..r * c).map(|_| rng.range(-1.0, 1.0)).collect() });
     }
     let mut ids = vec![root];
@@ -151,6 +160,15 @@ pub fn check_loss(src: &str, decls: &str, seed: u64) {
                 continue;
             }
             let g = gv.data[idx];
+            if fd == 0.0 && g != 0.0 && [h, -h, h / 2.0, -h / 2.0].iter().all(|&t| at(t) == f0) && {
+                let nodes = nodes.get_or_insert_with(|| node_values(&f, &v));
+                absorbs(nodes)
+            } {
+                // The loss does not change at all under the perturbation because an
+                // intermediate is so large that the change is absorbed by rounding
+                // (`cos(1e308 + y.^7)`): differences carry no information there.
+                continue;
+            }
             let inf_const = (0..f.graph.len()).any(|i| f.graph.as_const(MId(i as u32)).is_some_and(|c| !c.is_finite()));
             if !g.is_finite() && inf_const {
                 continue; // known: a loss holding a non-finite constant (`pi/0`, README.md)
@@ -202,6 +220,12 @@ fn at_singular_point(f: &LossFormula, nodes: &[Option<Mat>]) -> bool {
         MNode::Pow(a, e) => has(a, |x| x == 0.0) || (variable(e) && has(a, |x| x < 0.0)),
         _ => false,
     })
+}
+
+/// Whether some node of the graph holds an entry so large (beyond 1e12) that adding a small
+/// perturbation to it can vanish in rounding.
+fn absorbs(nodes: &[Option<Mat>]) -> bool {
+    nodes.iter().flatten().any(|m| m.data.iter().any(|x| x.abs() > 1e12))
 }
 
 /// Whether some node of the graph overflows (an entry ±∞) at the point: a loss whose
