@@ -7,29 +7,16 @@
 use sepfit::named::Bound;
 use sepfit::{Dataset, FitOptions, FitWarning, JacobianKind, Method, NamedOptions, PointModel, VarProProblem, fit, fit_formula};
 use serde_json::Value;
-use std::path::PathBuf;
 
-fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/reference/nnls")
+mod support;
+use support::reference::{read_dataset, reference_dir, rel};
+
+fn problems() -> Vec<Value> {
+    support::reference::problems("nnls")
 }
 
 fn read_csv(name: &str) -> Dataset {
-    let text = std::fs::read_to_string(reference_dir().join(name)).unwrap();
-    let mut lines = text.lines();
-    let names: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
-    let mut cols = vec![Vec::new(); names.len()];
-    for line in lines.filter(|l| !l.is_empty()) {
-        for (c, v) in line.split(',').enumerate() {
-            cols[c].push(v.parse::<f64>().unwrap());
-        }
-    }
-    Dataset::new(names, cols).unwrap()
-}
-
-fn problems() -> Vec<Value> {
-    let text = std::fs::read_to_string(reference_dir().join("reference.json")).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["problems"].as_array().unwrap().clone()
+    read_dataset(&reference_dir("nnls").join(name))
 }
 
 fn named_options(p: &Value, method: Method) -> NamedOptions {
@@ -45,10 +32,6 @@ fn named_options(p: &Value, method: Method) -> NamedOptions {
         method,
         ..Default::default()
     }
-}
-
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b).abs() / b.abs().max(1e-300)
 }
 
 /// Every reference problem: the same optimum as the brute-force reference. The reference's

@@ -3,20 +3,10 @@
 //! `SSasympOrig`, `SSlogis`, `SSasymp`, `SSbiexp`). Data and R's results come from
 //! `scripts/make_selfstart_reference.R` (stored, so the test runs without R).
 
-use sepfit::named::{Dataset, NamedOptions, fit_formula};
+use sepfit::named::{NamedOptions, fit_formula};
 
-fn read_csv(path: &std::path::Path) -> Dataset {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let names: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
-    let mut cols = vec![Vec::new(); names.len()];
-    for l in lines.filter(|l| !l.trim().is_empty()) {
-        for (c, v) in l.split(',').enumerate() {
-            cols[c].push(v.trim().parse::<f64>().unwrap());
-        }
-    }
-    Dataset::new(names, cols).unwrap()
-}
+mod support;
+use support::reference::read_dataset as read_csv;
 
 #[test]
 fn selfstart_datasets_reach_r_optimum_without_starts() {
