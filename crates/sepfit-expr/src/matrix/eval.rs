@@ -347,27 +347,21 @@ impl Graph {
                 uses[c.index()] += 1;
             }
         }
-        // all consumers accept a fused operand?
+        // all consumers accept a fused operand? all of them elementwise? (a constant fill read
+        // only by elementwise loops is a broadcast scalar there, not n×m stored copies of one
+        // number)
         let mut all_fusing = vec![true; top];
+        let mut elementwise_uses = vec![true; top];
         for (i, &needed) in need.iter().enumerate() {
             if !needed {
                 continue;
             }
             let id = MId(i as u32);
-            let accepts = self.fusible(id) || matches!(self.node(id), MNode::Sum(_) | MNode::SumRows(_) | MNode::SumCols(_));
-            if !accepts {
+            let elementwise = self.fusible(id);
+            let accepts = elementwise || matches!(self.node(id), MNode::Sum(_) | MNode::SumRows(_) | MNode::SumCols(_));
+            if !elementwise {
                 for c in self.operands(id) {
-                    all_fusing[c.index()] = false;
-                }
-            }
-        }
-        // a constant fill read only by elementwise loops is a broadcast scalar there, not n×m
-        // stored copies of one number
-        let mut elementwise_uses = vec![true; top];
-        for (i, &needed) in need.iter().enumerate() {
-            let id = MId(i as u32);
-            if needed && !self.fusible(id) {
-                for c in self.operands(id) {
+                    all_fusing[c.index()] &= accepts;
                     elementwise_uses[c.index()] = false;
                 }
             }
