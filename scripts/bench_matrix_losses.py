@@ -36,6 +36,12 @@ def median_time(f, reps=21):
     return sorted(ts)[reps // 2]
 
 
+def jax_call(vg, *args):
+    """`vg(*args)` as a function returning its outputs flat, waiting until they are computed."""
+    args = [jnp.asarray(a) for a in args]
+    return lambda: jax.tree_util.tree_leaves(jax.block_until_ready(vg(*args)))
+
+
 def load(d, case, names):
     return [np.ascontiguousarray(np.load(os.path.join(d, f"{case}_{n}.npy"))) for n in names]
 
@@ -52,16 +58,7 @@ def least_squares(d):
         r = X @ w - y
         return jnp.sum(r * r)
 
-    vg = jax.jit(jax.value_and_grad(loss))
-    Xj, wj, yj = jnp.asarray(X), jnp.asarray(w), jnp.asarray(y)
-
-    def jax_f():
-        v, g = vg(wj, Xj, yj)
-        v.block_until_ready()
-        g.block_until_ready()
-        return v, g
-
-    return np_f, jax_f
+    return np_f, jax_call(jax.jit(jax.value_and_grad(loss)), w, X, y)
 
 
 def logistic(d):
@@ -81,17 +78,7 @@ def logistic(d):
         z = jnp.exp(-((x[:, None] - b[None, :]) ** 2) / 2) @ a
         return jnp.sum(jnp.log(1 + jnp.exp(z)) - y * z)
 
-    vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
-    xj, yj, aj, bj = map(jnp.asarray, (x, y, a, b))
-
-    def jax_f():
-        v, (ga, gb) = vg(aj, bj, xj, yj)
-        v.block_until_ready()
-        ga.block_until_ready()
-        gb.block_until_ready()
-        return v, ga, gb
-
-    return np_f, jax_f
+    return np_f, jax_call(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))), a, b, x, y)
 
 
 def quadratic_form(d):
@@ -108,16 +95,7 @@ def quadratic_form(d):
         z = jnp.sum((X @ P) * X, axis=1)
         return jnp.sum(z / y - jnp.log(z))
 
-    vg = jax.jit(jax.value_and_grad(loss))
-    Pj, Xj, yj = map(jnp.asarray, (P, X, y))
-
-    def jax_f():
-        v, g = vg(Pj, Xj, yj)
-        v.block_until_ready()
-        g.block_until_ready()
-        return v, g
-
-    return np_f, jax_f
+    return np_f, jax_call(jax.jit(jax.value_and_grad(loss)), P, X, y)
 
 
 CASES = {"least_squares": least_squares, "logistic": logistic, "quadratic_form": quadratic_form}
