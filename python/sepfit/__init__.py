@@ -253,6 +253,8 @@ class Model:
         nan_policy: Optional[str] = None,
         tol: Optional[float] = None,
         search: Union[None, bool, int] = None,
+        loss: str = "linear",
+        f_scale: Optional[float] = None,
         **columns: Any,
     ) -> "ModelResult":
         """Fits the model.
@@ -270,7 +272,12 @@ class Model:
         polishing; scipy's ``curve_fit`` stops at 1.49e-8). ``search``: ``True`` (or a number
         of samples) searches for the best optimum even where starts are given (a multi-start
         around them and over ranges from the formula and the data); parameters without a start
-        are searched for in any case.
+        are searched for in any case. ``loss``: ``'linear'`` (least squares, default), a robust
+        loss ``'soft_l1'``, ``'huber'``, ``'cauchy'`` or ``'arctan'`` with scale ``f_scale``
+        (scipy's ``least_squares(loss=…, f_scale=…)``: the same optimum, and the covariance
+        scipy's ``curve_fit`` reports), or ``'poisson'`` (maximum likelihood for counts
+        ``y >= 0``: the Poisson deviance is minimised, standard errors from the Fisher
+        information); ``r.loss_cost`` is the robust cost or the deviance.
 
         The model is parsed and compiled once per set of column names and options and kept
         with this ``Model``: fitting it again (new data, same options) only binds the data.
@@ -307,14 +314,18 @@ class Model:
                     keep &= ~np.isnan(a)
                 if not keep.all():
                     arrays = [a[keep] for a in arrays]
-        prepared = self._prepare(names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol, _search(search))
+        absolute = bool(absolute_sigma) and sigma is not None
+        loss_kw = (str(loss), None if f_scale is None else float(f_scale), absolute)
+        prepared = self._prepare(
+            names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol, _search(search), loss_kw
+        )
         raw = prepared.fit([np.ascontiguousarray(a) for a in arrays])
-        return ModelResult(raw, self, absolute_sigma=absolute_sigma and sigma is not None)
+        return ModelResult(raw, self)
 
-    def _prepare(self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol, search=None):
+    def _prepare(self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol, search=None, loss_kw=("linear", None, False)):
         """The formula resolved against these column names with these options and compiled
         (`_sepfit.Prepared`), from the cache when this Model has seen them before."""
-        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol, search)
+        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol, search, loss_kw)
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = _sepfit.prepare(
@@ -329,6 +340,9 @@ class Model:
                 max_iterations=max_iterations,
                 tol=None if tol is None else float(tol),
                 search=search,
+                loss=loss_kw[0],
+                f_scale=loss_kw[1],
+                absolute_sigma=loss_kw[2],
             )
             if len(self._prepared) >= self._PREPARED_MAX:
                 self._prepared.pop(next(iter(self._prepared)))
@@ -399,20 +413,13 @@ def _as_model(model: Union[str, Model]) -> Model:
 class ModelResult:
     """The result of :meth:`Model.fit`."""
 
-    def __init__(self, raw, model: Model, absolute_sigma: bool = False):
+    def __init__(self, raw, model: Model):
         self._raw = raw
         self.model = model
-        self.absolute_sigma = absolute_sigma
+        self.absolute_sigma: bool = raw.absolute_sigma
         self.param_names: list = list(raw.param_names)
-        covar = raw.covar
-        stderr = raw.stderr
-        if absolute_sigma:
-            # The library scales by the reduced χ² = rss/dof; undo it.
-            scale = raw.rss / raw.dof if raw.dof > 0 else np.nan
-            covar = covar / scale
-            stderr = stderr / np.sqrt(scale)
-        self.covar: np.ndarray = covar
-        self.stderr: np.ndarray = stderr
+        self.covar: np.ndarray = raw.covar
+        self.stderr: np.ndarray = raw.stderr
         self.values: np.ndarray = raw.values
         self._params: Optional[Dict[str, Parameter]] = None
         self._correl: Optional[np.ndarray] = None
@@ -438,6 +445,11 @@ class ModelResult:
     rss = property(lambda self: self._raw.rss, doc="Residual sum of squares (weighted: χ²).")
     chisqr = rss
     dof = property(lambda self: self._raw.dof, doc="Degrees of freedom n − p − q.")
+    loss = property(lambda self: self._raw.loss, doc="The loss minimised ('linear' for least squares).")
+    loss_cost = property(
+        lambda self: self._raw.loss_cost,
+        doc="The minimised objective of a loss other than least squares: the robust cost ½F²Σρ or the Poisson deviance (NaN for least squares).",
+    )
     ndata = property(lambda self: self._raw.n, doc="Number of observations.")
     aic = property(lambda self: self._raw.aic, doc="AIC (R's nls convention).")
     bic = property(lambda self: self._raw.bic, doc="BIC (R's nls convention).")
@@ -484,10 +496,7 @@ class ModelResult:
 
     def summary(self) -> str:
         """The full text report (what ``sepfit fit`` prints)."""
-        s = self._raw.summary()
-        if self.absolute_sigma:
-            s += "note: absolute_sigma=True: the standard errors above are scaled by the reduced chi-square (the library's convention); ModelResult.stderr and .covar are not\n"
-        return s
+        return self._raw.summary()
 
     fit_report = summary
 
@@ -583,6 +592,8 @@ class BatchResult:
         self.values: np.ndarray = d["values"].reshape(shape + (p,))
         self.stderr: np.ndarray = d["stderr"].reshape(shape + (p,))
         self.rss: np.ndarray = d["rss"].reshape(shape)
+        self.loss: str = d["loss"]
+        self.loss_cost: np.ndarray = d["loss_cost"].reshape(shape)
         self.dof: np.ndarray = d["dof"].reshape(shape)
         self.iterations: np.ndarray = d["iterations"].reshape(shape)
         self.converged: np.ndarray = d["converged"].reshape(shape)
@@ -682,6 +693,8 @@ def fit_batch(
     max_iterations: Optional[int] = None,
     data: Any = None,
     search: Union[None, bool, int] = None,
+    loss: str = "linear",
+    f_scale: Optional[float] = None,
     **columns: Any,
 ) -> BatchResult:
     """Fits every curve of ``y`` (any N-D array, the curves along ``axis``) on its own.
@@ -693,7 +706,8 @@ def fit_batch(
     C-ordered array copies nothing). ``tol``: relative tolerance (default 1e-12, as
     ``sepfit batch``; 1e-15 gives a single fit's full precision). A curve that cannot be
     fitted never raises: its ``status`` is 3 (``'error'``), ``error`` > 0 and
-    ``messages`` says why.
+    ``messages`` says why. ``loss``, ``f_scale``: as for :meth:`Model.fit` (``'poisson'`` for
+    photon counts); ``loss_cost`` holds each curve's robust cost or deviance.
     """
     model = _as_model(model)
     y, ax, names, arrays = _batch_inputs(model, y, axis, sigma, data, columns)
@@ -713,6 +727,8 @@ def fit_batch(
         threads=threads,
         tol=tol,
         search=_search(search),
+        loss=str(loss),
+        f_scale=None if f_scale is None else float(f_scale),
     )
     return BatchResult(d, y.shape[:ax] + y.shape[ax + 1 :], model)
 

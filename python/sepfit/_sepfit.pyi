@@ -46,6 +46,9 @@ class FitResult:
     has_covariance: bool
     rss: float
     dof: int
+    loss: str
+    loss_cost: float
+    absolute_sigma: bool
     n: int
     aic: float
     bic: float
@@ -100,6 +103,8 @@ def fit_batch(
     threads: Optional[int] = None,
     tol: Optional[float] = None,
     search: Optional[int] = None,
+    loss: str = "linear",
+    f_scale: Optional[float] = None,
 ) -> dict: ...
 
 class Prepared:
@@ -120,6 +125,9 @@ def prepare(
     max_iterations: Optional[int] = None,
     tol: Optional[float] = None,
     search: Optional[int] = None,
+    loss: str = "linear",
+    f_scale: Optional[float] = None,
+    absolute_sigma: bool = False,
 ) -> Prepared: ...
 def _bench_batch(
     formula: str,

@@ -48,6 +48,17 @@ pub fn named_options(params: &ParamArgs, max_iter: usize) -> anyhow::Result<Name
     })
 }
 
+/// The loss and its scale from `--loss` and `--f-scale`: an unknown loss, a scale that is not
+/// positive and finite, or a scale given to a loss that has none, is an error naming the flag.
+pub fn loss_options(a: &crate::cli::LossArgs) -> anyhow::Result<(sepfit::Loss, Option<f64>)> {
+    let loss: sepfit::Loss = a.loss.parse().map_err(|e| anyhow!("--loss: {e}"))?;
+    loss.check_scale(a.f_scale).map_err(|e| match e {
+        sepfit::loss::ScaleError::Unused { .. } => anyhow!("--f-scale {e}: drop --f-scale"),
+        _ => anyhow!("--f-scale {e}"),
+    })?;
+    Ok((loss, a.f_scale))
+}
+
 /// Parses `"b1=1, b2=0.5"`.
 fn parse_assignments(s: &str) -> anyhow::Result<Vec<(String, f64)>> {
     let mut out = Vec::new();

@@ -81,6 +81,19 @@ pub struct ParamArgs {
     pub search: Option<usize>,
 }
 
+/// The loss options shared by `fit` and `batch`.
+#[derive(Args, Debug)]
+pub struct LossArgs {
+    /// Loss minimised: linear (least squares), the robust soft_l1, huber, cauchy, arctan
+    /// (scipy's least_squares semantics, scale --f-scale), or poisson (maximum likelihood for
+    /// counts y >= 0).
+    #[arg(long, default_value = "linear")]
+    pub loss: String,
+    /// Scale of the robust losses (scipy's f_scale): residuals up to about this count as inliers.
+    #[arg(long, allow_hyphen_values = true)]
+    pub f_scale: Option<f64>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
     /// Variable projection with the exact Golub–Pereyra Jacobian (default).
@@ -140,14 +153,8 @@ pub struct FitArgs {
     /// the covariance is not rescaled by the reduced chi-square.
     #[arg(long)]
     pub absolute_sigma: bool,
-    /// Loss minimised: linear (least squares), the robust soft_l1, huber, cauchy, arctan
-    /// (scipy's least_squares semantics, scale --f-scale), or poisson (maximum likelihood for
-    /// counts y >= 0).
-    #[arg(long, default_value = "linear")]
-    pub loss: String,
-    /// Scale of the robust losses (scipy's f_scale): residuals up to about this count as inliers.
-    #[arg(long, allow_hyphen_values = true)]
-    pub f_scale: Option<f64>,
+    #[command(flatten)]
+    pub loss: LossArgs,
     /// CSV of new points (columns named as in the formula) at which to predict, with confidence
     /// and prediction bands at --level; written to --predictions.
     #[arg(long, requires = "predictions")]
@@ -268,8 +275,9 @@ pub struct BatchArgs {
     pub shape: Option<String>,
     /// Output file: CSV, one row per curve in input order; or, when it ends in `.npy` (array
     /// inputs only), a NumPy structured array shaped like the input without its last axis,
-    /// with float64 fields NAME, NAME_se for every parameter, rss, dof, iterations,
-    /// converged (1 or 0) and status (0 converged, 1 not converged, 2 degenerate, 3 error).
+    /// with float64 fields NAME, NAME_se for every parameter, rss, (with a --loss other than
+    /// linear) loss_cost, dof, iterations, converged (1 or 0) and status (0 converged, 1 not
+    /// converged, 2 degenerate, 3 error).
     #[arg(long)]
     pub out: PathBuf,
     /// Continue an interrupted run, skipping curves already written (refused if the formula,
@@ -282,6 +290,8 @@ pub struct BatchArgs {
     /// Maximum iterations per curve.
     #[arg(long, default_value_t = 200)]
     pub max_iter: usize,
+    #[command(flatten)]
+    pub loss: LossArgs,
     /// Relative tolerance of each fit (on the sum of squares, the step and the gradient). With the
     /// default 1e-12 the estimates lie within a few 1e-6 (relative) of the fully converged ones
     /// (measured on 2,000 FLIM curves, about 1e-4 standard errors); 1e-15 gives the full

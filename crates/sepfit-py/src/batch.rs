@@ -63,7 +63,7 @@ fn error_code(r: &CurveResult) -> u8 {
 /// one is copied into the thread's buffer first.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (formula, names, y, axis, columns, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, threads = None, tol = None, search = None))]
+#[pyo3(signature = (formula, names, y, axis, columns, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, threads = None, tol = None, search = None, loss = "linear", f_scale = None))]
 fn fit_batch<'py>(
     py: Python<'py>,
     formula: &str,
@@ -81,8 +81,11 @@ fn fit_batch<'py>(
     threads: Option<usize>,
     tol: Option<f64>,
     search: Option<usize>,
+    loss: &str,
+    f_scale: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search)?;
+    let lk = crate::LossKeywords { loss: loss.to_string(), f_scale, absolute_sigma: false };
+    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search, &lk)?;
     if names.len() != columns.len() + 1 {
         return Err(DataError::new_err(format!("{} names for {} columns", names.len(), columns.len() + 1)));
     }
@@ -156,6 +159,7 @@ fn fit_batch<'py>(
     let mut values = vec![f64::NAN; nc * p];
     let mut stderr = vec![f64::NAN; nc * p];
     let mut rss = vec![f64::NAN; nc];
+    let mut loss_cost = vec![f64::NAN; nc];
     let mut dof = vec![0i64; nc];
     let mut iterations = vec![0i64; nc];
     let mut converged = vec![false; nc];
@@ -169,6 +173,7 @@ fn fit_batch<'py>(
             stderr[c * p..(c + 1) * p].copy_from_slice(&r.std_errors);
         }
         rss[c] = r.rss;
+        loss_cost[c] = r.loss_cost;
         dof[c] = r.dof as i64;
         iterations[c] = r.iterations as i64;
         converged[c] = r.converged;
@@ -187,6 +192,8 @@ fn fit_batch<'py>(
     d.set_item("values", values.into_pyarray(py))?;
     d.set_item("stderr", stderr.into_pyarray(py))?;
     d.set_item("rss", rss.into_pyarray(py))?;
+    d.set_item("loss", fitter.loss().name())?;
+    d.set_item("loss_cost", loss_cost.into_pyarray(py))?;
     d.set_item("dof", dof.into_pyarray(py))?;
     d.set_item("iterations", iterations.into_pyarray(py))?;
     d.set_item("converged", converged.into_pyarray(py))?;
@@ -217,7 +224,7 @@ fn _bench_batch<'py>(
     threads: Option<usize>,
     tol: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
-    let opts = named_options(start, Vec::new(), Vec::new(), None, Vec::new(), "varpro", None, None)?;
+    let opts = named_options(start, Vec::new(), Vec::new(), None, Vec::new(), "varpro", None, None, &crate::LossKeywords::least_squares())?;
     let shared: Vec<Vec<f64>> = columns.iter().map(|c| c.as_array().to_vec()).collect();
     let curves: Vec<Vec<Vec<f64>>> = y
         .as_array()

@@ -127,7 +127,7 @@ fn fit_global(
     max_iterations: Option<usize>,
     sigma: Option<String>,
 ) -> PyResult<GlobalResult> {
-    let opts = named_options(start, fixed, bounds, sigma, Vec::new(), "varpro", max_iterations, None)?;
+    let opts = named_options(start, fixed, bounds, sigma, Vec::new(), "varpro", max_iterations, None, &crate::LossKeywords::least_squares())?;
     if names.len() != columns.len() + 1 {
         return Err(DataError::new_err(format!("{} names for {} columns", names.len(), columns.len() + 1)));
     }

@@ -88,11 +88,46 @@ pub(crate) fn named_options(
     method: &str,
     max_iterations: Option<usize>,
     search: Option<usize>,
+    loss: &LossKeywords,
 ) -> PyResult<NamedOptions> {
     // `search`: None (search only parameters without a start), Some(0) (search with the
     // default number of samples), Some(n) (n samples).
     let search = search.map(|n| sepfit::search::SearchOptions { samples: (n > 0).then_some(n), ..Default::default() });
-    Ok(NamedOptions { start, fixed, bounds, sigma, force_nonlinear, method: parse_method(method)?, max_iterations, search, ..Default::default() })
+    let parsed: sepfit::Loss = loss.loss.parse().map_err(|e: sepfit::loss::UnknownLoss| ParameterError::new_err(format!("loss: {e}")))?;
+    parsed.check_scale(loss.f_scale).map_err(|e| ParameterError::new_err(format!("f_scale={e}")))?;
+    if loss.absolute_sigma && sigma.is_none() {
+        return Err(ParameterError::new_err("absolute_sigma=True takes sigma as absolute standard deviations, but no sigma was given"));
+    }
+    Ok(NamedOptions {
+        start,
+        fixed,
+        bounds,
+        sigma,
+        force_nonlinear,
+        method: parse_method(method)?,
+        max_iterations,
+        search,
+        loss: parsed,
+        f_scale: loss.f_scale,
+        absolute_sigma: loss.absolute_sigma,
+        ..Default::default()
+    })
+}
+
+/// The loss keywords of a fit: `loss` (scipy's names, or `'poisson'`), `f_scale` and
+/// `absolute_sigma`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LossKeywords {
+    pub loss: String,
+    pub f_scale: Option<f64>,
+    pub absolute_sigma: bool,
+}
+
+impl LossKeywords {
+    /// Least squares with relative σ.
+    pub(crate) fn least_squares() -> Self {
+        LossKeywords { loss: "linear".into(), ..Default::default() }
+    }
 }
 
 /// Runs `f`, turning a Rust panic into a Python exception (`FitError`) rather than letting

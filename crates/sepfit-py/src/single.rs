@@ -83,8 +83,9 @@ impl FitResult {
             .collect()
     }
     /// Covariance in `param_names` order (zero rows and columns for fixed parameters; NaN when
-    /// the Jacobian is rank deficient). The library's convention: `s² (JᵀJ)⁻¹`, scaled by the
-    /// reduced χ².
+    /// the Jacobian is rank deficient): `s² (JᵀWJ)⁻¹`, scaled by the reduced χ² unless σ is
+    /// absolute (a robust loss: the Triggs-scaled Jacobian and `s² = 2C/dof`; Poisson: the
+    /// inverse Fisher information).
     #[getter]
     fn covar<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         self.matrix(py, self.fit.fit.stats.covariance.as_ref())
@@ -104,6 +105,23 @@ impl FitResult {
     #[getter]
     fn dof(&self) -> usize {
         self.fit.fit.dof
+    }
+    /// The loss minimised (`'linear'`, `'soft_l1'`, `'huber'`, `'cauchy'`, `'arctan'`,
+    /// `'poisson'`).
+    #[getter]
+    fn loss(&self) -> &'static str {
+        self.fit.fit.loss.name()
+    }
+    /// The minimised objective of a loss other than least squares: the robust cost
+    /// `½F²Σρ(zᵢ)` or the Poisson deviance (NaN for least squares).
+    #[getter]
+    fn loss_cost(&self) -> f64 {
+        self.fit.fit.loss_cost
+    }
+    /// Whether σ was taken as absolute (covariance not rescaled).
+    #[getter]
+    fn absolute_sigma(&self) -> bool {
+        self.fit.absolute_sigma
     }
     #[getter]
     fn n(&self) -> usize {
@@ -274,7 +292,7 @@ impl Prepared {
 /// Gauss–Newton polishing; polishing is skipped above 1e-13, as `sepfit batch` does).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None, search = None))]
+#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None, search = None, loss = "linear", f_scale = None, absolute_sigma = false))]
 fn prepare(
     py: Python<'_>,
     formula: &str,
@@ -288,8 +306,12 @@ fn prepare(
     max_iterations: Option<usize>,
     tol: Option<f64>,
     search: Option<usize>,
+    loss: &str,
+    f_scale: Option<f64>,
+    absolute_sigma: bool,
 ) -> PyResult<Prepared> {
-    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search)?;
+    let lk = crate::LossKeywords { loss: loss.to_string(), f_scale, absolute_sigma };
+    let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search, &lk)?;
     if let Some(t) = tol
         && !(t.is_finite() && t > 0.0)
     {
@@ -324,7 +346,7 @@ fn fit(
     max_iterations: Option<usize>,
     data_name: String,
 ) -> PyResult<FitResult> {
-    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None, None)?;
+    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None, None, "linear", None, false)?;
     prepared.fit(py, columns, data_name)
 }
 

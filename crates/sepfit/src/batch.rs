@@ -60,8 +60,12 @@ pub struct CurveResult {
     pub values: Vec<f64>,
     /// Standard errors, same order (NaN where unavailable).
     pub std_errors: Vec<f64>,
-    /// Residual sum of squares.
+    /// Residual sum of squares (with a robust or Poisson loss, `Σ rᵢ²` with the user's σ, or
+    /// Pearson's χ²: see [`crate::Fit::rss`]).
     pub rss: f64,
+    /// The minimised objective of a loss other than least squares: the robust cost or the
+    /// Poisson deviance ([`crate::Fit::loss_cost`]; NaN for least squares and on error).
+    pub loss_cost: f64,
     /// Degrees of freedom.
     pub dof: usize,
     /// LM iterations.
@@ -83,7 +87,7 @@ pub struct CurveResult {
 impl CurveResult {
     /// The result of a curve that could not be fitted.
     pub fn failed(error: CurveError) -> Self {
-        CurveResult { rss: f64::NAN, error: Some(error), ..Default::default() }
+        CurveResult { rss: f64::NAN, loss_cost: f64::NAN, error: Some(error), ..Default::default() }
     }
     /// The status word of a batch row: `converged`, `not_converged`, `degenerate` or `error`.
     pub fn status(&self) -> &'static str {
@@ -175,6 +179,11 @@ impl BatchFitter {
         &self.names
     }
 
+    /// The loss every curve is fitted with ([`crate::FitOptions::loss`]).
+    pub fn loss(&self) -> crate::Loss {
+        self.resolved.options.loss
+    }
+
     /// Names of the nonlinear parameters (the indices of [`CurveResult::warnings`]).
     pub fn nonlinear_names(&self) -> &[String] {
         &self.resolved.nonlinear
@@ -248,6 +257,7 @@ impl BatchFitter {
             values,
             std_errors,
             rss: f.rss,
+            loss_cost: f.loss_cost,
             dof: f.dof,
             iterations: f.iterations,
             outcome: Some(f.outcome),
@@ -281,7 +291,7 @@ impl BatchFitter {
         if let Some(b) = search::relabel(&f.nonlinear, &reference, &groups)
             && let Ok(g) = fit_with(model, y, &FitOptions { start: b, ..opts.clone() }, ws)
             && g.converged
-            && g.rss <= search::same_loss_limit(f.rss, y, opts.sigma.as_deref())
+            && g.objective() <= search::same_loss_limit(f.objective(), y, opts.sigma.as_deref())
         {
             f = g;
         }
@@ -319,7 +329,7 @@ impl BatchFitter {
         if let Some(b) = search::relabel(&f.nonlinear, &best, &self.pool_groups)
             && let Ok(g) = fit_with(model, y, &FitOptions { start: b, ..opts.clone() }, ws)
             && g.converged
-            && g.rss <= search::same_loss_limit(f.rss, y, opts.sigma.as_deref())
+            && g.objective() <= search::same_loss_limit(f.objective(), y, opts.sigma.as_deref())
         {
             f = g;
         }

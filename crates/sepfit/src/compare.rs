@@ -75,6 +75,14 @@ pub struct NestedTest {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompareError {
+    /// A fit with a loss other than least squares: the F test compares sums of squares.
+    #[error("the {which} model was fitted with the {loss} loss; the F test compares least-squares fits (fit both without --loss)")]
+    NotLeastSquares {
+        /// `"small"` or `"big"`.
+        which: &'static str,
+        /// The loss of that fit.
+        loss: &'static str,
+    },
     /// The fits have different numbers of observations.
     #[error("the models were fitted to different data: {small_n} observations for the small model, {big_n} for the big one; fit both to the same rows")]
     DifferentN {
@@ -147,6 +155,11 @@ pub enum CompareError {
 /// (not nested, or a worse local optimum), and fits that did not converge. Nesting itself
 /// (that the big model reduces to the small one) is not checked: it is the caller's claim.
 pub fn nested(small: &NamedFit, big: &NamedFit) -> Result<NestedTest, CompareError> {
+    for (which, r) in [("small", small), ("big", big)] {
+        if r.fit.loss != crate::Loss::Linear {
+            return Err(CompareError::NotLeastSquares { which, loss: r.fit.loss.name() });
+        }
+    }
     let n = small.n;
     if big.n != n {
         return Err(CompareError::DifferentN { small_n: n, big_n: big.n });

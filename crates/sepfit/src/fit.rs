@@ -324,7 +324,10 @@ impl FitWarning {
                 format!("the reweighting of the robust/Poisson fit did not settle in {iterations} iterations; not converged")
             }
             FitWarning::NonPositiveMean { row, value } => {
-                format!("the Poisson mean is {value} at row {}; the likelihood needs a positive mean: not converged", row + 1)
+                format!(
+                    "the Poisson mean is {value} at row {}; the likelihood needs a positive mean: not converged (where the counts are 0 the maximum-likelihood model touches 0: bound the linear coefficients so that it stays positive, e.g. `c >= 0`, or write a model that cannot go negative)",
+                    row + 1
+                )
             }
         }
     }
@@ -420,6 +423,13 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// The objective the fit minimised: `rss` for least squares, [`Fit::loss_cost`] (the
+    /// robust cost or the Poisson deviance) for the other losses. Fits of the same data with
+    /// the same loss compare by it (a search's candidates, a batch's relabelled refits).
+    pub fn objective(&self) -> f64 {
+        if self.loss == Loss::Linear { self.rss } else { self.loss_cost }
+    }
+
     /// Index in `θ` of nonlinear parameter `k`.
     pub fn nonlinear_index(&self, k: usize) -> usize {
         k

@@ -119,6 +119,12 @@ pub enum IntervalError {
     /// No residual degrees of freedom (and relative σ): no variance to scale the profile.
     #[error("the fit has no residual degrees of freedom, so the residual variance and the intervals are not defined")]
     NoDegreesOfFreedom,
+    /// Profile intervals are defined here through the sum of squares: not for other losses.
+    #[error("profile intervals are computed from the sum of squares, so not for the {loss} loss; use Wald intervals (--ci wald)")]
+    NotLeastSquares {
+        /// The loss of the fit.
+        loss: &'static str,
+    },
     /// A profile re-fit found a smaller sum of squares than the fit.
     #[error("profiling `{name}`: the fit with {name} = {value} has a smaller sum of squares ({rss:e}) than the fit itself ({best_rss:e}), so the fit is not at the least-squares optimum; refit from other starting values")]
     BetterFit {

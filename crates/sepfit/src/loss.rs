@@ -59,7 +59,43 @@ impl std::str::FromStr for Loss {
     }
 }
 
+/// A scale `f_scale` that the loss cannot use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScaleError {
+    /// Not a positive finite number.
+    #[error("{value}: give a positive finite scale for the robust losses, e.g. 0.1")]
+    NotPositive {
+        /// The scale given.
+        value: f64,
+    },
+    /// Given with a loss that has no scale (least squares, Poisson).
+    #[error("{value}: only the robust losses (soft_l1, huber, cauchy, arctan) have a scale; the {loss} loss does not use it")]
+    Unused {
+        /// The scale given.
+        value: f64,
+        /// The loss's name.
+        loss: &'static str,
+    },
+}
+
 impl Loss {
+    /// Checks a scale given for this loss (`None`: the default 1 of the robust losses).
+    ///
+    /// ```
+    /// use sepfit::Loss;
+    /// assert!(Loss::Huber.check_scale(Some(0.1)).is_ok());
+    /// assert!(Loss::Huber.check_scale(Some(-1.0)).is_err());
+    /// assert!(Loss::Poisson.check_scale(Some(2.0)).is_err());
+    /// assert!(Loss::Poisson.check_scale(None).is_ok());
+    /// ```
+    pub fn check_scale(self, f_scale: Option<f64>) -> Result<(), ScaleError> {
+        match f_scale {
+            Some(value) if !(value.is_finite() && value > 0.0) => Err(ScaleError::NotPositive { value }),
+            Some(value) if !self.is_robust() => Err(ScaleError::Unused { value, loss: self.name() }),
+            _ => Ok(()),
+        }
+    }
+
     /// The names accepted by [`str::parse`], in scipy's spelling.
     pub const NAMES: [&'static str; 6] = ["linear", "soft_l1", "huber", "cauchy", "arctan", "poisson"];
 

@@ -318,9 +318,10 @@ pub struct NamedFit {
     pub notes: Vec<String>,
     /// The search for starting values, when one ran (names in [`Self::nonlinear_names`] order).
     pub search: Option<SearchReport>,
-    /// Whether the standard deviations were taken as absolute ([`NamedOptions::absolute_sigma`]):
-    /// then the covariance is not rescaled by the reduced χ² and t values, p values and
-    /// intervals use the normal distribution.
+    /// Whether the standard deviations were taken as absolute ([`NamedOptions::absolute_sigma`],
+    /// and always for the Poisson loss, whose variances are the means): then the covariance is
+    /// not rescaled by the reduced χ² and t values, p values and intervals use the normal
+    /// distribution.
     pub absolute_sigma: bool,
 }
 
@@ -610,17 +611,22 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         if let Ok(found) = search::search_formula(&mut model, &m, &columns, &y, &fo, &free, false, &search_opts) {
             let g = &found.fit;
             let improves = g.outcome == Outcome::Converged
-                && (f.outcome != Outcome::Converged || g.rss < f.rss * (1.0 - 1e-9))
+                && (f.outcome != Outcome::Converged || g.objective() < f.objective() * (1.0 - 1e-9))
                 && !g.warnings.iter().any(|w| matches!(w, FitWarning::RankDeficientBasis { .. }));
             if improves {
                 notes.push(format!(
-                    "the fit from the start given ended {} (RSS {}); a search over ranges from the formula and the data found a better optimum",
+                    "the fit from the start given ended {} ({} {}); a search over ranges from the formula and the data found a better optimum",
                     match f.outcome {
                         Outcome::Converged => "rank deficient",
                         Outcome::NotConverged => "without converging",
                         Outcome::Degenerate => "at a degenerate point",
                     },
-                    crate::report::format_number(f.rss)
+                    match f.loss {
+                        crate::Loss::Linear => "RSS",
+                        crate::Loss::Poisson => "deviance",
+                        _ => "cost",
+                    },
+                    crate::report::format_number(f.objective())
                 ));
                 f = found.fit;
                 search_report = Some(found.report);
@@ -639,7 +645,7 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         let inside = |v: &[f64]| (0..v.len()).all(|i| lower[i] <= v[i] && v[i] <= upper[i]);
         if inside(&relabelled) {
             let refit = fit(&mut model, &y, &FitOptions { start: relabelled, ..fo.clone() })?;
-            if refit.converged && refit.rss <= search::same_loss_limit(f.rss, &y, fo.sigma.as_deref()) {
+            if refit.converged && refit.objective() <= search::same_loss_limit(f.objective(), &y, fo.sigma.as_deref()) {
                 let names: Vec<String> = groups
                     .iter()
                     .map(|g| g.iter().map(|blk| blk.iter().map(|&k| format!("`{}`", nl[k])).collect::<Vec<_>>().join(", ")).collect::<Vec<_>>().join(" and "))
@@ -652,7 +658,9 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
             }
         }
     }
-    if opts.absolute_sigma {
+    // A Poisson fit's variances are its means: its covariance is absolute, with z statistics.
+    let absolute_sigma = opts.absolute_sigma || f.loss == crate::Loss::Poisson;
+    if absolute_sigma {
         crate::stats::to_absolute_sigma(&mut f);
     }
     let mut params = Vec::new();
@@ -716,5 +724,5 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         });
     }
     let solve_s = t0.elapsed().as_secs_f64();
-    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes, search: search_report, absolute_sigma: opts.absolute_sigma })
+    Ok(NamedFit { source, formula: m, fit: f, params, n, solve_s, response: y, notes, search: search_report, absolute_sigma })
 }

@@ -46,6 +46,9 @@ const MAX_REACH: f64 = 1e6;
 /// ```
 pub fn profile_intervals(fit: &NamedFit, data: &Dataset, opts: &NamedOptions, level: f64) -> Result<Intervals, IntervalError> {
     check_level(level)?;
+    if fit.fit.loss != crate::Loss::Linear {
+        return Err(IntervalError::NotLeastSquares { loss: fit.fit.loss.name() });
+    }
     if fit.fit.outcome != Outcome::Converged {
         return Err(IntervalError::NotConverged);
     }

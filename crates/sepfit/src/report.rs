@@ -297,7 +297,9 @@ impl<'a> Summary<'a> {
         if let Some(ci) = self.intervals {
             s += &intervals_table(ci);
         }
-        if r.absolute_sigma {
+        if f.loss == crate::Loss::Poisson {
+            s += "\nPoisson likelihood: the covariance is the inverse Fisher information, not scaled by the reduced chi-square; z values, normal p values\n";
+        } else if r.absolute_sigma {
             s += "\nsigma taken as absolute: the covariance is not scaled by the reduced chi-square; z values, normal p values\n";
         }
         s += &format!("\nResidual standard error: {} on {} degrees of freedom\n", format_number(f.residual_std_error), f.dof);

@@ -92,7 +92,8 @@ pub fn run(args: &BatchArgs) -> Result<(), CliError> {
         );
         want_threads = max_threads();
     }
-    let opts = named_options(&args.param_opts, args.max_iter)?;
+    let (loss, f_scale) = crate::args::loss_options(&args.loss)?;
+    let opts = NamedOptions { loss, f_scale, ..named_options(&args.param_opts, args.max_iter)? };
     // Before anything is read or fitted: can the output be written at all?
     let mut out = Output::prepare(args)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -447,6 +448,13 @@ fn fingerprint(args: &BatchArgs, opts: &NamedOptions) -> String {
     kv("--shape", format!("{:?}", args.shape));
     kv("method", format!("{:?}", opts.method));
     kv("--max-iter", format!("{:?}", args.max_iter));
+    // Only where given, so that least-squares runs of earlier versions still resume.
+    if opts.loss != sepfit::Loss::Linear {
+        kv("--loss", opts.loss.name().to_string());
+    }
+    if let Some(fs) = opts.f_scale {
+        kv("--f-scale", format!("{fs:?}"));
+    }
     kv("--tol", format!("{:?}", args.tol));
     kv("data file", format!("{:?}", data.display().to_string()));
     kv("data size", md.map_or("unknown".into(), |m| m.len().to_string()));
@@ -489,12 +497,21 @@ fn fitter(args: &BatchArgs, names: &[String], opts: &NamedOptions) -> Result<Bat
     Ok(f)
 }
 
+/// Whether rows carry a `loss_cost` field (after `rss`): for every loss but least squares.
+fn with_loss_cost(f: &BatchFitter) -> bool {
+    f.loss() != sepfit::Loss::Linear
+}
+
 fn header(f: &BatchFitter) -> Vec<u8> {
     let mut h = String::from("curve");
     for p in f.param_names() {
         h += &format!(",{p},{p}_se");
     }
-    h += ",rss,dof,iterations,converged,status,termination,warnings,error\n";
+    h += ",rss";
+    if with_loss_cost(f) {
+        h += ",loss_cost";
+    }
+    h += ",dof,iterations,converged,status,termination,warnings,error\n";
     h.into_bytes()
 }
 
@@ -567,6 +584,10 @@ fn row(f: &BatchFitter, id: &[u8], r: &CurveResult, n_params: usize) -> Vec<u8> 
     }
     s.push(b',');
     push_f64(&mut s, r.rss, &mut buf);
+    if with_loss_cost(f) {
+        s.push(b',');
+        push_f64(&mut s, r.loss_cost, &mut buf);
+    }
     let termination = r.termination.map_or("error", |t| t.name());
     let _ = write!(s, ",{},{},{},{},{},", r.dof, r.iterations, r.converged, r.status(), termination);
     push_field(&mut s, f.warning_messages(r).as_bytes());
@@ -583,7 +604,11 @@ fn npy_fields(f: &BatchFitter) -> Vec<String> {
         v.push(p.clone());
         v.push(format!("{p}_se"));
     }
-    v.extend(["rss", "dof", "iterations", "converged", "status"].map(String::from));
+    v.push("rss".into());
+    if with_loss_cost(f) {
+        v.push("loss_cost".into());
+    }
+    v.extend(["dof", "iterations", "converged", "status"].map(String::from));
     v
 }
 
@@ -598,13 +623,17 @@ fn status_code(r: &CurveResult) -> f64 {
 }
 
 /// A curve's `.npy` record: the fields of [`npy_fields`], little-endian float64.
-fn record(r: &CurveResult, n_params: usize) -> Vec<u8> {
-    let mut s = Vec::with_capacity(8 * (2 * n_params + 5));
+fn record(f: &BatchFitter, r: &CurveResult, n_params: usize) -> Vec<u8> {
+    let mut s = Vec::with_capacity(8 * (2 * n_params + 6));
     for i in 0..n_params {
         s.extend_from_slice(&r.values.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
         s.extend_from_slice(&r.std_errors.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
     }
-    for v in [r.rss, r.dof as f64, r.iterations as f64, f64::from(u8::from(r.converged)), status_code(r)] {
+    s.extend_from_slice(&r.rss.to_le_bytes());
+    if with_loss_cost(f) {
+        s.extend_from_slice(&r.loss_cost.to_le_bytes());
+    }
+    for v in [r.dof as f64, r.iterations as f64, f64::from(u8::from(r.converged)), status_code(r)] {
         s.extend_from_slice(&v.to_le_bytes());
     }
     s
@@ -1334,7 +1363,7 @@ where
                     let (r, id) = fit_one(worker, buf, j);
                     let bytes = match format {
                         RowFormat::Csv => row(f, &id, &r, n_params),
-                        RowFormat::Npy => record(&r, n_params),
+                        RowFormat::Npy => record(f, &r, n_params),
                     };
                     (r.error.is_some(), r.converged, bytes)
                 },

@@ -32,19 +32,14 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     for out in [&args.predictions, &args.residuals].into_iter().flatten() {
         check_table_path(out, if Some(out) == args.predictions.as_ref() { "--predictions" } else { "--residuals" })?;
     }
-    let loss: sepfit::Loss = args.loss.parse().map_err(|e| anyhow!("--loss: {e}"))?;
-    if let Some(fs) = args.f_scale
-        && !(fs.is_finite() && fs > 0.0)
-    {
-        return Err(anyhow!("--f-scale {fs}: give a positive finite scale for the robust losses, e.g. --f-scale 0.1").into());
-    }
+    let (loss, f_scale) = crate::args::loss_options(&args.loss)?;
     let opts = NamedOptions {
         force_nonlinear: args.nonlinear.clone(),
         method,
         weights: args.weights.clone(),
         absolute_sigma: args.absolute_sigma,
         loss,
-        f_scale: args.f_scale,
+        f_scale,
         ..crate::args::named_options(&args.param_opts, args.max_iter)?
     };
     let (data, dataset, r, _first) = crate::fitting::prepare_and_fit_with(&args.data, &args.model, &opts, args.repeat)?;
@@ -251,8 +246,8 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         ("--ci", args.ci.is_some()),
         ("--weights", args.weights.is_some()),
         ("--absolute-sigma", args.absolute_sigma),
-        ("--loss", args.loss != "linear"),
-        ("--f-scale", args.f_scale.is_some()),
+        ("--loss", args.loss.loss != "linear"),
+        ("--f-scale", args.loss.f_scale.is_some()),
         ("--predict", args.predict.is_some()),
         ("--residuals", args.residuals.is_some()),
     ] {

@@ -458,7 +458,8 @@ fn bounds_of(options: &FitOptions, q: usize) -> (Vec<f64>, Vec<f64>) {
 /// Whether fit `a` is better than `b`: converged before not, then the lower loss.
 pub fn is_better(a: &Fit, b: &Fit) -> bool {
     let (ca, cb) = (a.outcome == Outcome::Converged, b.outcome == Outcome::Converged);
-    if ca != cb { ca } else { a.rss < b.rss || (b.rss.is_nan() && !a.rss.is_nan()) }
+    let (la, lb) = (a.objective(), b.objective());
+    if ca != cb { ca } else { la < lb || (lb.is_nan() && !la.is_nan()) }
 }
 
 /// Searches the reduced loss of `model` over `ranges` and polishes the best distinct
@@ -519,13 +520,13 @@ pub fn search<M: SeparableModel + ?Sized>(
     for &i in &picked {
         let c = &points[i].1;
         if let Ok(f) = fit(model, y, &FitOptions { start: c.clone(), ..screen_opts.clone() })
-            && f.rss.is_finite()
+            && f.objective().is_finite()
             && inside(&f.nonlinear)
         {
             // In the sampling order of exchangeable blocks (ascending leads), which the
             // polished result is labelled by.
             let b = ascending(&f.nonlinear, blocks);
-            screened.push((f.rss, b));
+            screened.push((f.objective(), b));
         }
     }
     screened.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -556,10 +557,10 @@ pub fn search<M: SeparableModel + ?Sized>(
     let Some(best) = (0..fits.len()).reduce(|i, j| if is_better(&fits[j].1, &fits[i].1) { j } else { i }) else {
         return Err(SearchError::NothingFinite { samples: n });
     };
-    let best_rss = fits[best].1.rss;
+    let best_loss = fits[best].1.objective();
     let agreeing = fits
         .iter()
-        .filter(|(_, f)| f.outcome == Outcome::Converged && (f.rss - best_rss).abs() <= 1e-7 * best_rss.abs() + f64::MIN_POSITIVE)
+        .filter(|(_, f)| f.outcome == Outcome::Converged && (f.objective() - best_loss).abs() <= 1e-7 * best_loss.abs() + f64::MIN_POSITIVE)
         .count();
     let (mut start, mut fit) = fits.swap_remove(best);
     // A parameter whose sign does not matter that ended negative: report the positive twin
@@ -572,7 +573,7 @@ pub fn search<M: SeparableModel + ?Sized>(
         if inside(&twin)
             && let Ok(g) = self::fit(model, y, &FitOptions { start: twin.clone(), ..options.clone() })
             && g.outcome == Outcome::Converged
-            && g.rss <= same_loss_limit(fit.rss, y, options.sigma.as_deref())
+            && g.objective() <= same_loss_limit(fit.objective(), y, options.sigma.as_deref())
         {
             (start, fit) = (twin, g);
         }

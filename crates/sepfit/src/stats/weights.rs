@@ -30,11 +30,18 @@ pub fn sigma_from_weights(data: &Dataset, name: &str, n: usize) -> Result<Vec<f6
 }
 
 /// Turns the statistics of `f` (relative σ: `Cov = s² (JᵀWJ)⁻¹`) into those of absolute σ:
-/// the covariance divided by `s² = χ²/dof`, the standard errors by `s`, t values recomputed and
-/// p values from the standard normal. Without degrees of freedom (`s²` undefined) the
-/// statistics stay NaN.
+/// the covariance divided by `s²`, the standard errors by `s`, t values recomputed and p
+/// values from the standard normal. `s² = χ²/dof` for least squares and `2C/dof` for a robust
+/// loss of cost `C` (the factor [`crate::irls`] scaled by); a Poisson fit's covariance is the
+/// inverse Fisher information, absolute already (`s² = 1`: only its t and p values become z
+/// and normal ones). Without degrees of freedom (`s²` undefined) the statistics stay NaN.
 pub fn to_absolute_sigma(f: &mut Fit) {
-    let s2 = f.reduced_chi_square;
+    let s2 = match f.loss {
+        crate::Loss::Poisson => 1.0,
+        crate::Loss::Linear => f.reduced_chi_square,
+        _ if f.dof > 0 => 2.0 * f.loss_cost / f.dof as f64,
+        _ => f64::NAN,
+    };
     if !(s2.is_finite() && s2 > 0.0) {
         return;
     }
