@@ -185,6 +185,8 @@ def main():
     ap.add_argument("--keep", help="keep the simulated CSVs and batch outputs in this directory")
     args = ap.parse_args()
     bounds = None if args.bounds.lower() == "none" else args.bounds
+    if shutil.which(args.sepfit) is None:
+        sys.exit(f"no sepfit binary at {args.sepfit}: build it (cargo build --release) or pass --sepfit PATH")
 
     t0 = time.time()
     rng = np.random.default_rng(args.seed)
