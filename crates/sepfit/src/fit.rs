@@ -279,9 +279,20 @@ pub enum FitWarning {
         /// `true` for the upper bound.
         upper: bool,
     },
-    /// The reweighting of a robust or Poisson fit ([`crate::irls`]) did not settle.
+    /// The data do not determine a nonlinear parameter (see `undetermined_parameters`): the fit
+    /// ran off to where the model no longer depends on it, and stopped there as if converged.
+    Undetermined {
+        /// Nonlinear parameter index.
+        index: usize,
+        /// Its value there.
+        value: f64,
+        /// Its standard error.
+        std_error: f64,
+    },
+    /// The reweighting of a robust fit ([`crate::irls`]) or the Fisher scoring of a Poisson fit
+    /// ([`crate::poisson`]) did not settle.
     IrlsNotConverged {
-        /// Reweighting iterations done.
+        /// Reweighting iterations or scoring steps done.
         iterations: usize,
     },
     /// A Poisson fit reached a mean `μᵢ ≤ 0` on a row (zero-based), where the likelihood is
@@ -320,8 +331,13 @@ impl FitWarning {
                 name(*index),
                 if *upper { "upper" } else { "lower" }
             ),
+            FitWarning::Undetermined { index, value, std_error } => format!(
+                "the data do not determine `{}`: its standard error {std_error:e} dwarfs its value {value:e}; the fit ran off to where the model no longer depends on it and stopped there, which is not an optimum (give another start, or bound `{}`)",
+                name(*index),
+                name(*index)
+            ),
             FitWarning::IrlsNotConverged { iterations } => {
-                format!("the reweighting of the robust/Poisson fit did not settle in {iterations} iterations; not converged")
+                format!("the iteration of the robust/Poisson fit did not settle in {iterations} iterations; not converged")
             }
             FitWarning::NonPositiveMean { row, value } => {
                 format!(
@@ -735,6 +751,22 @@ fn solution_warnings(termination: Termination, basis_rank: usize, method: Method
     warnings
 }
 
+/// Nonlinear parameters the data do not determine, with their standard errors: a standard
+/// error above `1e10·|b_k|` and above `1e6`. That is a fit run off to where the model no longer
+/// depends on the parameter — a time constant at ±1e15 (the exponential a constant), or one
+/// far below the sampling interval (it touches only the first point) — where the gradient
+/// vanishes and the iteration stops as if converged, though the Jacobian stays numerically of
+/// full rank. Both limits together keep a well-determined estimate that merely sits near 0
+/// (a peak centre of 1e-17 ± 0.001) from being flagged.
+fn undetermined_parameters(b: &[f64], std_errors: &[f64]) -> Vec<(usize, f64)> {
+    b.iter()
+        .zip(std_errors)
+        .enumerate()
+        .filter(|(_, (v, se))| se.is_finite() && **se > 1e10 * v.abs() && **se > 1e6)
+        .map(|(k, (_, se))| (k, *se))
+        .collect()
+}
+
 /// Buffers reused by [`fit_with`] across fits of models of one shape (the same numbers of
 /// observations and parameters), so that fitting many curves one after another allocates
 /// no per-observation workspace per curve.
@@ -867,7 +899,11 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
             warnings.push(FitWarning::LinearAtBound { index: q + j, upper: linear_at_upper[j] });
         }
     }
-    let degenerate = (p > 0 && basis_rank < p) || st.rank < p + q;
+    let undetermined = undetermined_parameters(&b, &st.std_errors);
+    for &(index, std_error) in &undetermined {
+        warnings.push(FitWarning::Undetermined { index, value: b[index], std_error });
+    }
+    let degenerate = (p > 0 && basis_rank < p) || st.rank < p + q || !undetermined.is_empty();
     let outcome = if !rep.termination.is_converged() {
         Outcome::NotConverged
     } else if degenerate {

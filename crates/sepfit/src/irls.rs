@@ -11,15 +11,22 @@
 //! (`J = ∂r/∂θ`, scipy's `scale_for_robust_loss_function`),
 //! `Cov = (J_sᵀJ_s)⁻¹ · 2C/(n − k)`.
 //!
-//! **Poisson** ([`Loss::Poisson`]): counts `yᵢ ≥ 0`, mean `μᵢ = fᵢ`; each iteration fits with
-//! `σᵢ² = μᵢ` of the previous iterate (first `max(yᵢ, 1)`). At the fixed point
-//! `Σ (yᵢ − μᵢ)/μᵢ ∂μᵢ/∂θ = 0`: the maximum-likelihood equations (the minimum of the deviance
-//! `D`). The covariance is the inverse Fisher information `(JᵀWJ)⁻¹`, `J = ∂μ/∂θ`,
-//! `W = diag(1/μ)`, not rescaled. A mean `μᵢ ≤ 0` stops the iteration (not converged).
+//! **Poisson** ([`Loss::Poisson`]): counts `yᵢ ≥ 0`, mean `μᵢ = fᵢ`. Reweighting with
+//! `σᵢ² = μᵢ` of the previous iterate has the maximum-likelihood equations
+//! `Σ (yᵢ − μᵢ)/μᵢ ∂μᵢ/∂θ = 0` as its fixed point but need not reach it: on sparse counts the
+//! tiny means of an empty tail get huge weights and the iterates can run off (to a rate of 0
+//! with a worse deviance, reported as converged by a plain fixed-point test). So the optimum
+//! is found by damped Fisher scoring on the deviance ([`crate::poisson`]), which only descends,
+//! from two starts — the least-squares fit with `σᵢ² = max(yᵢ, 1)`, and the start given with
+//! its weighted projection — keeping the lower converged end; one weighted fit with `σᵢ² = μᵢ`
+//! there then gives the fit's pieces and must land on the same deviance. The covariance is the
+//! inverse Fisher information `(JᵀWJ)⁻¹`, `J = ∂μ/∂θ`, `W = diag(1/μ)`, not rescaled. A mean
+//! `μᵢ ≤ 0` (or one creeping to 0 at a zero count) ends the fit not converged, naming the row.
 //!
-//! Each inner fit starts from the previous nonlinear parameters; the iteration stops when
-//! every parameter of `θ = (b, a)` changes by less than `max(1e-10, xtol)` relative, or after
-//! [`MAX_IRLS_ITERATIONS`] (not converged, [`FitWarning::IrlsNotConverged`]).
+//! For the robust losses each inner fit starts from the previous nonlinear parameters; the
+//! iteration stops when every parameter of `θ = (b, a)` changes by less than
+//! `max(1e-10, xtol)` relative, or after [`MAX_IRLS_ITERATIONS`] (not converged,
+//! [`FitWarning::IrlsNotConverged`]).
 
 use crate::error::FitError;
 use crate::fit::{Detail, Fit, FitOptions, FitWarning, FitWorkspace, Method, Outcome, fit_with};
@@ -32,6 +39,31 @@ use faer::Mat;
 
 /// Iteration limit of the reweighting.
 pub const MAX_IRLS_ITERATIONS: usize = 200;
+
+/// The linear parameters at the nonlinear `b` by the (bounded) weighted projection of
+/// `options` (`None` where it cannot be computed).
+fn projected_linear<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOptions, b: &[f64]) -> Option<Vec<f64>> {
+    let mut prob = crate::VarProProblem::compact(model, y, options.sigma.as_deref(), crate::JacobianKind::GolubPereyra).ok()?;
+    if let (Some(lo), Some(hi)) = (&options.linear_lower, &options.linear_upper) {
+        prob.set_linear_bounds(lo, hi).ok()?;
+    }
+    prob.project(b).ok()?;
+    let a = prob.linear_params().to_vec();
+    a.iter().all(|v| v.is_finite()).then_some(a)
+}
+
+/// The box `lower ≤ θ ≤ upper` of `θ = (b, a)` from the options' bounds (infinite where none).
+fn parameter_box(options: &FitOptions, q: usize, p: usize) -> (Vec<f64>, Vec<f64>) {
+    let side = |b: &Option<Vec<f64>>, len: usize, none: f64| -> Vec<f64> {
+        (0..len).map(|k| b.as_ref().and_then(|v| v.get(k).copied()).unwrap_or(none)).collect()
+    };
+    let inf = f64::INFINITY;
+    let mut lower = side(&options.lm.lower, q, -inf);
+    lower.extend(side(&options.linear_lower, p, -inf));
+    let mut upper = side(&options.lm.upper, q, inf);
+    upper.extend(side(&options.linear_upper, p, inf));
+    (lower, upper)
+}
 
 /// [`fit_with`] for `options.loss` other than [`Loss::Linear`] (see the module docs).
 pub(crate) fn fit_irls<M: SeparableModel + ?Sized>(
@@ -69,55 +101,107 @@ pub(crate) fn fit_irls<M: SeparableModel + ?Sized>(
     let mut initial_rss = f64::NAN;
     let mut irls = 0;
     let mut stop_warning: Option<FitWarning> = None;
-    let mut f = loop {
-        irls += 1;
-        let f = fit_with(model, y, &inner, ws)?;
-        iterations += f.iterations;
-        residual_evaluations += f.residual_evaluations;
-        jacobian_evaluations += f.jacobian_evaluations;
-        polish_steps += f.polish_steps;
-        if irls == 1 {
-            initial_rss = f.initial_rss;
+    let mut f = if loss == Loss::Poisson {
+        // Least squares with σᵢ² = max(yᵢ, 1) gives a start, Fisher scoring the optimum.
+        let f0 = fit_with(model, y, &inner, ws)?;
+        (iterations, residual_evaluations, jacobian_evaluations, polish_steps) = (f0.iterations, f0.residual_evaluations, f0.jacobian_evaluations, f0.polish_steps);
+        initial_rss = f0.initial_rss;
+        let (q, p) = (f0.nonlinear.len(), f0.linear.len());
+        let (lower, upper) = parameter_box(options, q, p);
+        // Two starts: the least-squares fit, and the start given with its weighted projection
+        // (least squares on sparse counts can end far from the likelihood's optimum). The
+        // scoring from each only descends; the lower converged end wins.
+        let mut starts: Vec<Vec<f64>> = vec![f0.nonlinear.iter().chain(&f0.linear).copied().collect()];
+        if let Some(a0) = projected_linear(model, y, &inner, &options.start) {
+            starts.push(options.start.iter().chain(&a0).copied().collect());
         }
-        if !f.termination.is_converged() {
-            break f;
-        }
-        // New weights from this iterate.
-        let new_sigma: Vec<f64> = match loss {
-            Loss::Poisson => {
-                if let Some(row) = f.fitted.iter().position(|m| !(*m > 0.0)) {
-                    stop_warning = Some(FitWarning::NonPositiveMean { row, value: f.fitted[row] });
-                    break f;
+        let mut best: Option<crate::poisson::Scored> = None;
+        for theta0 in &starts {
+            if let Some(s) = crate::poisson::fisher_scoring(model, y, theta0, q, &lower, &upper) {
+                residual_evaluations += s.evaluations;
+                jacobian_evaluations += s.evaluations;
+                if best.as_ref().is_none_or(|b| (s.converged, -s.deviance) > (b.converged, -b.deviance)) {
+                    best = Some(s);
                 }
-                f.fitted.iter().map(|m| m.sqrt()).collect()
             }
-            _ => (0..n)
+        }
+        match best {
+            None => {
+                stop_warning = Some(match f0.fitted.iter().position(|m| !(*m > 0.0)) {
+                    Some(row) => FitWarning::NonPositiveMean { row, value: f0.fitted[row] },
+                    None => FitWarning::IrlsNotConverged { iterations: 0 },
+                });
+                f0
+            }
+            Some(s) => {
+                irls = s.iterations;
+                if !s.converged {
+                    stop_warning = Some(match s.non_positive {
+                        Some((row, value)) => FitWarning::NonPositiveMean { row, value },
+                        None => FitWarning::IrlsNotConverged { iterations: s.iterations },
+                    });
+                }
+                // The weighted fit with σᵢ² = μᵢ at the optimum has the optimum as its own: it
+                // gives the fit's pieces there, and confirms it (the same deviance).
+                inner.start = s.theta[..q].to_vec();
+                if inner.method == Method::Full {
+                    inner.linear_start = Some(s.theta[q..].to_vec());
+                }
+                inner.sigma = Some(s.mu.iter().map(|m| m.sqrt()).collect());
+                let g = fit_with(model, y, &inner, ws)?;
+                iterations += g.iterations;
+                residual_evaluations += g.residual_evaluations;
+                jacobian_evaluations += g.jacobian_evaluations;
+                polish_steps += g.polish_steps;
+                let dg = poisson_deviance(y, &g.fitted);
+                if stop_warning.is_none() && !((dg - s.deviance).abs() <= 1e-9 * s.deviance + 1e-12) {
+                    stop_warning = Some(FitWarning::IrlsNotConverged { iterations: s.iterations });
+                }
+                g
+            }
+        }
+    } else {
+        loop {
+            irls += 1;
+            let f = fit_with(model, y, &inner, ws)?;
+            iterations += f.iterations;
+            residual_evaluations += f.residual_evaluations;
+            jacobian_evaluations += f.jacobian_evaluations;
+            polish_steps += f.polish_steps;
+            if irls == 1 {
+                initial_rss = f.initial_rss;
+            }
+            if !f.termination.is_converged() {
+                break f;
+            }
+            // New weights from this iterate.
+            let new_sigma: Vec<f64> = (0..n)
                 .map(|i| {
                     let r = (y[i] - f.fitted[i]) * w_user[i] / fs;
                     sigma_user[i] / loss.rho(r * r).1.sqrt()
                 })
-                .collect(),
-        };
-        if new_sigma.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            stop_warning = Some(FitWarning::IrlsNotConverged { iterations: irls });
-            break f;
+                .collect();
+            if new_sigma.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                stop_warning = Some(FitWarning::IrlsNotConverged { iterations: irls });
+                break f;
+            }
+            let done = previous.as_ref().is_some_and(|p| {
+                p.iter().zip(&f.estimates).all(|(a, b)| (a - b).abs() <= tol * b.abs().max(f64::MIN_POSITIVE))
+            });
+            if done {
+                break f;
+            }
+            if irls >= MAX_IRLS_ITERATIONS {
+                stop_warning = Some(FitWarning::IrlsNotConverged { iterations: irls });
+                break f;
+            }
+            previous = Some(f.estimates.clone());
+            inner.start = f.nonlinear.clone();
+            if inner.method == Method::Full {
+                inner.linear_start = Some(f.linear.clone());
+            }
+            inner.sigma = Some(new_sigma);
         }
-        let done = previous.as_ref().is_some_and(|p| {
-            p.iter().zip(&f.estimates).all(|(a, b)| (a - b).abs() <= tol * b.abs().max(f64::MIN_POSITIVE))
-        });
-        if done {
-            break f;
-        }
-        if irls >= MAX_IRLS_ITERATIONS {
-            stop_warning = Some(FitWarning::IrlsNotConverged { iterations: irls });
-            break f;
-        }
-        previous = Some(f.estimates.clone());
-        inner.start = f.nonlinear.clone();
-        if inner.method == Method::Full {
-            inner.linear_start = Some(f.linear.clone());
-        }
-        inner.sigma = Some(new_sigma);
     };
     let (p, q) = (f.linear.len(), f.nonlinear.len());
     let full = options.detail == Detail::Full;

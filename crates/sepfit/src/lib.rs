@@ -46,6 +46,7 @@ pub mod irls;
 pub mod landscape;
 pub mod linalg;
 pub mod loss;
+pub mod poisson;
 pub mod model;
 pub mod named;
 pub mod predict;

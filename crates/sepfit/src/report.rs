@@ -237,7 +237,7 @@ impl<'a> Summary<'a> {
         match f.loss {
             crate::Loss::Linear => {}
             crate::Loss::Poisson => {
-                s += &format!("loss        poisson (maximum likelihood, {} reweightings)   deviance = {}\n", f.irls_iterations, format_number(f.deviance));
+                s += &format!("loss        poisson (maximum likelihood, {} Fisher-scoring steps)   deviance = {}\n", f.irls_iterations, format_number(f.deviance));
             }
             l => {
                 s += &format!(
