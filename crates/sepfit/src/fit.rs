@@ -279,8 +279,9 @@ pub enum FitWarning {
         /// `true` for the upper bound.
         upper: bool,
     },
-    /// The data do not determine a nonlinear parameter (see `undetermined_parameters`): the fit
-    /// ran off to where the model no longer depends on it, and stopped there as if converged.
+    /// The data do not determine a nonlinear parameter (a standard error above `1e7·|b_k|` and
+    /// `1e6`): the fit ran off to where the model no longer depends on it, and stopped there as
+    /// if converged.
     Undetermined {
         /// Nonlinear parameter index.
         index: usize,
@@ -752,17 +753,18 @@ fn solution_warnings(termination: Termination, basis_rank: usize, method: Method
 }
 
 /// Nonlinear parameters the data do not determine, with their standard errors: a standard
-/// error above `1e10·|b_k|` and above `1e6`. That is a fit run off to where the model no longer
-/// depends on the parameter — a time constant at ±1e15 (the exponential a constant), or one
-/// far below the sampling interval (it touches only the first point) — where the gradient
-/// vanishes and the iteration stops as if converged, though the Jacobian stays numerically of
-/// full rank. Both limits together keep a well-determined estimate that merely sits near 0
-/// (a peak centre of 1e-17 ± 0.001) from being flagged.
+/// error above `1e7·|b_k|` and above `1e6` (no significant digit, by seven orders of
+/// magnitude). That is a fit run off to where the model no longer depends on the parameter — a
+/// time constant at 1e9 or ±1e15 (the exponential a constant), or one far below the sampling
+/// interval (it touches only the first point) — where the gradient vanishes and the iteration
+/// stops as if converged, though the Jacobian stays numerically of full rank. Both limits
+/// together keep a well-determined estimate that merely sits near 0 (a peak centre of
+/// 1e-17 ± 0.001) from being flagged.
 fn undetermined_parameters(b: &[f64], std_errors: &[f64]) -> Vec<(usize, f64)> {
     b.iter()
         .zip(std_errors)
         .enumerate()
-        .filter(|(_, (v, se))| se.is_finite() && **se > 1e10 * v.abs() && **se > 1e6)
+        .filter(|(_, (v, se))| se.is_finite() && **se > 1e7 * v.abs() && **se > 1e6)
         .map(|(k, (_, se))| (k, *se))
         .collect()
 }
