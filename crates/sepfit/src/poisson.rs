@@ -9,9 +9,10 @@
 //! ```
 //!
 //! and each iteration solves `(H + λ·diag H) δ = −g` on the free parameters (those not held
-//! on a bound by a gradient pointing outward) — `H = F` for the first two steps, then the
-//! Hessian of `D/2` by central differences of `g` where it is positive definite (Fisher
-//! scoring alone converges only linearly when counts are few) — projects `θ + δ` onto the
+//! on a bound by a gradient pointing outward) — `H = F`, or, once a step has cut the
+//! decrement by less than 4, the Hessian of `D/2` by central differences of `g` where it is
+//! positive definite (Fisher scoring alone converges only linearly when counts are few) —
+//! projects `θ + δ` onto the
 //! bounds, and accepts the step only if every mean stays positive and `D` decreases; `λ`
 //! shrinks after an accepted
 //! step and grows after a rejected one. Every accepted step lowers the deviance, so the
@@ -52,6 +53,9 @@ pub(crate) struct Scored {
     pub deviance: f64,
     /// The means there.
     pub mu: Vec<f64>,
+    /// `√diag(H⁻¹)` of the last curvature used (Fisher information or Hessian; NaN where it is
+    /// singular): the standard errors, for telling a runaway end from an optimum.
+    pub std_errors: Vec<f64>,
     /// Accepted steps.
     pub iterations: usize,
     /// Model evaluations.
@@ -105,6 +109,24 @@ fn eval_at<M: SeparableModel + ?Sized>(
         }
     }
     true
+}
+
+/// The Newton decrement `g_fᵀ H_ff⁻¹ g_f` on the free parameters `free` of the `m × m`
+/// curvature `h` (a tiny ridge where `h` is singular; infinite where even that fails).
+fn decrement_of(h: &[f64], g: &[f64], free: &[usize], m: usize) -> f64 {
+    let mf = free.len();
+    let sub = |ridge: f64| -> Vec<f64> {
+        let mut a = vec![0.0; mf * mf];
+        for (r, &i) in free.iter().enumerate() {
+            for (c, &k) in free.iter().enumerate() {
+                a[r * mf + c] = h[i * m + k];
+            }
+            a[r * mf + r] += ridge * h[i * m + i].max(f64::MIN_POSITIVE);
+        }
+        a
+    };
+    let rhs: Vec<f64> = free.iter().map(|&k| -g[k]).collect();
+    solve_spd(&sub(0.0), &rhs, mf).or_else(|| solve_spd(&sub(1e-12), &rhs, mf)).map_or(f64::INFINITY, |d| d.iter().zip(&rhs).map(|(d, r)| d * r).sum())
 }
 
 /// `g = Jᵀ(1 − y/μ)`, the gradient of `D/2`.
@@ -242,12 +264,15 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
         theta: Vec::new(),
         deviance: dev,
         mu: Vec::new(),
+        std_errors: Vec::new(),
         iterations: 0,
         evaluations: 0,
         converged: false,
         non_positive: None,
     };
+    let mut curvature: Vec<f64> = Vec::new();
     let mut iterations = 0;
+    let (mut newton, mut previous_eta) = (false, None::<f64>);
     loop {
         // Gradient of D/2 and the Fisher information.
         let resid: Vec<f64> = y.iter().zip(&mu).map(|(y, m)| 1.0 - y / m).collect();
@@ -274,13 +299,24 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
                 fisher[k * m + i] = v;
             }
         }
+        // Free parameters: not held on a bound by a gradient pointing out of the box.
+        let free: Vec<usize> = (0..m)
+            .filter(|&k| !((theta[k] <= lower[k] && g[k] > 0.0) || (theta[k] >= upper[k] && g[k] < 0.0)))
+            .collect();
         // Fisher scoring converges only linearly where the counts are few and the relative
         // residuals large (the Hessian of D/2 is F plus Σ(1 − y/μ)∂²μ/∂θ², which is not small
         // then: 0.96 per step, 500 steps short of converging, measured on 30-count decays).
-        // From the third step on, the Hessian by central differences of the analytic gradient
-        // (2m evaluations; steps of 1e-4 standard errors) replaces F where it is positive
-        // definite: damped Newton steps (7 steps on that decay).
-        if iterations >= 2
+        // Once a step has cut the decrement by less than 4 (from the third step on), the
+        // Hessian by central differences of the analytic gradient (2m evaluations; steps of
+        // 1e-4 standard errors) replaces F where it is positive definite: damped Newton steps
+        // (7 steps on that decay). Well-fitting curves (high counts) never pay for it.
+        let eta_fisher = decrement_of(&fisher, &g, &free, m);
+        if iterations >= 2 && previous_eta.is_some_and(|p| eta_fisher > 0.25 * p) {
+            newton = true;
+        }
+        previous_eta = Some(eta_fisher);
+        if newton
+            && eta_fisher > CONVERGED_DECREMENT
             && let Some(h) = gradient_differences(model, y, &theta, q, &fisher, &mut ev, &mut mu_t, &mut jac_t, &ones)
         {
             evaluations += 2 * m;
@@ -288,12 +324,6 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
                 fisher = h;
             }
         }
-        // Free parameters: not held on a bound by a gradient pointing out of the box.
-        let free: Vec<usize> = (0..m)
-            .filter(|&k| {
-                !((theta[k] <= lower[k] && g[k] > 0.0) || (theta[k] >= upper[k] && g[k] < 0.0))
-            })
-            .collect();
         let mf = free.len();
         let sub = |lam: f64| -> Vec<f64> {
             let mut a = vec![0.0; mf * mf];
@@ -307,12 +337,8 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
             a
         };
         let rhs: Vec<f64> = free.iter().map(|&k| -g[k]).collect();
-        // Newton decrement (λ = 0); a tiny ridge where F is singular.
-        let decrement = solve_spd(&sub(0.0), &rhs, mf)
-            .or_else(|| solve_spd(&sub(1e-12), &rhs, mf))
-            .map_or(f64::INFINITY, |d| {
-                d.iter().zip(&rhs).map(|(d, r)| d * r).sum::<f64>()
-            });
+        let decrement = decrement_of(&fisher, &g, &free, m);
+        curvature.clone_from(&fisher);
         if mf == 0 || decrement <= CONVERGED_DECREMENT {
             out.converged = true;
             break;
@@ -381,6 +407,13 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
         let top = mu.iter().fold(0.0f64, |m, v| m.max(*v));
         out.non_positive = (0..n).filter(|&i| y[i] == 0.0 && mu[i] < 1e-6 * top).min_by(|&i, &j| mu[i].total_cmp(&mu[j])).map(|i| (i, mu[i]));
     }
+    out.std_errors = (0..m)
+        .map(|k| {
+            let mut e = vec![0.0; m];
+            e[k] = 1.0;
+            solve_spd(&curvature, &e, m).map_or(f64::NAN, |x| x[k].sqrt())
+        })
+        .collect();
     out.theta = theta;
     out.deviance = dev;
     out.mu = mu;
