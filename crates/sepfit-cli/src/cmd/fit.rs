@@ -331,44 +331,6 @@ fn plot_profiles(t: &sepfit::profile::ProfileTraces, model: &str, out: &std::pat
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn puromycin() -> CsvData {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/intervals/puromycin.csv");
-        read_csv(std::path::Path::new(path)).unwrap()
-    }
-
-    /// The bands handed to the picture are `predict`'s at the curve's grid, and the curve is
-    /// `predict`'s fit there.
-    #[test]
-    fn plot_bands_are_predict_at_the_grid() {
-        let data = puromycin();
-        let ds = sepfit::Dataset::new(data.names.clone(), data.columns.clone()).unwrap();
-        let r = sepfit::fit_formula("rate ~ Vm*conc/(K + conc)", &ds, &NamedOptions::with_start(&[("K", 0.05)])).unwrap();
-        let Ok(Some(c)) = curve_plot(&data, &r, 0.9) else { panic!("no curve") };
-        assert_eq!(data.names[c.x_col], "conc");
-        assert_eq!(c.grid.len(), 800);
-        let b = c.bands.unwrap();
-        let p = r.predict(&sepfit::Dataset::new(vec!["conc".into()], vec![c.grid.clone()]).unwrap(), 0.9, None).unwrap();
-        assert_eq!((b.lower, b.upper, b.pred_lower, b.pred_upper, b.level), (p.lower, p.upper, p.pred_lower, p.pred_upper, 0.9));
-        for (a, f) in c.curve.iter().zip(&p.fit) {
-            assert!((a - f).abs() <= 1e-12 * f.abs(), "curve {a} against predict's fit {f}");
-        }
-    }
-
-    /// No bands without residual degrees of freedom: two points, two parameters.
-    #[test]
-    fn no_bands_without_degrees_of_freedom() {
-        let data = CsvData { path: "two.csv".into(), names: vec!["x".into(), "y".into()], columns: vec![vec![1.0, 2.0], vec![1.0, 3.0]], bad: vec![None, None], bad_lines: vec![0, 0] };
-        let ds = sepfit::Dataset::new(data.names.clone(), data.columns.clone()).unwrap();
-        let r = sepfit::fit_formula("y ~ a + b*x", &ds, &NamedOptions::default()).unwrap();
-        let Ok(Some(c)) = curve_plot(&data, &r, 0.95) else { panic!("no curve") };
-        assert!(c.bands.unwrap_err().contains("degrees of freedom"));
-    }
-}
-
 /// `sepfit fit --global --by COLUMN`: shared nonlinear parameters, per-curve linear ones.
 fn run_global(args: &FitArgs) -> Result<(), CliError> {
     let t0 = std::time::Instant::now();
@@ -430,4 +392,42 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         Format::Text => emit(&summary.full())?,
     }
     unsuccessful(gf.outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn puromycin() -> CsvData {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/intervals/puromycin.csv");
+        read_csv(std::path::Path::new(path)).unwrap()
+    }
+
+    /// The bands handed to the picture are `predict`'s at the curve's grid, and the curve is
+    /// `predict`'s fit there.
+    #[test]
+    fn plot_bands_are_predict_at_the_grid() {
+        let data = puromycin();
+        let ds = sepfit::Dataset::new(data.names.clone(), data.columns.clone()).unwrap();
+        let r = sepfit::fit_formula("rate ~ Vm*conc/(K + conc)", &ds, &NamedOptions::with_start(&[("K", 0.05)])).unwrap();
+        let Ok(Some(c)) = curve_plot(&data, &r, 0.9) else { panic!("no curve") };
+        assert_eq!(data.names[c.x_col], "conc");
+        assert_eq!(c.grid.len(), 800);
+        let b = c.bands.unwrap();
+        let p = r.predict(&sepfit::Dataset::new(vec!["conc".into()], vec![c.grid.clone()]).unwrap(), 0.9, None).unwrap();
+        assert_eq!((b.lower, b.upper, b.pred_lower, b.pred_upper, b.level), (p.lower, p.upper, p.pred_lower, p.pred_upper, 0.9));
+        for (a, f) in c.curve.iter().zip(&p.fit) {
+            assert!((a - f).abs() <= 1e-12 * f.abs(), "curve {a} against predict's fit {f}");
+        }
+    }
+
+    /// No bands without residual degrees of freedom: two points, two parameters.
+    #[test]
+    fn no_bands_without_degrees_of_freedom() {
+        let data = CsvData { path: "two.csv".into(), names: vec!["x".into(), "y".into()], columns: vec![vec![1.0, 2.0], vec![1.0, 3.0]], bad: vec![None, None], bad_lines: vec![0, 0] };
+        let ds = sepfit::Dataset::new(data.names.clone(), data.columns.clone()).unwrap();
+        let r = sepfit::fit_formula("y ~ a + b*x", &ds, &NamedOptions::default()).unwrap();
+        let Ok(Some(c)) = curve_plot(&data, &r, 0.95) else { panic!("no curve") };
+        assert!(c.bands.unwrap_err().contains("degrees of freedom"));
+    }
 }
