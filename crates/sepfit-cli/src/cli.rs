@@ -125,9 +125,15 @@ pub struct FitArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also draw the data, the fitted curve and the residuals to this file (.png or .svg).
+    /// Also draw the data, the fitted curve and the residuals to this file (.png or .svg); with
+    /// one independent variable, the confidence and prediction bands at --level behind the curve.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// With --ci profile: draw the profile of every parameter (signed root of the profile
+    /// statistic against the held value, ±quantile and the interval ends; R's
+    /// plot(profile(fit))) to this file (.png or .svg).
+    #[arg(long)]
+    pub profile_plot: Option<PathBuf>,
     /// Global fit: curves (rows grouped by --by) share the nonlinear parameters, each has its own
     /// linear coefficients.
     #[arg(long, requires = "by")]

@@ -2,7 +2,11 @@
 //!
 //! * [`draw_landscape`]: a loss surface over two parameters on log-spaced filled contour levels
 //!   with a labelled colour key, and optimiser paths drawn across it.
-//! * [`draw_fit`]: data with the fitted curve, and the residuals in a panel underneath.
+//! * [`draw_fit`]: data with the fitted curve (and its confidence and prediction bands, when
+//!   given), and the residuals in a panel underneath.
+//! * [`draw_profiles`]: the profile statistic `τ` of each parameter in a grid of small panels,
+//!   with the quantile that defines the intervals and the interval ends (R's
+//!   `plot(profile(nls_fit))`).
 //!
 //! PNG or SVG by the output file's extension. Text uses a bundled DejaVu Sans font, so no system
 //! font libraries are needed. Long paths and fine grids are thinned to what the eye can see, so
@@ -10,6 +14,7 @@
 #![deny(missing_docs)]
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -304,6 +309,9 @@ pub struct FitPicture<'a> {
     pub fitted: &'a [f64],
     /// The fitted curve on a fine grid of x, when there is one independent variable.
     pub curve: Option<(Vec<f64>, Vec<f64>)>,
+    /// Confidence and prediction bands on the grid of `curve` (drawn behind it); ignored
+    /// without a curve.
+    pub bands: Option<Bands>,
     /// x-axis label.
     pub x_label: &'a str,
     /// Response label.
@@ -314,6 +322,28 @@ pub struct FitPicture<'a> {
     pub size: (u32, u32),
 }
 
+/// Confidence and prediction bands of a fitted curve at a level, one value per point of the
+/// curve's grid: the confidence band `f̂ ± c·se_fit` and the wider prediction band
+/// `f̂ ± c·√(se_fit² + s²σ²)` (computed by `sepfit`'s `NamedFit::predict`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bands {
+    /// Confidence level, e.g. 0.95 (for the legend).
+    pub level: f64,
+    /// Lower confidence band.
+    pub lower: Vec<f64>,
+    /// Upper confidence band.
+    pub upper: Vec<f64>,
+    /// Lower prediction band.
+    pub pred_lower: Vec<f64>,
+    /// Upper prediction band.
+    pub pred_upper: Vec<f64>,
+}
+
+/// A level as a percentage for a legend: 0.95 → `95`, 0.975 → `97.5`.
+fn percent(level: f64) -> String {
+    format!("{}", (level * 1e6).round() / 1e4)
+}
+
 /// Draws data with the fitted curve and a residual panel underneath.
 pub fn draw_fit(f: &FitPicture<'_>, out: &Path) -> Result<(), PlotError> {
     let n = f.observed.len();
@@ -322,6 +352,12 @@ pub fn draw_fit(f: &FitPicture<'_>, out: &Path) -> Result<(), PlotError> {
             "observed ({n}), fitted ({}) and x values must have the same, non-zero length",
             f.fitted.len()
         )));
+    }
+    if let (Some(b), Some((cx, _))) = (&f.bands, &f.curve) {
+        let m = cx.len();
+        if [&b.lower, &b.upper, &b.pred_lower, &b.pred_upper].iter().any(|v| v.len() != m) {
+            return Err(PlotError::Input(format!("the bands must have one value per point of the curve's grid ({m})")));
+        }
     }
     fonts();
     match kind(out)? {
@@ -347,6 +383,17 @@ fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The closed outline of a band: along `hi` over `x`, back along `lo`; `None` unless every
+/// value is finite.
+fn band_polygon(x: &[f64], lo: &[f64], hi: &[f64]) -> Option<Vec<(f64, f64)>> {
+    if x.len() < 2 || x.iter().chain(lo).chain(hi).any(|v| !v.is_finite()) {
+        return None;
+    }
+    let upper = thin(&x.iter().copied().zip(hi.iter().copied()).collect::<Vec<_>>(), 1000);
+    let lower = thin(&x.iter().copied().zip(lo.iter().copied()).collect::<Vec<_>>(), 1000);
+    Some(upper.into_iter().chain(lower.into_iter().rev()).collect())
+}
+
 fn fit_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &FitPicture<'_>) -> DrawResult<(), DB> {
     root.fill(&WHITE)?;
     let h = f.size.1;
@@ -359,7 +406,9 @@ fn fit_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &FitPicture<'_>)
     };
     let x_label = if f.x.is_some() { f.x_label.to_string() } else { format!("fitted {}", f.y_label) };
     let (xa, xb) = range(hx.iter().copied().chain(f.curve.iter().flat_map(|c| c.0.iter().copied())));
-    let (ya, yb) = range(f.observed.iter().chain(f.fitted).copied().chain(f.curve.iter().flat_map(|c| c.1.iter().copied())));
+    let bands = f.bands.as_ref().filter(|_| f.curve.is_some());
+    let band_values = bands.iter().flat_map(|b| b.pred_lower.iter().chain(&b.pred_upper).chain(&b.lower).chain(&b.upper).copied());
+    let (ya, yb) = range(f.observed.iter().chain(f.fitted).copied().chain(f.curve.iter().flat_map(|c| c.1.iter().copied())).chain(band_values));
     let mut top = ChartBuilder::on(&upper)
         .caption(f.title, ("sans-serif", 20))
         .margin(12)
@@ -373,6 +422,17 @@ fn fit_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &FitPicture<'_>)
         .label_style(("sans-serif", 13))
         .draw()?;
     let blue = RGBColor(31, 119, 180);
+    if let (Some(b), Some((cx, _))) = (bands, &f.curve) {
+        // Behind the curve: the prediction band lighter, the confidence band darker over it.
+        let pct = percent(b.level);
+        for (lo, hi, alpha, what) in [(&b.pred_lower, &b.pred_upper, 0.13, "prediction"), (&b.lower, &b.upper, 0.3, "confidence")] {
+            let Some(poly) = band_polygon(cx, lo, hi) else { continue };
+            let fill = RED.mix(alpha);
+            top.draw_series(std::iter::once(Polygon::new(poly, fill.filled())))?
+                .label(format!("{pct}% {what} band"))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], fill.filled()));
+        }
+    }
     if let Some((cx, cy)) = &f.curve {
         let pts = thin(&cx.iter().copied().zip(cy.iter().copied()).collect::<Vec<_>>(), 2000);
         top.draw_series(std::iter::once(PathElement::new(pts, RED.stroke_width(2))))?
@@ -408,5 +468,137 @@ fn fit_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, f: &FitPicture<'_>)
         .draw()?;
     bot.draw_series(std::iter::once(PathElement::new(vec![(xa, 0.0), (xb, 0.0)], BLACK.stroke_width(1))))?;
     bot.draw_series(hx.iter().zip(&resid).step_by(step).map(|(&x, &r)| Circle::new((x, r), 3, blue.filled())))?;
+    Ok(())
+}
+
+/// One parameter's profile to draw (see [`draw_profiles`]).
+#[derive(Clone, Debug)]
+pub struct ProfilePanel<'a> {
+    /// The parameter's name (the panel's title and x label).
+    pub name: &'a str,
+    /// Held values `v`, increasing.
+    pub values: &'a [f64],
+    /// The signed root of the profile statistic at each of `values`.
+    pub tau: &'a [f64],
+    /// The estimate (`τ = 0`), marked.
+    pub estimate: f64,
+    /// The interval's lower end: a vertical line where finite.
+    pub lower: f64,
+    /// The interval's upper end.
+    pub upper: f64,
+}
+
+/// Profiles of several parameters, one panel each, in a grid.
+#[derive(Clone, Debug)]
+pub struct ProfilePicture<'a> {
+    /// One panel per parameter.
+    pub panels: Vec<ProfilePanel<'a>>,
+    /// The quantile `q` of the intervals: horizontal lines at `τ = ±q`.
+    pub quantile: f64,
+    /// The confidence level (for the legend).
+    pub level: f64,
+    /// Title over all panels.
+    pub title: &'a str,
+    /// Size of one panel in pixels.
+    pub panel_size: (u32, u32),
+}
+
+/// Columns and rows of a grid of `n` panels: as square as it can be, wider than tall.
+pub fn panel_grid(n: usize) -> (usize, usize) {
+    let cols = (1..=n.max(1)).find(|c| c * c >= n).unwrap_or(1);
+    (cols, n.max(1).div_ceil(cols))
+}
+
+/// Height of the title strip over the panels.
+const TITLE_H: u32 = 40;
+
+/// Draws the profile of each parameter: `τ(v)` against the held value `v` (a line through the
+/// traced points, which are marked), horizontal dashed lines at `τ = ±q`, vertical lines at the
+/// interval ends and a cross at the estimate. The panels are laid out by [`panel_grid`].
+pub fn draw_profiles(p: &ProfilePicture<'_>, out: &Path) -> Result<(), PlotError> {
+    if p.panels.is_empty() {
+        return Err(PlotError::Input("no profiles to draw".into()));
+    }
+    if let Some(b) = p.panels.iter().find(|b| b.values.len() != b.tau.len()) {
+        return Err(PlotError::Input(format!("profile of {}: {} values but {} τ", b.name, b.values.len(), b.tau.len())));
+    }
+    let (cols, rows) = panel_grid(p.panels.len());
+    let size = (p.panel_size.0 * cols as u32, p.panel_size.1 * rows as u32 + TITLE_H);
+    fonts();
+    match kind(out)? {
+        Kind::Png => {
+            let root = BitMapBackend::new(out, size).into_drawing_area();
+            profiles_on(&root, p, (cols, rows)).map_err(|e| draw_err(out, e))?;
+            root.present().map_err(|e| draw_err(out, e))
+        }
+        Kind::Svg => {
+            let root = SVGBackend::new(out, size).into_drawing_area();
+            profiles_on(&root, p, (cols, rows)).map_err(|e| draw_err(out, e))?;
+            root.present().map_err(|e| draw_err(out, e))
+        }
+    }
+}
+
+fn profiles_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &ProfilePicture<'_>, (cols, rows): (usize, usize)) -> DrawResult<(), DB> {
+    root.fill(&WHITE)?;
+    let (head, body) = root.split_vertically(TITLE_H);
+    head.titled(p.title, ("sans-serif", 20))?;
+    let areas = body.split_evenly((rows, cols));
+    let q = p.quantile;
+    let blue = RGBColor(31, 119, 180);
+    let grey = RGBColor(110, 110, 110);
+    let pct = percent(p.level);
+    for (k, (panel, area)) in p.panels.iter().zip(&areas).enumerate() {
+        let finite: Vec<(f64, f64)> = panel.values.iter().copied().zip(panel.tau.iter().copied()).filter(|(v, t)| v.is_finite() && t.is_finite()).collect();
+        let ends = [panel.lower, panel.upper, panel.estimate].into_iter().filter(|v| v.is_finite());
+        let (xa, xb) = range(finite.iter().map(|p| p.0).chain(ends));
+        let (ya, yb) = range(finite.iter().map(|p| p.1).chain([-q, q]));
+        let mut chart = ChartBuilder::on(area)
+            .caption(panel.name, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(xa..xb, ya..yb)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .x_desc(panel.name)
+            .y_desc("τ")
+            .x_labels(5)
+            .axis_desc_style(("sans-serif", 15))
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        let first = k == 0;
+        for (j, level) in [q, -q].into_iter().enumerate() {
+            let s = chart.draw_series(std::iter::once(DashedPathElement::new(vec![(xa, level), (xb, level)], 6, 4, grey.stroke_width(1))))?;
+            if first && j == 0 {
+                s.label(format!("τ = ±{q:.4}")).legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 20, y)], 6, 4, grey.stroke_width(1)));
+            }
+        }
+        let mut labelled = false;
+        for end in [panel.lower, panel.upper].into_iter().filter(|v| v.is_finite()) {
+            let s = chart.draw_series(std::iter::once(PathElement::new(vec![(end, ya), (end, yb)], RED.stroke_width(1))))?;
+            if first && !labelled {
+                s.label(format!("{pct}% interval")).legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(1)));
+                labelled = true;
+            }
+        }
+        chart.draw_series(std::iter::once(PathElement::new(finite.clone(), blue.stroke_width(2))))?;
+        if finite.len() <= 200 {
+            chart.draw_series(finite.iter().map(|&pt| Circle::new(pt, 2, blue.filled())))?;
+        }
+        if panel.estimate.is_finite() {
+            chart.draw_series(std::iter::once(Cross::new((panel.estimate, 0.0), 5, BLACK.stroke_width(2))))?;
+        }
+        if first {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .position(SeriesLabelPosition::UpperLeft)
+                .draw()?;
+        }
+    }
     Ok(())
 }

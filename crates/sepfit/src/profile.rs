@@ -73,6 +73,94 @@ pub fn profile_intervals(fit: &NamedFit, data: &Dataset, opts: &NamedOptions, le
     Ok(Intervals { method: IntervalMethod::Profile, level, distribution, quantile: q, params, refits: prof.refits })
 }
 
+/// The profile of one parameter traced on a grid: `τ(v)` (signed, see the [module docs](self))
+/// at held values `v` from the interval's lower end (and a bit beyond) to its upper end (and a
+/// bit beyond), with the estimate (`τ = 0`) and the interval ends themselves among the points.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ProfileTrace {
+    /// The parameter.
+    pub name: String,
+    /// Its estimate `θ̂ᵢ`.
+    pub estimate: f64,
+    /// The lower end of its profile interval (`−∞` or NaN where there is none, see
+    /// [`ParamInterval`]).
+    pub lower: f64,
+    /// The upper end.
+    pub upper: f64,
+    /// Held values `v`, increasing.
+    pub values: Vec<f64>,
+    /// `τ(v) = sign(v − θ̂ᵢ) √((S(v) − Ŝ)/s²)` at each of `values`.
+    pub tau: Vec<f64>,
+}
+
+/// Profile traces of every fitted parameter ([`profile_traces`]) with the intervals they were
+/// traced about.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ProfileTraces {
+    /// The profile intervals ([`profile_intervals`]); their `quantile` is the `q` with
+    /// `|τ| = q` at the ends.
+    pub intervals: Intervals,
+    /// One trace per fitted parameter, in the order of `intervals.params`.
+    pub traces: Vec<ProfileTrace>,
+    /// Re-fits made for the traces (beyond the intervals' own).
+    pub refits: usize,
+}
+
+/// How far beyond an interval end the trace goes, as a fraction of the distance from the
+/// estimate to that end.
+const TRACE_BEYOND: f64 = 0.15;
+
+/// The profile statistic of every fitted parameter traced on a grid, for R's
+/// `plot(profile(nls_fit))`: the [profile intervals](profile_intervals) at `level`, then for
+/// each parameter `θᵢ` and each side the re-fits with `θᵢ` held at `points_per_side` evenly
+/// spaced values `θ̂ᵢ ± h·k/points_per_side` (`k = 1…points_per_side`), out to
+/// `h = 1.15·|end − θ̂ᵢ|` (not past a bound of `θᵢ`; where the side has no finite end, out to
+/// `2·q·SE(θᵢ)`), plus the end itself, each re-fit started from the previous solution on the way
+/// out (the same re-fit the intervals use). The estimate is a point with `τ = 0`. A point whose
+/// re-fit fails is left out. Errors as [`profile_intervals`]; `points_per_side` is at least 1.
+///
+/// ```
+/// use sepfit::{Dataset, NamedOptions, fit_formula, profile::profile_traces};
+/// let t: Vec<f64> = (0..30).map(|i| i as f64 * 0.2).collect();
+/// let y: Vec<f64> = t.iter().map(|t| 2.0 * (-0.7 * t).exp() + 0.1 + 1e-2 * (7.0 * t).sin()).collect();
+/// let data = Dataset::new(vec!["t".into(), "y".into()], vec![t, y]).unwrap();
+/// let opts = NamedOptions::with_start(&[("k", 1.0)]);
+/// let r = fit_formula("y ~ a*exp(-k*t) + c", &data, &opts).unwrap();
+/// let p = profile_traces(&r, &data, &opts, 0.95, 10).unwrap();
+/// let k = p.traces.iter().find(|t| t.name == "k").unwrap();
+/// let q = p.intervals.quantile;
+/// let at_upper = k.values.iter().position(|&v| v == k.upper).unwrap();
+/// assert!((k.tau[at_upper] - q).abs() < 1e-6 * q);
+/// ```
+pub fn profile_traces(
+    fit: &NamedFit,
+    data: &Dataset,
+    opts: &NamedOptions,
+    level: f64,
+    points_per_side: usize,
+) -> Result<ProfileTraces, IntervalError> {
+    let intervals = profile_intervals(fit, data, opts, level)?;
+    let s2 = if fit.absolute_sigma { 1.0 } else { fit.fit.rss / fit.fit.dof as f64 };
+    let mut prof = Profiler { fit, data, opts, s2, q: intervals.quantile, refits: 0 };
+    let n = points_per_side.max(1);
+    let mut traces = Vec::new();
+    for ci in &intervals.params {
+        let Some(p) = fit.param(&ci.name) else { continue };
+        let (lo_bound, hi_bound) = p.bounds.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let mut points = vec![(ci.estimate, 0.0)];
+        for (sgn, end, bound) in [(-1.0, ci.lower, lo_bound), (1.0, ci.upper, hi_bound)] {
+            points.extend(prof.trace_side(&ci.name, ci.estimate, p.std_error, sgn, end, bound, n)?);
+        }
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (values, tau) = points.into_iter().unzip();
+        traces.push(ProfileTrace { name: ci.name.clone(), estimate: ci.estimate, lower: ci.lower, upper: ci.upper, values, tau });
+    }
+    let refits = prof.refits;
+    Ok(ProfileTraces { intervals, traces, refits })
+}
+
 struct Profiler<'a> {
     fit: &'a NamedFit,
     data: &'a Dataset,
@@ -109,6 +197,38 @@ impl Profiler<'_> {
             }
         }
         Ok(Some((d.max(0.0) / self.s2).sqrt()))
+    }
+
+    /// The signed profile of `name` (estimate `est`, standard error `se`) on side `sgn` at `n`
+    /// evenly spaced held values out to a bit beyond the interval end `end` (not beyond
+    /// `bound`), and at `end` itself when it is finite: `(v, τ(v))`, re-fits that fail left out.
+    #[allow(clippy::too_many_arguments)]
+    fn trace_side(&mut self, name: &str, est: f64, se: f64, sgn: f64, end: f64, bound: f64, n: usize) -> Result<Vec<(f64, f64)>, IntervalError> {
+        let room = (bound - est).abs();
+        let scale = if se.is_finite() && se > 0.0 { se } else { est.abs().max(1.0) * 1e-3 };
+        let reach = if end.is_finite() { (end - est).abs() * (1.0 + TRACE_BEYOND) } else { 2.0 * self.q * scale };
+        let reach = reach.min(room);
+        if reach.is_nan() || reach <= 0.0 {
+            return Ok(Vec::new());
+        }
+        let mut hs: Vec<f64> = (1..=n).map(|k| reach * k as f64 / n as f64).collect();
+        // The end itself, exactly (not est + h, which may round).
+        let end_h = if end.is_finite() { Some((end - est).abs()) } else { None };
+        if let Some(h) = end_h {
+            hs.push(h);
+        }
+        hs.sort_by(f64::total_cmp);
+        hs.dedup();
+        let mut warm: Vec<(String, f64)> =
+            self.fit.nonlinear_names().iter().filter(|n| **n != name).map(|n| (n.to_string(), self.fit.param(n).map_or(1.0, |p| p.value))).collect();
+        let mut out = Vec::with_capacity(hs.len());
+        for h in hs {
+            let v = if Some(h) == end_h { end } else if h >= room { bound } else { est + sgn * h };
+            if let Some(t) = self.tau(name, v, &mut warm)? {
+                out.push((v, sgn * t));
+            }
+        }
+        Ok(out)
     }
 
     /// One end of the interval of `name` (estimate `est`, standard error `se`) on side `sgn`

@@ -19,7 +19,17 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         .into());
     }
     if let Some(out) = &args.plot {
-        check_plot_path(out)?;
+        check_plot_path(out, "--plot")?;
+    }
+    if let Some(out) = &args.profile_plot {
+        if args.ci != Some(CiMethod::Profile) {
+            return Err(anyhow!(
+                "--profile-plot {} draws the profiles traced for the profile intervals: add --ci profile (or drop --profile-plot)",
+                out.display()
+            )
+            .into());
+        }
+        check_plot_path(out, "--profile-plot")?;
     }
     let method = match args.method {
         Method::Varpro => sepfit::Method::VarPro,
@@ -43,9 +53,25 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
         ..crate::args::named_options(&args.param_opts, args.max_iter)?
     };
     let (data, dataset, r, _first) = crate::fitting::prepare_and_fit_with(&args.data, &args.model, &opts, args.repeat)?;
+    let (mut traces, mut profile_error) = (None, None);
     let intervals = match args.ci {
         None => None,
         Some(CiMethod::Wald) => Some(r.wald_intervals(args.level).map_err(|e| anyhow!(e))?),
+        // With --profile-plot the intervals come with the traces (the same intervals).
+        Some(CiMethod::Profile) if args.profile_plot.is_some() => {
+            match sepfit::profile::profile_traces(&r, &dataset, &opts, args.level, PROFILE_POINTS_PER_SIDE) {
+                Ok(t) => {
+                    let ci = t.intervals.clone();
+                    traces = Some(t);
+                    Some(ci)
+                }
+                Err(e) => {
+                    eprintln!("warning: no profile intervals: {e}");
+                    profile_error = Some(e);
+                    None
+                }
+            }
+        }
         Some(CiMethod::Profile) => match sepfit::profile::profile_intervals(&r, &dataset, &opts, args.level) {
             Ok(ci) => Some(ci),
             // The report still comes: the fit is printed, the intervals said to be missing.
@@ -71,23 +97,36 @@ pub fn run(args: &FitArgs) -> Result<(), CliError> {
     }
     // The picture after the report: a failure to draw it does not lose the fit.
     if let Some(out) = &args.plot {
-        plot_fit(&data, &r, &args.model, out)?;
+        plot_fit(&data, &r, &args.model, args.level, out)?;
+    }
+    if let Some(out) = &args.profile_plot {
+        match &traces {
+            Some(t) => plot_profiles(t, &args.model, out)?,
+            None => {
+                let why = profile_error.map_or_else(|| "the profile could not be traced".to_string(), |e| e.to_string());
+                return Err(anyhow!("--profile-plot {}: nothing drawn: {why}", out.display()).into());
+            }
+        }
     }
     unsuccessful(r.fit.outcome)
 }
 
-/// Checks a `--plot` path before the fit: a known image extension and a folder that exists.
-fn check_plot_path(out: &std::path::Path) -> Result<(), CliError> {
+/// Held values traced on each side of an estimate for `--profile-plot` (besides the interval end).
+const PROFILE_POINTS_PER_SIDE: usize = 10;
+
+/// Checks a picture path (`flag` is `--plot` or `--profile-plot`) before the fit: a known image
+/// extension and a folder that exists.
+fn check_plot_path(out: &std::path::Path, flag: &str) -> Result<(), CliError> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(ext.as_deref(), Some("png" | "svg")) {
-        return Err(anyhow!("--plot {}: cannot tell the image format; use a file name ending in .png or .svg", out.display()).into());
+        return Err(anyhow!("{flag} {}: cannot tell the image format; use a file name ending in .png or .svg", out.display()).into());
     }
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     if !dir.is_dir() {
-        return Err(anyhow!("--plot {}: the folder {} does not exist", out.display(), dir.display()).into());
+        return Err(anyhow!("{flag} {}: the folder {} does not exist", out.display(), dir.display()).into());
     }
     if out.is_dir() {
-        return Err(anyhow!("--plot {}: is a folder; give a file name ending in .png or .svg", out.display()).into());
+        return Err(anyhow!("{flag} {}: is a folder; give a file name ending in .png or .svg", out.display()).into());
     }
     Ok(())
 }
@@ -189,35 +228,78 @@ fn unsuccessful(outcome: Outcome) -> Result<(), CliError> {
     }
 }
 
-/// Data, fitted curve and residuals. With one independent column on the right-hand side the
-/// curve is evaluated on a fine grid of it; otherwise observed against fitted.
-fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) -> Result<(), CliError> {
+/// What `--plot` draws besides the data: with one independent column `x` (its index among the
+/// data's columns), the fitted curve on an even grid of 800 points over the range of `x`, and
+/// the bands there (`Err` says why there are none).
+struct CurvePlot {
+    x_col: usize,
+    grid: Vec<f64>,
+    curve: Vec<f64>,
+    bands: Result<sepfit_plot::Bands, String>,
+}
+
+/// The independent column of `r`'s right-hand side if there is exactly one (an index into the
+/// formula's columns, which are the data's).
+fn single_x(r: &NamedFit) -> Option<usize> {
     let m = &r.formula;
-    let rhs_cols: Vec<usize> = {
-        let pool = m.pool();
-        let syms = pool.free_symbols(m.rhs());
-        m.used_columns()
-            .into_iter()
-            .filter(|&c| pool.find_symbol(&m.columns()[c]).is_some_and(|s| syms.contains(&s)))
-            .collect()
-    };
+    let pool = m.pool();
+    let syms = pool.free_symbols(m.rhs());
+    let rhs: Vec<usize> =
+        m.used_columns().into_iter().filter(|&c| pool.find_symbol(&m.columns()[c]).is_some_and(|s| syms.contains(&s))).collect();
+    if rhs.len() == 1 { Some(rhs[0]) } else { None }
+}
+
+/// The curve of `--plot` on its grid and its confidence and prediction bands at `level`, from
+/// [`NamedFit::predict`] (the function behind `--predict`) at the grid: `lower, upper` and
+/// `pred_lower, pred_upper` with a new observation's σ = 1 on the fit's scale. The other used
+/// columns (the response, weights) are 0 on the grid; they do not enter the curve.
+fn curve_plot(data: &CsvData, r: &NamedFit, level: f64) -> Result<Option<CurvePlot>, CliError> {
+    let Some(xc) = single_x(r) else { return Ok(None) };
+    let m = &r.formula;
     let columns: Vec<&[f64]> = data.columns.iter().map(|c| c.as_slice()).collect();
     let fm = sepfit::FormulaModel::new(m.clone(), &columns).map_err(|e| anyhow!(e))?;
-    let x_name;
-    let (x, curve) = if rhs_cols.len() == 1 {
-        let xc = rhs_cols[0];
-        x_name = m.columns()[xc].clone();
-        let xv = &data.columns[xc];
-        let (lo, hi) = xv.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let grid: Vec<f64> = (0..800).map(|i| lo + (hi - lo) * i as f64 / 799.0).collect();
-        let used = m.used_columns();
-        let cols: Vec<Vec<f64>> = used.iter().map(|&u| if u == xc { grid.clone() } else { vec![0.0; grid.len()] }).collect();
-        let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-        let cy = fm.predict(&r.fit.linear, &r.fit.nonlinear, &refs).map_err(|e| anyhow!(e))?;
-        (Some(xv.as_slice()), Some((grid, cy)))
-    } else {
-        x_name = String::new();
-        (None, None)
+    let xv = &data.columns[xc];
+    let (lo, hi) = xv.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let grid: Vec<f64> = (0..800).map(|i| lo + (hi - lo) * i as f64 / 799.0).collect();
+    let used = m.used_columns();
+    let cols: Vec<Vec<f64>> = used.iter().map(|&u| if u == xc { grid.clone() } else { vec![0.0; grid.len()] }).collect();
+    let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+    let curve = fm.predict(&r.fit.linear, &r.fit.nonlinear, &refs).map_err(|e| anyhow!(e))?;
+    let bands = grid_bands(r, &used.iter().map(|&u| m.columns()[u].clone()).collect::<Vec<_>>(), cols, level);
+    Ok(Some(CurvePlot { x_col: xc, grid, curve, bands }))
+}
+
+/// The bands of `r` at the points `cols` (columns `names`), or why there are none.
+fn grid_bands(r: &NamedFit, names: &[String], cols: Vec<Vec<f64>>, level: f64) -> Result<sepfit_plot::Bands, String> {
+    if !r.absolute_sigma && r.fit.dof == 0 {
+        return Err("the fit has no residual degrees of freedom".into());
+    }
+    let points = sepfit::Dataset::new(names.to_vec(), cols).map_err(|e| e.to_string())?;
+    let p = r.predict(&points, level, None).map_err(|e| e.to_string())?;
+    if [&p.lower, &p.upper, &p.pred_lower, &p.pred_upper].iter().any(|v| v.iter().any(|x| !x.is_finite())) {
+        return Err("the bands are not finite on the whole grid".into());
+    }
+    Ok(sepfit_plot::Bands { level, lower: p.lower, upper: p.upper, pred_lower: p.pred_lower, pred_upper: p.pred_upper })
+}
+
+/// Data, fitted curve and residuals. With one independent column on the right-hand side the
+/// curve is evaluated on a fine grid of it, with its bands at `level` behind it; otherwise
+/// observed against fitted.
+fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, level: f64, out: &std::path::Path) -> Result<(), CliError> {
+    let m = &r.formula;
+    let cp = curve_plot(data, r, level)?;
+    let (x_name, x, curve, bands) = match cp {
+        Some(c) => {
+            let bands = match c.bands {
+                Ok(b) => Some(b),
+                Err(why) => {
+                    eprintln!("note: --plot {} shows no confidence or prediction band: {why}", out.display());
+                    None
+                }
+            };
+            (m.columns()[c.x_col].clone(), Some(data.columns[c.x_col].as_slice()), Some((c.grid, c.curve)), bands)
+        }
+        None => (String::new(), None, None, None),
     };
     let y_label = m.print(m.lhs());
     let title = format!("sepfit: {model}");
@@ -226,6 +308,7 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
         observed: &r.response,
         fitted: &r.fit.fitted,
         curve,
+        bands,
         x_label: &x_name,
         y_label: &y_label,
         title: &title,
@@ -235,12 +318,26 @@ fn plot_fit(data: &CsvData, r: &NamedFit, model: &str, out: &std::path::Path) ->
     Ok(())
 }
 
+/// `--profile-plot`: one panel per parameter with its traced profile.
+fn plot_profiles(t: &sepfit::profile::ProfileTraces, model: &str, out: &std::path::Path) -> Result<(), CliError> {
+    let panels = t
+        .traces
+        .iter()
+        .map(|p| sepfit_plot::ProfilePanel { name: &p.name, values: &p.values, tau: &p.tau, estimate: p.estimate, lower: p.lower, upper: p.upper })
+        .collect();
+    let title = format!("profiles: {model}");
+    let pic = sepfit_plot::ProfilePicture { panels, quantile: t.intervals.quantile, level: t.intervals.level, title: &title, panel_size: (420, 340) };
+    sepfit_plot::draw_profiles(&pic, out).map_err(|e| anyhow!(e).context(format!("--profile-plot {}", out.display())))?;
+    Ok(())
+}
+
 /// `sepfit fit --global --by COLUMN`: shared nonlinear parameters, per-curve linear ones.
 fn run_global(args: &FitArgs) -> Result<(), CliError> {
     let t0 = std::time::Instant::now();
     let by = args.by.as_deref().unwrap_or_default();
     for (flag, given) in [
         ("--plot", args.plot.is_some()),
+        ("--profile-plot", args.profile_plot.is_some()),
         ("--method", args.method != Method::Varpro),
         ("--nonlinear", !args.nonlinear.is_empty()),
         ("--ci", args.ci.is_some()),
@@ -295,4 +392,42 @@ fn run_global(args: &FitArgs) -> Result<(), CliError> {
         Format::Text => emit(&summary.full())?,
     }
     unsuccessful(gf.outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn puromycin() -> CsvData {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference/intervals/puromycin.csv");
+        read_csv(std::path::Path::new(path)).unwrap()
+    }
+
+    /// The bands handed to the picture are `predict`'s at the curve's grid, and the curve is
+    /// `predict`'s fit there.
+    #[test]
+    fn plot_bands_are_predict_at_the_grid() {
+        let data = puromycin();
+        let ds = sepfit::Dataset::new(data.names.clone(), data.columns.clone()).unwrap();
+        let r = sepfit::fit_formula("rate ~ Vm*conc/(K + conc)", &ds, &NamedOptions::with_start(&[("K", 0.05)])).unwrap();
+        let Ok(Some(c)) = curve_plot(&data, &r, 0.9) else { panic!("no curve") };
+        assert_eq!(data.names[c.x_col], "conc");
+        assert_eq!(c.grid.len(), 800);
+        let b = c.bands.unwrap();
+        let p = r.predict(&sepfit::Dataset::new(vec!["conc".into()], vec![c.grid.clone()]).unwrap(), 0.9, None).unwrap();
+        assert_eq!((b.lower, b.upper, b.pred_lower, b.pred_upper, b.level), (p.lower, p.upper, p.pred_lower, p.pred_upper, 0.9));
+        for (a, f) in c.curve.iter().zip(&p.fit) {
+            assert!((a - f).abs() <= 1e-12 * f.abs(), "curve {a} against predict's fit {f}");
+        }
+    }
+
+    /// No bands without residual degrees of freedom: two points, two parameters.
+    #[test]
+    fn no_bands_without_degrees_of_freedom() {
+        let data = CsvData { path: "two.csv".into(), names: vec!["x".into(), "y".into()], columns: vec![vec![1.0, 2.0], vec![1.0, 3.0]], bad: vec![None, None], bad_lines: vec![0, 0] };
+        let ds = sepfit::Dataset::new(data.names.clone(), data.columns.clone()).unwrap();
+        let r = sepfit::fit_formula("y ~ a + b*x", &ds, &NamedOptions::default()).unwrap();
+        let Ok(Some(c)) = curve_plot(&data, &r, 0.95) else { panic!("no curve") };
+        assert!(c.bands.unwrap_err().contains("degrees of freedom"));
+    }
 }
