@@ -61,7 +61,8 @@ fn erratic(f: &LossFormula, node: MId, v: &Values) -> bool {
         let Ok(r) = f.eval(&[node], &w) else { return true };
         seen.push(r[0].clone());
     }
-    seen.windows(2).any(|p| p[0].data.iter().zip(&p[1].data).any(|(a, b)| !((a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0))))
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0) || (a.is_nan() && b.is_nan());
+    seen.windows(2).any(|p| p[0].data.iter().zip(&p[1].data).any(|(a, b)| !same(*a, *b)))
 }
 
 /// One random case: `Ok(true)` when something was compared.
