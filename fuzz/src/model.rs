@@ -313,6 +313,19 @@ impl Point {
     }
 }
 
+/// Whether the value of `e` jumps (by more than 1e-6 relative) when every input moves by
+/// 1e-12 relative: rounding noise amplified, where two forms of one function may differ.
+fn erratic(pool: &Pool, e: ExprId, pt: &Point) -> bool {
+    let v0 = pool.eval(e, &|s: SymId| pt.get(s));
+    let mut r = Rng::new(0x5eed);
+    (0..4).any(|_| {
+        let moved: Vec<f64> = pt.vals.iter().map(|v| v * (1.0 + 1e-12 * (r.range(0.0, 2.0) - 1.0))).collect();
+        let v = pool.eval(e, &|s: SymId| pt.syms.iter().position(|&t| t == s).map_or(0.0, |i| moved[i]));
+        let same = (v - v0).abs() <= 1e-6 * v0.abs().max(v.abs()).max(1.0);
+        !same
+    })
+}
+
 /// f = Σ a_j φ_j + φ_0 at a moderate point.
 fn structure_adds_up(m: &ModelFormula, text: &str, rng: &mut Rng) {
     let pool = m.pool();
@@ -461,6 +474,13 @@ fn printing_round_trips(m: &ModelFormula, text: &str, cols: &[&str], rng: &mut R
             || (v1 - v2).abs() <= 1e-9 * scale
             || scale > 1e100
             || overflows(pool, e, &env) != overflows(p2, m2.rhs(), &env2);
+        // Not a bug: the original is ill-conditioned at this point (its value is rounding noise
+        // amplified: two equal terms computed by different roundings cancel, and the difference
+        // is multiplied by a huge factor; the printed form may round them alike and give 0).
+        // Then its value jumps under perturbations of the inputs at the rounding level.
+        if !ok && erratic(pool, e, &pt) {
+            continue;
+        }
         assert!(ok, "{text:?}: `{printed}` reparsed gives {v2:e}, the original expression {v1:e} at {:?}", pt.vals);
         let l2 = p2.eval(m2.lhs(), &env2);
         let l1 = pool.eval(m.lhs(), &env);
