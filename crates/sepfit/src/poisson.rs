@@ -114,19 +114,25 @@ fn eval_at<M: SeparableModel + ?Sized>(
 /// The Newton decrement `g_fᵀ H_ff⁻¹ g_f` on the free parameters `free` of the `m × m`
 /// curvature `h` (a tiny ridge where `h` is singular; infinite where even that fails).
 fn decrement_of(h: &[f64], g: &[f64], free: &[usize], m: usize) -> f64 {
-    let mf = free.len();
-    let sub = |ridge: f64| -> Vec<f64> {
-        let mut a = vec![0.0; mf * mf];
-        for (r, &i) in free.iter().enumerate() {
-            for (c, &k) in free.iter().enumerate() {
-                a[r * mf + c] = h[i * m + k];
-            }
-            a[r * mf + r] += ridge * h[i * m + i].max(f64::MIN_POSITIVE);
-        }
-        a
-    };
     let rhs: Vec<f64> = free.iter().map(|&k| -g[k]).collect();
-    solve_spd(&sub(0.0), &rhs, mf).or_else(|| solve_spd(&sub(1e-12), &rhs, mf)).map_or(f64::INFINITY, |d| d.iter().zip(&rhs).map(|(d, r)| d * r).sum())
+    let mf = free.len();
+    solve_spd(&damped(h, free, m, 0.0), &rhs, mf)
+        .or_else(|| solve_spd(&damped(h, free, m, 1e-12), &rhs, mf))
+        .map_or(f64::INFINITY, |d| d.iter().zip(&rhs).map(|(d, r)| d * r).sum())
+}
+
+/// The rows and columns `free` of the `m × m` curvature `h`, with `λ·diag` added (Marquardt's
+/// scaling; a zero diagonal counts as the smallest positive number).
+fn damped(h: &[f64], free: &[usize], m: usize, lambda: f64) -> Vec<f64> {
+    let mf = free.len();
+    let mut a = vec![0.0; mf * mf];
+    for (r, &i) in free.iter().enumerate() {
+        for (c, &k) in free.iter().enumerate() {
+            a[r * mf + c] = h[i * m + k];
+        }
+        a[r * mf + r] += lambda * h[i * m + i].max(f64::MIN_POSITIVE);
+    }
+    a
 }
 
 /// `g = Jᵀ(1 − y/μ)`, the gradient of `D/2`.
@@ -275,16 +281,7 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
     let (mut newton, mut previous_eta) = (false, None::<f64>);
     loop {
         // Gradient of D/2 and the Fisher information.
-        let resid: Vec<f64> = y.iter().zip(&mu).map(|(y, m)| 1.0 - y / m).collect();
-        let g: Vec<f64> = (0..m)
-            .map(|k| {
-                jac.col_as_slice(k)
-                    .iter()
-                    .zip(&resid)
-                    .map(|(j, r)| j * r)
-                    .sum()
-            })
-            .collect();
+        let g = gradient(&jac, y, &mu);
         let mut fisher = vec![0.0; m * m];
         for i in 0..m {
             for k in 0..=i {
@@ -315,6 +312,7 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
             newton = true;
         }
         previous_eta = Some(eta_fisher);
+        let mut newton_step = false;
         if newton
             && eta_fisher > CONVERGED_DECREMENT
             && let Some(h) = gradient_differences(model, y, &theta, q, &fisher, &mut ev, &mut mu_t, &mut jac_t, &ones)
@@ -322,22 +320,13 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
             evaluations += 2 * m;
             if solve_spd(&h, &vec![1.0; m], m).is_some() {
                 fisher = h;
+                newton_step = true;
             }
         }
         let mf = free.len();
-        let sub = |lam: f64| -> Vec<f64> {
-            let mut a = vec![0.0; mf * mf];
-            for (r, &i) in free.iter().enumerate() {
-                for (c, &k) in free.iter().enumerate() {
-                    a[r * mf + c] = fisher[i * m + k];
-                }
-                let d = fisher[i * m + i].max(f64::MIN_POSITIVE);
-                a[r * mf + r] += lam * d;
-            }
-            a
-        };
         let rhs: Vec<f64> = free.iter().map(|&k| -g[k]).collect();
-        let decrement = decrement_of(&fisher, &g, &free, m);
+        // The decrement of the curvature the steps use (Fisher's unless replaced above).
+        let decrement = if newton_step { decrement_of(&fisher, &g, &free, m) } else { eta_fisher };
         curvature.clone_from(&fisher);
         if mf == 0 || decrement <= CONVERGED_DECREMENT {
             out.converged = true;
@@ -350,7 +339,7 @@ pub(crate) fn fisher_scoring<M: SeparableModel + ?Sized>(
         let mut accepted = false;
         let mut last_bad: Option<(usize, f64)> = None;
         for _ in 0..60 {
-            let Some(delta) = solve_spd(&sub(lambda), &rhs, mf) else {
+            let Some(delta) = solve_spd(&damped(&fisher, &free, m, lambda), &rhs, mf) else {
                 lambda = (lambda * 10.0).max(1e-12);
                 continue;
             };
