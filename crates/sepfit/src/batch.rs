@@ -309,10 +309,7 @@ impl BatchFitter {
         ws: &mut FitWorkspace,
     ) -> Option<crate::Fit> {
         let best = {
-            let mut prob = crate::VarProProblem::compact(model, y, opts.sigma.as_deref(), crate::JacobianKind::GolubPereyra).ok()?;
-            if let (Some(lo), Some(hi)) = (&opts.linear_lower, &opts.linear_upper) {
-                prob.set_linear_bounds(lo, hi).ok()?;
-            }
+            let mut prob = crate::VarProProblem::compact_for(model, y, opts).ok()?;
             let mut best: Option<(f64, &Vec<f64>)> = None;
             for b in pool {
                 if prob.project(b).is_ok() {

@@ -43,10 +43,7 @@ pub const MAX_IRLS_ITERATIONS: usize = 200;
 /// The linear parameters at the nonlinear `b` by the (bounded) weighted projection of
 /// `options` (`None` where it cannot be computed).
 fn projected_linear<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOptions, b: &[f64]) -> Option<Vec<f64>> {
-    let mut prob = crate::VarProProblem::compact(model, y, options.sigma.as_deref(), crate::JacobianKind::GolubPereyra).ok()?;
-    if let (Some(lo), Some(hi)) = (&options.linear_lower, &options.linear_upper) {
-        prob.set_linear_bounds(lo, hi).ok()?;
-    }
+    let mut prob = crate::VarProProblem::compact_for(model, y, options).ok()?;
     prob.project(b).ok()?;
     let a = prob.linear_params().to_vec();
     a.iter().all(|v| v.is_finite()).then_some(a)

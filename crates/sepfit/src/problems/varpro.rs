@@ -336,6 +336,17 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         Self::with_buffers(model, y, sigma, kind, true, None)
     }
 
+    /// The compact problem with the exact Jacobian and the weights and linear bounds of
+    /// `options`: the reduced loss at trial `b` as a fit with those options sees it (a search's
+    /// samples, a batch's learned starts, the projection of a Poisson fit's start).
+    pub fn compact_for(model: &'m mut M, y: &[f64], options: &crate::fit::FitOptions) -> Result<Self, FitError> {
+        let mut prob = Self::compact(model, y, options.sigma.as_deref(), JacobianKind::GolubPereyra)?;
+        if let (Some(lo), Some(hi)) = (&options.linear_lower, &options.linear_upper) {
+            prob.set_linear_bounds(lo, hi)?;
+        }
+        Ok(prob)
+    }
+
     /// Bounds `lower ≤ a ≤ upper` on the linear parameters (`±∞` for none; length `p`): every
     /// later projection solves the bounded inner problem (see the module docs). Fails if a
     /// length is wrong, a bound is NaN or `lower > upper`.

@@ -32,7 +32,7 @@ pub mod symmetry;
 use crate::error::FitError;
 use crate::fit::{Fit, FitOptions, Outcome, fit};
 use crate::model::SeparableModel;
-use crate::problems::varpro::{JacobianKind, VarProProblem};
+use crate::problems::varpro::VarProProblem;
 use sepfit_expr::ModelFormula;
 use std::time::Instant;
 
@@ -493,10 +493,7 @@ pub fn search<M: SeparableModel + ?Sized>(
     let points = sample_points(ranges, blocks, n, search.seed);
     let mut scored: Vec<(f64, usize)> = Vec::with_capacity(n);
     {
-        let mut prob = VarProProblem::compact(model, y, options.sigma.as_deref(), JacobianKind::GolubPereyra)?;
-        if let (Some(lo), Some(hi)) = (&options.linear_lower, &options.linear_upper) {
-            prob.set_linear_bounds(lo, hi)?;
-        }
+        let mut prob = VarProProblem::compact_for(model, y, options)?;
         for (i, (_, b)) in points.iter().enumerate() {
             if !inside(b) {
                 continue;
