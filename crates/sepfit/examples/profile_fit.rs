@@ -39,6 +39,16 @@ fn main() {
             }
             return;
         }
+        Some("log") => {
+            let mut model = FormulaModel::new(resolved.formula.clone(), &[&t, &y]).expect("compiles");
+            let yy = model.response().to_vec();
+            let f = fit(&mut model, &yy, &resolved.options).expect("fits");
+            println!("iterations {}, polish {}, evaluations {}, jacobians {}, termination {:?}", f.iterations, f.polish_steps, f.residual_evaluations, f.jacobian_evaluations, f.termination);
+            for r in &f.log {
+                println!("{:3} cost {:.17e} change {:9.2e} |g| {:9.2e} step {:9.2e} ratio {:6.3} lambda {:9.2e} evals {}", r.iter, r.cost, r.cost_change, r.gradient_norm, r.step_norm, r.ratio, r.lambda, r.evaluations);
+            }
+            return;
+        }
         Some("named") => {
             for _ in 0..repeats {
                 std::hint::black_box(fit_resolved(&resolved, &data, &opts).expect("fits"));

@@ -287,7 +287,11 @@ impl BatchFitter {
         })?;
         let mut f = found.fit;
         let reference: Vec<f64> = (0..r.start.len()).map(|k| if r.given[k] { r.start[k] } else { found.report.start[k] }).collect();
-        let groups = search::exchangeable_blocks_at(&r.formula, columns, &f.nonlinear);
+        let groups = if search::same_order(&f.nonlinear, &reference) {
+            Vec::new()
+        } else {
+            search::exchangeable_blocks_at(&r.formula, columns, &f.nonlinear)
+        };
         if let Some(b) = search::relabel(&f.nonlinear, &reference, &groups)
             && let Ok(g) = fit_with(model, y, &FitOptions { start: b, ..opts.clone() }, ws)
             && g.converged

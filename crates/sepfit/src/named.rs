@@ -640,7 +640,8 @@ pub fn fit_resolved(resolved: &Resolved, data: &Dataset, opts: &NamedOptions) ->
         Some(r) => (0..nl.len()).map(|k| if given[k] { start[k] } else { r.start[k] }).collect(),
         None => start.clone(),
     };
-    let groups = search::exchangeable_blocks_at(&m, &columns, &f.nonlinear);
+    let groups =
+        if search::same_order(&f.nonlinear, &used_start) { Vec::new() } else { search::exchangeable_blocks_at(&m, &columns, &f.nonlinear) };
     if let Some(relabelled) = search::relabel(&f.nonlinear, &used_start, &groups) {
         let inside = |v: &[f64]| (0..v.len()).all(|i| lower[i] <= v[i] && v[i] <= upper[i]);
         if inside(&relabelled) {

@@ -332,6 +332,18 @@ pub fn exchangeable_blocks_at(formula: &ModelFormula, columns: &[&[f64]], b: &[f
     symmetry::exchangeable_blocks(formula, columns, b)
 }
 
+/// Whether `b` orders every pair of its values strictly as `reference` does: then no
+/// relabelling by [`relabel`] can change it, whatever the exchangeable groups (a cheap test
+/// that spares finding them after a fit that kept the start's order).
+pub fn same_order(b: &[f64], reference: &[f64]) -> bool {
+    b.len() == reference.len()
+        && (0..b.len()).all(|i| {
+            (i + 1..b.len()).all(|j| {
+                (b[i] < b[j] && reference[i] < reference[j]) || (b[i] > b[j] && reference[i] > reference[j])
+            })
+        })
+}
+
 /// `b` with the blocks of each exchangeable group relabelled so that their lead parameters
 /// are in the order of `reference`'s (the start's); `None` when already so.
 pub fn relabel(b: &[f64], reference: &[f64], groups: &[Vec<Vec<usize>>]) -> Option<Vec<f64>> {
@@ -591,6 +603,37 @@ pub fn search<M: SeparableModel + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_order_implies_no_relabelling() {
+        // Every grouping of 4 parameters into exchangeable singletons or pairs.
+        let groups: Vec<Vec<Vec<Vec<usize>>>> = vec![
+            vec![vec![vec![0], vec![1], vec![2], vec![3]]],
+            vec![vec![vec![0, 1], vec![2, 3]]],
+            vec![vec![vec![1, 0], vec![3, 2]]],
+            vec![vec![vec![0], vec![3]], vec![vec![1], vec![2]]],
+        ];
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut kept, mut moved) = (0, 0);
+        for _ in 0..2000 {
+            let b: Vec<f64> = (0..4).map(|_| next()).collect();
+            let r: Vec<f64> = (0..4).map(|_| next()).collect();
+            if same_order(&b, &r) {
+                kept += 1;
+                for g in &groups {
+                    assert_eq!(relabel(&b, &r, g), None, "b {b:?} reference {r:?} groups {g:?}");
+                }
+            } else if groups.iter().any(|g| relabel(&b, &r, g).is_some()) {
+                moved += 1;
+            }
+        }
+        assert!(kept > 10 && moved > 100, "kept {kept}, moved {moved}");
+        assert!(same_order(&[0.5, 3.0], &[0.4, 2.9]) && !same_order(&[3.0, 0.5], &[0.4, 2.9]) && !same_order(&[1.0, 1.0], &[0.0, 2.0]));
+    }
 
     #[test]
     fn range_maps_are_monotone_and_inside() {

@@ -133,6 +133,20 @@ pub(super) const MAX_POLISH_STEPS: usize = 50;
 /// Polishing stops after this many steps without a smaller Gauss–Newton correction.
 pub(super) const STALL_STEPS: usize = 2;
 
+/// Polishing stops without taking a correction `p` that changes no parameter by more than
+/// this many ulps of its value, once the corrections contract (see [`settled`]).
+pub(super) const SETTLED_ULPS: f64 = 256.0;
+
+/// Whether the Gauss–Newton correction `p` at `x`, the last of a sequence contracting by the
+/// ratio `rho` per step, leaves every parameter within [`SETTLED_ULPS`] ulps of the solution:
+/// with linear convergence the distance to the solution is about `|p_k| / (1 − ρ)`, so
+/// `|p_k| ≤ 256 ε (1 − ρ) |x_k|` for every `k` (and `ρ ≤ ½`, a contraction clearly seen).
+/// Taking that correction would cost one more residual and Jacobian evaluation for digits
+/// beyond the 13th.
+fn settled(p: &[f64], x: &[f64], rho: f64) -> bool {
+    rho <= 0.5 && p.iter().zip(x).all(|(p, x)| p.abs() <= SETTLED_ULPS * f64::EPSILON * (1.0 - rho) * x.abs())
+}
+
 /// Gauss–Newton polishing after convergence (see the module docs). `fvec` are the residuals
 /// at `x`; `jac_at_x` is the Jacobian at `x` if the caller has it, otherwise `x` must be the
 /// point of the most recent residual evaluation. Returns the number of accepted steps.
@@ -234,7 +248,7 @@ pub(super) fn polish<P: LeastSquaresProblem + ?Sized>(
             // The corrections stopped shrinking: they are rounding noise.
             break;
         }
-        if pn <= 4.0 * eps * xn {
+        if pn <= 4.0 * eps * xn || (best_steps == taken && settled(&step.p, x, npn / pn)) {
             break;
         }
     }
