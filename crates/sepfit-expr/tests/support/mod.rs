@@ -111,7 +111,10 @@ impl Gen<'_> {
             8 if self.extra => {
                 let e = self.expr(r, c, d);
                 match self.pick(12) {
-                    9 => format!("atan2({e}, {})", self.expr(r, c, d)),
+                    // a positive second argument keeps atan2 off its branch cut (x < 0,
+                    // y = 0), where an exact 0 in one form and ±1e-17 in an equal form give
+                    // ±π: a discontinuity, not a derivative or a print to check
+                    9 => format!("atan2({e}, {})", self.positive(r, c, d)),
                     10 => format!("max({e}, {})", self.expr(r, c, d)),
                     11 => format!("min({}, {e})", self.expr(D::One, D::One, d)),
                     0 => format!("sigmoid({e})"),
