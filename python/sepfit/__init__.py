@@ -18,6 +18,7 @@ fit: every identifier that names a column is data, every other one (except funct
 from __future__ import annotations
 
 import json
+import functools
 import re
 import warnings
 from collections.abc import Mapping as _Mapping  # isinstance against typing.Mapping is slow
@@ -416,13 +417,35 @@ class ModelResult:
     def __init__(self, raw, model: Model):
         self._raw = raw
         self.model = model
-        self.absolute_sigma: bool = raw.absolute_sigma
-        self.param_names: list = list(raw.param_names)
-        self.covar: np.ndarray = raw.covar
-        self.stderr: np.ndarray = raw.stderr
-        self.values: np.ndarray = raw.values
         self._params: Optional[Dict[str, Parameter]] = None
         self._correl: Optional[np.ndarray] = None
+
+    # The arrays are made from the library's result on first use (a fit whose caller reads
+    # only some of them pays for those only).
+    @functools.cached_property
+    def param_names(self) -> list:
+        """Parameter names: the formula's order (linear first, then nonlinear), fixed ones last."""
+        return list(self._raw.param_names)
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:
+        """Estimates in :attr:`param_names` order."""
+        return self._raw.values
+
+    @functools.cached_property
+    def stderr(self) -> np.ndarray:
+        """Standard errors in :attr:`param_names` order."""
+        return self._raw.stderr
+
+    @functools.cached_property
+    def covar(self) -> np.ndarray:
+        """Covariance in :attr:`param_names` order (NaN when the Jacobian is rank deficient)."""
+        return self._raw.covar
+
+    @property
+    def absolute_sigma(self) -> bool:
+        """Whether σ was taken as absolute (covariance not scaled by the reduced χ²)."""
+        return self._raw.absolute_sigma
 
     @property
     def params(self) -> Dict[str, Parameter]:
@@ -572,11 +595,12 @@ def curve_fit(
     )
     if r.status == "not_converged":
         raise ConvergenceError(f"Optimal parameters not found: {r.termination}")
-    pcov = r.covar
-    if not r._raw.has_covariance:
+    raw = r._raw
+    pcov = raw.covar
+    if not raw.has_covariance:
         warnings.warn("Covariance of the parameters could not be estimated (rank-deficient Jacobian)", RuntimeWarning, stacklevel=2)
         pcov = np.full_like(pcov, np.inf)
-    return r.values.copy(), pcov
+    return raw.values, pcov
 
 
 # -- many curves ------------------------------------------------------------------------------
