@@ -6,7 +6,7 @@ the Rust library's in-memory batch (`BatchFitter::fit_all` on owned curves, what
 
 sepfit is timed at its default (full precision: tolerances 1e-15 and Gauss-Newton polishing)
 and at scipy's default tolerance (`tol=1.49e-8`, where scipy's curve_fit stops). The per-fit
-times are medians of interleaved repetitions; the batch times are medians of `--batch-reps`
+times are medians over interleaved rounds of 10 calls each (every library warm); the batch times are medians of `--batch-reps`
 alternating runs of fit_batch and the in-memory batch.
 
 usage: python scripts/bench_python.py [--curves 100000] [--repeats 200] [--batch-reps 3]
@@ -31,17 +31,20 @@ START = {"tau1": 0.5, "tau2": 3.0}
 SCIPY_TOL = 1.49012e-8
 
 
-def per_fit(fns, repeats):
-    """Median time of each of `fns` (a dict), the calls interleaved so that the load of a
-    shared machine falls on all of them alike."""
+def per_fit(fns, repeats, block=10):
+    """Median time per call of each of `fns` (a dict): `repeats` rounds, each timing `block`
+    calls of every function in turn, so that the load of a shared machine falls on all of them
+    alike, and every function runs warm (a single call timed right after another library's
+    runs with that library's data in the caches, which is not how a loop of fits runs)."""
     for fn in fns.values():
         fn()  # warm up
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
             t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            for _ in range(block):
+                fn()
+            times[k].append((time.perf_counter() - t0) / block)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -108,7 +111,7 @@ def main():
     else:
         print("lmfit not installed: skipped")
 
-    print(f"\nper-fit time, 1,024-point biexponential ({a.repeats} repeats, median):")
+    print(f"\nper-fit time, 1,024-point biexponential (median of {a.repeats} rounds of 10 calls):")
     base = res["sepfit.curve_fit"]
     for k, v in res.items():
         print(f"  {k:<32} {v * 1e3:9.3f} ms   {v / base:7.2f}x sepfit.curve_fit")

@@ -284,6 +284,15 @@ class Model:
         with this ``Model``: fitting it again (new data, same options) only binds the data.
         Columns are copied once into the library (contiguous or not).
         """
+        return self._fit(
+            y, data, columns, start, sigma, absolute_sigma, bounds, fix, method, nonlinear, max_iterations, nan_policy, tol, search, loss, f_scale
+        )
+
+    def _fit(
+        self, y, data, columns, start, sigma, absolute_sigma, bounds, fix, method, nonlinear, max_iterations, nan_policy, tol, search, loss, f_scale, detail="full"
+    ) -> "ModelResult":
+        """:meth:`fit` with the keywords as arguments; ``detail="covariance"`` (what
+        :func:`curve_fit` needs) leaves out fitted values, residuals and tests."""
         cols = self._gather(y, data, columns)
         idents = self._idents
         names = [n for n in cols if n in idents]
@@ -318,15 +327,17 @@ class Model:
         absolute = bool(absolute_sigma) and sigma is not None
         loss_kw = (str(loss), None if f_scale is None else float(f_scale), absolute)
         prepared = self._prepare(
-            names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol, _search(search), loss_kw
+            names, _starts(start), _pairs(fix), _bounds(bounds), sigma_name, tuple(nonlinear), method, max_iterations, tol, _search(search), loss_kw, detail
         )
         raw = prepared.fit([np.ascontiguousarray(a) for a in arrays])
         return ModelResult(raw, self)
 
-    def _prepare(self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol, search=None, loss_kw=("linear", None, False)):
+    def _prepare(
+        self, names, start, fix, bounds, sigma_name, nonlinear, method, max_iterations, tol, search=None, loss_kw=("linear", None, False), detail="full"
+    ):
         """The formula resolved against these column names with these options and compiled
         (`_sepfit.Prepared`), from the cache when this Model has seen them before."""
-        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol, search, loss_kw)
+        key = (tuple(names), tuple(start), tuple(fix), tuple(bounds), sigma_name, nonlinear, method, max_iterations, tol, search, loss_kw, detail)
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = _sepfit.prepare(
@@ -344,6 +355,7 @@ class Model:
                 loss=loss_kw[0],
                 f_scale=loss_kw[1],
                 absolute_sigma=loss_kw[2],
+                detail=detail,
             )
             if len(self._prepared) >= self._PREPARED_MAX:
                 self._prepared.pop(next(iter(self._prepared)))
@@ -549,6 +561,18 @@ class ModelResult:
 
 
 # -- scipy-style -----------------------------------------------------------------------------
+#: The keywords of :meth:`Model.fit` that :func:`curve_fit` passes on, with their defaults.
+_FIT_OPTIONS = {
+    "fix": None,
+    "method": "varpro",
+    "nonlinear": (),
+    "max_iterations": None,
+    "tol": None,
+    "search": None,
+    "loss": "linear",
+    "f_scale": None,
+}
+
 def curve_fit(
     formula: Union[str, Model],
     xdata: Any,
@@ -590,8 +614,10 @@ def curve_fit(
                 f"cannot tell which identifier of `{model.formula}` xdata is (candidates: {list(names) or 'none'}); pass xdata as a dict {{name: array}}"
             )
         xcols = {names[0]: xdata}
-    r = model.fit(
-        ydata, data=xcols, start=p0, sigma=sigma, absolute_sigma=absolute_sigma, bounds=bounds, nan_policy=nan_policy, **kwargs
+    opt = {k: kwargs.pop(k, d) for k, d in _FIT_OPTIONS.items()}
+    r = model._fit(
+        ydata, xcols, kwargs, p0, sigma, absolute_sigma, bounds, opt["fix"], opt["method"], opt["nonlinear"], opt["max_iterations"],
+        nan_policy, opt["tol"], opt["search"], opt["loss"], opt["f_scale"], detail="covariance",
     )
     if r.status == "not_converged":
         raise ConvergenceError(f"Optimal parameters not found: {r.termination}")

@@ -128,6 +128,7 @@ def prepare(
     loss: str = "linear",
     f_scale: Optional[float] = None,
     absolute_sigma: bool = False,
+    detail: str = "full",
 ) -> Prepared: ...
 def _bench_batch(
     formula: str,

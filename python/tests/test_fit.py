@@ -126,6 +126,29 @@ def test_curve_fit_agrees_with_scipy():
         np.testing.assert_allclose(pcov, sc, rtol=1e-6, atol=1e-6 * np.abs(sc).max())
 
 
+def test_curve_fit_is_model_fit():
+    """curve_fit asks the library for estimates and covariance only (no fitted values,
+    residuals or tests): the same estimates as Model.fit bit for bit, the covariance to
+    rounding (its RSS is the projection's), with every keyword passed on."""
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 8, 120)
+    sigma = 0.01 + 0.01 * rng.random(t.size)
+    y = 2.5 * np.exp(-t / 0.7) + 1.2 * np.exp(-t / 3.1) + 0.3 + sigma * rng.standard_normal(t.size)
+    formula = "y ~ a1*exp(-t/tau1) + a2*exp(-t/tau2) + c"
+    m = sepfit.Model(formula)
+    p0 = {"tau1": 0.5, "tau2": 2.0}
+    cases = [{}, {"sigma": sigma}, {"sigma": sigma, "absolute_sigma": True}, {"tol": 1e-8}, {"fix": {"tau2": 3.0}}, {"loss": "soft_l1", "f_scale": 0.02}]
+    for kw in cases:
+        popt, pcov = sepfit.curve_fit(formula, t, y, p0=p0 if "fix" not in kw else {"tau1": 0.5}, **kw)
+        fkw = {("start" if k == "p0" else k): v for k, v in kw.items()}
+        r = m.fit(y, t=t, start=p0 if "fix" not in kw else {"tau1": 0.5}, **fkw)
+        assert np.array_equal(popt, r.values), kw
+        np.testing.assert_allclose(pcov, r.covar, rtol=1e-12, atol=1e-15 * np.abs(r.covar).max(), err_msg=str(kw))
+    # a fit stopped by the iteration limit raises, as scipy's does
+    with pytest.raises(sepfit.ConvergenceError):
+        sepfit.curve_fit(formula, t, y, p0=p0, max_iterations=1)
+
+
 def test_curve_fit_scipy_misra1a():
     so = pytest.importorskip("scipy.optimize")
     p = read_nist("Misra1a")

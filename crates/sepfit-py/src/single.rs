@@ -292,7 +292,7 @@ impl Prepared {
 /// Gauss–Newton polishing; polishing is skipped above 1e-13, as `sepfit batch` does).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None, search = None, loss = "linear", f_scale = None, absolute_sigma = false))]
+#[pyo3(signature = (formula, names, start = Vec::new(), fixed = Vec::new(), bounds = Vec::new(), sigma = None, force_nonlinear = Vec::new(), method = "varpro", max_iterations = None, tol = None, search = None, loss = "linear", f_scale = None, absolute_sigma = false, detail = "full"))]
 fn prepare(
     py: Python<'_>,
     formula: &str,
@@ -309,7 +309,14 @@ fn prepare(
     loss: &str,
     f_scale: Option<f64>,
     absolute_sigma: bool,
+    detail: &str,
 ) -> PyResult<Prepared> {
+    let detail = match detail {
+        "full" => sepfit::Detail::Full,
+        // What curve_fit returns (popt, pcov): no fitted values, residuals or tests.
+        "covariance" => sepfit::Detail::Covariance,
+        other => return Err(crate::ParameterError::new_err(format!("detail must be 'full' or 'covariance', not {other:?}"))),
+    };
     let lk = crate::LossKeywords { loss: loss.to_string(), f_scale, absolute_sigma };
     let opts = named_options(start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, search, &lk)?;
     if let Some(t) = tol
@@ -320,6 +327,7 @@ fn prepare(
     // The names must be usable as a dataset's (unique): checked here, once.
     Dataset::new(names.clone(), vec![Vec::new(); names.len()]).map_err(problem_error)?;
     let mut resolved = py.detach(|| guard(|| resolve(formula, &names, &opts).map_err(problem_error)))?;
+    resolved.options.detail = detail;
     if let Some(t) = tol {
         let o = &mut resolved.options.lm;
         (o.ftol, o.xtol, o.gtol) = (t, t, t);
@@ -346,7 +354,7 @@ fn fit(
     max_iterations: Option<usize>,
     data_name: String,
 ) -> PyResult<FitResult> {
-    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None, None, "linear", None, false)?;
+    let prepared = prepare(py, formula, names, start, fixed, bounds, sigma, force_nonlinear, method, max_iterations, None, None, "linear", None, false, "full")?;
     prepared.fit(py, columns, data_name)
 }
 

@@ -60,7 +60,8 @@ fn main() {
     let lean = resolved.options.clone().with_detail(sepfit::Detail::Lean);
     let mut scipy_tol = resolved.options.clone().with_tolerance(1.49012e-8);
     scipy_tol.lm.polish = false;
-    let mut times: [Vec<f64>; 7] = Default::default();
+    let mut times: [Vec<f64>; 8] = Default::default();
+    let mut ws = sepfit::FitWorkspace::default();
     for _ in 0..repeats {
         let t0 = Instant::now();
         let r = resolve(FORMULA, &names, &opts).expect("resolves");
@@ -74,6 +75,9 @@ fn main() {
         let f = fit(&mut model, &yy, &resolved.options).expect("fits");
         times[2].push(t0.elapsed().as_secs_f64());
         std::hint::black_box(&f);
+        let t0 = Instant::now();
+        std::hint::black_box(sepfit::fit_with(&mut model, &yy, &resolved.options, &mut ws).expect("fits"));
+        times[7].push(t0.elapsed().as_secs_f64());
         let t0 = Instant::now();
         std::hint::black_box(fit(&mut model, &yy, &lean).expect("fits"));
         times[5].push(t0.elapsed().as_secs_f64());
@@ -89,7 +93,7 @@ fn main() {
         times[4].push(t0.elapsed().as_secs_f64());
         std::hint::black_box(&nf);
     }
-    let labels = ["parse + resolve", "FormulaModel::new (compile)", "fit (Detail::Full)", "fit_resolved", "fit_formula", "fit (Detail::Lean)", "fit (tol 1.49e-8, no polish)"];
+    let labels = ["parse + resolve", "FormulaModel::new (compile)", "fit (Detail::Full)", "fit_resolved", "fit_formula", "fit (Detail::Lean)", "fit (tol 1.49e-8, no polish)", "fit_with (reused workspace)"];
     for (l, v) in labels.iter().zip(times.iter_mut()) {
         println!("{l:<30} {:8.1} µs", median(v) * 1e6);
     }

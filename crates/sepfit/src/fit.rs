@@ -68,6 +68,12 @@ pub enum Detail {
     /// well-conditioned (the SVD otherwise); fitted values, residuals, t and p values,
     /// correlations, log and path are empty, R², AIC and BIC NaN.
     Lean,
+    /// What `curve_fit` returns: estimates, their covariance (from the SVD, as with
+    /// [`Detail::Full`]), standard errors, rank and condition number with their warnings, RSS,
+    /// counts and termination. The RSS is the projection's (no fitted values are formed);
+    /// fitted values, residuals, correlations, log and path are empty, t and p values, R²,
+    /// AIC and BIC NaN.
+    Covariance,
 }
 
 /// Options of [`fit`]. Build them from [`FitOptions::with_start`] and the `with_*` methods (or
@@ -527,12 +533,30 @@ fn start_error<M: SeparableModel + ?Sized>(model: &mut M, b: &[f64], y: &[f64], 
 fn data_scales(has_offset: bool, y: &[f64], sigma: Option<&[f64]>) -> (f64, f64) {
     const LIMIT: f64 = 2.58e120; // ≈ 2^400
     let scale = |max: f64| if max == 0.0 || !max.is_finite() || (1.0 / LIMIT..=LIMIT).contains(&max) { 1.0 } else { 2f64.powi(-(max.log2().round() as i32)) };
-    let c = if has_offset { 1.0 } else { scale(y.iter().map(|v| v.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max)) };
+    let c = if has_offset { 1.0 } else { scale(max_finite(y, f64::abs)) };
     let d = match sigma {
-        Some(s) => 1.0 / scale(s.iter().map(|s| 1.0 / s.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max)),
+        Some(s) => 1.0 / scale(max_finite(s, |s| 1.0 / s.abs())),
         None => 1.0,
     };
     (c, d)
+}
+
+/// The largest finite `f(v_i)` (0 if none), in eight independent lanes (a maximum is exact in
+/// any order; one chain of dependent comparisons costs a few cycles per element).
+fn max_finite(v: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            let a = f(c[k]);
+            acc[k] = if a < f64::INFINITY && a > acc[k] { a } else { acc[k] };
+        }
+    }
+    for &x in chunks.remainder() {
+        let a = f(x);
+        acc[0] = if a < f64::INFINITY && a > acc[0] { a } else { acc[0] };
+    }
+    acc.into_iter().fold(0.0, f64::max)
 }
 
 /// [`fit_with`] on the response times `c` and the standard deviations times `d` (see
@@ -612,7 +636,7 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
     let linear_state = prob.linear_state().to_vec();
     let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
     let (fitted, projected) = match options.detail {
-        Detail::Lean => (None, Some((prob.rss(), prob.basis_rank()))),
+        Detail::Lean | Detail::Covariance => (None, Some((prob.rss(), prob.basis_rank()))),
         Detail::Full => {
             let has_offset = prob.has_offset();
             let ev = prob.full_eval().map_err(FitError::NonFiniteAtStart)?;
@@ -777,6 +801,12 @@ pub struct FitWorkspace {
     varpro: Option<varpro::VarProBuffers>,
 }
 
+impl FitWorkspace {
+    /// The most observations whose buffers [`fit`] keeps for the next fit on the same thread
+    /// (a few megabytes; larger problems allocate per fit, where that cost is negligible).
+    pub const KEPT_OBS: usize = 1 << 16;
+}
+
 impl std::fmt::Debug for FitWorkspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FitWorkspace").field("holds_buffers", &self.varpro.is_some()).finish()
@@ -788,8 +818,24 @@ impl std::fmt::Debug for FitWorkspace {
 /// Returns `Err` when the fit cannot run (shapes, NaN in data, bad start or
 /// bounds, model failing at the start); a fit that does not converge is `Ok`
 /// with [`Fit::outcome`] saying so and a [`FitWarning`] why.
+///
+/// Repeated fits of one shape on a thread reuse a workspace kept for that thread (for up to
+/// [`FitWorkspace::KEPT_OBS`] observations), as [`fit_with`] would: the results are the same,
+/// bit for bit, without allocating and zeroing the per-observation buffers again.
 pub fn fit<M: SeparableModel + ?Sized>(model: &mut M, y: &[f64], options: &FitOptions) -> Result<Fit, FitError> {
-    fit_with(model, y, options, &mut FitWorkspace::default())
+    // Taken out for the fit (a nested fit, as in a search, gets a fresh one), put back after.
+    let mut ws = THREAD_WORKSPACE.with(|w| w.take()).unwrap_or_default();
+    let out = fit_with(model, y, options, &mut ws);
+    if ws.varpro.as_ref().is_some_and(|b| b.n_obs() <= FitWorkspace::KEPT_OBS) {
+        THREAD_WORKSPACE.with(|w| w.set(Some(ws)));
+    }
+    out
+}
+
+thread_local! {
+    /// The workspace [`fit`] reuses on this thread (boxed: a pointer in thread-local storage,
+    /// which is small in a shared library loaded at run time, such as the Python extension).
+    static THREAD_WORKSPACE: std::cell::Cell<Option<Box<FitWorkspace>>> = const { std::cell::Cell::new(None) };
 }
 
 /// [`fit`], reusing the buffers in `ws` (for many fits of one model shape).
@@ -838,7 +884,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     let dof = n - p - q;
     let mut estimates = b.clone();
     estimates.extend_from_slice(&a);
-    let lean_se = if full { None } else { stats::std_errors_qr(jac.as_ref(), rss, dof) };
+    let lean_se = if options.detail == Detail::Lean { stats::std_errors_qr(jac.as_ref(), rss, dof) } else { None };
     let mut st = match lean_se {
         Some(se) => ParamStats {
             covariance: None,
@@ -851,6 +897,9 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
         },
         None => stats::param_stats_with(jac.as_ref(), n, rss, dof, &estimates, full),
     };
+    if options.detail == Detail::Covariance {
+        st.fill_tests_with_nan();
+    }
     if dof == 0 {
         // A square system: the estimates solve it, but there is no residual variance.
         st.std_errors.iter_mut().chain(&mut st.t_values).chain(&mut st.p_values).for_each(|v| *v = f64::NAN);

@@ -282,5 +282,8 @@ pub(crate) fn fit_irls<M: SeparableModel + ?Sized>(
     if !full {
         (f.fitted, f.residuals, f.weighted_residuals) = (Vec::new(), Vec::new(), Vec::new());
     }
+    if options.detail == Detail::Covariance {
+        f.stats.fill_tests_with_nan();
+    }
     Ok(f)
 }

@@ -25,7 +25,9 @@ pub(crate) fn check_data_into<M: SeparableModel + ?Sized>(
     if y.len() != n {
         return Err(FitError::DataLength { expected: n, got: y.len() });
     }
-    if let Some(index) = y.iter().position(|v| !v.is_finite()) {
+    if !crate::linalg::kernels::all_finite(y)
+        && let Some(index) = y.iter().position(|v| !v.is_finite())
+    {
         return Err(FitError::NonFiniteData { index, value: y[index] });
     }
     let p = model.n_linear();

@@ -191,6 +191,13 @@ pub(crate) struct VarProBuffers {
     bounds: Option<LinearBounds>,
 }
 
+impl VarProBuffers {
+    /// Number of observations these buffers are for.
+    pub(crate) fn n_obs(&self) -> usize {
+        self.shape.0
+    }
+}
+
 /// Everything computed at one `b`.
 #[derive(Clone)]
 struct Projection {

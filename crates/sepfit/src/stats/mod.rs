@@ -65,6 +65,15 @@ pub struct ParamStats {
     pub condition_number: f64,
 }
 
+impl ParamStats {
+    /// t and p values NaN, one per standard error (statistics computed without them).
+    pub(crate) fn fill_tests_with_nan(&mut self) {
+        let m = self.std_errors.len();
+        self.t_values = vec![f64::NAN; m];
+        self.p_values = vec![f64::NAN; m];
+    }
+}
+
 /// Computes [`ParamStats`] from the weighted full Jacobian `j` (`n × m`), the
 /// residual sum of squares, the degrees of freedom and the estimates.
 pub fn param_stats(j: MatRef<'_, f64>, rss: f64, dof: usize, estimates: &[f64]) -> ParamStats {

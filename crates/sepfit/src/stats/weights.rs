@@ -55,7 +55,8 @@ pub fn to_absolute_sigma(f: &mut Fit) {
             }
         }
     }
-    if !st.t_values.is_empty() {
+    // (Not where the tests were not computed: empty, or NaN with [`crate::Detail::Covariance`].)
+    if !st.t_values.iter().all(|t| t.is_nan()) {
         st.t_values = f.estimates.iter().zip(&st.std_errors).map(|(e, s)| e / s).collect();
         st.p_values = st.t_values.iter().map(|&z| super::normal_two_sided_p(z)).collect();
     }

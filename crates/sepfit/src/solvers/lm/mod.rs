@@ -487,18 +487,23 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     let mut njev = 0usize;
     let mut fnorm = eval_res(problem, &x, &mut fvec);
     let initial_cost = 0.5 * fnorm * fnorm;
-    let mut log = vec![IterationRecord {
-        iter: 0,
-        cost: initial_cost,
-        cost_change: 0.0,
-        gradient_norm: f64::NAN,
-        step_norm: 0.0,
-        ratio: f64::NAN,
-        lambda: 0.0,
-        radius: f64::NAN,
-        evaluations: 1,
-    }];
-    let mut path = vec![x.clone()];
+    // The start (when the iterations are recorded at all).
+    let mut log = Vec::new();
+    let mut path = Vec::new();
+    if opts.record {
+        log.push(IterationRecord {
+            iter: 0,
+            cost: initial_cost,
+            cost_change: 0.0,
+            gradient_norm: f64::NAN,
+            step_norm: 0.0,
+            ratio: f64::NAN,
+            lambda: 0.0,
+            radius: f64::NAN,
+            evaluations: 1,
+        });
+        path.push(x.clone());
+    }
     let mut rejected = 0usize;
     let mut rank = 0usize;
 
@@ -751,7 +756,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         // If `x` has not moved since the Jacobian of the last iteration was computed (the
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(&*jac);
-        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter };
+        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter, record: opts.record };
         polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
     }

@@ -125,6 +125,8 @@ pub(super) struct PolishState<'a> {
     pub(super) log: &'a mut Vec<IterationRecord>,
     pub(super) path: &'a mut Vec<Vec<f64>>,
     pub(super) iter: usize,
+    /// Whether steps are recorded in `log` and `path` ([`super::LmOptions::record`]).
+    pub(super) record: bool,
 }
 
 /// Upper limit on Gauss–Newton polishing steps (see the module docs).
@@ -224,18 +226,20 @@ pub(super) fn polish<P: LeastSquaresProblem + ?Sized>(
         fvec.copy_from_slice(&ft);
         *fnorm = fn1;
         taken += 1;
-        st.path.push(x.to_vec());
-        st.log.push(IterationRecord {
-            iter: st.iter + taken,
-            cost: 0.5 * fn1 * fn1,
-            cost_change: cost_before - 0.5 * fn1 * fn1,
-            gradient_norm: step.gmax,
-            step_norm: snorm,
-            ratio: if step.prered > 0.0 { actred / step.prered } else { f64::NAN },
-            lambda: 0.0,
-            radius: f64::NAN,
-            evaluations: st.nfev,
-        });
+        if st.record {
+            st.path.push(x.to_vec());
+            st.log.push(IterationRecord {
+                iter: st.iter + taken,
+                cost: 0.5 * fn1 * fn1,
+                cost_change: cost_before - 0.5 * fn1 * fn1,
+                gradient_norm: step.gmax,
+                step_norm: snorm,
+                ratio: if step.prered > 0.0 { actred / step.prered } else { f64::NAN },
+                lambda: 0.0,
+                radius: f64::NAN,
+                evaluations: st.nfev,
+            });
+        }
         std::mem::swap(&mut step, &mut next);
         let npn = dnorm(&step.p);
         if npn < best_pn {
@@ -256,9 +260,11 @@ pub(super) fn polish<P: LeastSquaresProblem + ?Sized>(
         x.copy_from_slice(&best_x);
         fvec.copy_from_slice(&best_f);
         *fnorm = best_fnorm;
-        st.log.truncate(log_len + best_steps);
-        let keep = st.path.len() - (taken - best_steps);
-        st.path.truncate(keep);
+        if st.record {
+            st.log.truncate(log_len + best_steps);
+            let keep = st.path.len() - (taken - best_steps);
+            st.path.truncate(keep);
+        }
     }
     best_steps
 }
