@@ -517,6 +517,10 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     let mut iter = 0usize;
     // Whether `jac` holds the Jacobian at the current `x`.
     let mut jac_at_current = false;
+    // ‖f‖ at the last trial (in `xt`, `ft`) when it was a pure Gauss–Newton step from `x`
+    // that the tolerance tests stopped at without accepting it: polishing's first step is
+    // that step again, already evaluated.
+    let mut pending_trial: Option<f64> = None;
     // Every stop breaks out of this loop with its termination; only the converged stops of
     // the tolerance tests go on to polishing.
     let term = 'outer: loop {
@@ -629,6 +633,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             if iter == 1 {
                 delta = delta.min(pnorm);
             }
+            let gauss_newton = par == 0.0 && !projected;
             nfev += 1;
             let fnorm1 = eval_res(problem, xt, ft);
             // Actual relative reduction, computed as −Σ (f̃ᵢ − fᵢ)(f̃ᵢ + fᵢ)/‖f‖² so that
@@ -743,6 +748,9 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 None
             };
             if let Some(t) = term {
+                if !accepted && gauss_newton && fnorm1.is_finite() {
+                    pending_trial = Some(fnorm1);
+                }
                 break 'outer t;
             }
             if accepted {
@@ -756,7 +764,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         // If `x` has not moved since the Jacobian of the last iteration was computed (the
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(&*jac);
-        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter, record: opts.record };
+        let pending = pending_trial.filter(|_| jac_at_current).map(|f1| (&xt[..], &ft[..], f1));
+        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter, record: opts.record, pending };
         polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
     }
