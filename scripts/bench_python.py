@@ -33,14 +33,19 @@ SCIPY_TOL = 1.49012e-8
 
 def per_fit(fns, repeats, block=10):
     """Median time per call of each of `fns` (a dict): `repeats` rounds, each timing `block`
-    calls of every function in turn, so that the load of a shared machine falls on all of them
-    alike, and every function runs warm (a single call timed right after another library's
-    runs with that library's data in the caches, which is not how a loop of fits runs)."""
+    calls of every function in turn (in a rotating order), so that the load of a shared
+    machine falls on all of them alike, and every function runs warm (a single call timed
+    right after another library's runs with that library's data in the caches, which is not
+    how a loop of fits runs)."""
     for fn in fns.values():
         fn()  # warm up
     times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
+    keys = list(fns)
+    for r in range(repeats):
+        # The order turns each round, so that no function always runs right after another
+        # library's (whose BLAS threads may still be spinning on the other core).
+        for k in keys[r % len(keys):] + keys[: r % len(keys)]:
+            fn = fns[k]
             t0 = time.perf_counter()
             for _ in range(block):
                 fn()

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Run: `cargo bench -p sepfit-expr --bench matrix_losses` (criterion, then the ratios of
-//! interleaved medians). Both give the same numbers to 1e-10 relative (asserted first).
+//! interleaved medians), with mimalloc as the allocator, as in the shipped binaries. Both give the same numbers to 1e-10 relative (asserted first).
 //! With `MATRIX_LOSSES_EXPORT=DIR` it skips criterion, writes each loss's inputs (`.npy`), the
 //! medians and sepfit's outputs (`DIR/sepfit.json`) for `scripts/bench_matrix_losses.py`,
 //! which times JAX and numpy on the same inputs and prints all ratios from one run.
@@ -19,6 +19,12 @@ use sepfit_expr::matrix::{LossFormula, MId, Mat, Values};
 use std::hint::black_box;
 use std::io::Write;
 use std::time::Instant;
+
+/// The allocator the `sepfit` binary and the Python extension use (the evaluator allocates its
+/// n×m intermediates per evaluation; with glibc's malloc their fresh pages fault in every time:
+/// the quadratic-form loss took 18 ms instead of 5).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const N: usize = 100_000;
 
