@@ -2,7 +2,7 @@
 //! quadratic-form loss of `benches/matrix_losses.rs` with its gradient at n = 100,000, evaluated
 //! in a loop; prints the median time and the derived gradient.
 //!
-//! Run: `cargo run --release -p sepfit-expr --example profile_matrix [ls|qf] [repeats]`.
+//! Run: `cargo run --release -p sepfit-expr --example profile_matrix [ls|qf] [repeats] [loss]`.
 
 use sepfit_expr::matrix::{LossFormula, Mat, Values};
 use std::time::Instant;
@@ -36,10 +36,15 @@ fn main() {
     } else {
         ("J = sum((X*w - y).^2)", "X: n x d, w: d, y: n", "w", vec![("X", mat(n, 50, -1.0, 1.0)), ("w", mat(50, 1, -1.0, 1.0)), ("y", mat(n, 1, -1.0, 1.0))])
     };
+    // `qf loss`: the loss alone (no gradient)
+    let loss_only = std::env::args().nth(3).as_deref() == Some("loss");
     let mut f = LossFormula::new(formula, decls, None).expect("builds");
     let mut ids = vec![f.root()];
     ids.extend(f.gradients(&[wrt]).expect("derives"));
     println!("gradient: {}", f.ascii(ids[1]));
+    if loss_only {
+        ids.truncate(1);
+    }
     let mut v = Values::new();
     for (k, m) in values {
         v.insert(k.to_string(), m);
