@@ -260,3 +260,39 @@ fn fused_evaluation_matches_plain_at_larger_sizes() {
         })
         .unwrap();
 }
+
+/// Products `Aᵀ·E` of an elementwise `E` are computed in one fused loop over tiles of rows in
+/// pieces on all cores (E never stored): the same numbers as the plain evaluation at sizes
+/// that span several blocks, tiles and pieces with partial ends, for the gradients of the
+/// quadratic-form loss (`Xᵀ·diag(v)·X`), logistic and Poisson regression (`Xᵀ·(σ(Xw) − y)`,
+/// `Xᵀ·(exp(Xw) − y)`), a broadcast scalar `E`, and a product too large to fuse.
+#[test]
+fn fused_gram_products_match_plain_across_tiles_and_pieces() {
+    let cases = [
+        ("z = sum((A*P).*A, 2); J = sum(z./y - log(z))", "A: n x m, P: m x m, y: n", "P", 7),
+        ("J = sum(log(1 + exp(A*x)) - y.*(A*x))", "A: n x m, x: m, y: n", "x", 9),
+        ("J = sum(exp(A*x) - y.*(A*x))", "A: n x m, x: m, y: n", "x", 3),
+        ("J = sum(exp(A*x)) + s*sum(A*x)", "A: n x m, x: m, s: scalar", "x", 4),
+        ("z = sum((A*P).*A, 2); J = sum(z./y - log(z))", "A: n x m, P: m x m, y: n", "P", 70),
+    ];
+    for n in [40_123, 16_384, 4_097, 300] {
+        for (src, decls, wrt, m) in cases {
+            let mut f = LossFormula::new(src, decls, None).unwrap();
+            let ids = vec![f.root(), f.gradient(wrt).unwrap()];
+            let mut rng = Rng(n as u64 * 31 + m as u64);
+            let mut v = Values::new();
+            let a = rng.mat(n, m);
+            v.insert("A".into(), sepfit_expr::matrix::Mat { data: a.data.iter().map(|t| 0.3 * t).collect(), ..a });
+            let mut p = sepfit_expr::matrix::Mat { rows: m, cols: m, data: vec![0.0; m * m] };
+            for i in 0..m {
+                p.data[i * m + i] = 1.0 + 0.1 * i as f64;
+            }
+            v.insert("P".into(), p);
+            v.insert("x".into(), rng.mat(m, 1));
+            let y = rng.mat(n, 1);
+            v.insert("y".into(), sepfit_expr::matrix::Mat { data: y.data.iter().map(|t| 2.0 + t.abs()).collect(), ..y });
+            v.insert("s".into(), rng.mat(1, 1));
+            same_as_unfused(&f, &ids, &v, &format!("{src} (n = {n}, m = {m})")).unwrap();
+        }
+    }
+}

@@ -347,6 +347,14 @@ impl Graph {
                 uses[c.index()] += 1;
             }
         }
+        let needed_vars: Vec<u32> = (0..top)
+            .filter(|&i| need[i])
+            .filter_map(|i| match self.node(MId(i as u32)) {
+                MNode::Var(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        let dims = self.bind(values, &needed_vars)?;
         // all consumers accept a fused operand? all of them elementwise? (a constant fill read
         // only by elementwise loops is a broadcast scalar there, not n×m stored copies of one
         // number)
@@ -359,9 +367,10 @@ impl Graph {
             let id = MId(i as u32);
             let elementwise = self.fusible(id);
             let accepts = elementwise || matches!(self.node(id), MNode::Sum(_) | MNode::SumRows(_) | MNode::SumCols(_));
+            let gram = self.gram_operand(id, &dims);
             if !elementwise {
                 for c in self.operands(id) {
-                    all_fusing[c.index()] &= accepts;
+                    all_fusing[c.index()] &= accepts || gram == Some(c);
                     elementwise_uses[c.index()] = false;
                 }
             }
@@ -372,14 +381,6 @@ impl Graph {
                 need[i] && !is_root[i] && all_fusing[i] && self.fusible(id) && (uses[i] == 1 || self.cheap(id))
             })
             .collect();
-        let needed_vars: Vec<u32> = (0..top)
-            .filter(|&i| need[i])
-            .filter_map(|i| match self.node(MId(i as u32)) {
-                MNode::Var(k) => Some(k),
-                _ => None,
-            })
-            .collect();
-        let dims = self.bind(values, &needed_vars)?;
         let mut val: Vec<Slot<'_>> = vec![None; top];
         for i in 0..top {
             if !need[i] || inline[i] {
@@ -401,7 +402,7 @@ impl Graph {
             let group_root = match self.node(id) {
                 MNode::Sum(a) | MNode::SumRows(a) | MNode::SumCols(a) if inline[a.index()] => Some(a),
                 _ if self.fusible(id) => Some(id),
-                _ => None,
+                _ => self.gram_operand(id, &dims).filter(|b| inline[b.index()]),
             };
             let v = match group_root {
                 Some(e) => self.eval_fused(id, e, &inline, &val, &dims)?,
@@ -470,6 +471,68 @@ impl Graph {
                 return vec![x, b];
             }
         node.children().collect()
+    }
+
+    /// The elementwise operand `E` of a product `Aᵀ·E` that a fused loop computes without
+    /// storing `E` (as in `Xᵀ·diag(v)·X = Xᵀ·(v .* X)`, see [`Graph::eval_gram`]): when the
+    /// result is small (at most [`GRAM_MAX`] entries).
+    fn gram_operand(&self, id: MId, dims: &[Option<usize>]) -> Option<MId> {
+        let MNode::MatMul(t, b) = self.node(id) else { return None };
+        // (`Eᵀ·E` reads E as the stored factor too)
+        if !matches!(self.node(t), MNode::Transpose(x) if x != b) || self.fusible(id) || !self.fusible(b) {
+            return None;
+        }
+        let (r, c) = rc(self.shape(id));
+        let entries = self.size(r, dims).ok()?.saturating_mul(self.size(c, dims).ok()?);
+        (entries <= GRAM_MAX).then_some(b)
+    }
+
+    /// `Aᵀ·E` for the fused program `prog` of `E` (`n × c`, root slot `root`): in pieces of
+    /// [`PIECE`] rows on all cores, each a loop over tiles of [`GRAM_TILE`] rows that computes
+    /// the tile of `E` block by block and adds `A_tileᵀ·E_tile` (faer's product) to the piece's
+    /// sum; the pieces' sums are added in order (the same numbers on any number of cores).
+    #[allow(clippy::too_many_arguments)]
+    fn eval_gram(&self, a: &Mat, prog: &Fused, root: usize, leaves: &[&Mat], n: usize, c: usize) -> Result<Mat, ValueError> {
+        if a.rows != n {
+            return err(format!("matrix product of {}ᵀ and {n}×{c} values", a.dims()));
+        }
+        let m = a.cols;
+        let pieces: Vec<(usize, usize)> = (0..n).step_by(PIECE).map(|s| (s, PIECE.min(n - s))).collect();
+        let parts = parallel_map(&pieces, |&(s, len)| -> Result<Mat, ValueError> {
+            let mut run = BlockRunner::new(prog, root, leaves, false);
+            let mut part = Mat::zeros(m, c);
+            let mut tile = vec![0.0; GRAM_TILE.min(len) * c];
+            let mut t0 = s;
+            while t0 < s + len {
+                let rows = GRAM_TILE.min(s + len - t0);
+                for j in 0..c {
+                    let mut i0 = t0;
+                    while i0 < t0 + rows {
+                        let nb = BLOCK.min(t0 + rows - i0);
+                        let dst = &mut tile[j * rows + (i0 - t0)..j * rows + (i0 - t0) + nb];
+                        match run.block(j, i0, nb)? {
+                            X::S(v) => dst.fill(v),
+                            X::V(x) => dst.copy_from_slice(x),
+                        }
+                        i0 += nb;
+                    }
+                }
+                let at = view(a).subrows(t0, rows);
+                let et = faer::MatRef::from_column_major_slice(&tile[..rows * c], rows, c);
+                let dst = faer::MatMut::from_column_major_slice_mut(&mut part.data, m, c);
+                faer::linalg::matmul::matmul(dst, faer::Accum::Add, at.transpose(), et, 1.0, faer::Par::Seq);
+                clear_upper_vector_state();
+                t0 += rows;
+            }
+            Ok(part)
+        });
+        let mut out = Mat::zeros(m, c);
+        for p in parts {
+            for (o, v) in out.data.iter_mut().zip(&p?.data) {
+                *o += v;
+            }
+        }
+        Ok(out)
     }
 
     /// An elementwise node the fused loop evaluates (an outer product `u·vᵀ` counts).
@@ -548,6 +611,17 @@ impl Graph {
                 return err(format!("elementwise operation on {} and {r}×{c} values", m.dims()));
             }
         }
+        let root = match slot_of[&e] {
+            Arg::Slot(k) => k,
+            Arg::Leaf(_) => return err("internal: fused root is a leaf"),
+        };
+        if let MNode::MatMul(t, _) = self.node(id)
+            && id != e
+        {
+            let MNode::Transpose(x) = self.node(t) else { return err("internal: a fused product without a transpose") };
+            let a = val[x.index()].as_deref().ok_or_else(|| ValueError("internal: operand not evaluated".into()))?;
+            return self.eval_gram(a, &prog, root, &leaves, r, c);
+        }
         let red = match self.node(id) {
             MNode::Sum(_) if id != e => Red::All,
             MNode::SumRows(_) if id != e => Red::Rows,
@@ -564,65 +638,12 @@ impl Graph {
             Red::Rows => Mat::zeros(1, c),
             Red::Cols => Mat::zeros(r, 1),
         };
-        let ni = prog.instrs.len();
-        let mut scratch = vec![0.0; ni * BLOCK];
-        let mut consts: Vec<Option<f64>> = vec![None; ni];
-        let mut lx: Vec<X> = Vec::with_capacity(leaves.len());
-        let root = match slot_of[&e] {
-            Arg::Slot(k) => k,
-            Arg::Leaf(_) => return err("internal: fused root is a leaf"),
-        };
+        let mut run = BlockRunner::new(&prog, root, &leaves, flat);
         for j in 0..cols {
             let mut i0 = 0;
             while i0 < len {
                 let n = BLOCK.min(len - i0);
-                lx.clear();
-                for m in &leaves {
-                    lx.push(if m.rows == 1 && m.cols == 1 {
-                        X::S(m.data[0])
-                    } else if flat {
-                        X::V(&m.data[i0..i0 + n])
-                    } else if m.rows == 1 {
-                        X::S(m.data[if m.cols == 1 { 0 } else { j }])
-                    } else {
-                        let jj = if m.cols == 1 { 0 } else { j };
-                        X::V(&m.data[jj * m.rows + i0..jj * m.rows + i0 + n])
-                    });
-                }
-                for (k, ins) in prog.instrs.iter().enumerate() {
-                    let (prev, cur) = scratch.split_at_mut(k * BLOCK);
-                    let get = |a: Arg| -> X {
-                        match a {
-                            Arg::Leaf(l) => lx[l],
-                            Arg::Slot(s) => match consts[s] {
-                                Some(v) => X::S(v),
-                                None => X::V(&prev[s * BLOCK..s * BLOCK + n]),
-                            },
-                        }
-                    };
-                    let o = &mut cur[..n];
-                    let a = get(ins.a);
-                    consts[k] = match (ins.op, ins.b.map(get)) {
-                        (Op::Add, Some(b)) => bin(|x, y| x + y, a, b, o),
-                        (Op::Sub, Some(b)) => bin(|x, y| x - y, a, b, o),
-                        (Op::Mul, Some(b)) => bin(|x, y| x * y, a, b, o),
-                        (Op::Div, Some(b)) => bin(|x, y| x / y, a, b, o),
-                        (Op::Pow, Some(X::S(y))) => {
-                            let k = PowKind::of(y);
-                            un(|x| k.apply(x, y), a, o)
-                        }
-                        (Op::Pow, Some(b)) => bin(crate::func::pow, a, b, o),
-                        (Op::XLogY, Some(b)) => bin(crate::func::xlogy, a, b, o),
-                        (Op::Call2(f), Some(b)) => bin(|x, y| f.apply(x, y), a, b, o),
-                        (Op::Neg, _) => un(|x| -x, a, o),
-                        (Op::Call(f), _) => call(f, a, o),
-                        _ => return err("internal: malformed fused instruction"),
-                    };
-                }
-                let res: X = match consts[root] {
-                    Some(v) => X::S(v),
-                    None => X::V(&scratch[root * BLOCK..root * BLOCK + n]),
-                };
+                let res = run.block(j, i0, n)?;
                 match red {
                     Red::None => match res {
                         X::S(v) => out.data.extend(std::iter::repeat_n(v, n)),
@@ -851,6 +872,10 @@ fn zip(a: &Mat, b: &Mat, f: impl Fn(f64, f64) -> f64) -> Result<Mat, ValueError>
 
 /// Rows per block of a fused elementwise loop.
 const BLOCK: usize = 256;
+/// The most entries of an `Aᵀ·E` computed by a fused loop (see [`Graph::gram_operand`]).
+const GRAM_MAX: usize = 4096;
+/// Rows of `E` a fused `Aᵀ·E` holds at a time (a multiple of [`BLOCK`] dividing [`PIECE`]).
+const GRAM_TILE: usize = 4096;
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -882,6 +907,81 @@ struct Instr {
 struct Fused {
     instrs: Vec<Instr>,
     leaves: Vec<MId>,
+}
+
+/// Runs a [`Fused`] program block by block, with its scratch space.
+struct BlockRunner<'p> {
+    prog: &'p Fused,
+    root: usize,
+    leaves: &'p [&'p Mat],
+    flat: bool,
+    scratch: Vec<f64>,
+    consts: Vec<Option<f64>>,
+}
+
+impl<'p> BlockRunner<'p> {
+    fn new(prog: &'p Fused, root: usize, leaves: &'p [&'p Mat], flat: bool) -> Self {
+        let ni = prog.instrs.len();
+        BlockRunner { prog, root, leaves, flat, scratch: vec![0.0; ni * BLOCK], consts: vec![None; ni] }
+    }
+
+    /// The program's root on rows `i0..i0 + n` of column `j` (or entries `i0..i0 + n` when
+    /// flat): a constant, or a slice of the scratch space.
+    fn block(&mut self, j: usize, i0: usize, n: usize) -> Result<X<'_>, ValueError> {
+        let flat = self.flat;
+        let lx: Vec<X<'p>> = self
+            .leaves
+            .iter()
+            .map(|m| {
+                if m.rows == 1 && m.cols == 1 {
+                    X::S(m.data[0])
+                } else if flat {
+                    X::V(&m.data[i0..i0 + n])
+                } else if m.rows == 1 {
+                    X::S(m.data[if m.cols == 1 { 0 } else { j }])
+                } else {
+                    let jj = if m.cols == 1 { 0 } else { j };
+                    X::V(&m.data[jj * m.rows + i0..jj * m.rows + i0 + n])
+                }
+            })
+            .collect();
+        let (scratch, consts) = (&mut self.scratch, &mut self.consts);
+        for (k, ins) in self.prog.instrs.iter().enumerate() {
+            let (prev, cur) = scratch.split_at_mut(k * BLOCK);
+            let get = |a: Arg| -> X {
+                match a {
+                    Arg::Leaf(l) => lx[l],
+                    Arg::Slot(s) => match consts[s] {
+                        Some(v) => X::S(v),
+                        None => X::V(&prev[s * BLOCK..s * BLOCK + n]),
+                    },
+                }
+            };
+            let o = &mut cur[..n];
+            let a = get(ins.a);
+            consts[k] = match (ins.op, ins.b.map(get)) {
+                (Op::Add, Some(b)) => bin(|x, y| x + y, a, b, o),
+                (Op::Sub, Some(b)) => bin(|x, y| x - y, a, b, o),
+                (Op::Mul, Some(b)) => bin(|x, y| x * y, a, b, o),
+                (Op::Div, Some(b)) => bin(|x, y| x / y, a, b, o),
+                (Op::Pow, Some(X::S(y))) => {
+                    let k = PowKind::of(y);
+                    un(|x| k.apply(x, y), a, o)
+                }
+                (Op::Pow, Some(b)) => bin(crate::func::pow, a, b, o),
+                (Op::XLogY, Some(b)) => bin(crate::func::xlogy, a, b, o),
+                (Op::Call2(f), Some(b)) => bin(|x, y| f.apply(x, y), a, b, o),
+                (Op::Neg, _) => un(|x| -x, a, o),
+                (Op::Call(f), _) => call(f, a, o),
+                _ => return err("internal: malformed fused instruction"),
+            };
+        }
+        let root = self.root;
+        Ok(match self.consts[root] {
+            Some(v) => X::S(v),
+            None => X::V(&self.scratch[root * BLOCK..root * BLOCK + n]),
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
