@@ -54,7 +54,22 @@
 //! (An earlier rule, stopping at the first correction that was not smaller than the
 //! step before it, was at the mercy of rounding: a 1-ulp change in `exp` or in the
 //! Householder arithmetic stopped NIST Rat43 or Thurber after 0–1 steps at LRE 8.2–9.5.)
-//! It costs one residual and one Jacobian evaluation per step. Polishing steps that are
+//! It costs one residual and one Jacobian evaluation per step.
+//!
+//! **Terminal Newton steps.** Where the residuals are not small, Gauss–Newton converges only
+//! linearly: the error contracts by about `‖(JᵀJ)⁻¹S‖` per step, `S = Σ fᵢ∇²fᵢ` (1/75 per
+//! step on the 1,024-point biexponential, so 6 steps from a close start). At full precision
+//! (polishing on, `ftol ≤ 1e-13`) and without bounds, the iteration keeps a secant estimate of
+//! `S` (`secant.rs`: symmetric rank-one updates from `Δg − JᵀJ s` between accepted iterates)
+//! and, once the Gauss–Newton steps are evidently in that terminal phase (the last one accepted
+//! at `λ = 0` with `ρ ∈ [½, 2]`, a quarter or less of the one before), tries the Newton step of
+//! `(JᵀJ + S) p = Jᵀf` instead when `JᵀJ + S` is positive definite and the step differs from
+//! the Gauss–Newton one by at most half of its length, inside the trust region. It is accepted
+//! or rejected like any trial; after a rejection no more are tried, and polishing (whose first
+//! step is the same Newton step when the secant has not failed) continues with Gauss–Newton
+//! corrections as before, so the point it stops at is the same fixed point. On the
+//! biexponential a fit takes 5 evaluations instead of 7; over the 54 NIST StRD runs 1,087
+//! instead of 1,411, every LRE unchanged to 0.05. Polishing steps that are
 //! kept are counted in [`LmReport::polish_steps`], not in `iterations`, and appended to
 //! the log and path; the termination reason is the one that ended the LM iteration.
 //!
@@ -225,8 +240,7 @@ pub struct LmOptions {
     /// worth the extra evaluations (e.g. fitting many noisy curves).
     pub polish: bool,
     /// Keep the iteration log and the path of accepted iterates in the report. Default
-    /// `true`; off, they hold the starting point only (for many fits whose paths nobody
-    /// reads).
+    /// `true`; off, they are empty (for many fits whose paths nobody reads).
     pub record: bool,
 }
 
@@ -383,6 +397,7 @@ pub enum LmError {
 
 mod minpack;
 mod polish;
+mod secant;
 
 use minpack::*;
 use polish::*;
@@ -521,6 +536,19 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     // that the tolerance tests stopped at without accepting it: polishing's first step is
     // that step again, already evaluated.
     let mut pending_trial: Option<f64> = None;
+    // Terminal Newton steps (see the module docs): the secant estimate of S, whether the last
+    // accepted step was a Gauss–Newton step the linear model predicted well, the last two
+    // accepted step lengths, and whether a Newton trial has failed (then no more are tried).
+    // Only where the last digits are sought (polishing on, a tolerance of 1e-13 or tighter):
+    // a loose tolerance stops on the cost decrease of a step, which bounds the distance left
+    // only while the steps contract linearly (see `tests/tolerance.rs`), and batches at their
+    // default tolerance keep their results.
+    let unbounded =
+        lo.iter().all(|v| *v == f64::NEG_INFINITY) && hi.iter().all(|v| *v == f64::INFINITY) && opts.polish && opts.ftol <= 1e-13;
+    let mut secant = secant::Secant::new(m);
+    let mut last_gn_good = false;
+    let (mut last_pnorm, mut prev_pnorm) = (f64::INFINITY, f64::INFINITY);
+    let (mut newton_stopped, mut newton_failed) = (false, false);
     // Every stop breaks out of this loop with its termination; only the converged stops of
     // the tolerance tests go on to polishing.
     let term = 'outer: loop {
@@ -550,6 +578,9 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 nfree += 1;
                 gmax = gmax.max(grad[k].abs());
             }
+        }
+        if unbounded {
+            secant.record(&x, grad, jac, n);
         }
         // Scaling from the full column norms (MINPACK mode 1).
         for k in 0..m {
@@ -615,6 +646,21 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 &mut wa1[..nfree],
                 &mut wa2[..nfree],
             );
+            // In the terminal phase (Gauss–Newton steps contracting linearly, the last one
+            // predicted well), the Newton step with the secant S when it is a small correction
+            // of the Gauss–Newton step inside the trust region.
+            let mut newton = false;
+            if par == 0.0 && unbounded && nfree == m && !newton_stopped && last_gn_good && last_pnorm <= 0.25 * prev_pnorm
+                && let Some(pn) = secant.step(jac, grad, n)
+            {
+                let gn_norm = enorm_it(step_f[..m].iter().zip(diag.iter()).map(|(a, b)| a * b));
+                let d_norm = enorm_it(pn.iter().zip(step_f[..m].iter()).zip(diag.iter()).map(|((a, b), d)| (a - b) * d));
+                let n_norm = enorm_it(pn.iter().zip(diag.iter()).map(|(a, b)| a * b));
+                if d_norm <= 0.5 * gn_norm && n_norm <= delta {
+                    step_f[..m].copy_from_slice(&pn);
+                    newton = true;
+                }
+            }
             // Trial point, projected onto the box.
             xt.copy_from_slice(&x);
             let mut projected = false;
@@ -633,6 +679,7 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             if iter == 1 {
                 delta = delta.min(pnorm);
             }
+            // (the step polishing would take first from x: Gauss–Newton, or Newton with S)
             let gauss_newton = par == 0.0 && !projected;
             nfev += 1;
             let fnorm1 = eval_res(problem, xt, ft);
@@ -701,7 +748,15 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
                 par *= 0.5;
             }
             let accepted = ratio >= 1e-4 && !model_invalid;
+            // A rejected Newton trial ends the Newton steps of the iteration; one rejected above
+            // the rounding level of the cost also those of polishing.
+            if newton && !accepted {
+                newton_stopped = true;
+                newton_failed |= -actred > noise_level(problem, fnorm1.min(fnorm));
+            }
             if accepted {
+                last_gn_good = gauss_newton && (0.5..=2.0).contains(&ratio);
+                (prev_pnorm, last_pnorm) = (last_pnorm, pnorm);
                 jac_at_current = false;
                 x.copy_from_slice(xt);
                 fvec.copy_from_slice(ft);
@@ -765,7 +820,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(&*jac);
         let pending = pending_trial.filter(|_| jac_at_current).map(|f1| (&xt[..], &ft[..], f1));
-        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter, record: opts.record, pending };
+        let sec = (unbounded && !newton_failed && secant.updates > 0).then_some(&secant);
+        let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter, record: opts.record, pending, secant: sec };
         polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, diag, jac_at_x, &mut ctx);
         (nfev, njev) = (ctx.nfev, ctx.njev);
     }

@@ -63,6 +63,7 @@ pub(super) fn gn_step<P: LeastSquaresProblem + ?Sized>(
     have_jac: bool,
     ws: &mut GnWork,
     out: &mut GnStep,
+    secant: Option<&super::secant::Secant>,
 ) -> bool {
     let n = f.len();
     let m = x.len();
@@ -115,6 +116,20 @@ pub(super) fn gn_step<P: LeastSquaresProblem + ?Sized>(
     }
     out.prered = prered;
     out.gmax = gmax;
+    // With a secant estimate of the second-order term (all parameters free), the Newton step
+    // when it is a small correction of the Gauss–Newton one (see the module docs).
+    if let Some(sec) = secant
+        && nf == m
+    {
+        let g: Vec<f64> = (0..m).map(|k| dot(&ws.jac[k * n..(k + 1) * n], f)).collect();
+        if let Some(pn) = sec.step(&ws.jac, &g, n) {
+            let gn = enorm(&out.p);
+            let d = enorm_it(pn.iter().zip(&out.p).map(|(a, b)| a - b));
+            if d <= 0.5 * gn {
+                out.p.copy_from_slice(&pn);
+            }
+        }
+    }
     true
 }
 
@@ -131,6 +146,9 @@ pub(super) struct PolishState<'a> {
     /// Gauss–Newton step from the start of polishing. The first step uses it instead of
     /// evaluating again when it lands there (to a few ulps: the same step, solved twice).
     pub(super) pending: Option<(&'a [f64], &'a [f64], f64)>,
+    /// The iteration's secant estimate of the second-order term, when its Newton steps were
+    /// taken (unbounded problems).
+    pub(super) secant: Option<&'a super::secant::Secant>,
 }
 
 /// Upper limit on Gauss–Newton polishing steps (see the module docs).
@@ -185,7 +203,7 @@ pub(super) fn polish<P: LeastSquaresProblem + ?Sized>(
     };
     let mut step = GnStep { p: vec![0.0; m], prered: 0.0, gmax: 0.0 };
     let mut next = GnStep { p: vec![0.0; m], prered: 0.0, gmax: 0.0 };
-    if !gn_step(problem, x, fvec, lo, hi, have_jac, &mut ws, &mut step) {
+    if !gn_step(problem, x, fvec, lo, hi, have_jac, &mut ws, &mut step, st.secant) {
         return 0;
     }
     let mut ft = vec![0.0; n];
@@ -231,7 +249,7 @@ pub(super) fn polish<P: LeastSquaresProblem + ?Sized>(
             break;
         }
         st.njev += 1;
-        if !gn_step(problem, &xt, &ft, lo, hi, false, &mut ws, &mut next) {
+        if !gn_step(problem, &xt, &ft, lo, hi, false, &mut ws, &mut next, None) {
             break;
         }
         let cost_before = 0.5 * *fnorm * *fnorm;
