@@ -117,7 +117,8 @@ pub(super) fn gn_step<P: LeastSquaresProblem + ?Sized>(
     out.prered = prered;
     out.gmax = gmax;
     // With a secant estimate of the second-order term (all parameters free), the Newton step
-    // when it is a small correction of the Gauss–Newton one (see the module docs).
+    // when it is a small correction of the Gauss–Newton one and stays strictly inside the
+    // bounds (see the module docs).
     if let Some(sec) = secant
         && nf == m
     {
@@ -125,7 +126,8 @@ pub(super) fn gn_step<P: LeastSquaresProblem + ?Sized>(
         if let Some(pn) = sec.step(&ws.jac, &g, n) {
             let gn = enorm(&out.p);
             let d = enorm_it(pn.iter().zip(&out.p).map(|(a, b)| a - b));
-            if d <= 0.5 * gn {
+            let inside = (0..m).all(|k| lo[k] < x[k] - pn[k] && x[k] - pn[k] < hi[k]);
+            if d <= 0.5 * gn && inside {
                 out.p.copy_from_slice(&pn);
             }
         }
