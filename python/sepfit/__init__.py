@@ -17,8 +17,9 @@ fit: every identifier that names a column is data, every other one (except funct
 
 from __future__ import annotations
 
-import json
 import functools
+import inspect
+import json
 import re
 import warnings
 from collections.abc import Mapping as _Mapping  # isinstance against typing.Mapping is slow
@@ -561,16 +562,11 @@ class ModelResult:
 
 
 # -- scipy-style -----------------------------------------------------------------------------
-#: The keywords of :meth:`Model.fit` that :func:`curve_fit` passes on, with their defaults.
+#: The keywords of :meth:`Model.fit` that :func:`curve_fit` passes on, with their defaults
+#: (read from its signature).
 _FIT_OPTIONS = {
-    "fix": None,
-    "method": "varpro",
-    "nonlinear": (),
-    "max_iterations": None,
-    "tol": None,
-    "search": None,
-    "loss": "linear",
-    "f_scale": None,
+    k: inspect.signature(Model.fit).parameters[k].default
+    for k in ("fix", "method", "nonlinear", "max_iterations", "tol", "search", "loss", "f_scale")
 }
 
 def curve_fit(

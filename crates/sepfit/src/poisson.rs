@@ -28,6 +28,7 @@
 //! below `1e-6` of the largest, that row: the likelihood's optimum is where the model touches
 //! 0 at a zero count, outside the open domain the likelihood is defined on.
 
+use crate::linalg::cholesky::solve_spd;
 use crate::model::{ModelEval, SeparableModel};
 use crate::problems::full::weighted_full_jacobian;
 use faer::Mat;
@@ -192,47 +193,6 @@ fn gradient_differences<M: SeparableModel + ?Sized>(
 /// The first row where the mean is not positive, with its value.
 fn non_positive(mu: &[f64]) -> Option<(usize, f64)> {
     mu.iter().position(|m| !(*m > 0.0)).map(|i| (i, mu[i]))
-}
-
-/// Solves the symmetric positive (semi)definite `A x = r` by Cholesky; `None` if `A` is not
-/// numerically positive definite.
-fn solve_spd(a: &[f64], r: &[f64], m: usize) -> Option<Vec<f64>> {
-    // In-place Cholesky A = LLᵀ (row-major lower triangle).
-    let mut l = a.to_vec();
-    for j in 0..m {
-        let mut d = l[j * m + j];
-        for k in 0..j {
-            d -= l[j * m + k] * l[j * m + k];
-        }
-        if !(d > 0.0 && d.is_finite()) {
-            return None;
-        }
-        let d = d.sqrt();
-        l[j * m + j] = d;
-        for i in j + 1..m {
-            let mut s = l[i * m + j];
-            for k in 0..j {
-                s -= l[i * m + k] * l[j * m + k];
-            }
-            l[i * m + j] = s / d;
-        }
-    }
-    let mut x = r.to_vec();
-    for i in 0..m {
-        let mut s = x[i];
-        for k in 0..i {
-            s -= l[i * m + k] * x[k];
-        }
-        x[i] = s / l[i * m + i];
-    }
-    for i in (0..m).rev() {
-        let mut s = x[i];
-        for k in i + 1..m {
-            s -= l[k * m + i] * x[k];
-        }
-        x[i] = s / l[i * m + i];
-    }
-    x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
 /// Maximises the Poisson likelihood of `y` from `theta0` (`θ = (b, a)`, `q` nonlinear

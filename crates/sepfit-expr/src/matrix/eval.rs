@@ -305,6 +305,18 @@ impl Graph {
         Ok(dims)
     }
 
+    /// [`Graph::bind`] of the variables among the nodes marked in `need`.
+    fn bind_needed(&self, values: &Values, need: &[bool]) -> Result<Vec<Option<usize>>, ValueError> {
+        let vars: Vec<u32> = (0..need.len())
+            .filter(|&i| need[i])
+            .filter_map(|i| match self.node(MId(i as u32)) {
+                MNode::Var(k) => Some(k),
+                _ => None,
+            })
+            .collect();
+        self.bind(values, &vars)
+    }
+
     /// The value given for variable `k`.
     fn var_value<'v>(&self, k: u32, values: &'v Values) -> Result<&'v Mat, ValueError> {
         let name = &self.vars[k as usize].name;
@@ -347,14 +359,7 @@ impl Graph {
                 uses[c.index()] += 1;
             }
         }
-        let needed_vars: Vec<u32> = (0..top)
-            .filter(|&i| need[i])
-            .filter_map(|i| match self.node(MId(i as u32)) {
-                MNode::Var(k) => Some(k),
-                _ => None,
-            })
-            .collect();
-        let dims = self.bind(values, &needed_vars)?;
+        let dims = self.bind_needed(values, &need)?;
         // all consumers accept a fused operand? all of them elementwise? (a constant fill read
         // only by elementwise loops is a broadcast scalar there, not n×m stored copies of one
         // number)
@@ -420,14 +425,7 @@ impl Graph {
     /// reference the fused [`Self::eval`] is tested against.
     pub fn eval_unfused(&self, roots: &[MId], values: &Values) -> Result<Vec<Mat>, ValueError> {
         let need = self.reachable(roots);
-        let needed_vars: Vec<u32> = (0..need.len())
-            .filter(|&i| need[i])
-            .filter_map(|i| match self.node(MId(i as u32)) {
-                MNode::Var(k) => Some(k),
-                _ => None,
-            })
-            .collect();
-        let dims = self.bind(values, &needed_vars)?;
+        let dims = self.bind_needed(values, &need)?;
         let mut val: Vec<Slot<'_>> = vec![None; need.len()];
         for i in 0..need.len() {
             if need[i] {
@@ -917,35 +915,35 @@ struct BlockRunner<'p> {
     flat: bool,
     scratch: Vec<f64>,
     consts: Vec<Option<f64>>,
+    /// The leaves' operands on the current block.
+    lx: Vec<X<'p>>,
 }
 
 impl<'p> BlockRunner<'p> {
     fn new(prog: &'p Fused, root: usize, leaves: &'p [&'p Mat], flat: bool) -> Self {
         let ni = prog.instrs.len();
-        BlockRunner { prog, root, leaves, flat, scratch: vec![0.0; ni * BLOCK], consts: vec![None; ni] }
+        BlockRunner { prog, root, leaves, flat, scratch: vec![0.0; ni * BLOCK], consts: vec![None; ni], lx: Vec::with_capacity(leaves.len()) }
     }
 
     /// The program's root on rows `i0..i0 + n` of column `j` (or entries `i0..i0 + n` when
     /// flat): a constant, or a slice of the scratch space.
     fn block(&mut self, j: usize, i0: usize, n: usize) -> Result<X<'_>, ValueError> {
         let flat = self.flat;
-        let lx: Vec<X<'p>> = self
-            .leaves
-            .iter()
-            .map(|m| {
-                if m.rows == 1 && m.cols == 1 {
-                    X::S(m.data[0])
-                } else if flat {
-                    X::V(&m.data[i0..i0 + n])
-                } else if m.rows == 1 {
-                    X::S(m.data[if m.cols == 1 { 0 } else { j }])
-                } else {
-                    let jj = if m.cols == 1 { 0 } else { j };
-                    X::V(&m.data[jj * m.rows + i0..jj * m.rows + i0 + n])
-                }
-            })
-            .collect();
-        let (scratch, consts) = (&mut self.scratch, &mut self.consts);
+        let leaves: &'p [&'p Mat] = self.leaves;
+        self.lx.clear();
+        self.lx.extend(leaves.iter().map(|m| {
+            if m.rows == 1 && m.cols == 1 {
+                X::S(m.data[0])
+            } else if flat {
+                X::V(&m.data[i0..i0 + n])
+            } else if m.rows == 1 {
+                X::S(m.data[if m.cols == 1 { 0 } else { j }])
+            } else {
+                let jj = if m.cols == 1 { 0 } else { j };
+                X::V(&m.data[jj * m.rows + i0..jj * m.rows + i0 + n])
+            }
+        }));
+        let (scratch, consts, lx) = (&mut self.scratch, &mut self.consts, &self.lx);
         for (k, ins) in self.prog.instrs.iter().enumerate() {
             let (prev, cur) = scratch.split_at_mut(k * BLOCK);
             let get = |a: Arg| -> X {

@@ -651,16 +651,11 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
             // of the Gauss–Newton step inside the trust region.
             let mut newton = false;
             if par == 0.0 && newton_ok && nfree == m && !newton_stopped && last_gn_good && last_pnorm <= 0.25 * prev_pnorm
-                && let Some(pn) = secant.step(jac, grad, n)
-                && (0..m).all(|k| lo[k] < x[k] - pn[k] && x[k] - pn[k] < hi[k])
+                && let Some(pn) = secant.correction(jac, grad, n, &step_f[..m], &x, &lo, &hi, diag)
+                && enorm_it(pn.iter().zip(diag.iter()).map(|(a, b)| a * b)) <= delta
             {
-                let gn_norm = enorm_it(step_f[..m].iter().zip(diag.iter()).map(|(a, b)| a * b));
-                let d_norm = enorm_it(pn.iter().zip(step_f[..m].iter()).zip(diag.iter()).map(|((a, b), d)| (a - b) * d));
-                let n_norm = enorm_it(pn.iter().zip(diag.iter()).map(|(a, b)| a * b));
-                if d_norm <= 0.5 * gn_norm && n_norm <= delta {
-                    step_f[..m].copy_from_slice(&pn);
-                    newton = true;
-                }
+                step_f[..m].copy_from_slice(&pn);
+                newton = true;
             }
             // Trial point, projected onto the box.
             xt.copy_from_slice(&x);
@@ -820,7 +815,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
         // If `x` has not moved since the Jacobian of the last iteration was computed (the
         // last trial was rejected, or the gradient test fired), polishing starts from it.
         let jac_at_x = jac_at_current.then_some(&*jac);
-        let pending = pending_trial.filter(|_| jac_at_current).map(|f1| (&xt[..], &ft[..], f1));
+        // (a trial stopped at without being accepted left x, and so the Jacobian, where it was)
+        let pending = pending_trial.map(|f1| (&xt[..], &ft[..], f1));
         let sec = (newton_ok && !newton_failed && secant.updates > 0).then_some(&secant);
         let mut ctx = PolishState { nfev, njev, log: &mut log, path: &mut path, iter, record: opts.record, pending, secant: sec };
         polish_steps = polish(problem, &mut x, &mut fvec, &mut fnorm, &lo, &hi, diag, jac_at_x, &mut ctx);

@@ -27,6 +27,8 @@ pub(super) struct GnWork {
     pf: Vec<f64>,
     ones: Vec<f64>,
     wa4: Vec<f64>,
+    /// `Jᵀf`.
+    grad: Vec<f64>,
 }
 
 impl GnWork {
@@ -45,6 +47,7 @@ impl GnWork {
             pf: vec![0.0; m],
             ones: vec![1.0; m],
             wa4: vec![0.0; n],
+            grad: vec![0.0; m],
         }
     }
 }
@@ -75,6 +78,7 @@ pub(super) fn gn_step<P: LeastSquaresProblem + ?Sized>(
     for k in 0..m {
         let col = &ws.jac[k * n..(k + 1) * n];
         let g = dot(col, f);
+        ws.grad[k] = g;
         let blocked = (x[k] <= lo[k] && g > 0.0) || (x[k] >= hi[k] && g < 0.0) || lo[k] == hi[k];
         if !blocked {
             ws.free.push(k);
@@ -121,16 +125,9 @@ pub(super) fn gn_step<P: LeastSquaresProblem + ?Sized>(
     // bounds (see the module docs).
     if let Some(sec) = secant
         && nf == m
+        && let Some(pn) = sec.correction(&ws.jac, &ws.grad, n, &out.p, x, lo, hi, &ws.ones[..m])
     {
-        let g: Vec<f64> = (0..m).map(|k| dot(&ws.jac[k * n..(k + 1) * n], f)).collect();
-        if let Some(pn) = sec.step(&ws.jac, &g, n) {
-            let gn = enorm(&out.p);
-            let d = enorm_it(pn.iter().zip(&out.p).map(|(a, b)| a - b));
-            let inside = (0..m).all(|k| lo[k] < x[k] - pn[k] && x[k] - pn[k] < hi[k]);
-            if d <= 0.5 * gn && inside {
-                out.p.copy_from_slice(&pn);
-            }
-        }
+        out.p.copy_from_slice(&pn);
     }
     true
 }
@@ -145,11 +142,12 @@ pub(super) struct PolishState<'a> {
     /// Whether steps are recorded in `log` and `path` ([`super::LmOptions::record`]).
     pub(super) record: bool,
     /// A point already evaluated (`x`, its residuals, `‖f‖`): the iteration's last trial, a
-    /// Gauss–Newton step from the start of polishing. The first step uses it instead of
-    /// evaluating again when it lands there (to a few ulps: the same step, solved twice).
+    /// Gauss–Newton (or terminal Newton) step from the start of polishing. The first step uses
+    /// it instead of evaluating again when it lands there (to a few ulps: the same step, solved
+    /// twice).
     pub(super) pending: Option<(&'a [f64], &'a [f64], f64)>,
-    /// The iteration's secant estimate of the second-order term, when its Newton steps were
-    /// taken (unbounded problems).
+    /// The iteration's secant estimate of the second-order term for the first step, when its
+    /// Newton trials did not fail (see the module docs).
     pub(super) secant: Option<&'a super::secant::Secant>,
 }
 

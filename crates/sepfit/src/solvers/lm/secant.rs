@@ -12,6 +12,8 @@
 //! `S ← S + v vᵀ/(vᵀs)`, `v = y − S s` (skipped when `|vᵀs|` is tiny), which reproduces `S`
 //! exactly after `m` independent steps when `S` is constant.
 
+use crate::linalg::cholesky::solve_spd;
+
 /// The secant estimate and the last accepted point.
 #[derive(Debug, Clone)]
 pub(super) struct Secant {
@@ -67,8 +69,8 @@ impl Secant {
     }
 
     /// The Newton step `p` of `(JᵀJ + S) p = g` (the step the iteration subtracts from `x`),
-    /// over all `m` parameters, when `S` has been updated and `JᵀJ + S` is positive definite
-    /// (a Cholesky factor exists); `None` otherwise.
+    /// over all `m` parameters, when `S` has been updated and `JᵀJ + S` is positive definite;
+    /// `None` otherwise.
     pub(super) fn step(&self, jac: &[f64], g: &[f64], n: usize) -> Option<Vec<f64>> {
         let m = self.m;
         if self.updates == 0 {
@@ -84,46 +86,29 @@ impl Secant {
                 }
             }
         }
-        // Cholesky H = L Lᵀ (lower, in place), then L Lᵀ p = g.
-        for j in 0..m {
-            let mut d = h[j * m + j];
-            for k in 0..j {
-                d -= h[k * m + j] * h[k * m + j];
-            }
-            if !(d > 0.0 && d.is_finite()) {
-                return None;
-            }
-            let d = d.sqrt();
-            h[j * m + j] = d;
-            for i in j + 1..m {
-                let mut v = h[j * m + i];
-                for k in 0..j {
-                    v -= h[k * m + i] * h[k * m + j];
-                }
-                h[j * m + i] = v / d;
-            }
-        }
-        let mut p = g.to_vec();
-        for i in 0..m {
-            let mut v = p[i];
-            for k in 0..i {
-                v -= h[k * m + i] * p[k];
-            }
-            p[i] = v / h[i * m + i];
-        }
-        for i in (0..m).rev() {
-            let mut v = p[i];
-            for k in i + 1..m {
-                v -= h[i * m + k] * p[k];
-            }
-            p[i] = v / h[i * m + i];
-        }
-        p.iter().all(|v| v.is_finite()).then_some(p)
+        solve_spd(&h, g, m)
+    }
+
+    /// [`Secant::step`] where it is taken in place of the Gauss–Newton step `gn` at `x`: when
+    /// it differs from `gn` by at most half of `gn`'s length in the scaled norm `‖D·‖`
+    /// (`D = diag(scale)`: a correction, not another direction) and `x − p` stays strictly
+    /// inside the bounds `lo`, `hi`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn correction(&self, jac: &[f64], g: &[f64], n: usize, gn: &[f64], x: &[f64], lo: &[f64], hi: &[f64], scale: &[f64]) -> Option<Vec<f64>> {
+        let p = self.step(jac, g, n)?;
+        let inside = (0..self.m).all(|k| lo[k] < x[k] - p[k] && x[k] - p[k] < hi[k]);
+        let gn_norm = norm_it(gn.iter().zip(scale).map(|(a, d)| a * d));
+        let change = norm_it(p.iter().zip(gn).zip(scale).map(|((a, b), d)| (a - b) * d));
+        (inside && change <= 0.5 * gn_norm).then_some(p)
     }
 }
 
+fn norm_it(v: impl Iterator<Item = f64>) -> f64 {
+    v.map(|x| x * x).sum::<f64>().sqrt()
+}
+
 fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+    norm_it(v.iter().copied())
 }
 
 #[cfg(test)]
