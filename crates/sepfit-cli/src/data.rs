@@ -423,13 +423,21 @@ pub fn read_labels(path: &Path, column: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21,
+    1e22,
+];
+
 /// Parses a CSV number field (surrounding ASCII whitespace allowed) into a finite `f64`;
 /// `None` if it is not a finite number.
 ///
 /// Plain decimals (`-12.75`, `806`, `0.05`: at most 19 digits, 22 of them decimals)
 /// take Clinger's fast path: the digits as an integer `m < 2^53` and `10^d` (`d ≤ 22`) are
 /// both exact doubles, so `m / 10^d` is one correctly rounded division, the same value as
-/// `str::parse`. Anything else (exponents, more digits, `inf`, …) goes to `str::parse`.
+/// `str::parse`. Anything else (exponents, more digits, `inf`, …) goes to `fast-float2`
+/// (Eisel–Lemire, correctly rounded like `str::parse`, without its UTF-8 check); non-finite
+/// values are refused.
 #[inline]
 pub fn parse_number(field: &[u8]) -> Option<f64> {
     // Surrounding whitespace is rare: trim only when an end byte is not a digit.
@@ -463,25 +471,68 @@ pub fn parse_number(field: &[u8]) -> Option<f64> {
     let digits = int_digits + decimals;
     // At most 19 digits in all: `m` is exact (no wrap-around).
     if i == b.len() && digits > 0 && digits <= 19 && m < (1u64 << 53) && decimals <= 22 {
-        const POW10: [f64; 23] = [
-            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-            1e20, 1e21, 1e22,
-        ];
         let v = if decimals == 0 { m as f64 } else { m as f64 / POW10[decimals] };
         return Some(if neg { -v } else { v });
     }
     parse_slow(f)
 }
 
+/// [`parse_number`] of the field `bytes[a..b]`, reading a short field (at most eight bytes
+/// after its sign, with eight bytes readable from where its digits start) as one 64-bit word:
+/// the `.` is found and squeezed out, the digits are checked and shifted to the top of the
+/// word, and two-, four- and eight-digit groups are combined by three multiplications
+/// (Lemire's method), with no branch per digit. The integer `m < 10^8` and `10^d`, `d ≤ 7`,
+/// are exact doubles, so `m / 10^d` is correctly rounded: the same value as `str::parse`.
+/// Anything else goes to [`parse_number`].
+#[inline(always)]
+pub fn parse_number_in(bytes: &[u8], a: usize, b: usize) -> Option<f64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let neg = bytes.get(a) == Some(&b'-');
+    let s = a + usize::from(neg);
+    let len = b.wrapping_sub(s);
+    if let Some(word) = bytes.get(s..s + 8)
+        && (1..=8).contains(&len)
+    {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let keep = if len == 8 { !0 } else { (1u64 << (8 * len)) - 1 };
+        let x = x & keep;
+        // The first '.', if any (exact for the lowest zero byte of x ^ '.').
+        let v = (x ^ 0x2E2E_2E2E_2E2E_2E2E) & keep;
+        let dots = v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080 & keep;
+        let (digits, k, decimals) = if dots == 0 {
+            (x, len, 0)
+        } else {
+            let p = (dots.trailing_zeros() / 8) as usize;
+            let below = (1u64 << (8 * p)) - 1;
+            ((x & below) | ((x >> 8) & !below), len - 1, len - 1 - p)
+        };
+        if k > 0 {
+            // The k digits at the top of the word, '0's below them (leading zeros).
+            let w = if k == 8 { digits } else { (digits << (8 * (8 - k))) | (ZEROS >> (8 * k)) };
+            // Every byte a digit: neither below '0' nor above '9'.
+            if (w.wrapping_add(0x4646_4646_4646_4646) | w.wrapping_sub(ZEROS)) & 0x8080_8080_8080_8080 == 0 {
+                let mut m = w.wrapping_sub(ZEROS);
+                m = m.wrapping_mul(10).wrapping_add(m >> 8) & 0x00FF_00FF_00FF_00FF;
+                m = m.wrapping_mul(100).wrapping_add(m >> 16) & 0x0000_FFFF_0000_FFFF;
+                m = m.wrapping_mul(10000).wrapping_add(m >> 32);
+                let m = (m & 0xFFFF_FFFF) as f64;
+                let v = if decimals == 0 { m } else { m / POW10[decimals] };
+                return Some(if neg { -v } else { v });
+            }
+        }
+    }
+    parse_number(&bytes[a..b])
+}
+
 /// Everything [`parse_number`]'s fast path does not take.
 #[cold]
 fn parse_slow(f: &[u8]) -> Option<f64> {
-    std::str::from_utf8(f).ok()?.parse::<f64>().ok().filter(|v| v.is_finite())
+    fast_float2::parse::<f64, _>(f).ok().filter(|v| v.is_finite())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_number;
+    use super::{parse_number, parse_number_in};
 
     /// The fast path gives exactly `str::parse`'s value; other inputs fall back or fail.
     #[test]
@@ -496,7 +547,8 @@ mod tests {
         let mut cases: Vec<String> = vec![
             "0", "-0", "+1", "0.05", "12.75", " 806 ", "1.", ".5", "-.5", "9007199254740991", "9007199254740993",
             "12345678901234567890", "0.1234567890123456789012", "1e5", "-2.5E-3", "inf", "NaN", "", ".", "-", "1.2.3",
-            "abc", "1,5", "00012.500", "0.0000000000000000000001",
+            "abc", "1,5", "00012.500", "0.0000000000000000000001", "12345678", "1234567.8", ".1234567", "-12345678",
+            "1234567.", "-.", "--1", "1-2", "1..2", "..", "0.05", "731", "99999999", "1e1", "1 2", "12\t", "/", ":", "0x10",
         ]
         .into_iter()
         .map(String::from)
@@ -515,10 +567,24 @@ mod tests {
             };
             cases.push(if r & 1 == 1 { format!("-{text}") } else { text });
         }
+        // Short strings of digits and the bytes around them in numbers.
+        let alphabet = b"0123456789000.-+ e/:";
+        for _ in 0..100_000 {
+            let r = next();
+            let len = (r % 11) as usize;
+            let c: String = (0..len).map(|k| alphabet[((r >> (4 + 5 * k)) % alphabet.len() as u64) as usize] as char).collect();
+            cases.push(c);
+        }
         for c in &cases {
             let want = c.trim().parse::<f64>().ok().filter(|v| v.is_finite());
             let got = parse_number(c.as_bytes());
             assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "`{c}`: {got:?} vs {want:?}");
+            // In a buffer: at its end, and followed by more fields (the word read runs on).
+            for after in ["", ",", ",12.5,7\n", "\n0,0.05,731\n", "9999999999"] {
+                let buf = format!("x,{c}{after}");
+                let got = parse_number_in(buf.as_bytes(), 2, 2 + c.len());
+                assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "`{c}` before `{after}`: {got:?} vs {want:?}");
+            }
         }
     }
 }

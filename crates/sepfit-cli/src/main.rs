@@ -7,6 +7,7 @@ mod cmd;
 mod data;
 mod fitting;
 mod npy;
+mod scan;
 mod values;
 
 use clap::Parser;

@@ -28,7 +28,7 @@
 //! Run: `cargo bench -p sepfit --bench small_fits`. `SMALL_FITS_EXPORT=DIR` writes each
 //! workload's data and starts as little-endian f64 files (`DIR/<workload>.{x,y,start}.f64`,
 //! shapes in `DIR/<workload>.txt`) so that an outside peer can be measured on the same curves,
-//! then exits. `SMALL_FITS_PROFILE=<workload>[:<tol>]` fits one workload with sepfit only, for a
+//! then exits. `SMALL_FITS_PROFILE=<workload>[:<tol>[:<passes>]]` fits one workload with sepfit only, for a
 //! profiler (`valgrind --tool=callgrind`), and exits.
 
 // The hand-written LM indexes small fixed-size matrices as the textbook writes them.
@@ -419,11 +419,21 @@ fn main() {
         return;
     }
     if let Ok(spec) = std::env::var("SMALL_FITS_PROFILE") {
-        // `<workload>[:<tol>]`: sepfit only, every curve once (for callgrind or perf).
-        let (name, tol) = spec.split_once(':').map_or((spec.as_str(), DEFAULT_BATCH_TOL), |(n, t)| (n, t.parse().expect("a tolerance")));
+        // `<workload>[:<tol>[:<passes>]]`: sepfit only, every curve `passes` times (default
+        // once), for callgrind or perf.
+        let mut parts = spec.split(':');
+        let name = parts.next().unwrap_or_default();
+        let tol = parts.next().map_or(DEFAULT_BATCH_TOL, |t| t.parse().expect("a tolerance"));
+        let passes: usize = parts.next().map_or(1, |n| n.parse().expect("a number of passes"));
         let w = workloads.iter().find(|w| w.name == name).expect("a workload name");
-        let (_, its, ok) = sepfit_all(w, &w.fitter(tol), &mut BatchWorker::default());
-        eprintln!("{name}: {ok} converged, {its:.2} iterations per fit");
+        let (f, mut worker) = (w.fitter(tol), BatchWorker::default());
+        let t0 = Instant::now();
+        let (mut its, mut ok) = (0.0, 0);
+        for _ in 0..passes {
+            (_, its, ok) = sepfit_all(w, &f, &mut worker);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!("{name}: {ok} converged, {its:.2} iterations per fit, {:.0} fits/s", (passes * w.ys.len()) as f64 / secs);
         return;
     }
     let tols = [("default tol", DEFAULT_BATCH_TOL), ("tol 1e-4", 1e-4)];
