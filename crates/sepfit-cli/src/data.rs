@@ -494,7 +494,7 @@ pub fn parse_number_in(bytes: &[u8], a: usize, b: usize) -> Option<f64> {
         && (1..=8).contains(&len)
     {
         let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let keep = if len == 8 { !0 } else { (1u64 << (8 * len)) - 1 };
+        let keep = u64::MAX >> (64 - 8 * len);
         let x = x & keep;
         // The first '.', if any (exact for the lowest zero byte of x ^ '.').
         let v = (x ^ 0x2E2E_2E2E_2E2E_2E2E) & keep;
@@ -508,7 +508,7 @@ pub fn parse_number_in(bytes: &[u8], a: usize, b: usize) -> Option<f64> {
         };
         if k > 0 {
             // The k digits at the top of the word, '0's below them (leading zeros).
-            let w = if k == 8 { digits } else { (digits << (8 * (8 - k))) | (ZEROS >> (8 * k)) };
+            let w = (digits << (64 - 8 * k)) | ((ZEROS >> 1) >> (8 * k - 1));
             // Every byte a digit: neither below '0' nor above '9'.
             if (w.wrapping_add(0x4646_4646_4646_4646) | w.wrapping_sub(ZEROS)) & 0x8080_8080_8080_8080 == 0 {
                 let mut m = w.wrapping_sub(ZEROS);

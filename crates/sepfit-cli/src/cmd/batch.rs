@@ -776,9 +776,11 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
     let result: Result<(), CliError> = std::thread::scope(|scope| {
         // The reader only cuts the file into blocks of whole records; workers parse them.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(BLOCKS_PER_ROUND);
+        // Parsed blocks go back to the reader to be filled again (no fresh pages to fault in).
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let path2 = path.clone();
         scope.spawn(move || {
-            if let Err(e) = read_blocks(reader, &tx) {
+            if let Err(e) = read_blocks(reader, &tx, &back_rx) {
                 let _ = tx.send(Err(format!("{path2}: read error: {e}")));
             }
         });
@@ -805,7 +807,13 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
         let parse_all = |blocks: &[Vec<u8>]| -> Vec<ParsedBlock> { blocks.par_iter().map(|b| parse_block(b, &shape)).collect() };
         let (blocks, mut eof) = recv_round()?;
         let mut parsed = parse_all(&blocks);
-        drop(blocks);
+        let give_back = |blocks: Vec<Vec<u8>>| {
+            for b in blocks {
+                // The reader may be done: then the buffer is just dropped.
+                let _ = back_tx.send(b);
+            }
+        };
+        give_back(blocks);
         loop {
             let mut curves = Vec::new();
             for pb in parsed {
@@ -843,6 +851,7 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
                 || parse_all(&next_blocks),
             );
             written?;
+            give_back(next_blocks);
             if eof {
                 break;
             }
@@ -872,9 +881,14 @@ const BLOCKS_PER_ROUND: usize = 8;
 const BLOCK: usize = 1 << 20;
 
 /// Reads `input` (after its header) in blocks of whole records of about [`BLOCK`] bytes and
-/// sends them in order; stops quietly if the receiver has gone. A record longer than a block
-/// grows the buffer geometrically (linear time however long the line).
-fn read_blocks<R: Read>(mut input: R, tx: &std::sync::mpsc::SyncSender<Result<Vec<u8>, String>>) -> std::io::Result<()> {
+/// sends them in order, filling the buffers that come back on `back` before allocating new
+/// ones; stops quietly if the receiver has gone. A record longer than a block grows the buffer
+/// geometrically (linear time however long the line).
+fn read_blocks<R: Read>(
+    mut input: R,
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<u8>, String>>,
+    back: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     loop {
         let want = BLOCK.max(buf.len());
@@ -899,7 +913,8 @@ fn read_blocks<R: Read>(mut input: R, tx: &std::sync::mpsc::SyncSender<Result<Ve
             // One record longer than the buffer: read on.
             continue;
         }
-        let mut next = Vec::with_capacity(BLOCK + (buf.len() - cut));
+        let mut next = back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + (buf.len() - cut)));
+        next.clear();
         next.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
         if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
@@ -1074,7 +1089,7 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
         }
         let at = At { row: rows, line };
         rows += 1;
-        let same = pieces.last().is_some_and(|p| same_bytes(piece_raw, id) || same_bytes(&p.id, id.trim_ascii()));
+        let same = pieces.last().is_some_and(|p| same_field(bytes, piece_raw, id) || same_bytes(&p.id, id.trim_ascii()));
         if !same {
             let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
             let mut cols = vec![Vec::new(); shape.field_of.len()];
@@ -1249,6 +1264,29 @@ impl Stitch {
         }
         out.push(c);
         Ok(())
+    }
+}
+
+/// Whether two fields of `bytes` (sub-slices of it) hold the same bytes: one comparison of
+/// 64-bit words when they are at most eight bytes long and eight bytes can be read from both
+/// starts (ids are short and compared on every row), [`same_bytes`] otherwise.
+#[inline(always)]
+fn same_field(bytes: &[u8], a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.is_empty() {
+        return true;
+    }
+    let base = bytes.as_ptr() as usize;
+    let (pa, pb) = (a.as_ptr() as usize - base, b.as_ptr() as usize - base);
+    match (bytes.get(pa..pa + 8), bytes.get(pb..pb + 8)) {
+        (Some(wa), Some(wb)) if (1..=8).contains(&a.len()) => {
+            let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
+            let keep = u64::MAX >> (64 - 8 * a.len());
+            (word(wa) ^ word(wb)) & keep == 0
+        }
+        _ => same_bytes(a, b),
     }
 }
 
