@@ -26,6 +26,8 @@ mod data;
 mod fitting;
 #[path = "../../crates/sepfit-cli/src/npy.rs"]
 mod npy;
+#[path = "../../crates/sepfit-cli/src/scan.rs"]
+mod scan;
 #[path = "../../crates/sepfit-cli/src/values.rs"]
 mod values;
 

@@ -545,7 +545,8 @@ pub fn levenberg_marquardt<P: LeastSquaresProblem + ?Sized>(
     // only while the steps contract linearly (see `tests/tolerance.rs`), and batches at their
     // default tolerance keep their results. With bounds, only steps that stay strictly inside.
     let newton_ok = opts.polish && opts.ftol <= 1e-13;
-    let mut secant = secant::Secant::new(m);
+    // (Without Newton steps the secant is never used: nothing to allocate.)
+    let mut secant = secant::Secant::new(if newton_ok { m } else { 0 });
     let mut last_gn_good = false;
     let (mut last_pnorm, mut prev_pnorm) = (f64::INFINITY, f64::INFINITY);
     let (mut newton_stopped, mut newton_failed) = (false, false);
