@@ -814,8 +814,10 @@ fn run_long(args: &BatchArgs, opts: &NamedOptions, out: &mut Output) -> Result<S
             }
         };
         give_back(blocks);
+        // One list of curves for every round (growing it anew each round faulted fresh pages in).
+        let mut curves: Vec<Curve> = Vec::new();
         loop {
-            let mut curves = Vec::new();
+            curves.clear();
             for pb in parsed {
                 st.add(pb, &shape, &path, by, &mut curves).map_err(|e| CliError::Other(anyhow!(e)))?;
             }
@@ -889,31 +891,21 @@ fn read_blocks<R: Read>(
     tx: &std::sync::mpsc::SyncSender<Result<Vec<u8>, String>>,
     back: &std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + BLOCK / 4);
     loop {
         let want = BLOCK.max(buf.len());
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        let mut got = 0;
-        let mut eof = false;
-        while got < want {
-            match input.read(&mut buf[start + got..start + want]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(start + got);
+        // Appended after the carried-over record, into the spare capacity (no zero-filling);
+        // fewer bytes than asked for means the end of the input.
+        let got = (&mut input).take(want as u64).read_to_end(&mut buf)?;
+        let eof = got < want;
         let cut = if eof { buf.len() } else { last_record_cut(&buf) };
         if cut == 0 && !eof {
             // One record longer than the buffer: read on.
             continue;
         }
-        let mut next = back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + (buf.len() - cut)));
+        // Room for a block after the cut-off record (a record is rarely a quarter block long), so
+        // that a buffer that comes back is filled again without reallocating.
+        let mut next = back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + BLOCK / 4 + (buf.len() - cut)));
         next.clear();
         next.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
@@ -1042,7 +1034,7 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
     }
     // This line's numbers, by numeric column, until its curve is known.
     let mut slot = vec![0.0; shape.field_of.len()];
-    let mut pieces: Vec<Piece> = Vec::new();
+    let mut pieces: Vec<Piece> = Vec::with_capacity(256);
     // The id of the last piece as it stands in the block.
     let mut piece_raw: &[u8] = b"";
     let (mut rows, mut lines) = (0, 0);
