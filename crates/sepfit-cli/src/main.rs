@@ -25,7 +25,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Freed memory is returned to the system only after 10 s unused (mimalloc's default is 1 s):
 /// `sepfit batch` frees each round's curves and allocates the next round's as fast, and with the
 /// default the same pages went back and were faulted in (and zeroed) again. Measured on 100,000
-/// long-CSV curves: 2,126 → 324 page faults, 0.50 → 0.18 s of system time; peak memory 136 MB.
+/// long-CSV curves: 2,126 → 324 page faults (`perf stat -e page-faults`); peak memory 136 MB.
 fn keep_freed_pages() {
     // SAFETY: called first thing in `main`, before any other thread exists (options are not
     // thread safe); the option number is mimalloc's own.

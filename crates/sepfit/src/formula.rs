@@ -12,7 +12,7 @@
 //! assert!((f.nonlinear[0] - 1.5).abs() < 1e-10);
 //! ```
 
-use crate::linalg::kernels::all_finite;
+use crate::linalg::kernels::first_non_finite;
 use crate::model::{ModelError, ModelEval, SeparableModel};
 use sepfit_expr::{ExprId, ModelFormula, Program, Workspace};
 use std::sync::Arc;
@@ -252,9 +252,7 @@ impl FormulaModel {
         }
         self.response.resize(n, 0.0);
         with_columns(&self.data, |cols| c.lhs.run(&mut self.lhs_ws, &[], cols, &mut [&mut self.response]))?;
-        if !all_finite(&self.response)
-            && let Some((row, &value)) = self.response.iter().enumerate().find(|(_, v)| !v.is_finite())
-        {
+        if let Some((row, value)) = first_non_finite(&self.response) {
             return Err(FormulaModelError::BadResponse { response: c.formula.print(c.formula.lhs()), row, value });
         }
         self.n = n;
@@ -334,10 +332,7 @@ fn check_columns(formula: &ModelFormula, used: &[usize], columns: &[&[f64]]) -> 
         }
     }
     for &u in used {
-        // One branch-free pass per column; the row is looked for only when there is one.
-        if !all_finite(columns[u])
-            && let Some((row, &value)) = columns[u].iter().enumerate().find(|(_, v)| !v.is_finite())
-        {
+        if let Some((row, value)) = first_non_finite(columns[u]) {
             return Err(FormulaModelError::NonFiniteData { name: names[u].clone(), row, value });
         }
     }

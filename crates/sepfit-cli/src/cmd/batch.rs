@@ -982,17 +982,21 @@ struct ParsedBlock {
     unterminated: Option<At>,
 }
 
+/// Starts a piece for the curve `id` at row `at`, its used columns sized like the last piece's.
+fn new_piece(pieces: &mut Vec<Piece>, shape: &Shape<'_>, id: &[u8], at: At) {
+    let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
+    let mut cols = vec![Vec::new(); shape.field_of.len()];
+    for &u in shape.used {
+        cols[u].reserve(size);
+    }
+    pieces.push(Piece { id: id.to_vec(), first: at, last: at, cols, error: None });
+}
+
 /// Adds a parsed row to the pieces of a block.
 #[inline]
 fn push_row(pieces: &mut Vec<Piece>, shape: &Shape<'_>, slot: &[f64], id: &[u8], problem: Option<RowError>, at: At) {
-    let same = pieces.last().is_some_and(|p| same_bytes(&p.id, id));
-    if !same {
-        let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
-        let mut cols = vec![Vec::new(); shape.field_of.len()];
-        for &u in shape.used {
-            cols[u].reserve(size);
-        }
-        pieces.push(Piece { id: id.to_vec(), first: at, last: at, cols, error: None });
+    if !pieces.last().is_some_and(|p| same_bytes(&p.id, id)) {
+        new_piece(pieces, shape, id, at);
     }
     let piece = pieces.last_mut().expect("a piece was just pushed");
     piece.last = at;
@@ -1010,16 +1014,17 @@ fn push_row(pieces: &mut Vec<Piece>, shape: &Shape<'_>, slot: &[f64], id: &[u8],
     }
 }
 
-/// What a field of a long-CSV row is for ([`parse_block`]).
+/// What a field of a long-CSV row is for ([`parse_block`]), besides a numeric column's index:
+/// nothing the fit uses, or the curve id.
 const FIELD_UNUSED: usize = usize::MAX;
 const FIELD_ID: usize = usize::MAX - 1;
 
 /// Parses a block of whole records into pieces of consecutive rows with the same id. Without
 /// a `"` in the block, one pass over each line splits the fields at commas ([`Delimiters`]),
 /// each field's role looked up by its position; otherwise each record goes through
-/// [`split_record`]. Numbers go through [`parse_number`]. A row's id is compared with the
-/// current piece's as the bytes stand in the block (then trimmed), and a row's problem is put
-/// into words only when there is one.
+/// [`split_record`]. Numbers go through [`parse_number_in`] (unquoted) or [`parse_number`]. A
+/// row's id is compared with the current piece's as the bytes stand in the block (then
+/// trimmed), and a row's problem is put into words only when there is one.
 fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
     if memchr::memchr(b'"', bytes).is_some() {
         return parse_block_quoted(bytes, shape);
@@ -1081,14 +1086,8 @@ fn parse_block(bytes: &[u8], shape: &Shape<'_>) -> ParsedBlock {
         }
         let at = At { row: rows, line };
         rows += 1;
-        let same = pieces.last().is_some_and(|p| same_field(bytes, piece_raw, id) || same_bytes(&p.id, id.trim_ascii()));
-        if !same {
-            let size = pieces.last().map_or(256, |p| p.cols.iter().map(Vec::len).max().unwrap_or(0) + 8);
-            let mut cols = vec![Vec::new(); shape.field_of.len()];
-            for &u in shape.used {
-                cols[u].reserve(size);
-            }
-            pieces.push(Piece { id: id.trim_ascii().to_vec(), first: at, last: at, cols, error: None });
+        if !pieces.last().is_some_and(|p| same_bytes(piece_raw, id) || same_bytes(&p.id, id.trim_ascii())) {
+            new_piece(&mut pieces, shape, id.trim_ascii(), at);
             piece_raw = id;
         }
         let piece = pieces.last_mut().expect("a piece was just pushed");
@@ -1256,29 +1255,6 @@ impl Stitch {
         }
         out.push(c);
         Ok(())
-    }
-}
-
-/// Whether two fields of `bytes` (sub-slices of it) hold the same bytes: one comparison of
-/// 64-bit words when they are at most eight bytes long and eight bytes can be read from both
-/// starts (ids are short and compared on every row), [`same_bytes`] otherwise.
-#[inline(always)]
-fn same_field(bytes: &[u8], a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.is_empty() {
-        return true;
-    }
-    let base = bytes.as_ptr() as usize;
-    let (pa, pb) = (a.as_ptr() as usize - base, b.as_ptr() as usize - base);
-    match (bytes.get(pa..pa + 8), bytes.get(pb..pb + 8)) {
-        (Some(wa), Some(wb)) if (1..=8).contains(&a.len()) => {
-            let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
-            let keep = u64::MAX >> (64 - 8 * a.len());
-            (word(wa) ^ word(wb)) & keep == 0
-        }
-        _ => same_bytes(a, b),
     }
 }
 

@@ -412,6 +412,16 @@ pub(crate) fn all_finite(v: &[f64]) -> bool {
     !v.iter().fold(false, |bad, x| bad | (x.to_bits() & EXP == EXP))
 }
 
+/// The index and value of the first non-finite entry of `v`: one branch-free pass
+/// ([`all_finite`]) when there is none, the search only when there is one.
+#[inline]
+pub(crate) fn first_non_finite(v: &[f64]) -> Option<(usize, f64)> {
+    if all_finite(v) {
+        return None;
+    }
+    v.iter().copied().enumerate().find(|(_, x)| !x.is_finite())
+}
+
 /// `dst = w ⊙ src`; returns whether every `src` value is finite (checked in the same pass).
 /// Compiled for AVX2 too and chosen at run time (element-wise: the same results either way).
 pub(crate) fn weighted_copy(src: &[f64], w: &[f64], dst: &mut [f64]) -> bool {

@@ -25,10 +25,8 @@ pub(crate) fn check_data_into<M: SeparableModel + ?Sized>(
     if y.len() != n {
         return Err(FitError::DataLength { expected: n, got: y.len() });
     }
-    if !crate::linalg::kernels::all_finite(y)
-        && let Some(index) = y.iter().position(|v| !v.is_finite())
-    {
-        return Err(FitError::NonFiniteData { index, value: y[index] });
+    if let Some((index, value)) = crate::linalg::kernels::first_non_finite(y) {
+        return Err(FitError::NonFiniteData { index, value });
     }
     let p = model.n_linear();
     let q = model.n_nonlinear();
