@@ -466,14 +466,18 @@ fn printing_round_trips(m: &ModelFormula, text: &str, cols: &[&str], rng: &mut R
         let v2 = p2.eval(m2.rhs(), &env2);
         let scale = largest(pool, e, &env).max(largest(p2, m2.rhs(), &env2)).max(1.0);
         // NaN against a number: `u - u` folds to 0 on reparse where u was two distinct nodes printing alike.
-        // An intermediate that overflows in one form but not the other (the printed form
-        // groups products and quotients differently): `a/inf` is 0 in one, a number in the other.
+        // An intermediate that overflows in either form (the printed form groups products and
+        // quotients differently, so the infinity appears elsewhere or not at all): `a/inf` is 0
+        // in one, a number or an infinity in the other. `-(1/1e-310)*(q/1e-310)/(t/1e-310)`
+        // gave -0 (its true value, about -1e310·q/t, is beyond the range of f64) and its
+        // printed form `-q/(1e-310*(1e-310*t/1e-310))` gave -inf.
         let ok = v1.is_nan()
             || v2.is_nan()
             || v1 == v2
             || (v1 - v2).abs() <= 1e-9 * scale
             || scale > 1e100
-            || overflows(pool, e, &env) != overflows(p2, m2.rhs(), &env2);
+            || overflows(pool, e, &env)
+            || overflows(p2, m2.rhs(), &env2);
         // Not a bug: the original is ill-conditioned at this point (its value is rounding noise
         // amplified: two equal terms computed by different roundings cancel, and the difference
         // is multiplied by a huge factor; the printed form may round them alike and give 0).
