@@ -13,6 +13,8 @@
 //! With `MATRIX_LOSSES_EXPORT=DIR` it skips criterion, writes each loss's inputs (`.npy`), the
 //! medians and sepfit's outputs (`DIR/sepfit.json`) for `scripts/bench_matrix_losses.py`,
 //! which times JAX and numpy on the same inputs and prints all ratios from one run.
+//! `MATRIX_LOSSES_PROFILE=<loss>[:<evaluations>]` (`quadratic_form:500`) runs sepfit's
+//! evaluator on one loss only, for a profiler, and exits.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sepfit_expr::matrix::{LossFormula, MId, Mat, Values};
@@ -275,6 +277,15 @@ fn bench(c: &mut Criterion) {
     }
     if let Ok(dir) = std::env::var("MATRIX_LOSSES_EXPORT") {
         return export(&dir, &ready);
+    }
+    if let Ok(spec) = std::env::var("MATRIX_LOSSES_PROFILE") {
+        // `<loss>[:<evaluations>]`: sepfit's evaluator only, for a profiler (`perf record`)
+        let (name, reps) = spec.split_once(':').unwrap_or((&spec, "200"));
+        let r = ready.iter().find(|r| r.case.name == name).expect("MATRIX_LOSSES_PROFILE names a loss of this bench");
+        for _ in 0..reps.parse::<usize>().expect("a number of evaluations") {
+            black_box(r.sepfit());
+        }
+        return;
     }
     for r in &ready {
         let mut g = c.benchmark_group(format!("{} (n = {N}): loss + gradient", r.case.name));
