@@ -383,7 +383,7 @@ impl Graph {
         let inline: Vec<bool> = (0..top)
             .map(|i| {
                 let id = MId(i as u32);
-                need[i] && !is_root[i] && all_fusing[i] && ((self.fusible(id) && (uses[i] == 1 || self.cheap(id))) || (uses[i] == 1 && self.row_product(id, &dims)))
+                need[i] && !is_root[i] && all_fusing[i] && ((self.fusible(id) && (uses[i] == 1 || self.cheap(id))) || (uses[i] == 1 && self.is_row_product(id, &dims)))
             })
             .collect();
         let mut val: Vec<Slot<'_>> = vec![None; top];
@@ -535,7 +535,7 @@ impl Graph {
     /// [`ROW_PRODUCT_MAX`] entries and [`ROW_PRODUCT_INNER`] rows): the fused loop that consumes it
     /// computes it block by block (row `i` of column `j` is `Σ_k A_ik P_kj`) instead of storing
     /// it, as in `sum((X*P).*X, 2)`.
-    fn row_product(&self, id: MId, dims: &[Option<usize>]) -> bool {
+    fn is_row_product(&self, id: MId, dims: &[Option<usize>]) -> bool {
         let MNode::MatMul(a, p) = self.node(id) else { return false };
         if self.fusible(id) || matches!(self.node(a), MNode::Transpose(_)) {
             return false;
@@ -563,7 +563,7 @@ impl Graph {
     /// storing it, or, when `id` is a `sum` of it, accumulating the sum.
     fn eval_fused(&self, id: MId, e: MId, inline: &[bool], val: &[Slot<'_>], dims: &[Option<usize>]) -> Result<Mat, ValueError> {
         // the program: instructions in dependency order, leaves are stored values
-        let mut prog = Fused { instrs: Vec::new(), leaves: Vec::new(), lin_only: Vec::new() };
+        let mut prog = Fused { instrs: Vec::new(), leaves: Vec::new(), row_product_only: Vec::new() };
         let mut slot_of: HashMap<MId, Arg> = HashMap::new();
         let mut stack: Vec<(MId, bool)> = vec![(e, false)];
         while let Some((n, expanded)) = stack.pop() {
@@ -589,8 +589,8 @@ impl Graph {
             }
             let arg = |c: MId| slot_of[&c];
             let (op, a, b) = match node {
-                MNode::MatMul(a, b) if self.row_product(n, dims) => match (arg(a), arg(b)) {
-                    (Arg::Leaf(a), Arg::Leaf(b)) => (Op::Lin, Arg::Leaf(a), Some(Arg::Leaf(b))),
+                MNode::MatMul(a, b) if self.is_row_product(n, dims) => match (arg(a), arg(b)) {
+                    (Arg::Leaf(a), Arg::Leaf(b)) => (Op::RowProduct, Arg::Leaf(a), Some(Arg::Leaf(b))),
                     _ => return err("internal: a fused product of values not stored"),
                 },
                 MNode::Add(a, b) => (Op::Add, arg(a), Some(arg(b))),
@@ -615,27 +615,27 @@ impl Graph {
             .iter()
             .map(|l| val[l.index()].as_deref().ok_or_else(|| ValueError("internal: operand not evaluated".into())))
             .collect::<Result<_, _>>()?;
-        prog.lin_only = (0..leaves.len())
+        prog.row_product_only = (0..leaves.len())
             .map(|l| {
                 let reads = |a: Arg| matches!(a, Arg::Leaf(k) if k == l);
-                let by_lin = prog.instrs.iter().any(|i| matches!(i.op, Op::Lin) && (reads(i.a) || i.b.is_some_and(reads)));
-                let other = prog.instrs.iter().any(|i| !matches!(i.op, Op::Lin) && (reads(i.a) || i.b.is_some_and(reads)));
-                by_lin && !other
+                let by_product = prog.instrs.iter().any(|i| matches!(i.op, Op::RowProduct) && (reads(i.a) || i.b.is_some_and(reads)));
+                let other = prog.instrs.iter().any(|i| !matches!(i.op, Op::RowProduct) && (reads(i.a) || i.b.is_some_and(reads)));
+                by_product && !other
             })
             .collect();
         for (l, m) in leaves.iter().enumerate() {
-            if !prog.lin_only[l] && (!(m.rows == r || m.rows == 1) || !(m.cols == c || m.cols == 1)) {
+            if !prog.row_product_only[l] && (!(m.rows == r || m.rows == 1) || !(m.cols == c || m.cols == 1)) {
                 return err(format!("elementwise operation on {} and {r}×{c} values", m.dims()));
             }
         }
-        for ins in prog.instrs.iter().filter(|i| matches!(i.op, Op::Lin)) {
+        for ins in prog.instrs.iter().filter(|i| matches!(i.op, Op::RowProduct)) {
             if let (Arg::Leaf(a), Some(Arg::Leaf(p))) = (ins.a, ins.b)
                 && (leaves[a].rows != r || leaves[a].cols != leaves[p].rows || !(leaves[p].cols == c || leaves[p].cols == 1))
             {
                 return err(format!("matrix product of {} and {} values in a {r}×{c} loop", leaves[a].dims(), leaves[p].dims()));
             }
         }
-        let lin = prog.instrs.iter().any(|i| matches!(i.op, Op::Lin));
+        let products = prog.instrs.iter().any(|i| matches!(i.op, Op::RowProduct));
         let root = match slot_of[&e] {
             Arg::Slot(k) => k,
             Arg::Leaf(_) => return err("internal: fused root is a leaf"),
@@ -654,7 +654,7 @@ impl Graph {
             _ => Red::None,
         };
         // flat when nothing broadcasts except scalars (and no per-column reduction)
-        let flat = !lin && !matches!(red, Red::Rows | Red::Cols) && leaves.iter().all(|m| (m.rows == r && m.cols == c) || (m.rows == 1 && m.cols == 1));
+        let flat = !products && !matches!(red, Red::Rows | Red::Cols) && leaves.iter().all(|m| (m.rows == r && m.cols == c) || (m.rows == 1 && m.cols == 1));
         let (len, cols) = if flat { (r * c, 1) } else { (r, c) };
         if len >= 2 * PIECE {
             return fused_parallel(&prog, root, &leaves, flat, red, (r, c), len, cols);
@@ -904,8 +904,8 @@ enum Op {
     Call(Func),
     Call2(crate::Func2),
     /// `a·b` of a stored `n × m` matrix and a small `m × c` one, row block by row block
-    /// ([`Graph::row_product`]).
-    Lin,
+    /// ([`Graph::is_row_product`]).
+    RowProduct,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -925,8 +925,8 @@ struct Instr {
 struct Fused {
     instrs: Vec<Instr>,
     leaves: Vec<MId>,
-    /// Leaves read only by [`Op::Lin`] (not shaped like the loop's values).
-    lin_only: Vec<bool>,
+    /// Leaves read only by [`Op::RowProduct`] (not shaped like the loop's values).
+    row_product_only: Vec<bool>,
 }
 
 /// Runs a [`Fused`] program block by block, with its scratch space.
@@ -956,7 +956,7 @@ impl<'p> BlockRunner<'p> {
                 Arg::Slot(s) => invariant[s],
             };
             invariant[k] = match (ins.op, ins.b) {
-                (Op::Lin, Some(Arg::Leaf(p))) => leaves[p].cols == 1,
+                (Op::RowProduct, Some(Arg::Leaf(p))) => leaves[p].cols == 1,
                 _ => same(ins.a) && ins.b.is_none_or(same),
             };
         }
@@ -996,9 +996,9 @@ impl<'p> BlockRunner<'p> {
         let flat = self.flat;
         let leaves: &'p [&'p Mat] = self.leaves;
         self.lx.clear();
-        let lin_only = &self.prog.lin_only;
+        let row_product_only = &self.prog.row_product_only;
         self.lx.extend(leaves.iter().enumerate().map(|(l, m)| {
-            if lin_only[l] {
+            if row_product_only[l] {
                 X::S(f64::NAN)
             } else if m.rows == 1 && m.cols == 1 {
                 X::S(m.data[0])
@@ -1028,7 +1028,7 @@ impl<'p> BlockRunner<'p> {
                 }
             };
             let o = &mut cur[..n];
-            if let (Op::Lin, Arg::Leaf(la), Some(Arg::Leaf(lp))) = (ins.op, ins.a, ins.b) {
+            if let (Op::RowProduct, Arg::Leaf(la), Some(Arg::Leaf(lp))) = (ins.op, ins.a, ins.b) {
                 let (am, pm) = (leaves[la], leaves[lp]);
                 let pj = if pm.cols == 1 { 0 } else { j };
                 row_product(o, am, &pm.data[pj * pm.rows..(pj + 1) * pm.rows], i0);
