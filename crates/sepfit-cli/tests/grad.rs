@@ -377,3 +377,38 @@ fn minimize_newton_cross_terms_and_indefinite() {
     assert!(v["shifted_steps"].as_u64().unwrap() >= 1, "{v}");
     assert!(v["loss"].as_f64().unwrap() < v["initial_loss"].as_f64().unwrap());
 }
+
+/// A loss that is not finite at the point (log of a negative entry, an indefinite P in the
+/// quadratic-form loss) is reported with a warning naming what is not finite and exit status
+/// 1, in text and JSON, for gradients and Jacobians; a finite point still exits 0.
+#[test]
+fn grad_not_finite_at_the_point() {
+    let at = tmp("neg.json", r#"{"x": [1, -2, 3]}"#);
+    let o = sepfit(&["grad", "sum(log(x))", "--wrt", "x", "--at", at.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("value      NaN") && out.contains("warning    not finite (NaN or infinite) at the point: the value"), "{out}");
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("warning: not finite"));
+    // the gradient 1./x is finite here: only the value is named
+    assert!(!out.contains("the value, ∇_x J"), "{out}");
+    let o = sepfit(&["grad", "sum(log(x))", "--wrt", "x", "--at", at.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON output");
+    assert!(v["value"].is_null(), "{v}");
+    assert!(v["warnings"][0].as_str().unwrap().contains("the value"), "{v}");
+    // indefinite P: z_2 < 0, log(z) is NaN, and so is the Hessian-free gradient's value
+    let at = tmp("indef.json", r#"{"X": [[1, 0], [0, 1]], "P": [[1, 0], [0, -1]], "y": [1, 1]}"#);
+    let o = sepfit(&["grad", "z = sum((X*P).*X, 2); J = sum(z./y - log(z))", "--wrt", "P", "--at", at.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    // a Jacobian with an infinite entry
+    let at = tmp("zero.json", r#"{"x": [1, 0]}"#);
+    let o = sepfit(&["grad", "1./x", "--wrt", "x", "--at", at.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("at the point: the value, ∂f/∂x"), "{out}");
+    // finite: exit 0, no warning
+    let at = tmp("pos.json", r#"{"x": [1, 2, 3]}"#);
+    let o = sepfit(&["grad", "sum(log(x))", "--wrt", "x", "--at", at.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("warning"));
+}

@@ -63,6 +63,32 @@ fn check_outcome(errors: &[f64]) -> Result<(), CliError> {
     }))
 }
 
+/// What is not finite (NaN or infinite) among the evaluated quantities, named as the report
+/// names them: `"the value"`, `"∇_w J"`, … Empty when everything is finite.
+fn not_finite<'a>(named: impl IntoIterator<Item = (String, &'a Mat)>) -> Vec<String> {
+    named.into_iter().filter(|(_, m)| m.data.iter().any(|v| !v.is_finite())).map(|(n, _)| n).collect()
+}
+
+/// The warning for quantities that are not finite at the point (a loss outside its domain, such
+/// as `log` of a negative entry, or an overflow).
+fn not_finite_warning(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| {
+        format!(
+            "not finite (NaN or infinite) at the point: {}; the point is outside the loss's domain (e.g. log or sqrt of a negative entry, division by zero) or a value overflows",
+            names.join(", ")
+        )
+    })
+}
+
+/// Exit status 1 after the report when a check failed or something evaluated is not finite.
+fn outcome(errors: &[f64], nonfinite: &Option<String>) -> Result<(), CliError> {
+    check_outcome(errors)?;
+    match nonfinite {
+        Some(w) => Err(CliError::Unsuccessful(format!("{w} (exit status 1); see the report"))),
+        None => Ok(()),
+    }
+}
+
 pub fn run(a: &GradArgs) -> Result<(), CliError> {
     let values = read_all_values(&a.at)?;
     let lerr = |e| loss_error(&a.formula, &a.var, e);
@@ -121,6 +147,15 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
         _ => Vec::new(),
     };
     let all_checks: Vec<f64> = check.into_iter().chain(hchecks.iter().copied()).collect();
+    let value_mat = value.map(|v| Mat { rows: 1, cols: 1, data: vec![v] });
+    let mut named: Vec<(String, &Mat)> = value_mat.iter().map(|m| ("the value".to_string(), m)).collect();
+    if let Some(g) = &gvals {
+        named.extend(wrt.iter().zip(g).map(|(w, m)| (format!("∇_{w} J"), m)));
+    }
+    if let Some(h) = &hvals {
+        named.extend(wrt.iter().zip(h).map(|(w, m)| (format!("∇²_{w} J"), m)));
+    }
+    let nonfinite = not_finite_warning(&not_finite(named));
     match a.format {
         Format::Json => {
             let entry = |k: usize| {
@@ -172,8 +207,11 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                     })
                     .collect::<Vec<_>>());
             }
+            if let Some(w) = &nonfinite {
+                out["warnings"] = json!([w]);
+            }
             emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))?;
-            check_outcome(&all_checks)
+            outcome(&all_checks, &nonfinite)
         }
         Format::Text => {
             let mut s = String::new();
@@ -219,8 +257,11 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
                     verdict(*e).0
                 ));
             }
+            if let Some(w) = &nonfinite {
+                s.push_str(&format!("warning    {w}\n"));
+            }
             emit(&s)?;
-            check_outcome(&all_checks)
+            outcome(&all_checks, &nonfinite)
         }
     }
 }
@@ -253,6 +294,11 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
         ),
         _ => None,
     };
+    let mut named: Vec<(String, &Mat)> = value.iter().map(|m| ("the value".to_string(), m)).collect();
+    if let Some(j) = &jvals {
+        named.extend(wrt.iter().zip(j).map(|(w, m)| (format!("∂f/∂{w}"), m)));
+    }
+    let nonfinite = not_finite_warning(&not_finite(named));
     let rows = |m: &Mat| json!(m.to_rows());
     match a.format {
         Format::Json => {
@@ -282,8 +328,11 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
             if let Some(v) = &value {
                 out["value"] = mat_to_json(v);
             }
+            if let Some(w) = &nonfinite {
+                out["warnings"] = json!([w]);
+            }
             emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?))?;
-            check_outcome(checks.as_deref().unwrap_or(&[]))
+            outcome(checks.as_deref().unwrap_or(&[]), &nonfinite)
         }
         Format::Text => {
             let mut s = String::new();
@@ -316,8 +365,11 @@ fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<
                     ));
                 }
             }
+            if let Some(w) = &nonfinite {
+                s.push_str(&format!("warning    {w}\n"));
+            }
             emit(&s)?;
-            check_outcome(checks.as_deref().unwrap_or(&[]))
+            outcome(checks.as_deref().unwrap_or(&[]), &nonfinite)
         }
     }
 }
