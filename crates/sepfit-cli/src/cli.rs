@@ -311,7 +311,9 @@ pub struct BatchArgs {
 
 #[derive(Args, Debug)]
 pub struct GradArgs {
-    /// The loss, e.g. "norm2(X*w - y)^2" or "z = X*w; J = sum(log(1 + exp(z)) - y.*z)".
+    /// The loss, e.g. "norm2(X*w - y)^2" or "z = X*w; J = sum(log(1 + exp(z)) - y.*z)"; it
+    /// may start with a minus sign ("-sum(y.*log(p))").
+    #[arg(allow_hyphen_values = true)]
     pub formula: String,
     /// The variable(s) to differentiate with respect to, comma separated.
     #[arg(long, value_delimiter = ',', required = true)]
@@ -368,7 +370,8 @@ pub enum MinMethod {
 
 #[derive(Args, Debug)]
 pub struct MinimizeArgs {
-    /// The loss.
+    /// The loss (it may start with a minus sign).
+    #[arg(allow_hyphen_values = true)]
     pub formula: String,
     /// The variables to minimise over, comma separated (the others stay at their values).
     #[arg(long, value_delimiter = ',', required = true)]

@@ -412,3 +412,20 @@ fn grad_not_finite_at_the_point() {
     assert!(o.status.success());
     assert!(!String::from_utf8_lossy(&o.stdout).contains("warning"));
 }
+
+/// A loss that starts with a minus sign is the formula, not an option (before or after the
+/// options), and the chain rule through `log` of a sigmoid reduces to the textbook form.
+#[test]
+fn grad_formula_with_a_leading_minus() {
+    let loss = "p = sigmoid(X*w); -sum(y.*log(p) + (1 - y).*log(1 - p))";
+    for args in [
+        vec!["grad", loss, "--wrt", "w", "--var", "X: n x d, w: d, y: n", "--format", "json"],
+        vec!["grad", "--wrt", "w", "--var", "X: n x d, w: d, y: n", "--format", "json", loss],
+    ] {
+        let v = json_out(&sepfit(&args));
+        assert_eq!(v["gradient_ascii"], "X'*(p - y)", "{v}");
+    }
+    let o = sepfit(&["grad", "-sum(x)", "--wrt", "x", "--var", "x: n", "--bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--bogus"));
+}

@@ -620,6 +620,19 @@ impl Graph {
             let m = self.mul(a, y);
             return self.neg(m);
         }
+        // (p ./ q) .* q = p (the continuous extension where q is 0, as x/x = 1)
+        for (p, q) in [(a, b), (b, a)] {
+            if let MNode::Div(n, d) = self.node(p)
+                && d == q
+                && self.fill_value(q).is_none()
+                && self.shape(n) == out
+            {
+                return n;
+            }
+        }
+        if let Some(r) = self.distribute_cancelling(a, b, out) {
+            return r;
+        }
         // (k ./ x) .* y = (k .* y) ./ x  for a constant k (so `1./(1+e).*e` reads `e./(1+e)`)
         for (p, q) in [(a, b), (b, a)] {
             if let MNode::Div(k, x) = self.node(p)
@@ -727,6 +740,17 @@ impl Graph {
                         return self.div(x, p);
                     }
             }
+        // sinh(u) ./ cosh(u) = tanh(u), sin(u) ./ cos(u) = tan(u)
+        if let (MNode::Call(f, u), MNode::Call(g, v)) = (self.node(a), self.node(b))
+            && u == v
+            && let Some(t) = match (f, g) {
+                (Func::Sinh, Func::Cosh) => Some(Func::Tanh),
+                (Func::Sin, Func::Cos) => Some(Func::Tan),
+                _ => None,
+            }
+        {
+            return self.call(t, u);
+        }
         // exp(u) ./ (1 + exp(u)) = 1 ./ (1 + exp(−u)) (the logistic function; no inf/inf)
         if let MNode::Call(Func::Exp, u) = self.node(a)
             && let MNode::Add(p, q) = self.node(b)
@@ -832,6 +856,15 @@ impl Graph {
                 self.mul(c, x)
             }
             MNode::Sub(x, y) => self.sub(y, x),
+            // −((x − y)./d) = (y − x)./d, −((x − y).*q) = (y − x).*q
+            MNode::Div(n, d) if matches!(self.node(n), MNode::Sub(..)) && self.shape(n) == self.shape(a) => {
+                let m = self.neg(n);
+                self.div(m, d)
+            }
+            MNode::Mul(n, q) if matches!(self.node(n), MNode::Sub(..)) && self.shape(n) == self.shape(a) => {
+                let m = self.neg(n);
+                self.mul(m, q)
+            }
             _ => {
                 let s = self.shape(a);
                 self.intern(MNode::Neg(a), s)

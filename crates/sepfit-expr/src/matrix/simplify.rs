@@ -10,12 +10,23 @@
 //!   `Dᵀ·v + D·v = (D + Dᵀ)·v`, `X·b·cᵀ + X·c·bᵀ = X·(b·cᵀ + c·bᵀ)`,
 //!   `0.5·Aᵀ·x − b + 0.5·A·x = 0.5·(A + Aᵀ)·x − b`.
 //!
-//! When nothing merges the sum is built as it stands, so these rules only ever shorten a
+//! When nothing merges, products of a sum are expanded and the terms collected again, kept
+//! only when the expansion cancels (`y.*(1 − s) − (1 − y).*s = y − s`, what the gradient of
+//! the logistic log-likelihood reduces to). A product whose other factor cancels the
+//! denominators of a sum's terms is distributed over it: `(y./s − (1 − y)./(1 − s)).*(s.*(1 − s))
+//! = y.*(1 − s) − (1 − y).*s`, `s.*(c − y./s) = c·s − y` (the chain rule through `log` of a
+//! sigmoid or a softmax).
+//!
+//! Otherwise the sum is built as it stands, so these rules only ever shorten a
 //! form. Every rule is an identity of real matrices (no assumption of symmetry or
 //! invertibility beyond what the expression itself already uses: `X⁻¹·X = I` is only applied
 //! where `X⁻¹` appears).
 
 use super::graph::{Graph, MId, MNode};
+use crate::shape::Shape;
+
+/// The most terms a sum is distributed over, or expanded into and collected again.
+const MAX_EXPANDED: usize = 8;
 
 /// The most terms a sum is read into before collecting is skipped (it stays linear-time).
 const MAX_TERMS: usize = 24;
@@ -202,9 +213,15 @@ impl Graph {
             i += 1;
         }
         if !merged {
-            return None;
+            return self.expanded(&ts, s);
         }
         ts.retain(|t| t.coef != 0.0);
+        Some(self.rebuilt(&ts, s))
+    }
+
+    /// The sum of terms, signs folded (`a − c·x` rather than `a + (−c)·x`); zero of shape `s`
+    /// when there are none.
+    fn rebuilt(&mut self, ts: &[Term], s: Shape) -> MId {
         let mut acc: Option<MId> = None;
         for t in ts {
             acc = Some(match acc {
@@ -219,10 +236,149 @@ impl Graph {
                 }
             });
         }
-        Some(match acc {
+        match acc {
             Some(r) => r,
             None => self.fill(0.0, s),
-        })
+        }
+    }
+
+    /// The terms of a sum of shape `s` whose terms may also be scalars broadcast over it
+    /// (`c − y./s` with a scalar `c`), like [`Self::terms`].
+    fn broadcast_terms(&self, id: MId, sign: f64, out: &mut Vec<Term>) -> bool {
+        if out.len() >= MAX_TERMS {
+            return false;
+        }
+        let s = self.shape(id);
+        let fits = |x: MId| self.shape(x) == s || self.shape(x) == Shape::Scalar;
+        match self.node(id) {
+            MNode::Add(a, b) if fits(a) && fits(b) => self.broadcast_terms(a, sign, out) && self.broadcast_terms(b, sign, out),
+            MNode::Sub(a, b) if fits(a) && fits(b) => self.broadcast_terms(a, sign, out) && self.broadcast_terms(b, -sign, out),
+            MNode::Neg(a) => self.broadcast_terms(a, -sign, out),
+            MNode::Mul(c, x) if self.as_const(c).is_some() && fits(x) => {
+                out.push(Term { coef: sign * self.as_const(c).unwrap_or(1.0), core: x });
+                true
+            }
+            _ => {
+                out.push(Term { coef: sign, core: id });
+                true
+            }
+        }
+    }
+
+    /// The terms of `sum .* v` (or `v .* sum`) for a product `id` with a factor that is a sum
+    /// of at most [`MAX_EXPANDED`] terms, each product built (and so simplified); `None` for
+    /// anything else.
+    fn product_terms(&mut self, id: MId) -> Option<Vec<Term>> {
+        let MNode::Mul(u, v) = self.node(id) else { return None };
+        let s = self.shape(id);
+        for (sum, other) in [(u, v), (v, u)] {
+            if self.shape(sum) != s || !matches!(self.node(sum), MNode::Add(..) | MNode::Sub(..)) {
+                continue;
+            }
+            let mut ts = Vec::new();
+            if !self.broadcast_terms(sum, 1.0, &mut ts) || ts.len() < 2 || ts.len() > MAX_EXPANDED {
+                continue;
+            }
+            return Some(ts.into_iter().map(|t| Term { coef: t.coef, core: self.mul(t.core, other) }).collect());
+        }
+        None
+    }
+
+    /// The sum of `ts` (of shape `s`, where nothing merged as it stands) with its products of
+    /// sums expanded, if collecting the expanded terms cancels some and leaves no more terms
+    /// than there were.
+    fn expanded(&mut self, ts: &[Term], s: Shape) -> Option<MId> {
+        if ts.len() > MAX_EXPANDED {
+            return None;
+        }
+        let mut ex: Vec<Term> = Vec::new();
+        let mut grew = false;
+        for t in ts {
+            match self.product_terms(t.core) {
+                Some(parts) => {
+                    grew = true;
+                    for p in parts {
+                        if !self.terms(p.core, t.coef * p.coef, &mut ex) {
+                            return None;
+                        }
+                    }
+                }
+                None => ex.push(*t),
+            }
+            if ex.len() > 2 * MAX_EXPANDED {
+                return None;
+            }
+        }
+        if !grew {
+            return None;
+        }
+        let mut cancelled = false;
+        let mut i = 0;
+        while i < ex.len() {
+            let mut j = i + 1;
+            while j < ex.len() {
+                if self.same_core(ex[i].core, ex[j].core) {
+                    ex[i].coef += ex[j].coef;
+                    cancelled |= ex[i].coef == 0.0;
+                    ex.remove(j);
+                } else {
+                    j += 1;
+                }
+            }
+            i += 1;
+        }
+        ex.retain(|t| t.coef != 0.0);
+        (cancelled && ex.len() <= ts.len()).then(|| self.rebuilt(&ex, s))
+    }
+
+    /// `a .* b` (of shape `out`) distributed over the terms of one factor when the other
+    /// factor cancels the denominators of all of them, or of all but one:
+    /// `(y./s − (1 − y)./(1 − s)).*(s.*(1 − s)) = y.*(1 − s) − (1 − y).*s`,
+    /// `s.*(c − y./s) = c·s − y`. The cancellation is the continuous extension where a
+    /// denominator is 0, as `x./x = 1` is.
+    pub(super) fn distribute_cancelling(&mut self, a: MId, b: MId, out: Shape) -> Option<MId> {
+        for (sum, p) in [(a, b), (b, a)] {
+            if self.shape(sum) != out || !matches!(self.node(sum), MNode::Add(..) | MNode::Sub(..)) {
+                continue;
+            }
+            let mut ts = Vec::new();
+            if !self.broadcast_terms(sum, 1.0, &mut ts) || ts.len() < 2 || ts.len() > MAX_EXPANDED {
+                continue;
+            }
+            let factors = if self.shape(p) == out && matches!(self.node(p), MNode::Mul(..)) { self.elementwise_factors(p) } else { vec![p] };
+            // for each term, the factor index its denominator cancels
+            let cancels: Vec<Option<usize>> = ts
+                .iter()
+                .map(|t| match self.node(t.core) {
+                    MNode::Div(n, d) if self.fill_value(d).is_none() => {
+                        factors.iter().position(|&f| f == d).filter(|_| factors.len() > 1 || self.shape(n) == out)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let n = cancels.iter().filter(|c| c.is_some()).count();
+            if n == 0 || n + 1 < ts.len() {
+                continue;
+            }
+            let mut out_terms = Vec::with_capacity(ts.len());
+            for (t, c) in ts.iter().zip(&cancels) {
+                let core = match (c, self.node(t.core)) {
+                    (Some(k), MNode::Div(num, _)) => {
+                        let mut acc = num;
+                        for (i, &f) in factors.iter().enumerate() {
+                            if i != *k {
+                                acc = self.mul(acc, f);
+                            }
+                        }
+                        acc
+                    }
+                    _ => self.mul(t.core, p),
+                };
+                out_terms.push(Term { coef: t.coef, core });
+            }
+            return Some(self.rebuilt(&out_terms, out));
+        }
+        None
     }
 
     /// `L·F` where the last factor `L` of the left chain and the first factor `F` of the right
