@@ -1130,6 +1130,11 @@ impl Graph {
         if let MNode::Inv(x) = self.node(a) {
             return x;
         }
+        // (Xᵀ)⁻¹ = X⁻ᵀ, one form for both
+        if let MNode::Transpose(x) = self.node(a) {
+            let i = self.inv(x);
+            return self.transpose(i);
+        }
         let s = self.shape(a);
         self.intern(MNode::Inv(a), s)
     }

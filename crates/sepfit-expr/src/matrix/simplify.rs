@@ -392,7 +392,9 @@ impl Graph {
             _ => false,
         };
         if !(inverse_pair(self, l, f) || inverse_pair(self, f, l)) {
-            return None;
+            let r = self.cancel_into_inverse(l, f)?;
+            let rest: Vec<MId> = ca[..ca.len() - 1].iter().chain([&r]).chain(&cb[1..]).copied().collect();
+            return Some(self.product(&rest));
         }
         let rest: Vec<MId> = ca[..ca.len() - 1].iter().chain(&cb[1..]).copied().collect();
         Some(if rest.is_empty() {
@@ -401,5 +403,45 @@ impl Graph {
         } else {
             self.product(&rest)
         })
+    }
+
+    /// `l·f` where one is the inverse (or inverse transpose) of a product of square matrices
+    /// and the other cancels its first or last factor: `Aᵀ·(A·R)⁻ᵀ = R⁻ᵀ`,
+    /// `(R·B)⁻ᵀ·Bᵀ = R⁻ᵀ`, `(A·R)⁻¹·A = R⁻¹`, `B·(R·B)⁻¹ = R⁻¹` (as `(A·R)⁻¹ = R⁻¹·A⁻¹` for
+    /// square `A` and `R`, both invertible where the inverse exists). So the gradient of
+    /// `det(A·X·B)` is `det(A·X·B)·X⁻ᵀ`, the Cookbook's (51).
+    fn cancel_into_inverse(&mut self, l: MId, f: MId) -> Option<MId> {
+        let square = |g: &Self, x: MId| {
+            let (r, c) = super::graph::rc(g.shape(x));
+            r == c
+        };
+        // (the product inside an inverse, whether the inverse is transposed)
+        let inverse_of = |g: &Self, x: MId| match g.node(x) {
+            MNode::Inv(p) => Some((p, false)),
+            MNode::Transpose(t) => match g.node(t) {
+                MNode::Inv(p) => Some((p, true)),
+                _ => None,
+            },
+            _ => None,
+        };
+        for (inv_side, other, inverse_on_right) in [(f, l, true), (l, f, false)] {
+            let Some((p, transposed)) = inverse_of(self, inv_side) else { continue };
+            let ps = self.chain(p);
+            if ps.len() < 2 || !ps.iter().all(|&x| square(self, x)) {
+                continue;
+            }
+            // the factor of the product next to `other`: the first when the product is
+            // transposed on the right (Aᵀ·(A·R)⁻ᵀ) or inverted on the left ((A·R)⁻¹·A)
+            let first = inverse_on_right == transposed;
+            let (k, rest) = if first { (ps[0], &ps[1..]) } else { (ps[ps.len() - 1], &ps[..ps.len() - 1]) };
+            let want = if transposed { self.transpose(k) } else { k };
+            if want != other {
+                continue;
+            }
+            let r = self.product(rest);
+            let ri = self.inv(r);
+            return Some(if transposed { self.transpose(ri) } else { ri });
+        }
+        None
     }
 }
