@@ -597,6 +597,28 @@ impl Graph {
                 return self.div(y, kz);
             }
         }
+        // c1 * ((y / (c2 * z)) .* q) = (c1/c2) * ((y / z) .* q) when c1/c2 is a whole number
+        if let (Some(c1), MNode::Mul(p, q)) = (self.as_const(a), self.node(b))
+            && let MNode::Div(y, d) = self.node(p)
+            && let MNode::Mul(c2, z) = self.node(d)
+            && let Some(c2) = self.as_const(c2)
+            && c2 != 0.0
+            && (c1 / c2).fract() == 0.0
+            && (c1 / c2).is_finite()
+        {
+            let k = self.constant(c1 / c2);
+            let yz = self.div(y, z);
+            let m = self.mul(yz, q);
+            return self.mul(k, m);
+        }
+        // c1 * (c2 ./ z) = (c1·c2) ./ z
+        if let (Some(c1), MNode::Div(k, z)) = (self.as_const(a), self.node(b))
+            && let Some(c2) = self.as_const(k)
+            && (c1 * c2).is_finite()
+        {
+            let c = self.constant(c1 * c2);
+            return self.div(c, z);
+        }
         // c1 * (y / c2) = (c1/c2) * y when that is an integer (`2*(u/2)` = `u`)
         if let (Some(c1), MNode::Div(y, c2)) = (self.as_const(a), self.node(b))
             && let Some(c2) = self.as_const(c2)
@@ -628,6 +650,35 @@ impl Graph {
                 && self.shape(n) == out
             {
                 return n;
+            }
+        }
+        // (y ./ x.^k) .* x.^j = y ./ x.^(k−j), and (y ./ (c·x.^k)) .* x.^j = y ./ (c·x.^(k−j)),
+        // for integers k > j ≥ 1 (x alone is x.^1)
+        for (p, q) in [(a, b), (b, a)] {
+            if let MNode::Div(n, d) = self.node(p)
+                && self.shape(n) == out
+            {
+                let (c, pw) = match self.node(d) {
+                    MNode::Mul(c, pw) if self.as_const(c).is_some() => (Some(c), pw),
+                    _ => (None, d),
+                };
+                let int_power = |g: &Self, x: MId| match g.node(x) {
+                    MNode::Pow(base, k) => g.as_const(k).filter(|k| k.fract() == 0.0 && *k >= 1.0).map(|k| (base, k)),
+                    _ => None,
+                };
+                let (qb, j) = int_power(self, q).unwrap_or((q, 1.0));
+                if let Some((base, k)) = int_power(self, pw)
+                    && base == qb
+                    && k > j
+                {
+                    let e = self.constant(k - j);
+                    let lower = self.pow(qb, e);
+                    let den = match c {
+                        Some(c) => self.mul(c, lower),
+                        None => lower,
+                    };
+                    return self.div(n, den);
+                }
             }
         }
         if let Some(r) = self.distribute_cancelling(a, b, out) {
@@ -666,6 +717,19 @@ impl Graph {
         }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Mul(a, b), out)
+    }
+
+    /// `(c, x, k)` with `id = c·x.^k` for a constant `c` (1 if none) and an integer `k ≥ 1`
+    /// (1 if `id` is not a power).
+    fn power_parts(&self, id: MId) -> (f64, MId, f64) {
+        let (c, rest) = match self.node(id) {
+            MNode::Mul(c, x) if self.as_const(c).is_some() => (self.as_const(c).unwrap_or(1.0), x),
+            _ => (1.0, id),
+        };
+        match self.node(rest) {
+            MNode::Pow(x, k) if self.as_const(k).is_some_and(|k| k.fract() == 0.0 && k >= 1.0) => (c, x, self.as_const(k).unwrap_or(1.0)),
+            _ => (c, rest, 1.0),
+        }
     }
 
     /// `a ./ b`, simplified.
@@ -722,24 +786,48 @@ impl Graph {
                     return p;
                 }
             }
-        // (x ./ b) ./ b = x ./ b.^2 ; (x ./ b.^k) ./ b = x ./ b.^(k+1)
+        // (x ./ (c1·b.^j)) ./ (c2·b.^k) = x ./ (c1·c2·b.^(j+k)) for integer powers (b alone is
+        // b.^1, a missing constant 1): `(x ./ b) ./ b = x ./ b.^2`, `(x/‖x‖)/‖x‖² = x/‖x‖³`
         if let MNode::Div(x, d) = self.node(a)
-            && self.fill_value(b).is_none() {
-                if d == b {
-                    let two = self.constant(2.0);
-                    let p = self.pow(b, two);
-                    return self.div(x, p);
-                }
-                if let MNode::Pow(base, k) = self.node(d)
-                    && base == b
-                    && let Some(k) = self.as_const(k)
-                    && k.fract() == 0.0
-                    && k > 0.0 {
-                        let k1 = self.constant(k + 1.0);
-                        let p = self.pow(b, k1);
-                        return self.div(x, p);
-                    }
+            && self.fill_value(b).is_none()
+        {
+            let (c1, b1, j) = self.power_parts(d);
+            let (c2, b2, k) = self.power_parts(b);
+            if b1 == b2 && (c1 * c2).is_finite() && c1 * c2 != 0.0 {
+                let e = self.constant(j + k);
+                let p = self.pow(b1, e);
+                let c = self.constant(c1 * c2);
+                let den = self.mul(c, p);
+                return self.div(x, den);
             }
+        }
+        // a ./ (a ./ b) = b (the continuous extension where a is 0)
+        if let MNode::Div(p, q) = self.node(b)
+            && p == a
+            && self.fill_value(a).is_none()
+            && self.shape(q) == out
+        {
+            return q;
+        }
+        // x.^j ./ x.^k = 1 ./ x.^(k−j) or x.^(j−k) for integer powers (x alone is x.^1), the
+        // continuous extension where x is 0
+        {
+            let int_power = |g: &Self, x: MId| match g.node(x) {
+                MNode::Pow(base, k) => g.as_const(k).filter(|k| k.fract() == 0.0 && *k >= 1.0).map(|k| (base, k)),
+                _ => None,
+            };
+            let (na, j) = int_power(self, a).unwrap_or((a, 1.0));
+            let (nb, k) = int_power(self, b).unwrap_or((b, 1.0));
+            if na == nb && j != k && self.fill_value(na).is_none() && self.shape(na) == out {
+                let e = self.constant((k - j).abs());
+                let p = self.pow(na, e);
+                if k > j {
+                    let one = self.constant(1.0);
+                    return self.div(one, p);
+                }
+                return p;
+            }
+        }
         // sinh(u) ./ cosh(u) = tanh(u), sin(u) ./ cos(u) = tan(u)
         if let (MNode::Call(f, u), MNode::Call(g, v)) = (self.node(a), self.node(b))
             && u == v
@@ -782,6 +870,16 @@ impl Graph {
         }
         if self.is_fill(b, 0.0) || self.is_fill(a, 1.0) {
             return self.fill(1.0, out);
+        }
+        // (c·x)^k = c^k·x^k for a constant c and an integer k
+        if let (MNode::Mul(c, x), Some(k)) = (self.node(a), self.as_const(b))
+            && let Some(cv) = self.as_const(c)
+            && k.fract() == 0.0
+            && crate::func::pow(cv, k).is_finite()
+        {
+            let ck = self.constant(crate::func::pow(cv, k));
+            let xk = self.pow(x, b);
+            return self.mul(ck, xk);
         }
         // (x^p)^q = x^(pq) for integer p (where it holds for every real x)
         if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b))

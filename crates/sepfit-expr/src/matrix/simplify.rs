@@ -39,15 +39,23 @@ struct Term {
 
 impl Graph {
     /// The terms of `id` (times `sign`), appended to `out`; `false` when there are too many.
-    fn terms(&self, id: MId, sign: f64, out: &mut Vec<Term>) -> bool {
+    /// A constant `c` (a scalar added to an array, or an array of `c`) is the term `c·1` (so
+    /// `x + 1 − 1 = x`).
+    fn terms(&mut self, id: MId, sign: f64, out: &mut Vec<Term>) -> bool {
         if out.len() >= MAX_TERMS {
             return false;
         }
         let s = self.shape(id);
+        let fits = |g: &Self, x: MId| g.shape(x) == s || g.as_const(x).is_some();
         match self.node(id) {
-            MNode::Add(a, b) if self.shape(a) == s && self.shape(b) == s => self.terms(a, sign, out) && self.terms(b, sign, out),
-            MNode::Sub(a, b) if self.shape(a) == s && self.shape(b) == s => self.terms(a, sign, out) && self.terms(b, -sign, out),
+            MNode::Add(a, b) if fits(self, a) && fits(self, b) => self.terms(a, sign, out) && self.terms(b, sign, out),
+            MNode::Sub(a, b) if fits(self, a) && fits(self, b) => self.terms(a, sign, out) && self.terms(b, -sign, out),
             MNode::Neg(a) => self.terms(a, -sign, out),
+            MNode::Const(v) | MNode::Fill(v) => {
+                let one = self.constant(1.0);
+                out.push(Term { coef: sign * v.get(), core: one });
+                true
+            }
             MNode::Mul(c, x) if self.shape(x) == s && self.as_const(c).is_some() => {
                 out.push(Term { coef: sign * self.as_const(c).unwrap_or(1.0), core: x });
                 true
@@ -59,15 +67,16 @@ impl Graph {
         }
     }
 
-    /// The factors of an elementwise product of equal shapes, sorted (so `A.*X` and `X.*A`
-    /// compare equal).
+    /// The factors of an elementwise product of equal shapes or scalars, sorted (so `A.*X` and
+    /// `X.*A`, `x·c` and `c·x` compare equal).
     fn elementwise_factors(&self, id: MId) -> Vec<MId> {
         let mut out = Vec::new();
         let mut stack = vec![id];
         let s = self.shape(id);
+        let fits = |x: MId| self.shape(x) == s || self.shape(x) == Shape::Scalar;
         while let Some(t) = stack.pop() {
             match self.node(t) {
-                MNode::Mul(a, b) if self.shape(a) == s && self.shape(b) == s && out.len() + stack.len() < MAX_TERMS => {
+                MNode::Mul(a, b) if fits(a) && fits(b) && out.len() + stack.len() < MAX_TERMS => {
                     stack.push(a);
                     stack.push(b);
                 }
@@ -189,8 +198,9 @@ impl Graph {
 
     /// Collects like terms of `a + sign·b` (equal shapes); `None` when nothing merges.
     pub(super) fn collect_sum(&mut self, a: MId, b: MId, sign: f64) -> Option<MId> {
-        let s = self.shape(a);
-        if self.shape(b) != s {
+        // equal shapes, or a scalar constant added to an array
+        let s = if self.as_const(a).is_some() { self.shape(b) } else { self.shape(a) };
+        if (self.shape(a) != s && self.as_const(a).is_none()) || (self.shape(b) != s && self.as_const(b).is_none()) {
             return None;
         }
         let mut ts = Vec::new();
@@ -237,6 +247,11 @@ impl Graph {
             });
         }
         match acc {
+            // only constants left of an array: the array of that constant
+            Some(r) if self.shape(r) != s => match self.fill_value(r) {
+                Some(v) => self.fill(v, s),
+                None => r,
+            },
             Some(r) => r,
             None => self.fill(0.0, s),
         }
