@@ -429,3 +429,14 @@ fn grad_formula_with_a_leading_minus() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--bogus"));
 }
+
+/// `I` undeclared is not an unknown variable with a typo hint but a pointer to `eye(n)`.
+#[test]
+fn grad_identity_written_as_i() {
+    let o = sepfit(&["grad", "normF(X'*X - I)^2", "--wrt", "X", "--var", "X: n x m"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("`I` is not a variable here") && e.contains("eye(n)"), "{e}");
+    let v = json_out(&sepfit(&["grad", "normF(X'*X - eye(m))^2", "--wrt", "X", "--var", "X: n x m", "--format", "json"]));
+    assert_eq!(v["gradient_ascii"], "4*X*(X'*X - eye(m))", "{v}");
+}

@@ -1095,6 +1095,12 @@ impl Graph {
             // a symmetric matrix is its own transpose: S⁻¹ for S = Sᵀ (`(Xᵀ·X)⁻¹`), P + Pᵀ
             MNode::Inv(m) if self.transpose(m) == m => a,
             MNode::Add(p, q) if self.node(q) == MNode::Transpose(p) || self.node(p) == MNode::Transpose(q) => a,
+            // a sum of symmetric matrices (`Xᵀ·X − I`)
+            MNode::Add(p, q) | MNode::Sub(p, q)
+                if self.shape(p) == s && self.shape(q) == s && self.transpose(p) == p && self.transpose(q) == q =>
+            {
+                a
+            }
             // a row sum is an adjoint on its way to a column: (pᵀ ± qᵀ)ᵀ = p ± q
             MNode::Add(p, q) | MNode::Sub(p, q) if rc(s).0 == ONE && self.shape(p) == s && self.shape(q) == s => {
                 let (pt, qt) = (self.transpose(p), self.transpose(q));

@@ -202,6 +202,14 @@ pub(crate) fn lower_loss(src: &str, parsed: &Parsed, g: &mut Graph) -> Result<Lo
                             "function name",
                         )
                         .hint(format!("call it with parentheses: `{name}(...)`")));
+                    } else if name == "I" {
+                        return Err(Diagnostic::new(
+                            DiagnosticKind::BadDefinition,
+                            span,
+                            "`I` is not a variable here: the identity matrix is written with its size",
+                            "not declared",
+                        )
+                        .hint("write `eye(n)` for the n×n identity (n a declared dimension or a number), or declare `I` as a variable"));
                     } else {
                         let mut d = Diagnostic::new(
                             DiagnosticKind::BadDefinition,
