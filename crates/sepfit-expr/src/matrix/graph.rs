@@ -721,7 +721,7 @@ impl Graph {
 
     /// `(c, x, k)` with `id = c·x.^k` for a constant `c` (1 if none) and an integer `k ≥ 1`
     /// (1 if `id` is not a power).
-    fn power_parts(&self, id: MId) -> (f64, MId, f64) {
+    pub(super) fn power_parts(&self, id: MId) -> (f64, MId, f64) {
         let (c, rest) = match self.node(id) {
             MNode::Mul(c, x) if self.as_const(c).is_some() => (self.as_const(c).unwrap_or(1.0), x),
             _ => (1.0, id),
@@ -800,6 +800,9 @@ impl Graph {
                 let den = self.mul(c, p);
                 return self.div(x, den);
             }
+        }
+        if let Some(r) = self.cancel_powers(a, b, out) {
+            return r;
         }
         // a ./ (a ./ b) = b (the continuous extension where a is 0)
         if let MNode::Div(p, q) = self.node(b)

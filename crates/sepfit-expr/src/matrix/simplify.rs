@@ -459,4 +459,44 @@ impl Graph {
         }
         None
     }
+
+    /// `(… .* x.^j .* …) ./ (c·x.^k)`: the powers of `x` in an elementwise product (scalar
+    /// factors included) and its divisor combined, `(3·‖x‖²·x·xᵀ)/‖x‖ = 3·‖x‖·x·xᵀ`,
+    /// `(a.*x)./x.^3 = a./x.^2`; `None` when no factor has the divisor's base. (The continuous
+    /// extension where `x` is 0, as `x./x = 1` is.)
+    pub(super) fn cancel_powers(&mut self, a: MId, b: MId, out: Shape) -> Option<MId> {
+        if !matches!(self.node(a), MNode::Mul(..)) || self.shape(a) != out || self.fill_value(b).is_some() {
+            return None;
+        }
+        let (c, base, k) = self.power_parts(b);
+        let mut fs = self.elementwise_factors(a);
+        let i = fs.iter().position(|&f| self.power_parts(f).0 == 1.0 && self.power_parts(f).1 == base)?;
+        let (_, _, j) = self.power_parts(fs[i]);
+        fs.remove(i);
+        if j > k {
+            let e = self.constant(j - k);
+            fs.push(self.pow(base, e));
+        }
+        let mut num = fs[0];
+        for &f in &fs[1..] {
+            num = self.mul(num, f);
+        }
+        if self.shape(num) != out {
+            return None;
+        }
+        let den = if j < k {
+            let e = self.constant(k - j);
+            let p = self.pow(base, e);
+            let cc = self.constant(c);
+            Some(self.mul(cc, p))
+        } else if c != 1.0 {
+            Some(self.constant(c))
+        } else {
+            None
+        };
+        Some(match den {
+            Some(d) => self.div(num, d),
+            None => num,
+        })
+    }
 }
