@@ -309,7 +309,11 @@ impl Graph {
         let mut ex: Vec<Term> = Vec::new();
         let mut grew = false;
         for t in ts {
-            match self.product_terms(t.core) {
+            let parts = match self.transposed_terms(t.core) {
+                Some(p) => Some(p),
+                None => self.product_terms(t.core),
+            };
+            match parts {
                 Some(parts) => {
                     grew = true;
                     for p in parts {
@@ -332,9 +336,9 @@ impl Graph {
         while i < ex.len() {
             let mut j = i + 1;
             while j < ex.len() {
-                if self.same_core(ex[i].core, ex[j].core) {
-                    ex[i].coef += ex[j].coef;
-                    cancelled |= ex[i].coef == 0.0;
+                if let Some(m) = self.merge(ex[i], ex[j]) {
+                    ex[i] = m;
+                    cancelled |= m.coef == 0.0;
                     ex.remove(j);
                 } else {
                     j += 1;
@@ -343,7 +347,21 @@ impl Graph {
             i += 1;
         }
         ex.retain(|t| t.coef != 0.0);
-        (cancelled && ex.len() <= ts.len()).then(|| self.rebuilt(&ex, s))
+        (ex.len() < ts.len() || (cancelled && ex.len() == ts.len())).then(|| self.rebuilt(&ex, s))
+    }
+
+    /// The terms of `(P ± Q)ᵀ` as `Pᵀ`, `±Qᵀ` (for a transposed sum of equal shapes); `None`
+    /// for anything else.
+    fn transposed_terms(&mut self, id: MId) -> Option<Vec<Term>> {
+        let MNode::Transpose(x) = self.node(id) else { return None };
+        if !matches!(self.node(x), MNode::Add(..) | MNode::Sub(..)) {
+            return None;
+        }
+        let mut ts = Vec::new();
+        if !self.terms(x, 1.0, &mut ts) || ts.len() < 2 || ts.len() > MAX_EXPANDED || ts.iter().any(|t| self.shape(t.core) != self.shape(x)) {
+            return None;
+        }
+        Some(ts.into_iter().map(|t| Term { coef: t.coef, core: self.transpose(t.core) }).collect())
     }
 
     /// `a .* b` (of shape `out`) distributed over the terms of one factor when the other
@@ -439,6 +457,40 @@ impl Graph {
             },
             _ => None,
         };
+        // powers: (X^k)⁻¹·X^j = (X^(k−j))⁻¹ for j < k, X^(j−k) for j > k, on either side, and
+        // transposed alike (`det(X³)·(X³)⁻ᵀ·(X²)ᵀ = det(X³)·X⁻ᵀ`)
+        let power = |g: &Self, x: MId| match g.node(x) {
+            MNode::MatPow(b, k) if k > 0 => (b, k),
+            _ => (x, 1),
+        };
+        for (inv_side, other) in [(f, l), (l, f)] {
+            let Some((p, transposed)) = inverse_of(self, inv_side) else { continue };
+            let (pb, k) = power(self, p);
+            if k < 2 || !square(self, pb) {
+                continue;
+            }
+            let o = match (transposed, self.node(other)) {
+                (false, _) => other,
+                (true, MNode::Transpose(t)) => t,
+                _ => continue,
+            };
+            let (ob, j) = power(self, o);
+            if ob != pb {
+                continue;
+            }
+            let r = match j.cmp(&k) {
+                std::cmp::Ordering::Less => {
+                    let q = self.mat_pow(pb, k - j);
+                    self.inv(q)
+                }
+                std::cmp::Ordering::Greater => self.mat_pow(pb, j - k),
+                std::cmp::Ordering::Equal => {
+                    let (n, _) = super::graph::rc(self.shape(pb));
+                    self.eye(n)
+                }
+            };
+            return Some(if transposed { self.transpose(r) } else { r });
+        }
         for (inv_side, other, inverse_on_right) in [(f, l, true), (l, f, false)] {
             let Some((p, transposed)) = inverse_of(self, inv_side) else { continue };
             let ps = self.chain(p);
