@@ -80,19 +80,27 @@ fn zero_times_infinity_in_a_product_is_nan() {
 
 #[test]
 fn a_fill_read_by_elementwise_loops_broadcasts() {
-    // `ones(n, m)./z.*X` (the gradient of sum(log(sum((X*P).*X, 2)))) reads the fill as a
-    // scalar inside the fused loop; the plain evaluator stores it: both agree.
-    let mut f = LossFormula::new("z = sum((X*P).*X, 2); J = sum(log(z))", "X: n x m, P: m x m", None).unwrap();
+    // `2*ones(n, m)./z + X` reads the fill as a scalar inside the fused loop, broadcast
+    // against the column z; the plain evaluator stores it: both agree, for the loss and its
+    // gradient.
+    let mut f = LossFormula::new("z = sum((X*P).*X, 2); J = sum(sum(2*ones(n, m)./z + X))", "X: n x m, P: m x m", None).unwrap();
+    let inner = match f.graph.node(f.root()) {
+        sepfit_expr::matrix::MNode::Sum(a) => a,
+        other => panic!("the loss is {other:?}"),
+    };
+    assert!(f.ascii(inner).contains("ones("), "the summed array is printed as {}", f.ascii(inner));
     let g = f.gradient("P").unwrap();
-    assert!(f.ascii(g).contains("ones("), "the gradient is printed as {}", f.ascii(g));
     let mut v = Values::new();
     let x = random(500, 3, 9);
     v.insert("X".into(), x);
     v.insert("P".into(), Mat { rows: 3, cols: 3, data: vec![2.0, 0.1, 0.0, 0.1, 1.5, 0.2, 0.0, 0.2, 1.0] });
-    let fused = &f.eval(&[g], &v).unwrap()[0];
-    let plain = &f.graph.eval_unfused(&[g], &v).unwrap()[0];
-    for (a, b) in fused.data.iter().zip(&plain.data) {
-        assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+    let fused = f.eval(&[inner, g], &v).unwrap();
+    let plain = f.graph.eval_unfused(&[inner, g], &v).unwrap();
+    for (p, q) in fused.iter().zip(&plain) {
+        assert_eq!((p.rows, p.cols), (q.rows, q.cols));
+        for (a, b) in p.data.iter().zip(&q.data) {
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+        }
     }
 }
 

@@ -684,10 +684,11 @@ impl Graph {
         if let Some(r) = self.distribute_cancelling(a, b, out) {
             return r;
         }
-        // (k ./ x) .* y = (k .* y) ./ x  for a constant k (so `1./(1+e).*e` reads `e./(1+e)`)
+        // (k ./ x) .* y = (k .* y) ./ x  for a constant k or an array of one (so `1./(1+e).*e`
+        // reads `e./(1+e)`, and `ones(n, k)./s.*E` reads `E./s`)
         for (p, q) in [(a, b), (b, a)] {
             if let MNode::Div(k, x) = self.node(p)
-                && self.as_const(k).is_some() && self.shape(q) == out {
+                && self.fill_value(k).is_some() && self.shape(q) == out {
                     let kq = self.mul(k, q);
                     return self.div(kq, x);
                 }
@@ -800,6 +801,15 @@ impl Graph {
                 let den = self.mul(c, p);
                 return self.div(x, den);
             }
+        }
+        // (k ./ u) ./ v = k ./ (v .* u) for a constant k (`(1./(1 + r.^2/ν))/ν = 1./(ν + r.^2)`)
+        if let MNode::Div(k, u) = self.node(a)
+            && self.as_const(k).is_some()
+            && self.fill_value(b).is_none()
+            && self.fill_value(u).is_none()
+        {
+            let den = self.mul(b, u);
+            return self.div(k, den);
         }
         if let Some(r) = self.cancel_powers(a, b, out) {
             return r;
