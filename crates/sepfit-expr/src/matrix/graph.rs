@@ -652,6 +652,20 @@ impl Graph {
                 return n;
             }
         }
+        // v .* diag(u) = diag(v .* u) for a vector v of u's length, either way up (only the
+        // diagonal is nonzero), and 2·step(t).*diag(step(t)) reads 2·diag(step(t))
+        for (p, q) in [(a, b), (b, a)] {
+            if let MNode::DiagM(u) = self.node(p)
+                && !self.is_scalar(q)
+                && let (r, c) = rc(self.shape(q))
+                && (r == ONE || c == ONE)
+                && (if r == ONE { c } else { r }) == rc(self.shape(u)).0
+            {
+                let col = if r == ONE { self.transpose(q) } else { q };
+                let m = self.mul(col, u);
+                return self.diag_m(m);
+            }
+        }
         // (y ./ x.^k) .* x.^j = y ./ x.^(k−j), and (y ./ (c·x.^k)) .* x.^j = y ./ (c·x.^(k−j)),
         // for integers k > j ≥ 1 (x alone is x.^1)
         for (p, q) in [(a, b), (b, a)] {
@@ -811,6 +825,18 @@ impl Graph {
             let den = self.mul(b, u);
             return self.div(k, den);
         }
+        // diag(u) ./ v = diag(u ./ v) for a vector v of u's length, either way up (the
+        // continuous extension off the diagonal where v has a 0)
+        if let MNode::DiagM(u) = self.node(a)
+            && !self.is_scalar(b)
+            && let (r, c) = rc(self.shape(b))
+            && (r == ONE || c == ONE)
+            && (if r == ONE { c } else { r }) == rc(self.shape(u)).0
+        {
+            let col = if r == ONE { self.transpose(b) } else { b };
+            let d = self.div(u, col);
+            return self.diag_m(d);
+        }
         if let Some(r) = self.cancel_powers(a, b, out) {
             return r;
         }
@@ -883,6 +909,12 @@ impl Graph {
         }
         if self.is_fill(b, 0.0) || self.is_fill(a, 1.0) {
             return self.fill(1.0, out);
+        }
+        // step(t).^k = step(t) for k > 0 (its values are 0 and 1)
+        if let (MNode::Call(Func::Step, _), Some(k)) = (self.node(a), self.as_const(b))
+            && k > 0.0
+        {
+            return a;
         }
         // (c·x)^k = c^k·x^k for a constant c and an integer k
         if let (MNode::Mul(c, x), Some(k)) = (self.node(a), self.as_const(b))
@@ -1215,6 +1247,18 @@ impl Graph {
             let e = self.eye(n);
             let k = self.constant(v.get());
             return self.mul(k, e);
+        }
+        // constants and signs outside: diag(c·u) = c·diag(u), diag(−u) = −diag(u)
+        match self.node(a) {
+            MNode::Mul(c, u) if self.as_const(c).is_some() && self.shape(u) == self.shape(a) => {
+                let d = self.diag_m(u);
+                return self.mul(c, d);
+            }
+            MNode::Neg(u) => {
+                let d = self.diag_m(u);
+                return self.neg(d);
+            }
+            _ => {}
         }
         self.intern(MNode::DiagM(a), Shape::Matrix(n, n))
     }
