@@ -36,6 +36,7 @@
 //! | `pinv`, `X^k`, `kron`        | `np.linalg.pinv`, `np.linalg.matrix_power`, `np.kron` |
 //! | `kronsum` (adjoints of `kron`) | `_kronsum_a`, `_kronsum_b` (`np.einsum` over the blocks) |
 //! | `softmax`, `logsumexp`       | `_softmax`, `_logsumexp` (max subtracted: no overflow) |
+//! | `softmax(A, d)`, `logsumexp(A, d)` | `_softmax_axis`, `_logsumexp_axis` along axis `d − 1` |
 //! | `sigmoid`, `softplus`, `xlogy` | `_sigmoid`, `_softplus`, `_xlogy` (stable helpers) |
 //! | `relu`, `step`, `max`, `min`, `atan2` | `np.maximum(x, 0.0)`, `np.heaviside(x, 0.0)`, `np.maximum`, `np.minimum`, `np.arctan2` |
 //!
@@ -122,7 +123,7 @@ fn float_lit(v: f64) -> Py {
     Py { p: if v < 0.0 { P_NEG } else { P_ATOM }, s }
 }
 
-const HELPERS: [(&str, &str); 7] = [
+const HELPERS: [(&str, &str); 9] = [
     (
         "_kronsum_a",
         "def _kronsum_a(G, B):\n    rb, cb = B.shape\n    return np.einsum(\"ikjl,kl->ij\", G.reshape(G.shape[0] // rb, rb, G.shape[1] // cb, cb), B)\n",
@@ -142,6 +143,14 @@ const HELPERS: [(&str, &str); 7] = [
     ),
     ("_logsumexp", "def _logsumexp(a):\n    m = np.max(a)\n    return m + np.log(np.sum(np.exp(a - m)))\n"),
     ("_softmax", "def _softmax(a):\n    e = np.exp(a - np.max(a))\n    return e / np.sum(e)\n"),
+    (
+        "_logsumexp_axis",
+        "def _logsumexp_axis(a, axis):\n    m = np.max(a, axis=axis, keepdims=True)\n    return (m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))).squeeze(axis)\n",
+    ),
+    (
+        "_softmax_axis",
+        "def _softmax_axis(a, axis):\n    e = np.exp(a - np.max(a, axis=axis, keepdims=True))\n    return e / np.sum(e, axis=axis, keepdims=True)\n",
+    ),
 ];
 
 /// How a graph shape is held in numpy.
@@ -519,6 +528,15 @@ impl LossFormula {
             MNode::Softmax(a) => {
                 helper("_softmax");
                 call("_softmax", &get(a))
+            }
+            // along axis 0 (each column, a row) or 1 (each row, a column), as 1-D results
+            MNode::LogSumExpDim(a, d) => {
+                helper("_logsumexp_axis");
+                atom(format!("_logsumexp_axis({}, {})", get(a).s, d - 1))
+            }
+            MNode::SoftmaxDim(a, d) => {
+                helper("_softmax_axis");
+                atom(format!("_softmax_axis({}, {})", get(a).s, d - 1))
             }
             MNode::MatPow(a, k) => atom(format!("np.linalg.matrix_power({}, {k})", get(a).s)),
             MNode::Pinv(a) => call("np.linalg.pinv", &get(a)),

@@ -823,6 +823,42 @@ impl Graph {
                 }
                 out
             }
+            MNode::LogSumExpDim(a, d) => {
+                let a = get(a)?;
+                if d == 1 {
+                    Mat { rows: 1, cols: a.cols, data: (0..a.cols).map(|j| logsumexp(&a.data[j * a.rows..(j + 1) * a.rows])).collect() }
+                } else {
+                    let mut row = Vec::with_capacity(a.cols);
+                    let data = (0..a.rows)
+                        .map(|i| {
+                            row.clear();
+                            row.extend((0..a.cols).map(|j| a.data[j * a.rows + i]));
+                            logsumexp(&row)
+                        })
+                        .collect();
+                    Mat { rows: a.rows, cols: 1, data }
+                }
+            }
+            MNode::SoftmaxDim(a, d) => {
+                let a = get(a)?;
+                let mut out = a.clone();
+                // each column (d = 1) or row (d = 2): exp(x − m)/Σ exp(x − m)
+                let (lines, len) = if d == 1 { (a.cols, a.rows) } else { (a.rows, a.cols) };
+                let at = |line: usize, k: usize| if d == 1 { line * a.rows + k } else { k * a.rows + line };
+                for line in 0..lines {
+                    let m = (0..len).map(|k| a.data[at(line, k)]).fold(f64::NEG_INFINITY, f64::max);
+                    let mut total = 0.0;
+                    for k in 0..len {
+                        let e = crate::fast_exp::exp(a.data[at(line, k)] - m);
+                        out.data[at(line, k)] = e;
+                        total += e;
+                    }
+                    for k in 0..len {
+                        out.data[at(line, k)] /= total;
+                    }
+                }
+                out
+            }
             MNode::Softmax(a) => {
                 let a = get(a)?;
                 let m = a.data.iter().copied().fold(f64::NEG_INFINITY, f64::max);

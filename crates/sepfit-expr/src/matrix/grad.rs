@@ -260,6 +260,20 @@ impl Graph {
                     let c = self.mul(id, d);
                     push(self, a, c);
                 }
+                // ∂ logsumexp(A, d)/∂A = softmax(A, d), each column or row weighted by its adjoint
+                MNode::LogSumExpDim(a, d) => {
+                    let s = self.softmax_dim(a, d);
+                    let c = self.mul(g, s);
+                    push(self, a, c);
+                }
+                // S = softmax(A, d): Ā += S .* (Ḡ − sum(Ḡ .* S, d))
+                MNode::SoftmaxDim(a, d) => {
+                    let gs = self.mul(g, id);
+                    let t = if d == 1 { self.sum_rows(gs) } else { self.sum_cols(gs) };
+                    let diff = self.sub(g, t);
+                    let c = self.mul(id, diff);
+                    push(self, a, c);
+                }
                 // tr(X^k): k (X^(k−1))ᵀ
                 MNode::MatPow(a, k) if matches!(self.node(g), MNode::Eye(_)) => {
                     let p = self.mat_pow(a, k - 1);

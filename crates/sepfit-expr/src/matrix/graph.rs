@@ -97,6 +97,12 @@ pub enum MNode {
     LogSumExp(MId),
     /// `softmax(A) = exp(A − m)/Σ exp(A − m)` over all entries (the gradient of `logsumexp`).
     Softmax(MId),
+    /// `logsumexp(A, d)`: `logsumexp` of each column (`d = 1`, a row) or of each row (`d = 2`,
+    /// a column), stable as `logsumexp` is.
+    LogSumExpDim(MId, u8),
+    /// `softmax(A, d)`: each column (`d = 1`) or each row (`d = 2`) normalised by `softmax`
+    /// (the gradient of `logsumexp(A, d)`).
+    SoftmaxDim(MId, u8),
     /// `X^k`: the matrix power of a square matrix, `k ≥ 2` (`X^1 = X`, `X^0 = I`, and a
     /// negative power is the power of the inverse).
     MatPow(MId, i32),
@@ -124,7 +130,7 @@ impl MNode {
             | KronSumA(a, b) | KronSumB(a, b) => (Some(a), Some(b)),
             Neg(a) | Call(_, a) | Transpose(a) | Sum(a) | SumRows(a) | SumCols(a) | Norm2(a) | NormF(a)
             | Trace(a) | DiagM(a) | DiagV(a) | Inv(a) | Det(a) | LogDet(a) | LogSumExp(a) | Softmax(a) | MatPow(a, _)
-            | Pinv(a) => (Some(a), None),
+            | LogSumExpDim(a, _) | SoftmaxDim(a, _) | Pinv(a) => (Some(a), None),
         };
         a.into_iter().chain(b)
     }
@@ -1193,6 +1199,10 @@ impl Graph {
         if let MNode::DiagM(v) = self.node(a) {
             return self.transpose(v);
         }
+        if let MNode::Neg(x) = self.node(a) {
+            let t = self.sum_rows(x);
+            return self.neg(t);
+        }
         self.intern(MNode::SumRows(a), from_rc(ONE, c))
     }
 
@@ -1207,6 +1217,10 @@ impl Graph {
         }
         if let MNode::DiagM(v) = self.node(a) {
             return v;
+        }
+        if let MNode::Neg(x) = self.node(a) {
+            let t = self.sum_cols(x);
+            return self.neg(t);
         }
         self.intern(MNode::SumCols(a), from_rc(r, ONE))
     }
@@ -1328,6 +1342,36 @@ impl Graph {
         }
         let s = self.shape(a);
         self.intern(MNode::Softmax(a), s)
+    }
+
+    /// `logsumexp(A, d)` for `d` 1 (each column, a row) or 2 (each row, a column); over a
+    /// single entry it is the entry, along a vector the vector's `logsumexp`.
+    pub fn logsumexp_dim(&mut self, a: MId, d: u8) -> MId {
+        let (r, c) = rc(self.shape(a));
+        let (along, across) = if d == 1 { (r, c) } else { (c, r) };
+        if along == ONE {
+            return a;
+        }
+        if across == ONE {
+            return self.logsumexp(a);
+        }
+        let s = if d == 1 { from_rc(ONE, c) } else { from_rc(r, ONE) };
+        self.intern(MNode::LogSumExpDim(a, d), s)
+    }
+
+    /// `softmax(A, d)` for `d` 1 (each column) or 2 (each row): ones over single entries, the
+    /// vector's `softmax` along a vector.
+    pub fn softmax_dim(&mut self, a: MId, d: u8) -> MId {
+        let s = self.shape(a);
+        let (r, c) = rc(s);
+        let (along, across) = if d == 1 { (r, c) } else { (c, r) };
+        if along == ONE {
+            return self.fill(1.0, s);
+        }
+        if across == ONE {
+            return self.softmax(a);
+        }
+        self.intern(MNode::SoftmaxDim(a, d), s)
     }
 
     /// `X^k` for a square `X` and an integer `k`: `X` for 1, `I` for 0, `inv(X)^(-k)` for a

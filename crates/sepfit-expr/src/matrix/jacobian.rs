@@ -282,7 +282,15 @@ impl Graph {
                     self.sdiv(g, id)
                 }),
                 MNode::Kron(..) | MNode::KronSumA(..) | MNode::KronSumB(..) => return Err(JacobianError::MatrixIntermediate(id)),
-                MNode::Trace(a) | MNode::Det(a) | MNode::DiagV(a) | MNode::Inv(a) | MNode::DiagM(a) | MNode::MatPow(a, _) | MNode::Pinv(a) => {
+                MNode::Trace(a)
+                | MNode::Det(a)
+                | MNode::DiagV(a)
+                | MNode::Inv(a)
+                | MNode::DiagM(a)
+                | MNode::MatPow(a, _)
+                | MNode::Pinv(a)
+                | MNode::LogSumExpDim(a, _)
+                | MNode::SoftmaxDim(a, _) => {
                     // only matrices reach these (scalars are simplified away); caught above
                     return Err(JacobianError::MatrixIntermediate(a));
                 }

@@ -582,6 +582,19 @@ fn call(g: &mut Graph, name: &str, name_span: Span, span: Span, args: &[MId], ar
             square(g, args[0])?;
             Ok(g.logdet(args[0]))
         }
+        "logsumexp" | "softmax" if args.len() == 2 => match g.as_const(args[1]) {
+            Some(d @ (1.0 | 2.0)) => {
+                let d = d as u8;
+                Ok(if name == "logsumexp" { g.logsumexp_dim(args[0], d) } else { g.softmax_dim(args[0], d) })
+            }
+            _ => Err(Diagnostic::new(
+                DiagnosticKind::UnexpectedToken,
+                arg_spans[1],
+                format!("the second argument of `{name}` is the dimension to take it along: 1 or 2"),
+                "expected 1 or 2",
+            )
+            .hint(format!("`{name}(A, 1)` takes it down each column, `{name}(A, 2)` along each row"))),
+        },
         "logsumexp" => {
             arity(1)?;
             Ok(g.logsumexp(args[0]))

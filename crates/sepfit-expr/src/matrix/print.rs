@@ -526,12 +526,14 @@ impl Graph {
                         MNode::LogDet(a) => ("logdet", a),
                         MNode::LogSumExp(a) => ("logsumexp", a),
                         MNode::Softmax(a) => ("softmax", a),
+                        MNode::LogSumExpDim(a, _) => ("logsumexp", a),
+                        MNode::SoftmaxDim(a, _) => ("softmax", a),
                         MNode::Pinv(a) => ("pinv", a),
                         _ => ("?", id),
                     };
                     let suffix = match n {
-                        MNode::SumRows(_) => ", 1",
-                        MNode::SumCols(_) => ", 2",
+                        MNode::SumRows(_) | MNode::LogSumExpDim(_, 1) | MNode::SoftmaxDim(_, 1) => ", 1",
+                        MNode::SumCols(_) | MNode::LogSumExpDim(_, _) | MNode::SoftmaxDim(_, _) => ", 2",
                         _ => "",
                     };
                     let name = match (style, name) {

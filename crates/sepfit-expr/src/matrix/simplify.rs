@@ -247,24 +247,27 @@ impl Graph {
             });
         }
         match acc {
-            // only constants left of an array: the array of that constant
+            // only constants (or only broadcast terms) left of an array: spread to its shape
             Some(r) if self.shape(r) != s => match self.fill_value(r) {
                 Some(v) => self.fill(v, s),
-                None => r,
+                None => {
+                    let ones = self.fill(1.0, s);
+                    self.mul(r, ones)
+                }
             },
             Some(r) => r,
             None => self.fill(0.0, s),
         }
     }
 
-    /// The terms of a sum of shape `s` whose terms may also be scalars broadcast over it
-    /// (`c − y./s` with a scalar `c`), like [`Self::terms`].
+    /// The terms of a sum of shape `s` whose terms may also be broadcast over it (`c − y./s`
+    /// with a scalar `c`, `Y./S − t` with a column `t`), like [`Self::terms`].
     fn broadcast_terms(&self, id: MId, sign: f64, out: &mut Vec<Term>) -> bool {
         if out.len() >= MAX_TERMS {
             return false;
         }
         let s = self.shape(id);
-        let fits = |x: MId| self.shape(x) == s || self.shape(x) == Shape::Scalar;
+        let fits = |x: MId| super::graph::broadcast(self.shape(x), s) == Some(s);
         match self.node(id) {
             MNode::Add(a, b) if fits(a) && fits(b) => self.broadcast_terms(a, sign, out) && self.broadcast_terms(b, sign, out),
             MNode::Sub(a, b) if fits(a) && fits(b) => self.broadcast_terms(a, sign, out) && self.broadcast_terms(b, -sign, out),
