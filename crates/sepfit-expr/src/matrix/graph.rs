@@ -678,25 +678,13 @@ impl Graph {
             if let MNode::Div(n, d) = self.node(p)
                 && self.shape(n) == out
             {
-                let (c, pw) = match self.node(d) {
-                    MNode::Mul(c, pw) if self.as_const(c).is_some() => (Some(c), pw),
-                    _ => (None, d),
-                };
-                let int_power = |g: &Self, x: MId| match g.node(x) {
-                    MNode::Pow(base, k) => g.as_const(k).filter(|k| k.fract() == 0.0 && *k >= 1.0).map(|k| (base, k)),
-                    _ => None,
-                };
-                let (qb, j) = int_power(self, q).unwrap_or((q, 1.0));
-                if let Some((base, k)) = int_power(self, pw)
-                    && base == qb
-                    && k > j
-                {
+                let (c, base, k) = self.power_parts(d);
+                let (cq, qb, j) = self.power_parts(q);
+                if cq == 1.0 && base == qb && k > j {
                     let e = self.constant(k - j);
-                    let lower = self.pow(qb, e);
-                    let den = match c {
-                        Some(c) => self.mul(c, lower),
-                        None => lower,
-                    };
+                    let lower = self.pow(base, e);
+                    let cc = self.constant(c);
+                    let den = self.mul(cc, lower);
                     return self.div(n, den);
                 }
             }
@@ -857,13 +845,9 @@ impl Graph {
         // x.^j ./ x.^k = 1 ./ x.^(k−j) or x.^(j−k) for integer powers (x alone is x.^1), the
         // continuous extension where x is 0
         {
-            let int_power = |g: &Self, x: MId| match g.node(x) {
-                MNode::Pow(base, k) => g.as_const(k).filter(|k| k.fract() == 0.0 && *k >= 1.0).map(|k| (base, k)),
-                _ => None,
-            };
-            let (na, j) = int_power(self, a).unwrap_or((a, 1.0));
-            let (nb, k) = int_power(self, b).unwrap_or((b, 1.0));
-            if na == nb && j != k && self.fill_value(na).is_none() && self.shape(na) == out {
+            let (ca, na, j) = self.power_parts(a);
+            let (cb, nb, k) = self.power_parts(b);
+            if ca == 1.0 && cb == 1.0 && na == nb && j != k && self.fill_value(na).is_none() && self.shape(na) == out {
                 let e = self.constant((k - j).abs());
                 let p = self.pow(na, e);
                 if k > j {
