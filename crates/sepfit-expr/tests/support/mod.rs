@@ -22,7 +22,8 @@ pub struct Gen<'a> {
     pub at: usize,
     /// Also `logdet`/`inv`/`det` of positive definite matrices (small sizes only: an n×n LU).
     pub spd: bool,
-    /// Also the functions added with issue 14 (softmax, logsumexp, sigmoid, ...).
+    /// Also the functions added with issue 14 (softmax, logsumexp, sigmoid, ...; softmax and
+    /// logsumexp along columns and rows too).
     pub extra: bool,
 }
 
@@ -110,7 +111,16 @@ impl Gen<'_> {
             }
             8 if self.extra => {
                 let e = self.expr(r, c, d);
-                match self.pick(12) {
+                match self.pick(15) {
+                    12 => format!("softmax({e}, {})", 1 + self.pick(2)),
+                    13 if c == D::One => {
+                        let q = DIMS[self.pick(4)];
+                        format!("(logsumexp({}, 2) .* {e})", self.expr(r, q, d))
+                    }
+                    14 if r == D::One => {
+                        let q = DIMS[self.pick(4)];
+                        format!("(logsumexp({}, 1) .* {e})", self.expr(q, c, d))
+                    }
                     // a positive second argument keeps atan2 off its branch cut (x < 0,
                     // y = 0), where an exact 0 in one form and ±1e-17 in an equal form give
                     // ±π: a discontinuity, not a derivative or a print to check
