@@ -440,3 +440,30 @@ fn grad_identity_written_as_i() {
     let v = json_out(&sepfit(&["grad", "normF(X'*X - eye(m))^2", "--wrt", "X", "--var", "X: n x m", "--format", "json"]));
     assert_eq!(v["gradient_ascii"], "4*X*(X'*X - eye(m))", "{v}");
 }
+
+/// The Jacobian of a layer with respect to its weight matrix: columns in the order of vec(W),
+/// checked against differences, and the value of each entry against the hand formula
+/// ∂f_i/∂W_kl = δ_ik (1 − f_i²) x_l.
+#[test]
+fn grad_jacobian_in_a_matrix_variable() {
+    let at = tmp("layer.json", r#"{"W": [[0.3, -0.2, 0.5], [0.1, 0.4, -0.6]], "x": [1.0, -2.0, 0.5], "b": [0.1, -0.3]}"#);
+    let v = json_out(&sepfit(&["grad", "tanh(W*x + b)", "--wrt", "W", "--var", "W: m x n, x: n, b: m", "--at", at.to_str().unwrap(), "--check", "--format", "json"]));
+    assert_eq!(v["jacobian_ascii"], "kron(x', eye(m)).*(1 - tanh(W*x + b).^2)", "{v}");
+    assert_eq!(v["check"]["ok"], true, "{v}");
+    let w: [[f64; 3]; 2] = [[0.3, -0.2, 0.5], [0.1, 0.4, -0.6]];
+    let (x, b): ([f64; 3], [f64; 2]) = ([1.0, -2.0, 0.5], [0.1, -0.3]);
+    for i in 0..2 {
+        let fi: f64 = (w[i][0] * x[0] + w[i][1] * x[1] + w[i][2] * x[2] + b[i]).tanh();
+        for l in 0..3 {
+            for k in 0..2 {
+                let want = if i == k { (1.0 - fi * fi) * x[l] } else { 0.0 };
+                let got = v["jacobian"][i][l * 2 + k].as_f64().unwrap();
+                assert!((got - want).abs() < 1e-14, "∂f{i}/∂W{k}{l}: {got} vs {want}");
+            }
+        }
+    }
+    // a matrix use of W other than a product with a vector is refused with the reason
+    let o = sepfit(&["grad", "sum(W, 2)", "--wrt", "W", "--var", "W: m x n"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not supported here"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -266,7 +266,8 @@ pub fn run(a: &GradArgs) -> Result<(), CliError> {
     }
 }
 
-/// A vector expression: its Jacobian with respect to each (vector or scalar) variable, a matrix
+/// A vector expression: its Jacobian with respect to each variable (a matrix one by the entries
+/// of vec(W), column by column), a matrix
 /// whose row `i` is the gradient of entry `i`. JSON: `"jacobian_formula"`, and with values
 /// `"value"` (the vector) and `"jacobian"` (an array of rows).
 fn run_jacobian(a: &GradArgs, f: &mut LossFormula, wrt: &[&str], values: Option<&Values>) -> Result<(), CliError> {

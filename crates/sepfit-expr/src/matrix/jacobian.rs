@@ -6,7 +6,10 @@
 //! node that depends on `x`: the variable's tangent is `I`; a column vector of length `p` has a
 //! `p×d` tangent; a scalar a `1×d` row (its gradient, transposed); a row vector `1×q` the tangent
 //! of its transpose (`q×d`). A node that depends on `x` and is a matrix (it would need a
-//! three-index tangent, e.g. `x·xᵀ`) is reported as unsupported.
+//! three-index tangent, e.g. `x·xᵀ`) is reported as unsupported. A matrix variable `W` (`m×n`)
+//! is read through products with vectors only, its columns those of `vec(W)` (`d = n·m`, column
+//! by column): `∂(W·v)/∂W = vᵀ ⊗ I`, `∂(Wᵀ·v)/∂W = I ⊗ vᵀ`, so `∂ tanh(W·x + b)/∂W` is
+//! `(1 − tanh(W·x + b).^2).*(xᵀ ⊗ I)`.
 //!
 //! | node            | tangent                                                    |
 //! |-----------------|------------------------------------------------------------|
@@ -145,14 +148,35 @@ impl Graph {
     pub fn jacobian(&mut self, f: MId, x: u32) -> Result<MId, JacobianError> {
         let n = f.index() + 1;
         let mut tan: Vec<Option<MId>> = vec![None; n];
+        // A matrix variable W (m×n) has no tangent of its own: the products that read it, W·v,
+        // Wᵀ·v, u·W and u·Wᵀ, start tangents with the columns of vec(W) (column by column).
+        let xid = self.var(x);
+        let (xm, xn) = rc(self.shape(xid));
+        let matrix_var = xm != ONE && xn != ONE;
+        let (mut wvar, mut wt): (Option<MId>, Option<MId>) = (None, None);
         for i in 0..n {
             let id = MId(i as u32);
             let node = self.node(id);
             if let MNode::Var(k) = node {
                 if k == x {
-                    let (d, _) = rc(self.shape(id));
-                    tan[i] = Some(self.eye(d));
+                    if matrix_var {
+                        wvar = Some(id);
+                    } else {
+                        let (d, _) = rc(self.shape(id));
+                        tan[i] = Some(self.eye(d));
+                    }
                 }
+                continue;
+            }
+            let is_w = |c: MId| wvar == Some(c) || wt == Some(c);
+            if matrix_var && node.children().any(is_w) {
+                if let MNode::Transpose(a) = node
+                    && wvar == Some(a)
+                {
+                    wt = Some(id);
+                    continue;
+                }
+                tan[i] = Some(self.matrix_variable_product(node, (xm, xn), (wvar, wt), &tan)?);
                 continue;
             }
             if !node.children().any(|c| tan[c.index()].is_some()) {
@@ -319,10 +343,49 @@ impl Graph {
             None => {
                 let fc = self.col(f);
                 let (p, _) = rc(self.shape(fc));
-                let v = self.var(x);
-                let (d, _) = rc(self.shape(v));
+                let d = if matrix_var { self.dim_product(xn, xm) } else { xm };
                 self.fill(0.0, super::graph::from_rc(p, d))
             }
+        })
+    }
+
+    /// The tangent of a product reading the matrix variable `W` (`m×n`, `w = (W, Wᵀ)` by
+    /// node) directly, over the columns of vec(W): `d(W·v) = (vᵀ ⊗ I_m)·dvec(W)`,
+    /// `d(Wᵀ·v) = (I_n ⊗ vᵀ)·dvec(W)`, and a row `u·W` or `u·Wᵀ` as the tangent of its
+    /// transpose (`(I_n ⊗ u)`, `(u ⊗ I_m)`); plus `W·Ṫv` (or `Wᵀ·Ṫu`) where the other factor
+    /// depends on `W` too. Any other use of `W` is a matrix intermediate.
+    fn matrix_variable_product(
+        &mut self,
+        node: MNode,
+        (m, n): (crate::shape::Dim, crate::shape::Dim),
+        (w, wt): (Option<MId>, Option<MId>),
+        tan: &[Option<MId>],
+    ) -> Result<MId, JacobianError> {
+        let refuse = JacobianError::MatrixIntermediate(w.or(wt).unwrap_or(MId(0)));
+        let MNode::MatMul(a, b) = node else { return Err(refuse) };
+        let is_col = |g: &Self, v: MId| matches!(g.shape(v), Shape::Vector(_));
+        let (em, en) = (self.eye(m), self.eye(n));
+        let (direct, other) = if w == Some(a) && is_col(self, b) {
+            let bt = self.transpose(b);
+            (self.kron(bt, em), tan[b.index()].map(|tb| (a, tb)))
+        } else if wt == Some(a) && is_col(self, b) {
+            let bt = self.transpose(b);
+            (self.kron(en, bt), tan[b.index()].map(|tb| (a, tb)))
+        } else if w == Some(b) && self.is_row(a) {
+            let wtr = self.transpose(b);
+            (self.kron(en, a), tan[a.index()].map(|ta| (wtr, ta)))
+        } else if wt == Some(b) && self.is_row(a) {
+            let wtr = self.transpose(b);
+            (self.kron(a, em), tan[a.index()].map(|ta| (wtr, ta)))
+        } else {
+            return Err(refuse);
+        };
+        Ok(match other {
+            Some((f, t)) => {
+                let ft = self.mm(f, t);
+                self.add(ft, direct)
+            }
+            None => direct,
         })
     }
 }

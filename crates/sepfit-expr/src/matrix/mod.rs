@@ -183,6 +183,8 @@ impl LossFormula {
     /// gradient of `f_i`. Seed 002 §12.2, `∂/∂x (x − a)/‖x − a‖₂`, prints as
     /// `(I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂`, the seed's
     /// `I/‖x − a‖ − (x − a)(x − a)ᵀ/‖x − a‖³` with the common factor `1/‖x − a‖` taken out.
+    /// With respect to a matrix variable `W` the columns are the entries of `vec(W)` (column by
+    /// column) and `W` is read through products with vectors: `∂(W·x)/∂W = xᵀ ⊗ I`.
     /// See [`jacobian`] for the rules and what is not supported (matrix intermediates).
     pub fn jacobian(&mut self, wrt: &str) -> Result<MId, LossError> {
         let whole = Span::new(0, self.src.len());
@@ -196,13 +198,6 @@ impl LossFormula {
             )));
         }
         let v = self.var_index(wrt)?;
-        let vs = self.graph.vars[v as usize].shape;
-        if matches!(vs, Shape::Matrix(r, c) if r != graph::ONE && c != graph::ONE) {
-            return Err(LossError::Value(format!(
-                "a Jacobian with respect to `{wrt}`, a {}, is not supported: differentiate with respect to a vector or a scalar",
-                self.graph.shape_name(vs)
-            )));
-        }
         self.graph.jacobian(self.root, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
             let what = self.graph.render(id, Style::Ascii, &self.names);
             LossError::Formula(

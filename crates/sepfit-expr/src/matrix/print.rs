@@ -318,7 +318,9 @@ impl Graph {
                         prec(x) == P_MUL && !names.contains_key(&x) && xm != nm && !scalar_op
                             && !(nm && self.row_scaling(x, root, names, parent_is_matmul).is_some())
                     };
-                    wrap(&mut p, a, pa < P_MUL || mixed(a));
+                    // `A ⊗ B` as a factor of any other product keeps its parentheses
+                    let kron = |x: MId| style != Style::Ascii && matches!(self.node(x), MNode::Kron(..)) && !names.contains_key(&x);
+                    wrap(&mut p, a, pa < P_MUL || mixed(a) || kron(a));
                     p.push(t(op));
                     let assoc = match (n, self.node(b)) {
                         _ if pb != P_MUL => true,
@@ -332,7 +334,7 @@ impl Graph {
                         _ => false,
                     };
                     let is_div = matches!(n, MNode::Div(..));
-                    wrap(&mut p, b, pb < P_MUL || pb == P_NEG || (pb == P_MUL && (is_div || !assoc)));
+                    wrap(&mut p, b, pb < P_MUL || pb == P_NEG || (pb == P_MUL && (is_div || !assoc)) || kron(b));
                 }
                 MNode::Pow(a, b) => {
                     let pa = prec(a);
