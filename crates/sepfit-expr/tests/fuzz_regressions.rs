@@ -282,3 +282,18 @@ fn nested_division_by_huge_constants_prints_parseably() {
     let m = ModelFormula::parse("z ~ a*t/2/3", &["t", "z"]).unwrap();
     assert_eq!(m.print(m.rhs()), ModelFormula::parse("z ~ a*t/6", &["t", "z"]).map(|m| m.print(m.rhs())).unwrap());
 }
+
+/// Fuzz target `loss` (this session's power rules): the gradient of `sum(x./(0 + y.^1e308))`
+/// combined `y.^1e308` twice into `y.^inf`, which prints as a name the parser rejects. Powers
+/// beyond 2^52 are no longer combined; the printed gradient parses back.
+#[test]
+fn huge_powers_are_not_combined_into_infinity() {
+    let decls = "x: n, y: n";
+    let mut f = LossFormula::new("sum(x./(0 + y.^1e308))", decls, None).unwrap();
+    for w in ["x", "y"] {
+        let g = f.gradient(w).unwrap();
+        let text = f.ascii(g);
+        assert!(!text.contains("inf"), "{w}: {text}");
+        LossFormula::new(&text, decls, None).unwrap_or_else(|e| panic!("{w}: {text} does not parse: {e}"));
+    }
+}

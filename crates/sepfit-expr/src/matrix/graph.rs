@@ -730,13 +730,18 @@ impl Graph {
 
     /// `(c, x, k)` with `id = c·x.^k` for a constant `c` (1 if none) and an integer `k ≥ 1`
     /// (1 if `id` is not a power).
+    /// Exponents up to 2⁵² only, so that sums and differences of two are exact integers (the
+    /// fuzzer found `y.^1e308` combined into `y.^inf`).
     pub(super) fn power_parts(&self, id: MId) -> (f64, MId, f64) {
+        const MAX_POWER: f64 = 4_503_599_627_370_496.0; // 2^52
         let (c, rest) = match self.node(id) {
             MNode::Mul(c, x) if self.as_const(c).is_some() => (self.as_const(c).unwrap_or(1.0), x),
             _ => (1.0, id),
         };
         match self.node(rest) {
-            MNode::Pow(x, k) if self.as_const(k).is_some_and(|k| k.fract() == 0.0 && k >= 1.0) => (c, x, self.as_const(k).unwrap_or(1.0)),
+            MNode::Pow(x, k) if self.as_const(k).is_some_and(|k| k.fract() == 0.0 && (1.0..=MAX_POWER).contains(&k)) => {
+                (c, x, self.as_const(k).unwrap_or(1.0))
+            }
             _ => (c, rest, 1.0),
         }
     }
@@ -916,10 +921,10 @@ impl Graph {
             let xk = self.pow(x, b);
             return self.mul(ck, xk);
         }
-        // (x^p)^q = x^(pq) for integer p (where it holds for every real x)
+        // (x^p)^q = x^(pq) for integer p (where it holds for every real x), while pq is finite
         if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b))
             && let Some(pv) = self.as_const(p)
-                && pv.fract() == 0.0 && q.fract() == 0.0 {
+                && pv.fract() == 0.0 && q.fract() == 0.0 && (pv * q).is_finite() {
                     let e = self.constant(pv * q);
                     return self.pow(x, e);
                 }
