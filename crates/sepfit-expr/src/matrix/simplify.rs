@@ -10,9 +10,10 @@
 //!   `Dᵀ·v + D·v = (D + Dᵀ)·v`, `X·b·cᵀ + X·c·bᵀ = X·(b·cᵀ + c·bᵀ)`,
 //!   `0.5·Aᵀ·x − b + 0.5·A·x = 0.5·(A + Aᵀ)·x − b`.
 //!
-//! When nothing merges, products of a sum are expanded and the terms collected again, kept
-//! only when the expansion cancels (`y.*(1 − s) − (1 − y).*s = y − s`, what the gradient of
-//! the logistic log-likelihood reduces to). A product whose other factor cancels the
+//! When nothing merges, products of a sum and transposed sums are expanded and the terms
+//! collected again, kept only when that shortens the sum (`y.*(1 − s) − (1 − y).*s = y − s`,
+//! what the gradient of the logistic log-likelihood reduces to; `A·X/t + (Xᵀ·A/t)ᵀ =
+//! (A + Aᵀ)·X/t`). A product whose other factor cancels the
 //! denominators of a sum's terms is distributed over it: `(y./s − (1 − y)./(1 − s)).*(s.*(1 − s))
 //! = y.*(1 − s) − (1 − y).*s`, `s.*(c − y./s) = c·s − y` (the chain rule through `log` of a
 //! sigmoid or a softmax).
@@ -303,8 +304,8 @@ impl Graph {
     }
 
     /// The sum of `ts` (of shape `s`, where nothing merged as it stands) with its products of
-    /// sums expanded, if collecting the expanded terms cancels some and leaves no more terms
-    /// than there were.
+    /// sums and its transposed sums expanded, if collecting the expanded terms leaves fewer
+    /// terms than there were, or as many with some cancelled.
     fn expanded(&mut self, ts: &[Term], s: Shape) -> Option<MId> {
         if ts.len() > MAX_EXPANDED {
             return None;
