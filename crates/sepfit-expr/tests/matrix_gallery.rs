@@ -323,7 +323,7 @@ fn jacobians_more() {
         ("exp(x)", "x: n", "x", "diag(exp(x))"),
         ("A*x*s + b.*s", "A: m x n, x: n, b: m, s: scalar", "s", "A*x + b"),
         ("log(1 + exp(A*x))", "A: m x n, x: n", "x", "A.*exp(A*x)./(1 + exp(A*x))"),
-        ("x*(x'*x)", "x: n", "x", "x'*x*eye(n) + 2*x*x'"),
+        ("x*(x'*x)", "x: n", "x", "2*x*x' + x'*x*eye(n)"),
     ];
     for (src, d, w, expect) in cases {
         let mut f = LossFormula::new(src, d, None).unwrap_or_else(|e| panic!("{src}: {e}"));

@@ -557,8 +557,11 @@ impl Graph {
             return c;
         }
         let out = self.bshape(a, b);
-        // constants first
+        // constants first, and scalars before arrays (`2·lambda·w`, not `2·w·lambda`)
         if self.as_const(b).is_some() && self.as_const(a).is_none() {
+            return self.mul(b, a);
+        }
+        if self.is_scalar(b) && !self.is_scalar(a) && self.fill_value(a).is_none() {
             return self.mul(b, a);
         }
         if self.is_fill(a, 0.0) || self.is_fill(b, 0.0) {
