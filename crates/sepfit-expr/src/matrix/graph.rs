@@ -665,12 +665,8 @@ impl Graph {
         // diagonal is nonzero), and 2·step(t).*diag(step(t)) reads 2·diag(step(t))
         for (p, q) in [(a, b), (b, a)] {
             if let MNode::DiagM(u) = self.node(p)
-                && !self.is_scalar(q)
-                && let (r, c) = rc(self.shape(q))
-                && (r == ONE || c == ONE)
-                && (if r == ONE { c } else { r }) == rc(self.shape(u)).0
+                && let Some(col) = self.diagonal_partner(u, q)
             {
-                let col = if r == ONE { self.transpose(q) } else { q };
                 let m = self.mul(col, u);
                 return self.diag_m(m);
             }
@@ -747,6 +743,21 @@ impl Graph {
             }
             _ => (c, rest, 1.0),
         }
+    }
+
+    /// `v` as a column when it is a vector (either way up) of the length of the column `u`, the
+    /// diagonal of `diag(u)`: the operand of `v .* diag(u)` and `diag(u) ./ v` that only meets
+    /// the diagonal.
+    fn diagonal_partner(&mut self, u: MId, v: MId) -> Option<MId> {
+        if self.is_scalar(v) {
+            return None;
+        }
+        let (r, c) = rc(self.shape(v));
+        let len = if r == ONE { c } else if c == ONE { r } else { return None };
+        if len != rc(self.shape(u)).0 {
+            return None;
+        }
+        Some(if r == ONE { self.transpose(v) } else { v })
     }
 
     /// `a ./ b`, simplified.
@@ -830,12 +841,8 @@ impl Graph {
         // diag(u) ./ v = diag(u ./ v) for a vector v of u's length, either way up (the
         // continuous extension off the diagonal where v has a 0)
         if let MNode::DiagM(u) = self.node(a)
-            && !self.is_scalar(b)
-            && let (r, c) = rc(self.shape(b))
-            && (r == ONE || c == ONE)
-            && (if r == ONE { c } else { r }) == rc(self.shape(u)).0
+            && let Some(col) = self.diagonal_partner(u, b)
         {
-            let col = if r == ONE { self.transpose(b) } else { b };
             let d = self.div(u, col);
             return self.diag_m(d);
         }

@@ -219,26 +219,34 @@ impl Graph {
         if !self.terms(a, 1.0, &mut ts) || !self.terms(b, sign, &mut ts) {
             return None;
         }
-        let mut merged = false;
+        let (merged, _) = self.merge_all(&mut ts);
+        if !merged {
+            return self.expanded(&ts, s);
+        }
+        ts.retain(|t| t.coef != 0.0);
+        Some(self.rebuilt(&ts, s))
+    }
+
+    /// Merges every pair of terms that merges, in order; returns whether anything merged and
+    /// whether a merge cancelled (left a coefficient 0).
+    fn merge_all(&mut self, ts: &mut Vec<Term>) -> (bool, bool) {
+        let (mut merged, mut cancelled) = (false, false);
         let mut i = 0;
         while i < ts.len() {
             let mut j = i + 1;
             while j < ts.len() {
-                if let Some(t) = self.merge(ts[i], ts[j]) {
-                    ts[i] = t;
+                if let Some(m) = self.merge(ts[i], ts[j]) {
+                    ts[i] = m;
                     ts.remove(j);
                     merged = true;
+                    cancelled |= m.coef == 0.0;
                 } else {
                     j += 1;
                 }
             }
             i += 1;
         }
-        if !merged {
-            return self.expanded(&ts, s);
-        }
-        ts.retain(|t| t.coef != 0.0);
-        Some(self.rebuilt(&ts, s))
+        (merged, cancelled)
     }
 
     /// The sum of terms, signs folded (`a − c·x` rather than `a + (−c)·x`); zero of shape `s`
@@ -346,21 +354,7 @@ impl Graph {
         if !grew {
             return None;
         }
-        let mut cancelled = false;
-        let mut i = 0;
-        while i < ex.len() {
-            let mut j = i + 1;
-            while j < ex.len() {
-                if let Some(m) = self.merge(ex[i], ex[j]) {
-                    ex[i] = m;
-                    cancelled |= m.coef == 0.0;
-                    ex.remove(j);
-                } else {
-                    j += 1;
-                }
-            }
-            i += 1;
-        }
+        let (_, cancelled) = self.merge_all(&mut ex);
         ex.retain(|t| t.coef != 0.0);
         (ex.len() < ts.len() || (cancelled && ex.len() == ts.len())).then(|| self.rebuilt(&ex, s))
     }
