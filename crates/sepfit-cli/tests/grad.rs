@@ -217,10 +217,24 @@ fn grad_jacobian_of_a_vector() {
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("∂f/∂x      = (I − (x − a)·(x − a)ᵀ/‖x − a‖₂²)/‖x − a‖₂") && text.contains(": ok"), "{text}");
-    // a matrix intermediate is a clear error, not a crash
-    let o = sepfit(&["grad", "(x*x')*a", "--wrt", "x", "--var", "x: n, a: n"]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("matrix"), "{}", String::from_utf8_lossy(&o.stderr));
+    // a matrix intermediate read through a product with a vector: ∂((x·xᵀ)·a)/∂x = (xᵀa)·I + x·aᵀ
+    let o = sepfit(&["grad", "(x*x')*a", "--wrt", "x", "--var", "x: n, a: n", "--at", at.to_str().unwrap(), "--check", "--format", "json"]);
+    let v = json_out(&o);
+    assert_eq!(v["jacobian_formula"], "xᵀ·a·I + x·aᵀ");
+    let (x, a) = ([1.0, 2.0, -0.5], [0.5, -1.0, 0.25]);
+    let xa: f64 = (0..3).map(|i| x[i] * a[i]).sum();
+    for r in 0..3 {
+        for c in 0..3 {
+            let want = if r == c { xa } else { 0.0 } + x[r] * a[c];
+            assert!((v["jacobian"][r][c].as_f64().unwrap() - want).abs() < 1e-14, "J[{r}][{c}]");
+        }
+    }
+    assert!(v["check"]["max_relative_error"].as_f64().unwrap() <= 1e-7);
+    // one inside an elementwise function is a clear error, not a crash
+    let o = sepfit(&["grad", "exp(x*x')*a", "--wrt", "x", "--var", "x: n, a: n"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`exp(x*x')` depends on `x` and is a n×n matrix"), "{err}");
 }
 
 /// `eye(n)` (printed in Jacobians such as §12.2's) reads back: x'·I·x has value ‖x‖² and
@@ -463,7 +477,7 @@ fn grad_jacobian_in_a_matrix_variable() {
         }
     }
     // a matrix use of W other than a product with a vector is refused with the reason
-    let o = sepfit(&["grad", "sum(W, 2)", "--wrt", "W", "--var", "W: m x n"]);
+    let o = sepfit(&["grad", "sum(exp(W), 2)", "--wrt", "W", "--var", "W: m x n"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not supported here"), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -473,6 +473,12 @@ impl Graph {
         if let MNode::Neg(x) = self.node(a) {
             return self.sub(b, x);
         }
+        // a + (−p − q) = a − p − q
+        if let MNode::Sub(x, q) = self.node(b)
+            && let MNode::Neg(p) = self.node(x) {
+                let ap = self.sub(a, p);
+                return self.sub(ap, q);
+            }
         if a == b {
             let two = self.constant(2.0);
             return self.mul(two, a);

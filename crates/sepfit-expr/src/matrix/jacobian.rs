@@ -3,13 +3,34 @@
 //! `p×d` matrix expression.
 //!
 //! One forward sweep over ids (children before parents, a loop) carries a tangent expression per
-//! node that depends on `x`: the variable's tangent is `I`; a column vector of length `p` has a
-//! `p×d` tangent; a scalar a `1×d` row (its gradient, transposed); a row vector `1×q` the tangent
-//! of its transpose (`q×d`). A node that depends on `x` and is a matrix (it would need a
-//! three-index tangent, e.g. `x·xᵀ`) is reported as unsupported. A matrix variable `W` (`m×n`)
-//! is read through products with vectors only, its columns those of `vec(W)` (`d = n·m`, column
-//! by column): `∂(W·v)/∂W = vᵀ ⊗ I`, `∂(Wᵀ·v)/∂W = I ⊗ vᵀ`, so `∂ tanh(W·x + b)/∂W` is
-//! `(1 − tanh(W·x + b).^2).*(xᵀ ⊗ I)`.
+//! scalar or vector node that depends on `x`: the variable's tangent is `I`; a column vector of
+//! length `p` has a `p×d` tangent; a scalar a `1×d` row (its gradient, transposed); a row vector
+//! `1×q` the tangent of its transpose (`q×d`).
+//!
+//! **Matrix intermediates.** A matrix `M` that depends on `x` (`x·xᵀ`, `A + x·xᵀ`, a matrix
+//! variable `W` itself) would need a three-index tangent. It gets none: it is *deferred*, and a
+//! vector that reads it, `M·v` (or a row `u·M`), asks for `∂(M·v)/∂x` at fixed `v` (plus
+//! `M·Ṫv`), derived from `M`'s structure by the product rule down to its vector and scalar
+//! parts, which have tangents:
+//!
+//! | `M`          | `∂(M·u)/∂x` at fixed `u`                                   |
+//! |--------------|------------------------------------------------------------|
+//! | `W` (`m×n`)  | `uᵀ ⊗ I_m` over the columns of `vec(W)` (`d = m·n`); `∂(Wᵀ·u) = I_n ⊗ uᵀ` |
+//! | `A·B`        | `∂(A·(B·u)) + A·∂(B·u)`; `(A·B)ᵀ·u` as `∂(Bᵀ·(Aᵀ·u)) + Bᵀ·∂(Aᵀ·u)` |
+//! | `a·bᵀ`       | `a·(uᵀ·Ṫb) + (bᵀ·u)·Ṫa` (the rule above, down to vectors)  |
+//! | `A ± B`, `−A`, `Aᵀ` | linear                                              |
+//! | `s·A`, `A/s` | `s·∂(A·u) + (A·u)·ṡ`, `(∂(A·u) − (M·u)·ṡ)/s`                |
+//! | `v .* A`     | `v .* ∂(A·u) + (A·u) .* Ṫv` (rows scaled; columns alike)   |
+//! | `A⁻¹`        | `−A⁻¹·∂(A·(A⁻¹·u))`                                         |
+//! | `A^k`        | `Σ_j A^j·∂(A·(A^(k−1−j)·u))` (`2 ≤ k ≤ 8`)                  |
+//! | `diag(v)`    | `u .* Ṫv`                                                  |
+//!
+//! `sum(M, 2) = M·1`, `sum(M, 1)ᵀ = Mᵀ·1` and `sum(M) = 1ᵀ·M·1` are read the same way. So `∂((w·wᵀ)·v)/∂w` is
+//! `wᵀ·v·I + w·vᵀ`, `∂(A·X·b)/∂X` is `bᵀ ⊗ A` (products with a Kronecker factor are folded,
+//! `A·(p ⊗ Q) = p ⊗ (A·Q)` for a row `p`), and `∂ tanh(W·x + b)/∂W` is
+//! `(xᵀ ⊗ I).*(1 − tanh(W·x + b).^2)`. A matrix inside an elementwise function, an
+//! elementwise product of two matrices, a trace or a determinant of one (inside a vector
+//! expression) is reported as unsupported.
 //!
 //! | node            | tangent                                                    |
 //! |-----------------|------------------------------------------------------------|
@@ -67,6 +88,23 @@ impl Graph {
                 let m = self.mm(a, y);
                 return self.sdiv(m, s);
             }
+        // A·(p ⊗ Q) = p ⊗ (A·Q) for a row (or 1×1) p: (1 ⊗ A)(p ⊗ Q) by the mixed product
+        // (and A·(s·(p ⊗ Q)) = s·(p ⊗ (A·Q)) for a scalar s).
+        if self.shape(a) != Shape::Scalar {
+            let (s, k) = match self.node(b) {
+                MNode::Mul(s, k) if self.shape(s) == Shape::Scalar => (Some(s), k),
+                _ => (None, b),
+            };
+            if let MNode::Kron(p, q) = self.node(k)
+                && rc(self.shape(p)).0 == ONE {
+                    let aq = self.mm(a, q);
+                    let pk = self.kron(p, aq);
+                    return match s {
+                        Some(s) => self.mul(s, pk),
+                        None => pk,
+                    };
+                }
+        }
         self.matmul(a, b)
     }
 
@@ -147,49 +185,53 @@ impl Graph {
     /// `p×d` expression (`1×d` for a scalar `f`, `p×1` for a scalar `x`).
     pub fn jacobian(&mut self, f: MId, x: u32) -> Result<MId, JacobianError> {
         let n = f.index() + 1;
-        let mut tan: Vec<Option<MId>> = vec![None; n];
-        // A matrix variable W (m×n) has no tangent of its own: the products that read it, W·v,
-        // Wᵀ·v, u·W and u·Wᵀ, start tangents with the columns of vec(W) (column by column).
         let xid = self.var(x);
         let (xm, xn) = rc(self.shape(xid));
         let matrix_var = xm != ONE && xn != ONE;
-        let (mut wvar, mut wt): (Option<MId>, Option<MId>) = (None, None);
-        for i in 0..n {
+        // Scalars and vectors carry tangents; a matrix that depends on x (the matrix variable
+        // itself included) is deferred: it has no tangent of its own, and a product with a
+        // vector that reads it asks for the tangent of that product (`applied`).
+        let mut sw = Sweep { tan: vec![None; n], deferred: vec![false; n], var_shape: (xm, xn) };
+        // Only the nodes f reads (the graph also holds, e.g., the loss a gradient came from).
+        let mut reached = vec![false; n];
+        reached[n - 1] = true;
+        for i in (0..n).rev() {
+            if reached[i] {
+                for c in self.node(MId(i as u32)).children() {
+                    reached[c.index()] = true;
+                }
+            }
+        }
+        for (i, _) in reached.iter().enumerate().filter(|(_, r)| **r) {
             let id = MId(i as u32);
             let node = self.node(id);
             if let MNode::Var(k) = node {
                 if k == x {
                     if matrix_var {
-                        wvar = Some(id);
+                        sw.deferred[i] = true;
                     } else {
                         let (d, _) = rc(self.shape(id));
-                        tan[i] = Some(self.eye(d));
+                        sw.tan[i] = Some(self.eye(d));
                     }
                 }
                 continue;
             }
-            let is_w = |c: MId| wvar == Some(c) || wt == Some(c);
-            if matrix_var && node.children().any(is_w) {
-                if let MNode::Transpose(a) = node
-                    && wvar == Some(a)
-                {
-                    wt = Some(id);
-                    continue;
-                }
-                tan[i] = Some(self.matrix_variable_product(node, (xm, xn), (wvar, wt), &tan)?);
-                continue;
-            }
-            if !node.children().any(|c| tan[c.index()].is_some()) {
+            let any_deferred = node.children().any(|c| sw.deferred[c.index()]);
+            if !any_deferred && !node.children().any(|c| sw.tan[c.index()].is_some()) {
                 continue;
             }
             if self.is_matrix(id) {
-                return Err(JacobianError::MatrixIntermediate(id));
-            }
-            for c in node.children() {
-                if tan[c.index()].is_some() && self.is_matrix(c) {
-                    return Err(JacobianError::MatrixIntermediate(c));
+                if !deferrable(node) {
+                    return Err(JacobianError::MatrixIntermediate(id));
                 }
+                sw.deferred[i] = true;
+                continue;
             }
+            if any_deferred {
+                sw.tan[i] = Some(self.reads_deferred(&sw, node)?);
+                continue;
+            }
+            let tan = &sw.tan;
             let t = |c: MId| tan[c.index()];
             let out = match node {
                 MNode::Const(_) | MNode::Fill(_) | MNode::Eye(_) | MNode::Var(_) => None,
@@ -336,9 +378,9 @@ impl Graph {
                     self.sub(d, o)
                 }),
             };
-            tan[i] = out;
+            sw.tan[i] = out;
         }
-        Ok(match tan[f.index()] {
+        Ok(match sw.tan[f.index()] {
             Some(j) => j,
             None => {
                 let fc = self.col(f);
@@ -349,43 +391,262 @@ impl Graph {
         })
     }
 
-    /// The tangent of a product reading the matrix variable `W` (`m×n`, `w = (W, Wᵀ)` by
-    /// node) directly, over the columns of vec(W): `d(W·v) = (vᵀ ⊗ I_m)·dvec(W)`,
-    /// `d(Wᵀ·v) = (I_n ⊗ vᵀ)·dvec(W)`, and a row `u·W` or `u·Wᵀ` as the tangent of its
-    /// transpose (`(I_n ⊗ u)`, `(u ⊗ I_m)`); plus `W·Ṫv` (or `Wᵀ·Ṫu`) where the other factor
-    /// depends on `W` too. Any other use of `W` is a matrix intermediate.
-    fn matrix_variable_product(
-        &mut self,
-        node: MNode,
-        (m, n): (crate::shape::Dim, crate::shape::Dim),
-        (w, wt): (Option<MId>, Option<MId>),
-        tan: &[Option<MId>],
-    ) -> Result<MId, JacobianError> {
-        let refuse = JacobianError::MatrixIntermediate(w.or(wt).unwrap_or(MId(0)));
-        let MNode::MatMul(a, b) = node else { return Err(refuse) };
+    /// The tangent of a scalar or vector `node` that reads a deferred matrix `M`: a product
+    /// `M·v` with a column `v` (`M·Ṫv + ∂(M·v)/∂x` at fixed `v`), a row `u·M` (the tangent of
+    /// its transpose, `Mᵀ·Ṫu + ∂(Mᵀ·uᵀ)/∂x`), or the sums `sum(M, 1)`, `sum(M, 2)` and `sum(M)`
+    /// (products with ones). Anything else is a matrix intermediate.
+    fn reads_deferred(&mut self, sw: &Sweep, node: MNode) -> Result<MId, JacobianError> {
+        let deferred = |c: MId| sw.deferred[c.index()];
         let is_col = |g: &Self, v: MId| matches!(g.shape(v), Shape::Vector(_));
-        let (em, en) = (self.eye(m), self.eye(n));
-        let (direct, other) = if w == Some(a) && is_col(self, b) {
-            let bt = self.transpose(b);
-            (self.kron(bt, em), tan[b.index()].map(|tb| (a, tb)))
-        } else if wt == Some(a) && is_col(self, b) {
-            let bt = self.transpose(b);
-            (self.kron(en, bt), tan[b.index()].map(|tb| (a, tb)))
-        } else if w == Some(b) && self.is_row(a) {
-            let wtr = self.transpose(b);
-            (self.kron(en, a), tan[a.index()].map(|ta| (wtr, ta)))
-        } else if wt == Some(b) && self.is_row(a) {
-            let wtr = self.transpose(b);
-            (self.kron(a, em), tan[a.index()].map(|ta| (wtr, ta)))
-        } else {
-            return Err(refuse);
-        };
-        Ok(match other {
-            Some((f, t)) => {
-                let ft = self.mm(f, t);
-                self.add(ft, direct)
+        let (direct, other) = match node {
+            MNode::MatMul(a, b) if deferred(a) && is_col(self, b) => {
+                let other = sw.tan[b.index()].map(|tb| self.mm(a, tb));
+                (self.applied(sw, a, b, false)?, other)
             }
-            None => direct,
+            MNode::MatMul(a, b) if deferred(b) && self.is_row(a) => {
+                let other = sw.tan[a.index()].map(|ta| {
+                    let bt = self.transpose(b);
+                    self.mm(bt, ta)
+                });
+                let at = self.transpose(a);
+                (self.applied(sw, b, at, true)?, other)
+            }
+            MNode::Sum(a) if deferred(a) => {
+                // sum(M) = 1ᵀ·M·1
+                let (_, c) = rc(self.shape(a));
+                let ones = self.fill(1.0, Shape::Vector(c));
+                let t = self.applied(sw, a, ones, false)?;
+                (t.map(|t| self.sum_rows(t)), None)
+            }
+            MNode::SumCols(a) if deferred(a) => {
+                let (_, c) = rc(self.shape(a));
+                let ones = self.fill(1.0, Shape::Vector(c));
+                (self.applied(sw, a, ones, false)?, None)
+            }
+            MNode::SumRows(a) if deferred(a) => {
+                let (r, _) = rc(self.shape(a));
+                let ones = self.fill(1.0, Shape::Vector(r));
+                (self.applied(sw, a, ones, true)?, None)
+            }
+            _ => {
+                let c = node.children().find(|c| deferred(*c)).unwrap_or(MId(0));
+                return Err(JacobianError::MatrixIntermediate(c));
+            }
+        };
+        Ok(match (other, direct) {
+            (Some(o), Some(d)) => self.add(o, d),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => {
+                let like = node.children().find(|c| deferred(*c)).unwrap_or(MId(0));
+                return Err(JacobianError::MatrixIntermediate(like));
+            }
         })
     }
+
+    /// `M·u` (or `Mᵀ·u` with `tr`).
+    fn prod(&mut self, m: MId, u: MId, tr: bool) -> MId {
+        if tr {
+            let mt = self.transpose(m);
+            self.mm(mt, u)
+        } else {
+            self.mm(m, u)
+        }
+    }
+
+    /// `∂(M·u)/∂x` (with `tr`, `∂(Mᵀ·u)/∂x`) at a fixed column `u` (a scalar where `M·u` is a
+    /// product with a column vector `M`), a `rows×d` expression; `None` where `M` does not
+    /// depend on x. For a scalar or vector `M` it comes from `M`'s tangent; for a deferred
+    /// matrix from its structure (see the module docs), e.g. `∂((A·B)·u) = ∂(A·(B·u)) + A·∂(B·u)`,
+    /// `∂(A⁻¹·u) = −A⁻¹·∂(A·(A⁻¹·u))`, `∂(W·u)/∂W = uᵀ ⊗ I`. An entrywise function of a matrix,
+    /// an elementwise product of two matrices and the like are matrix intermediates.
+    fn applied(&mut self, sw: &Sweep, m: MId, u: MId, tr: bool) -> Result<Option<MId>, JacobianError> {
+        let i = m.index();
+        if i >= sw.tan.len() {
+            return Ok(None);
+        }
+        if !sw.deferred[i] {
+            let Some(t) = sw.tan[i] else { return Ok(None) };
+            // A column times a scalar, a row's transpose times a scalar, or a scalar: u·Ṫ;
+            // a row times a column, or a column's transpose times one: uᵀ·Ṫ.
+            return Ok(Some(if self.shape(m) != Shape::Scalar && self.is_row(m) != tr {
+                let ut = self.transpose(u);
+                self.mm(ut, t)
+            } else {
+                self.scale(u, t)
+            }));
+        }
+        let refuse = Err(JacobianError::MatrixIntermediate(m));
+        let depends = |c: MId| c.index() < sw.tan.len() && (sw.deferred[c.index()] || sw.tan[c.index()].is_some());
+        let node = self.node(m);
+        Ok(match node {
+            MNode::Var(_) => {
+                let (rows, cols) = sw.var_shape;
+                let ut = self.transpose(u);
+                if tr {
+                    let e = self.eye(cols);
+                    Some(self.kron(e, ut))
+                } else {
+                    let e = self.eye(rows);
+                    Some(self.kron(ut, e))
+                }
+            }
+            MNode::Transpose(a) => self.applied(sw, a, u, !tr)?,
+            MNode::Neg(a) => self.applied(sw, a, u, tr)?.map(|t| self.neg(t)),
+            MNode::Add(a, b) | MNode::Sub(a, b) => {
+                // A broadcast operand (ones·s) would need its own rule: only constants.
+                let ms = self.shape(m);
+                if [a, b].iter().any(|&c| depends(c) && self.shape(c) != ms) {
+                    return refuse;
+                }
+                let ta = self.applied(sw, a, u, tr)?;
+                let tb = self.applied(sw, b, u, tr)?;
+                match (node, ta, tb) {
+                    (MNode::Sub(..), ta, Some(tb)) => Some(match ta {
+                        Some(ta) => self.sub(ta, tb),
+                        None => self.neg(tb),
+                    }),
+                    (_, ta, tb) => self.add_t(ta, tb),
+                }
+            }
+            MNode::Mul(a, b) => {
+                let (sa, sb) = (self.shape(a), self.shape(b));
+                if sa == Shape::Scalar || sb == Shape::Scalar {
+                    // (s·A)·u = s·(A·u)
+                    let (s, a) = if sa == Shape::Scalar { (a, b) } else { (b, a) };
+                    let ta = self.applied(sw, a, u, tr)?.map(|t| self.mul(s, t));
+                    let ts = match sw.tan[s.index()] {
+                        Some(t) => {
+                            let au = self.prod(a, u, tr);
+                            Some(self.scale(au, t))
+                        }
+                        None => None,
+                    };
+                    self.add_t(ta, ts)
+                } else if matches!(sa, Shape::Vector(_)) || matches!(sb, Shape::Vector(_)) || self.is_row(a) || self.is_row(b) {
+                    // v .* A = diag(v)·A (rows scaled), A .* r = A·diag(rᵀ) (columns scaled)
+                    let (v, a) = if self.is_matrix(a) { (b, a) } else { (a, b) };
+                    if !self.is_matrix(a) {
+                        return refuse;
+                    }
+                    let rows = !self.is_row(v);
+                    let vc = self.col(v);
+                    let tv = sw.tan[v.index()];
+                    if rows != tr {
+                        // diag(v)·(A·u), or (A·diag(v))ᵀ·u = diag(v)·(Aᵀ·u)
+                        let ta = self.applied(sw, a, u, tr)?.map(|t| self.scale(vc, t));
+                        let tvv = tv.map(|t| {
+                            let au = self.prod(a, u, tr);
+                            self.scale(au, t)
+                        });
+                        self.add_t(ta, tvv)
+                    } else {
+                        // A·(v .* u), or (diag(v)·A)ᵀ·u = Aᵀ·(v .* u)
+                        let vu = self.mul(vc, u);
+                        let ta = self.applied(sw, a, vu, tr)?;
+                        let tvv = tv.map(|t| {
+                            let ut = self.scale(u, t);
+                            self.prod(a, ut, tr)
+                        });
+                        self.add_t(ta, tvv)
+                    }
+                } else {
+                    return refuse;
+                }
+            }
+            MNode::Div(a, s) if self.shape(s) == Shape::Scalar => {
+                // ∂((A·u)/s) = (∂(A·u) − (M·u)·ṡ)/s
+                let ta = self.applied(sw, a, u, tr)?;
+                let num = match sw.tan[s.index()] {
+                    Some(t) => {
+                        let mu = self.prod(m, u, tr);
+                        let q = self.scale(mu, t);
+                        Some(match ta {
+                            Some(ta) => self.sub(ta, q),
+                            None => self.neg(q),
+                        })
+                    }
+                    None => ta,
+                };
+                num.map(|num| self.sdiv(num, s))
+            }
+            MNode::MatMul(a, b) => {
+                if tr {
+                    // (A·B)ᵀ·u = Bᵀ·(Aᵀ·u)
+                    let atu = self.prod(a, u, true);
+                    let tb = self.applied(sw, b, atu, true)?;
+                    let ta = match self.applied(sw, a, u, true)? {
+                        Some(t) => {
+                            let bt = self.transpose(b);
+                            Some(self.mm(bt, t))
+                        }
+                        None => None,
+                    };
+                    self.add_t(tb, ta)
+                } else {
+                    // (A·B)·u = A·(B·u)
+                    let bu = self.mm(b, u);
+                    let ta = self.applied(sw, a, bu, false)?;
+                    let tb = self.applied(sw, b, u, false)?.map(|t| self.mm(a, t));
+                    self.add_t(ta, tb)
+                }
+            }
+            MNode::Inv(a) => {
+                // ∂(A⁻¹·u) = −A⁻¹·∂(A·y), y = A⁻¹·u (transposed alike)
+                let y = self.prod(m, u, tr);
+                match self.applied(sw, a, y, tr)? {
+                    Some(t) => {
+                        let p = self.prod(m, t, tr);
+                        Some(self.neg(p))
+                    }
+                    None => None,
+                }
+            }
+            MNode::MatPow(a, k) if (2..=8).contains(&k) => {
+                // ∂(A^k·u) = Σ_j A^j·∂(A·(A^(k−1−j)·u)) (transposed alike)
+                let mut sum = None;
+                for j in 0..k {
+                    let pk = self.mat_pow(a, k - 1 - j);
+                    let v = self.prod(pk, u, tr);
+                    if let Some(t) = self.applied(sw, a, v, tr)? {
+                        let pj = self.mat_pow(a, j);
+                        let term = self.prod(pj, t, tr);
+                        sum = self.add_t(sum, Some(term));
+                    }
+                }
+                sum
+            }
+            // diag(v)·u = u .* v
+            MNode::DiagM(v) => sw.tan[v.index()].map(|t| self.scale(u, t)),
+            _ => return refuse,
+        })
+    }
+}
+
+/// The forward sweep's state (see [`Graph::jacobian`]).
+struct Sweep {
+    /// The tangent of each scalar or vector node that depends on the variable.
+    tan: Vec<Option<MId>>,
+    /// The matrix nodes that depend on the variable (no tangent of their own).
+    deferred: Vec<bool>,
+    /// The variable's rows and columns.
+    var_shape: (crate::shape::Dim, crate::shape::Dim),
+}
+
+/// Whether a matrix node that depends on the variable can be read through products with
+/// vectors ([`Graph::applied`]): the linear structure of products, sums, transposes, scalar
+/// and diagonal scalings, inverses, integer powers and `diag(v)`.
+fn deferrable(node: MNode) -> bool {
+    matches!(
+        node,
+        MNode::Transpose(_)
+            | MNode::Neg(_)
+            | MNode::Add(..)
+            | MNode::Sub(..)
+            | MNode::Mul(..)
+            | MNode::Div(..)
+            | MNode::MatMul(..)
+            | MNode::Inv(_)
+            | MNode::MatPow(..)
+            | MNode::DiagM(_)
+    )
 }

@@ -185,7 +185,10 @@ impl LossFormula {
     /// `I/‖x − a‖ − (x − a)(x − a)ᵀ/‖x − a‖³` with the common factor `1/‖x − a‖` taken out.
     /// With respect to a matrix variable `W` the columns are the entries of `vec(W)` (column by
     /// column) and `W` is read through products with vectors: `∂(W·x)/∂W = xᵀ ⊗ I`.
-    /// See [`jacobian`] for the rules and what is not supported (matrix intermediates).
+    /// A matrix intermediate that depends on the variable is read through its products with
+    /// vectors: `∂((w·wᵀ)·v)/∂w = wᵀ·v·I + w·vᵀ`, `∂(A·X·b)/∂X = bᵀ ⊗ A`,
+    /// `∂(X⁻¹·b)/∂X = −(bᵀ·X⁻ᵀ) ⊗ X⁻¹`. See [`jacobian`] for the rules and what is not
+    /// supported (a matrix inside an elementwise function, a trace, a determinant).
     pub fn jacobian(&mut self, wrt: &str) -> Result<MId, LossError> {
         let whole = Span::new(0, self.src.len());
         let s = self.graph.shape(self.root);
@@ -204,13 +207,20 @@ impl LossFormula {
                 Diagnostic::new(
                     DiagnosticKind::ShapeMismatch,
                     whole,
-                    format!(
-                        "the Jacobian in `{wrt}` is not supported here: `{what}` depends on `{wrt}` and is a {}",
-                        self.graph.shape_name(self.graph.shape(id))
-                    ),
+                    if what == wrt {
+                        format!(
+                            "the Jacobian in `{wrt}` is not supported here: `{wrt}` is a {} and is used other than through a product with a vector",
+                            self.graph.shape_name(self.graph.shape(id))
+                        )
+                    } else {
+                        format!(
+                            "the Jacobian in `{wrt}` is not supported here: `{what}` depends on `{wrt}` and is a {}",
+                            self.graph.shape_name(self.graph.shape(id))
+                        )
+                    },
                     "has a matrix intermediate",
                 )
-                .hint("only scalar and vector intermediates can be differentiated into a Jacobian"),
+                .hint("a matrix that depends on the variable is differentiated only where a vector multiplies it (through sums, products, transposes, scalings, inverses, integer powers and diag(v)); not inside an elementwise function, an elementwise product of two matrices, a trace or a determinant"),
             )
         })
     }
@@ -269,7 +279,7 @@ impl LossFormula {
                     ),
                     "has a matrix intermediate",
                 )
-                .hint("only scalar and vector intermediates of the gradient can be differentiated again"),
+                .hint("a matrix in the gradient that depends on the variable is differentiated only where a vector multiplies it (through sums, products, transposes, scalings, inverses, integer powers and diag(v)); not inside an elementwise function, an elementwise product of two matrices, a trace or a determinant"),
             )
         })
     }
