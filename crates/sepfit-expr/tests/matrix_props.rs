@@ -154,8 +154,10 @@ fn generator_covers_operations() {
 }
 
 /// Jacobians of random vector expressions (length n) with respect to `x`, `y` or `s`, entry by
-/// entry against central differences. Expressions with a matrix intermediate that depends on the
-/// variable (not supported by the forward mode) are counted apart; most must be checked.
+/// entry against central differences. Matrix intermediates that depend on the variable are read
+/// through their products with vectors; expressions with one the forward mode does not support
+/// (inside an elementwise function, a trace, a determinant) are counted apart; most must be
+/// checked (1,400 of 1,500 on 2026-12-06).
 #[test]
 fn random_jacobians_match_differences() {
     let checked = Cell::new(0usize);
