@@ -358,6 +358,24 @@ fn jacobians_more() {
         let e = f.jacobian(w).unwrap_err().to_string();
         assert!(e.contains(message), "{src}: {e}");
     }
+    // products of a matrix by itself nested deeply (a Jacobian exponential in the depth) are
+    // refused quickly instead of formed; a shallow chain is formed and correct
+    let chain = |depth: usize| {
+        let mut src = "z1 = X*(X + A)".to_string();
+        for i in 2..=depth {
+            src += &format!("; z{i} = z{}*(z{} + A)", i - 1, i - 1);
+        }
+        src + &format!("; J = z{depth}*b")
+    };
+    let mut f = LossFormula::new(&chain(30), "X: n x n, A: n x n, b: n", None).unwrap();
+    let e = f.jacobian("X").unwrap_err().to_string();
+    assert!(e.contains("too large to form"), "{e}");
+    let mut f = LossFormula::new(&chain(3), "X: n x n, A: n x n, b: n", None).unwrap();
+    let j = f.jacobian("X").unwrap();
+    let mut rng = Rng(17);
+    let v = vals(vec![("X", rng.mat(3, 3, -0.5, 0.5)), ("A", rng.mat(3, 3, -0.5, 0.5)), ("b", rng.mat(3, 1, -1.0, 1.0))]);
+    let err = f.check_jacobian("X", j, &v, 6, 3).unwrap();
+    assert!(err <= 1e-7, "depth 3: relative error {err:e}");
 }
 
 /// Least squares `min_b ‖y − E·b‖₂` by Householder QR (no normal equations); `e` column-major n×k.

@@ -58,7 +58,13 @@ use crate::shape::Shape;
 pub enum JacobianError {
     /// A node that depends on the variable is a matrix (its tangent would have three indices).
     MatrixIntermediate(MId),
+    /// Reading the matrix intermediates through products took more than [`MAX_APPLIED`]
+    /// steps: products of a matrix by itself nested deeply, whose Jacobian grows exponentially.
+    TooLarge,
 }
+
+/// The most steps of the product rule through matrix intermediates in one Jacobian.
+pub const MAX_APPLIED: usize = 2_000;
 
 impl Graph {
     fn is_row(&self, id: MId) -> bool {
@@ -191,7 +197,7 @@ impl Graph {
         // Scalars and vectors carry tangents; a matrix that depends on x (the matrix variable
         // itself included) is deferred: it has no tangent of its own, and a product with a
         // vector that reads it asks for the tangent of that product (`applied`).
-        let mut sw = Sweep { tan: vec![None; n], deferred: vec![false; n], var_shape: (xm, xn) };
+        let mut sw = Sweep { tan: vec![None; n], deferred: vec![false; n], var_shape: (xm, xn), steps: Default::default() };
         // Only the nodes f reads (the graph also holds, e.g., the loss a gradient came from).
         let mut reached = vec![false; n];
         reached[n - 1] = true;
@@ -460,6 +466,11 @@ impl Graph {
     /// `∂(A⁻¹·u) = −A⁻¹·∂(A·(A⁻¹·u))`, `∂(W·u)/∂W = uᵀ ⊗ I`. An entrywise function of a matrix,
     /// an elementwise product of two matrices and the like are matrix intermediates.
     fn applied(&mut self, sw: &Sweep, m: MId, u: MId, tr: bool) -> Result<Option<MId>, JacobianError> {
+        let steps = sw.steps.get() + 1;
+        if steps > MAX_APPLIED {
+            return Err(JacobianError::TooLarge);
+        }
+        sw.steps.set(steps);
         let i = m.index();
         if i >= sw.tan.len() {
             return Ok(None);
@@ -630,6 +641,8 @@ struct Sweep {
     deferred: Vec<bool>,
     /// The variable's rows and columns.
     var_shape: (crate::shape::Dim, crate::shape::Dim),
+    /// Steps of [`Graph::applied`] so far.
+    steps: std::cell::Cell<usize>,
 }
 
 /// Whether a matrix node that depends on the variable can be read through products with

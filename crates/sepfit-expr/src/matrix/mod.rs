@@ -86,6 +86,23 @@ pub struct LossFormula {
 /// [`LossFormula::name_shared`] names.
 pub const SHARED_MIN_SIZE: usize = 24;
 
+/// The error for a Jacobian or Hessian whose product rule through matrix intermediates took
+/// more than [`jacobian::MAX_APPLIED`] steps.
+fn too_large(whole: Span, what: &str, wrt: &str) -> LossError {
+    LossError::Formula(
+        Diagnostic::new(
+            DiagnosticKind::ShapeMismatch,
+            whole,
+            format!(
+                "the {what} in `{wrt}` is too large to form: the product rule through its matrix intermediates takes more than {} steps (products of matrices that depend on `{wrt}` nest too deeply)",
+                jacobian::MAX_APPLIED
+            ),
+            "nests too many products",
+        )
+        .hint("differentiate a smaller expression, or name fewer nested products"),
+    )
+}
+
 fn all_finite(ms: &[&Mat]) -> bool {
     ms.iter().all(|m| m.data.iter().all(|v| v.is_finite()))
 }
@@ -201,7 +218,11 @@ impl LossFormula {
             )));
         }
         let v = self.var_index(wrt)?;
-        self.graph.jacobian(self.root, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
+        self.graph.jacobian(self.root, v).map_err(|e| {
+            let id = match e {
+                jacobian::JacobianError::MatrixIntermediate(id) => id,
+                jacobian::JacobianError::TooLarge => return too_large(whole, "Jacobian", wrt),
+            };
             let what = self.graph.render(id, Style::Ascii, &self.names);
             LossError::Formula(
                 Diagnostic::new(
@@ -267,7 +288,11 @@ impl LossFormula {
                 )));
             }
         }
-        self.graph.jacobian(g, v).map_err(|jacobian::JacobianError::MatrixIntermediate(id)| {
+        self.graph.jacobian(g, v).map_err(|e| {
+            let id = match e {
+                jacobian::JacobianError::MatrixIntermediate(id) => id,
+                jacobian::JacobianError::TooLarge => return too_large(Span::new(0, self.src.len()), "Hessian", wrt),
+            };
             let what = self.graph.render(id, Style::Ascii, &self.names);
             LossError::Formula(
                 Diagnostic::new(
