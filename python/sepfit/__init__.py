@@ -43,6 +43,9 @@ __all__ = [
     "fit_batch",
     "fit_global",
     "grad",
+    "jacobian",
+    "hessian",
+    "Derivative",
     "minimize",
     "compare",
     "landscape",
@@ -911,6 +914,70 @@ def grad(loss: str, wrt: str = "w", var: str = "") -> Gradient:
     """The exact gradient of ``loss`` with respect to ``wrt``; ``var`` declares the shapes,
     e.g. ``grad("sum((X*w - y).^2)", wrt="w", var="X: n x d, w: d, y: n")``."""
     return Gradient(_sepfit.grad(loss, wrt, var))
+
+
+class Derivative:
+    """An exact Jacobian of a vector expression (:func:`jacobian`) or Hessian of a scalar loss
+    (:func:`hessian`) in matrix notation, with respect to one variable."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.kind: str = raw.kind
+        self.wrt: str = raw.wrt
+        self.formula: str = raw.formula
+        self.latex: str = raw.latex
+        self.expression: str = raw.expression
+        #: The gradient of a Hessian's loss (empty for a Jacobian).
+        self.gradient_formula: str = raw.gradient_formula
+
+    @staticmethod
+    def _values(values: Dict[str, Any]) -> Dict[str, np.ndarray]:
+        return {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
+
+    def __call__(self, **values: Any):
+        """At the given values: ``(value, jacobian)`` for a Jacobian (``value`` a vector, the
+        Jacobian ``len(value) × size(wrt)``, a matrix variable's entries column by column), or
+        ``(loss, gradient, hessian)`` for a Hessian (the gradient shaped like ``values[wrt]``)."""
+        vals = self._values(values)
+        out = [np.asarray(a) for a in self._raw.eval(vals)]
+        size = vals[self.wrt].size if self.wrt in vals else None
+        if self.kind == "hessian":
+            value, g, h = out
+            if self.wrt in vals:
+                g = g.reshape(vals[self.wrt].shape)
+            if size is not None:
+                h = h.reshape(size, size)
+            return float(value.reshape(-1)[0]), g, h
+        value, j = out
+        value = value.reshape(-1)
+        if size is not None:
+            j = j.reshape(value.size, size)
+        return value, j
+
+    def check(self, directions: int = 8, seed: int = 1, **values: Any) -> float:
+        """The largest relative error against Richardson central differences (of the
+        expression for a Jacobian, of the gradient for a Hessian) along ``directions`` random
+        directions at the values: about 1e-10 or less when the derivative is right."""
+        return self._raw.check(self._values(values), directions, seed)
+
+    def __repr__(self) -> str:
+        what = f"∂f/∂{self.wrt}" if self.kind == "jacobian" else f"∇²_{self.wrt}"
+        return f"<sepfit.Derivative {what} {self.expression} = {self.formula}>"
+
+
+def jacobian(expr: str, wrt: str, var: str = "") -> Derivative:
+    """The exact Jacobian of the vector expression ``expr`` with respect to ``wrt`` (a vector,
+    a scalar, or a matrix whose entries are the columns, column by column), e.g.
+    ``jacobian("tanh(W*x + b)", "W", var="W: m x n, x: n, b: m").formula`` is
+    ``(xᵀ ⊗ I).*(1 − tanh(W·x + b).^2)``."""
+    return Derivative(_sepfit.jacobian(expr, wrt, var))
+
+
+def hessian(loss: str, wrt: str, var: str = "") -> Derivative:
+    """The exact Hessian of the scalar ``loss`` with respect to the vector or scalar ``wrt``,
+    e.g. ``hessian("norm2(X*w - y)^2", "w", var="X: n x d, w: d, y: n").formula`` is
+    ``2·Xᵀ·X``."""
+    return Derivative(_sepfit.hessian(loss, wrt, var))
 
 
 def minimize(loss: str, wrt: str = "w", x0: Any = None, var: str = "", method: str = "lbfgs", max_iterations: Optional[int] = None, **values: Any) -> dict:

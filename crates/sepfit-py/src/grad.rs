@@ -135,6 +135,137 @@ fn grad(loss: &str, wrt: &str, var: &str) -> PyResult<Gradient> {
     Ok(Gradient { src: loss.to_string(), decls: var.to_string(), wrt: wrt.to_string(), built })
 }
 
+/// What a [`Derivative`] is.
+#[derive(Clone, Copy, PartialEq)]
+enum DerivKind {
+    /// `∂f/∂x` of a vector (or scalar) expression.
+    Jacobian,
+    /// `∇²_x J` of a scalar loss (with its gradient).
+    Hessian,
+}
+
+/// A Jacobian of a vector expression, or a Hessian of a scalar loss, with respect to one
+/// variable.
+#[pyclass(frozen, module = "sepfit._sepfit")]
+pub struct Derivative {
+    src: String,
+    decls: String,
+    #[pyo3(get)]
+    wrt: String,
+    kind: DerivKind,
+    /// The formula and its derivatives (`[J]`, or `[∇J, ∇²J]`), built with the declarations
+    /// alone (None if shapes come from the values).
+    built: Option<(LossFormula, Vec<MId>)>,
+}
+
+fn build_derivative(src: &str, decls: &str, wrt: &str, kind: DerivKind, values: Option<&Values>) -> Result<(LossFormula, Vec<MId>), LossError> {
+    let mut f = LossFormula::new(src, decls, values)?;
+    let ids = match kind {
+        DerivKind::Jacobian => vec![f.jacobian(wrt)?],
+        DerivKind::Hessian => {
+            let (g, h) = f.hessian(wrt)?;
+            vec![g, h]
+        }
+    };
+    Ok((f, ids))
+}
+
+impl Derivative {
+    fn with_built<T>(&self, vals: &Values, run: impl FnOnce(&LossFormula, &[MId]) -> Result<T, LossError>) -> PyResult<T> {
+        guard(|| {
+            let lerr = |e| loss_error(&self.src, &self.decls, e);
+            let owned;
+            let (f, ids) = match &self.built {
+                Some((f, ids)) => (f, ids.as_slice()),
+                None => {
+                    owned = build_derivative(&self.src, &self.decls, &self.wrt, self.kind, Some(vals)).map_err(lerr)?;
+                    (&owned.0, owned.1.as_slice())
+                }
+            };
+            run(f, ids).map_err(lerr)
+        })
+    }
+}
+
+#[pymethods]
+impl Derivative {
+    /// `"jacobian"` or `"hessian"`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.kind {
+            DerivKind::Jacobian => "jacobian",
+            DerivKind::Hessian => "hessian",
+        }
+    }
+    /// The derivative in matrix notation (Unicode).
+    #[getter]
+    fn formula(&self) -> String {
+        self.built.as_ref().map(|(f, ids)| f.render(ids[ids.len() - 1], Style::Unicode)).unwrap_or_default()
+    }
+    #[getter]
+    fn latex(&self) -> String {
+        self.built.as_ref().map(|(f, ids)| f.render(ids[ids.len() - 1], Style::Latex)).unwrap_or_default()
+    }
+    /// The gradient of a Hessian's loss in matrix notation (empty for a Jacobian).
+    #[getter]
+    fn gradient_formula(&self) -> String {
+        match &self.built {
+            Some((f, ids)) if self.kind == DerivKind::Hessian => f.render(ids[0], Style::Unicode),
+            _ => String::new(),
+        }
+    }
+    /// The expression (or loss) in matrix notation.
+    #[getter]
+    fn expression(&self) -> String {
+        self.built.as_ref().map(|(f, _)| f.render(f.root(), Style::Unicode)).unwrap_or_else(|| self.src.clone())
+    }
+    /// The value, then (for a Hessian) the gradient, then the derivative, at the values.
+    fn eval<'py>(&self, py: Python<'py>, values: HashMap<String, PyReadonlyArrayDyn<'py, f64>>) -> PyResult<Vec<Bound<'py, PyArrayDyn<f64>>>> {
+        let vals = values_from(&values)?;
+        let out = self.with_built(&vals, |f, ids| {
+            let all: Vec<MId> = std::iter::once(f.root()).chain(ids.iter().copied()).collect();
+            f.eval(&all, &vals)
+        })?;
+        Ok(out.iter().map(|m| from_mat(py, m)).collect())
+    }
+    /// The largest relative error of the derivative against Richardson central differences
+    /// (of the expression for a Jacobian, of the gradient for a Hessian) along `directions`
+    /// random directions at the values; infinite if something is not finite.
+    #[pyo3(signature = (values, directions = 8, seed = 1))]
+    fn check(&self, values: HashMap<String, PyReadonlyArrayDyn<'_, f64>>, directions: usize, seed: u64) -> PyResult<f64> {
+        let vals = values_from(&values)?;
+        self.with_built(&vals, |f, ids| match ids {
+            [j] => f.check_jacobian(&self.wrt, *j, &vals, directions, seed),
+            [g, h] => f.check_hessian(&self.wrt, *g, *h, &vals, directions, seed),
+            _ => unreachable!("a Jacobian or a gradient and a Hessian"),
+        })
+    }
+}
+
+fn derivative(src: &str, wrt: &str, var: &str, kind: DerivKind) -> PyResult<Derivative> {
+    let built = if var.trim().is_empty() {
+        None
+    } else {
+        Some(guard(|| build_derivative(src, var, wrt, kind, None).map_err(|e| loss_error(src, var, e)))?)
+    };
+    Ok(Derivative { src: src.to_string(), decls: var.to_string(), wrt: wrt.to_string(), kind, built })
+}
+
+/// The Jacobian of the vector expression `expr` with respect to `wrt` (a vector, a scalar or a
+/// matrix, whose entries are then the columns of `vec(W)`).
+#[pyfunction]
+#[pyo3(signature = (expr, wrt, var = ""))]
+fn jacobian(expr: &str, wrt: &str, var: &str) -> PyResult<Derivative> {
+    derivative(expr, wrt, var, DerivKind::Jacobian)
+}
+
+/// The Hessian of the scalar `loss` with respect to the vector or scalar `wrt`.
+#[pyfunction]
+#[pyo3(signature = (loss, wrt, var = ""))]
+fn hessian(loss: &str, wrt: &str, var: &str) -> PyResult<Derivative> {
+    derivative(loss, wrt, var, DerivKind::Hessian)
+}
+
 /// Minimizes `loss` over `wrt` from `x0` with L-BFGS or gradient descent.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -247,6 +378,9 @@ fn landscape(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Gradient>()?;
     m.add_function(wrap_pyfunction!(grad, m)?)?;
+    m.add_class::<Derivative>()?;
+    m.add_function(wrap_pyfunction!(jacobian, m)?)?;
+    m.add_function(wrap_pyfunction!(hessian, m)?)?;
     m.add_function(wrap_pyfunction!(minimize, m)?)?;
     m.add_function(wrap_pyfunction!(landscape, m)?)?;
     Ok(())
