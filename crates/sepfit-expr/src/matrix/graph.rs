@@ -588,10 +588,52 @@ impl Graph {
         if let Some((x, y)) = self.unfill_uniform(a, b) {
             return self.mul(x, y);
         }
+        // (p/s)·(q/t) = (p·q)/(s·t) for scalars s and t (`‖A·x‖₂/‖x‖₂²·x/‖x‖₂ = ‖A·x‖₂·x/‖x‖₂³`)
+        if let (MNode::Div(p, s), MNode::Div(q, t)) = (self.node(a), self.node(b))
+            && self.is_scalar(s)
+            && self.is_scalar(t)
+            && self.fill_value(s).is_none()
+            && self.fill_value(t).is_none()
+        {
+            let (num, den) = (self.mul(p, q), self.mul(s, t));
+            return self.div(num, den);
+        }
         // x .* x = x.^2
         if a == b && self.fill_value(a).is_none() {
             let two = self.constant(2.0);
             return self.pow(a, two);
+        }
+        // x.^j .* x.^k = x.^(j+k) for whole j, k ≥ 1 and a scalar x (`‖x‖₂²·‖x‖₂ = ‖x‖₂³`)
+        if self.is_scalar(a) && self.is_scalar(b) && self.as_const(a).is_none() && self.as_const(b).is_none() {
+            let ((c1, x, j), (c2, y, k)) = (self.power_parts(a), self.power_parts(b));
+            if x == y && (j > 1.0 || k > 1.0) && (j + k).is_finite() && (c1 * c2).is_finite() && c1 * c2 != 0.0 {
+                let e = self.constant(j + k);
+                let p = self.pow(x, e);
+                let c = self.constant(c1 * c2);
+                return self.mul(c, p);
+            }
+        }
+        // s·(p/d) = (s·p)/d for scalars s (not a constant) and d (`E·(u/(2·s²))/s = E·u/(2·s³)`)
+        if let MNode::Div(p, d) = self.node(b)
+            && self.is_scalar(a)
+            && self.as_const(a).is_none()
+            && self.is_scalar(d)
+            && self.fill_value(d).is_none()
+            && self.fill_value(p).is_none()
+        {
+            let num = self.mul(a, p);
+            return self.div(num, d);
+        }
+        // (p/d)·x = (p·x)/d for a scalar quotient (`‖A·x‖₂/‖x‖₂²·x = ‖A·x‖₂·x/‖x‖₂²`)
+        if let MNode::Div(p, d) = self.node(a)
+            && self.is_scalar(p)
+            && self.is_scalar(d)
+            && self.fill_value(p).is_none()
+            && self.fill_value(d).is_none()
+            && self.fill_value(b).is_none()
+        {
+            let num = self.mul(p, b);
+            return self.div(num, d);
         }
         // c1 * (y / (c2 * z)) = (c1/c2) * (y / z) when c1/c2 or c2/c1 is a whole number
         // (`2*(x/(2*sqrt(u)))` = `x/sqrt(u)`)
@@ -843,6 +885,16 @@ impl Graph {
         {
             let den = self.mul(b, u);
             return self.div(k, den);
+        }
+        // (x/s)/t = x/(s·t) for scalars s and t (`Aᵀ·A·x/‖A·x‖₂/‖x‖₂ = Aᵀ·A·x/(‖A·x‖₂·‖x‖₂)`)
+        if let MNode::Div(x, s) = self.node(a)
+            && self.is_scalar(s)
+            && self.is_scalar(b)
+            && self.fill_value(s).is_none()
+            && self.fill_value(b).is_none()
+        {
+            let den = self.mul(s, b);
+            return self.div(x, den);
         }
         // diag(u) ./ v = diag(u ./ v) for a vector v of u's length, either way up (the
         // continuous extension off the diagonal where v has a 0)

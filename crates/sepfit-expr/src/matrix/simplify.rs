@@ -155,15 +155,18 @@ impl Graph {
         if self.same_core(a.core, b.core) {
             return Some(Term { coef: a.coef + b.coef, core: a.core });
         }
-        // s·p + s·q = s·(p + q) for a scalar s (not a constant: those are coefficients)
+        // s·p + s·q = s·(p + q) for a scalar s (not a constant: those are coefficients), the
+        // sum merged further where it can be (det(M)·P + det(M)·Q = det(M)·(P + Q))
         if let (MNode::Mul(s, p), MNode::Mul(t, q)) = (self.node(a.core), self.node(b.core))
             && s == t
             && self.shape(s) == crate::shape::Shape::Scalar
             && self.as_const(s).is_none()
             && self.shape(p) == self.shape(q)
-            && let Some(m) = self.merge(Term { coef: a.coef, core: p }, Term { coef: b.coef, core: q })
         {
-            let c = self.scaled(m.coef, m.core);
+            let c = match self.merge(Term { coef: a.coef, core: p }, Term { coef: b.coef, core: q }) {
+                Some(m) => self.scaled(m.coef, m.core),
+                None => self.factored_sum(a.coef, p, b.coef, q),
+            };
             return Some(Term { coef: 1.0, core: self.mul(s, c) });
         }
         // p/s + q/s = (p + q)/s for a scalar s
