@@ -498,8 +498,23 @@ impl Graph {
         if let Some(r) = self.collect_sum(a, b, 1.0) {
             return r;
         }
+        if let Some(r) = self.common_constant(a, b, out, false) {
+            return r;
+        }
         let (a, b) = self.unfill(a, b);
         self.intern(MNode::Add(a, b), out)
+    }
+
+    /// `c·p ± c·q = c·(p ± q)` for the same constant `c` (not ±1) on both terms of the shape
+    /// `out`: `2·(E − Aᵀ·E·Bᵀ)` for `2·E − 2·Aᵀ·E·Bᵀ`.
+    fn common_constant(&mut self, a: MId, b: MId, out: Shape, minus: bool) -> Option<MId> {
+        let (MNode::Mul(k1, p), MNode::Mul(k2, q)) = (self.node(a), self.node(b)) else { return None };
+        let c = self.as_const(k1)?;
+        if self.as_const(k2) != Some(c) || c.abs() == 1.0 || self.shape(p) != out || self.shape(q) != out {
+            return None;
+        }
+        let inner = if minus { self.sub(p, q) } else { self.add(p, q) };
+        Some(self.mul(k1, inner))
     }
 
     /// `(c, x)` with `c > 0` when `p = (−c)·x` (a negative constant multiple).
@@ -545,6 +560,9 @@ impl Graph {
             return self.add(a, m);
         }
         if let Some(r) = self.collect_sum(a, b, -1.0) {
+            return r;
+        }
+        if let Some(r) = self.common_constant(a, b, out, true) {
             return r;
         }
         let (a, b) = self.unfill(a, b);
