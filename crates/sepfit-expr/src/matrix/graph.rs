@@ -606,10 +606,10 @@ impl Graph {
         if let Some((x, y)) = self.unfill_uniform(a, b) {
             return self.mul(x, y);
         }
-        // (p/s)·(q/t) = (p·q)/(s·t) for scalars s and t (`‖A·x‖₂/‖x‖₂²·x/‖x‖₂ = ‖A·x‖₂·x/‖x‖₂³`)
+        // (p/s)·(q/t) = (p·q)/(s·t) for scalars s and t (`‖A·x‖₂/‖x‖₂²·x/‖x‖₂ = ‖A·x‖₂·x/‖x‖₂³`),
+        // and elementwise for divisors of one shape (`(x./s).*(x./(2·s)) = x.^2./(2·s.^2)`)
         if let (MNode::Div(p, s), MNode::Div(q, t)) = (self.node(a), self.node(b))
-            && self.is_scalar(s)
-            && self.is_scalar(t)
+            && self.shape(s) == self.shape(t)
             && self.fill_value(s).is_none()
             && self.fill_value(t).is_none()
         {
@@ -621,10 +621,16 @@ impl Graph {
             let two = self.constant(2.0);
             return self.pow(a, two);
         }
-        // x.^j .* x.^k = x.^(j+k) for whole j, k ≥ 1 and a scalar x (`‖x‖₂²·‖x‖₂ = ‖x‖₂³`)
-        if self.is_scalar(a) && self.is_scalar(b) && self.as_const(a).is_none() && self.as_const(b).is_none() {
+        // x.^j .* x.^k = x.^(j+k) for whole j, k ≥ 1 (`‖x‖₂²·‖x‖₂ = ‖x‖₂³`), x a scalar or of
+        // the product's shape
+        if ((self.is_scalar(a) && self.is_scalar(b)) || (self.shape(a) == out && self.shape(b) == out))
+            && self.as_const(a).is_none()
+            && self.as_const(b).is_none()
+            && self.fill_value(a).is_none()
+            && self.fill_value(b).is_none()
+        {
             let ((c1, x, j), (c2, y, k)) = (self.power_parts(a), self.power_parts(b));
-            if x == y && (j > 1.0 || k > 1.0) && (j + k).is_finite() && (c1 * c2).is_finite() && c1 * c2 != 0.0 {
+            if x == y && (j + k).is_finite() && (c1 * c2).is_finite() && c1 * c2 != 0.0 {
                 let e = self.constant(j + k);
                 let p = self.pow(x, e);
                 let c = self.constant(c1 * c2);
@@ -642,16 +648,29 @@ impl Graph {
             let num = self.mul(a, p);
             return self.div(num, d);
         }
-        // (p/d)·x = (p·x)/d for a scalar quotient (`‖A·x‖₂/‖x‖₂²·x = ‖A·x‖₂·x/‖x‖₂²`)
+        // (p./d).*x = (p.*x)./d (`‖A·x‖₂/‖x‖₂²·x = ‖A·x‖₂·x/‖x‖₂²`,
+        // `(y./d).*(y.*X) = (y.*y.*X)./d`)
         if let MNode::Div(p, d) = self.node(a)
-            && self.is_scalar(p)
-            && self.is_scalar(d)
             && self.fill_value(p).is_none()
             && self.fill_value(d).is_none()
             && self.fill_value(b).is_none()
         {
             let num = self.mul(p, b);
             return self.div(num, d);
+        }
+        // c1 * diag(y / (c2 * z)) = diag(c1 * (y / (c2 * z))), simplified by the rule below
+        // (`2·diag(x.^2./(2·u)) = diag(x.^2./u)`; a constant left over comes out of diag again)
+        if let (Some(c1), MNode::DiagM(u)) = (self.as_const(a), self.node(b))
+            && let MNode::Div(_, d) = self.node(u)
+            && let MNode::Mul(c2, _) = self.node(d)
+            && let Some(c2) = self.as_const(c2)
+            && c1 != 0.0
+            && c2 != 0.0
+            && (c1 / c2).fract() == 0.0
+            && (c1 / c2).is_finite()
+        {
+            let m = self.mul(a, u);
+            return self.diag_m(m);
         }
         // c1 * (y / (c2 * z)) = (c1/c2) * (y / z) when c1/c2 or c2/c1 is a whole number
         // (`2*(x/(2*sqrt(u)))` = `x/sqrt(u)`)
@@ -1006,6 +1025,12 @@ impl Graph {
             let ck = self.constant(crate::func::pow(cv, k));
             let xk = self.pow(x, b);
             return self.mul(ck, xk);
+        }
+        // sqrt(u).^2 = u (the continuous extension where u < 0, as x/x = 1 at 0)
+        if let (MNode::Call(Func::Sqrt, u), Some(2.0)) = (self.node(a), self.as_const(b))
+            && self.shape(u) == out
+        {
+            return u;
         }
         // (x^p)^q = x^(pq) for integer p (where it holds for every real x), while pq is finite
         if let (MNode::Pow(x, p), Some(q)) = (self.node(a), self.as_const(b))
