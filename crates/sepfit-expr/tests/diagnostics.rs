@@ -213,3 +213,23 @@ fn megabyte_formulas_get_a_result_or_an_error_quickly() {
     assert_eq!(m.pool().eval(m.rhs(), &|_| 1.0), 1.0 - 299_999.0);
     assert!(t0.elapsed().as_secs_f64() < 10.0, "took {:?}", t0.elapsed());
 }
+
+/// Functions of numpy, MATLAB and R that the loss language writes otherwise get the way to
+/// write them.
+#[test]
+fn loss_functions_from_other_languages_say_how_to_write_them() {
+    use sepfit_expr::matrix::LossFormula;
+    for (src, hint) in [
+        ("mean((X*w - y).^2)", "write `sum(x)/n`"),
+        ("dot(w, w)", "`a'*b`"),
+        ("norm(w)", "`norm2(x)`"),
+        ("sum(square(w))", "`x.^2`"),
+        ("sum(transpose(X)*y)", "`A'`"),
+    ] {
+        let e = match LossFormula::new(src, "X: n x d, w: d, y: n", None) {
+            Err(sepfit_expr::matrix::LossError::Formula(d)) => d.render(src),
+            other => panic!("{src}: {:?}", other.map(|_| ())),
+        };
+        assert!(e.contains("unknown function") && e.contains(hint), "{src}: {e}");
+    }
+}

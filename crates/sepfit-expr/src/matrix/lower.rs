@@ -646,6 +646,22 @@ fn call(g: &mut Graph, name: &str, name_span: Span, span: Span, args: &[MId], ar
                 format!("unknown function `{name}`"),
                 "not a function of the loss language",
             );
+            // names from numpy, MATLAB and R that the loss language writes otherwise
+            let instead = match name {
+                "mean" => Some("there is no `mean`: write `sum(x)/n` and declare `n` as a scalar (`--var \"..., n\"`) with its value"),
+                "dot" | "inner" => Some("write the inner product as `a'*b`"),
+                "outer" => Some("write the outer product as `a*b'`"),
+                "transpose" => Some("write the transpose as `A'`"),
+                "matmul" | "mm" => Some("write the matrix product as `A*B`"),
+                "norm" => Some("write `norm2(x)` for a vector's 2-norm or `normF(X)` for a matrix's Frobenius norm"),
+                "sumsq" | "sum_squares" => Some("write `sum(x.^2)` or `norm2(x)^2`"),
+                "square" => Some("write `x.^2`"),
+                "solve" => Some("write `inv(A)*b`"),
+                _ => None,
+            };
+            if let Some(h) = instead {
+                return Err(d.hint(h));
+            }
             let best = MATRIX_FUNCS
                 .iter()
                 .copied()
