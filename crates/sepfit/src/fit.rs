@@ -64,8 +64,10 @@ pub enum Detail {
     Full,
     /// What a row of a batch reports: estimates, standard errors, RSS, counts, termination and
     /// warnings. The RSS is the projection's `‖r̃‖²` (no fitted values are formed), and the
-    /// standard errors come from a QR of the compact Jacobian when it is clearly
-    /// well-conditioned (the SVD otherwise); fitted values, residuals, t and p values,
+    /// standard errors come from the triangular factors of the compact Jacobian when it is
+    /// clearly well-conditioned (variable projection: from the basis QR the fit already has,
+    /// completed by a QR of the derivative rows below it; the SVD otherwise); fitted values,
+    /// residuals, t and p values,
     /// correlations, log and path are empty, R², AIC and BIC NaN.
     Lean,
     /// What `curve_fit` returns: estimates, their covariance (from the SVD, as with
@@ -493,6 +495,9 @@ struct Solution {
     projected: Option<(f64, usize)>,
     /// Where each linear parameter ended relative to its bounds.
     linear_state: Vec<VarState>,
+    /// Standard errors of `θ = (b, a)` from the variable projection's factors
+    /// ([`Detail::Lean`], where they are well conditioned; `jac` is then empty).
+    std_errors: Option<Vec<f64>>,
 }
 
 /// Why the residuals are not finite at the start `b`: the first row of the data where the model
@@ -614,7 +619,7 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
     lm_opts: &LmOptions,
     ws: &mut FitWorkspace,
 ) -> Result<Solution, FitError> {
-    let (n, p) = (model.n_obs(), model.n_linear());
+    let (n, p, model_q) = (model.n_obs(), model.n_linear(), model.n_nonlinear());
     let kind = if options.method == Method::Kaufman { JacobianKind::Kaufman } else { JacobianKind::GolubPereyra };
     let mut prob = VarProProblem::with_buffers(model, y, options.sigma.as_deref(), kind, true, ws.varpro.take())?;
     if let Some((lower, upper)) = linear_bounds(options, p)? {
@@ -634,7 +639,12 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
     }
     let a = prob.linear_params().to_vec();
     let linear_state = prob.linear_state().to_vec();
-    let jac = prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?;
+    // What a batch row needs, from the factors at hand; the Jacobian only where that declines.
+    let std_errors = if options.detail == Detail::Lean { prob.lean_std_errors(n - p - model_q) } else { None };
+    let jac = match std_errors {
+        Some(_) => Mat::zeros(0, 0),
+        None => prob.compact_full_jacobian().map_err(FitError::NonFiniteAtStart)?,
+    };
     let (fitted, projected) = match options.detail {
         Detail::Lean | Detail::Covariance => (None, Some((prob.rss(), prob.basis_rank()))),
         Detail::Full => {
@@ -644,7 +654,7 @@ fn solve_varpro<M: SeparableModel + ?Sized>(
         }
     };
     ws.varpro = Some(prob.into_buffers());
-    Ok(Solution { rep, a, jac, fitted, projected, linear_state })
+    Ok(Solution { rep, a, jac, fitted, projected, linear_state, std_errors })
 }
 
 /// Lower and upper bounds.
@@ -751,7 +761,7 @@ fn solve_full<M: SeparableModel + ?Sized>(
     let fitted = fitted_values(&ev, model.has_offset(), &a, n);
     let mut jac = Mat::zeros(n, q + p);
     weighted_full_jacobian(&ev, model.basis_derivative_pattern(), model.offset_derivative_pattern(), &a, w, q, &mut jac);
-    Ok(Solution { rep, a, jac, fitted: Some(fitted), projected: None, linear_state })
+    Ok(Solution { rep, a, jac, fitted: Some(fitted), projected: None, linear_state, std_errors: None })
 }
 
 /// Warnings about the solution: not converged, rank-deficient basis, singular or
@@ -862,7 +872,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     }
     let mut lm_opts = options.lm.clone();
     lm_opts.record &= full;
-    let Solution { rep, a, jac, fitted, projected, linear_state } = match options.method {
+    let Solution { rep, a, jac, fitted, projected, linear_state, std_errors } = match options.method {
         Method::VarPro | Method::Kaufman => solve_varpro(model, y, options, &lm_opts, ws)?,
         Method::Full => solve_full(model, y, options, &lm_opts, &w)?,
     };
@@ -884,7 +894,7 @@ pub fn fit_with<M: SeparableModel + ?Sized>(
     let dof = n - p - q;
     let mut estimates = b.clone();
     estimates.extend_from_slice(&a);
-    let lean_se = if options.detail == Detail::Lean { stats::std_errors_qr(jac.as_ref(), rss, dof) } else { None };
+    let lean_se = if options.detail == Detail::Lean { std_errors.or_else(|| stats::std_errors_qr(jac.as_ref(), rss, dof)) } else { None };
     let mut st = match lean_se {
         Some(se) => ParamStats {
             covariance: None,

@@ -714,6 +714,110 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
         }
         Ok(out)
     }
+
+    /// Standard errors of all parameters `θ = (b, a)` (in that order) at the last projection,
+    /// `s √diag((JᵀJ)⁻¹)` with `s² = rss/dof`, from the factors the fit already has: in the
+    /// coordinates of the basis QR the Jacobian, its columns reordered as `(a in pivot
+    /// order, b)`, is `[[R₁₁, T], [0, B]]` with `R₁₁` the basis's triangular factor, so only
+    /// the small `B` (rows `p..nr` of the derivative columns) needs a QR, `B = Q₂R₂₂`, and
+    /// `R = [[R₁₁, T], [0, R₂₂]]` is the triangular factor of the whole Jacobian. The error
+    /// of a parameter is `s` times the norm of its row of `R⁻¹`. As
+    /// [`crate::stats::std_errors_qr`] (same numbers to rounding), only for a clearly
+    /// well-conditioned column-equilibrated Jacobian (`κ_F ≤ 1e8`), with column sums of
+    /// squares in `[1e-280, 1e280]`, a full-rank basis, no linear parameter on a bound and at
+    /// most 8 parameters and 32 compact rows (stack buffers, no allocation but the result):
+    /// `None` otherwise, and the caller takes the general route.
+    pub(crate) fn lean_std_errors(&mut self, dof: usize) -> Option<Vec<f64>> {
+        const MAX_M: usize = 8;
+        const MAX_ROWS: usize = 32;
+        let (p, q, nr) = (self.p, self.q, self.nr);
+        let m = p + q;
+        if dof == 0 || m == 0 || m > MAX_M || nr > MAX_ROWS || nr < m || self.cur.n_bound > 0 || self.cur.rank < p {
+            return None;
+        }
+        self.ensure_derivatives().ok()?;
+        // J' = [R₁₁ columns (pivot order) | b columns], column-major nr × m.
+        let mut j = [0.0f64; MAX_M * MAX_ROWS];
+        for pos in 0..p {
+            let rc = self.cur.qr.r_col(pos);
+            j[pos * nr..pos * nr + rc.len()].copy_from_slice(rc);
+        }
+        for k in 0..q {
+            let col = &mut j[(p + k) * nr..(p + k + 1) * nr];
+            self.layout().add_model_derivative(&self.cur.a, k, 0, col);
+        }
+        // Column norms (kept by the orthogonal transformations below), safely in range.
+        let mut d = [0.0f64; MAX_M];
+        for c in 0..m {
+            let ss: f64 = j[c * nr..(c + 1) * nr].iter().map(|v| v * v).sum();
+            if !(1e-280..=1e280).contains(&ss) {
+                return None;
+            }
+            d[c] = ss.sqrt();
+        }
+        // Householder QR of rows p..nr of the b columns (unpivoted), in place.
+        for c in p..m {
+            let x = &j[c * nr + c..(c + 1) * nr];
+            let alpha = x[0];
+            let tail: f64 = x[1..].iter().map(|v| v * v).sum();
+            if tail == 0.0 {
+                continue;
+            }
+            let norm = (alpha * alpha + tail).sqrt();
+            let beta = if alpha >= 0.0 { -norm } else { norm };
+            // v = x − β e₁ (v₀ = α − β), H = I − τ v vᵀ with τ = (β − α)/(β v₀)... as v₀-scaled:
+            let v0 = alpha - beta;
+            let tau = (beta - alpha) / beta;
+            let mut v = [0.0f64; MAX_ROWS];
+            v[0] = 1.0;
+            for (i, x) in x[1..].iter().enumerate() {
+                v[i + 1] = x / v0;
+            }
+            let len = nr - c;
+            j[c * nr + c] = beta;
+            for i in 1..len {
+                j[c * nr + c + i] = 0.0;
+            }
+            for cc in c + 1..m {
+                let col = &mut j[cc * nr + c..cc * nr + nr];
+                let w: f64 = col.iter().zip(&v[..len]).map(|(a, b)| a * b).sum::<f64>() * tau;
+                for (a, b) in col.iter_mut().zip(&v[..len]) {
+                    *a -= w * b;
+                }
+            }
+        }
+        // X = R⁻¹ (upper triangular, m × m), column by column.
+        let r = |i: usize, c: usize| j[c * nr + i];
+        let mut x = [0.0f64; MAX_M * MAX_M];
+        for c in 0..m {
+            if r(c, c) == 0.0 {
+                return None;
+            }
+            x[c * m + c] = 1.0 / r(c, c);
+            for i in (0..c).rev() {
+                let mut acc = 0.0;
+                for k in i + 1..=c {
+                    acc += r(i, k) * x[c * m + k];
+                }
+                x[c * m + i] = -acc / r(i, i);
+            }
+        }
+        let s2 = self.cur.rss / dof as f64;
+        let mut se = vec![0.0; m];
+        let mut inv_f2 = 0.0;
+        let perm = self.cur.qr.perm();
+        for i in 0..m {
+            let row: f64 = (i..m).map(|c| x[c * m + i] * x[c * m + i]).sum();
+            inv_f2 += d[i] * d[i] * row;
+            let index = if i < p { q + perm[i] } else { i - p };
+            se[index] = (s2 * row).sqrt();
+        }
+        let kappa_f2 = m as f64 * inv_f2;
+        if kappa_f2.is_nan() || kappa_f2 > 1e16 || !se.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        Some(se)
+    }
 }
 
 /// The derivative columns `D` of a factored `[WΦ | … | D]` (from column `d_start`: the
