@@ -607,9 +607,11 @@ impl Graph {
             return self.mul(x, y);
         }
         // (p/s)·(q/t) = (p·q)/(s·t) for scalars s and t (`‖A·x‖₂/‖x‖₂²·x/‖x‖₂ = ‖A·x‖₂·x/‖x‖₂³`),
-        // and elementwise for divisors of one shape (`(x./s).*(x./(2·s)) = x.^2./(2·s.^2)`)
+        // and elementwise for quotients and divisors of one shape (`(x./s).*(x./(2·s)) =
+        // x.^2./(2·s.^2)`; a vector quotient scaling a matrix's rows stays, printed with diag)
         if let (MNode::Div(p, s), MNode::Div(q, t)) = (self.node(a), self.node(b))
             && self.shape(s) == self.shape(t)
+            && (self.is_scalar(s) || self.shape(a) == self.shape(b))
             && self.fill_value(s).is_none()
             && self.fill_value(t).is_none()
         {
@@ -648,9 +650,11 @@ impl Graph {
             let num = self.mul(a, p);
             return self.div(num, d);
         }
-        // (p./d).*x = (p.*x)./d (`‖A·x‖₂/‖x‖₂²·x = ‖A·x‖₂·x/‖x‖₂²`,
-        // `(y./d).*(y.*X) = (y.*y.*X)./d`)
+        // (p./d).*x = (p.*x)./d for a scalar quotient or one of x's shape
+        // (`‖A·x‖₂/‖x‖₂²·x = ‖A·x‖₂·x/‖x‖₂²`); a vector quotient scaling the rows of a matrix
+        // stays as it is (printed `diag(p./d)·X` inside a product)
         if let MNode::Div(p, d) = self.node(a)
+            && ((self.is_scalar(p) && self.is_scalar(d)) || self.shape(a) == self.shape(b))
             && self.fill_value(p).is_none()
             && self.fill_value(d).is_none()
             && self.fill_value(b).is_none()
