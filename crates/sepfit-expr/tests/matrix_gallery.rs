@@ -501,7 +501,7 @@ fn jacobians_through_matrix_intermediates() {
         let back = LossFormula::new(&prog, decls, None).unwrap_or_else(|e| panic!("{src}: printed {prog}: {e}"));
         for seed in 1..4u64 {
             let mut rng = Rng(seed * 97 + 11);
-            let mut square = |rng: &mut Rng| {
+            let square = |rng: &mut Rng| {
                 let mut m = rng.mat(3, 3, -1.0, 1.0);
                 for k in 0..3 {
                     m.data[k * 3 + k] += 3.0;
