@@ -506,15 +506,14 @@ impl Graph {
     }
 
     /// `c·p ± c·q = c·(p ± q)` for the same constant `c` (not ±1) on both terms of the shape
-    /// `out`: `2·(E − Aᵀ·E·Bᵀ)` for `2·E − 2·Aᵀ·E·Bᵀ`.
+    /// `out`, written by [`Self::factored_sum`]: `2·(E − Aᵀ·E·Bᵀ)` for `2·E − 2·Aᵀ·E·Bᵀ`.
     fn common_constant(&mut self, a: MId, b: MId, out: Shape, minus: bool) -> Option<MId> {
         let (MNode::Mul(k1, p), MNode::Mul(k2, q)) = (self.node(a), self.node(b)) else { return None };
         let c = self.as_const(k1)?;
         if self.as_const(k2) != Some(c) || c.abs() == 1.0 || self.shape(p) != out || self.shape(q) != out {
             return None;
         }
-        let inner = if minus { self.sub(p, q) } else { self.add(p, q) };
-        Some(self.mul(k1, inner))
+        Some(self.factored_sum(c, p, if minus { -c } else { c }, q))
     }
 
     /// `(c, x)` with `c > 0` when `p = (−c)·x` (a negative constant multiple).

@@ -403,6 +403,7 @@ impl Graph {
     /// (products with ones). Anything else is a matrix intermediate.
     fn reads_deferred(&mut self, sw: &Sweep, node: MNode) -> Result<MId, JacobianError> {
         let deferred = |c: MId| sw.deferred[c.index()];
+        let refuse = || JacobianError::MatrixIntermediate(node.children().find(|c| deferred(*c)).unwrap_or(MId(0)));
         let is_col = |g: &Self, v: MId| matches!(g.shape(v), Shape::Vector(_));
         let (direct, other) = match node {
             MNode::MatMul(a, b) if deferred(a) && is_col(self, b) => {
@@ -417,35 +418,24 @@ impl Graph {
                 let at = self.transpose(a);
                 (self.applied(sw, b, at, true)?, other)
             }
-            MNode::Sum(a) if deferred(a) => {
-                // sum(M) = 1ᵀ·M·1
+            // sum(M, 2) = M·1, and sum(M) = 1ᵀ·M·1 its column sum
+            MNode::SumCols(a) | MNode::Sum(a) if deferred(a) => {
                 let (_, c) = rc(self.shape(a));
                 let ones = self.fill(1.0, Shape::Vector(c));
                 let t = self.applied(sw, a, ones, false)?;
-                (t.map(|t| self.sum_rows(t)), None)
-            }
-            MNode::SumCols(a) if deferred(a) => {
-                let (_, c) = rc(self.shape(a));
-                let ones = self.fill(1.0, Shape::Vector(c));
-                (self.applied(sw, a, ones, false)?, None)
+                (if matches!(node, MNode::Sum(_)) { t.map(|t| self.sum_rows(t)) } else { t }, None)
             }
             MNode::SumRows(a) if deferred(a) => {
                 let (r, _) = rc(self.shape(a));
                 let ones = self.fill(1.0, Shape::Vector(r));
                 (self.applied(sw, a, ones, true)?, None)
             }
-            _ => {
-                let c = node.children().find(|c| deferred(*c)).unwrap_or(MId(0));
-                return Err(JacobianError::MatrixIntermediate(c));
-            }
+            _ => return Err(refuse()),
         };
         Ok(match (other, direct) {
             (Some(o), Some(d)) => self.add(o, d),
             (Some(t), None) | (None, Some(t)) => t,
-            (None, None) => {
-                let like = node.children().find(|c| deferred(*c)).unwrap_or(MId(0));
-                return Err(JacobianError::MatrixIntermediate(like));
-            }
+            (None, None) => return Err(refuse()),
         })
     }
 

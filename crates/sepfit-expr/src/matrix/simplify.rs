@@ -136,7 +136,7 @@ impl Graph {
 
     /// `ca·P + cb·Q` written with a common factor: `c·(P + Q)`, `c·(P − Q)`, else as is;
     /// `P + Pᵀ` with the untransposed matrix first.
-    fn factored_sum(&mut self, ca: f64, p: MId, cb: f64, q: MId) -> MId {
+    pub(super) fn factored_sum(&mut self, ca: f64, p: MId, cb: f64, q: MId) -> MId {
         let (ca, p, cb, q) = if matches!(self.node(p), MNode::Transpose(x) if x == q) { (cb, q, ca, p) } else { (ca, p, cb, q) };
         if ca == cb {
             let s = self.add(p, q);
