@@ -722,8 +722,9 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
     /// the small `B` (rows `p..nr` of the derivative columns) needs a QR, `B = Q₂R₂₂`, and
     /// `R = [[R₁₁, T], [0, R₂₂]]` is the triangular factor of the whole Jacobian. The error
     /// of a parameter is `s` times the norm of its row of `R⁻¹`. As
-    /// [`crate::stats::std_errors_qr`] (same numbers to rounding), only for a clearly
-    /// well-conditioned column-equilibrated Jacobian (`κ_F ≤ 1e8`), with column sums of
+    /// [`crate::stats::std_errors_qr`] (same numbers to rounding, and the same inverse and
+    /// acceptance test, `triangular_std_errors`), only for a clearly well-conditioned
+    /// column-equilibrated Jacobian (`κ_F ≤ 1e8`), with column sums of
     /// squares in `[1e-280, 1e280]`, a full-rank basis, no linear parameter on a bound and at
     /// most 8 parameters and 32 compact rows (stack buffers, no allocation but the result):
     /// `None` otherwise, and the caller takes the general route.
@@ -786,37 +787,14 @@ impl<'m, M: SeparableModel + ?Sized> VarProProblem<'m, M> {
                 }
             }
         }
-        // X = R⁻¹ (upper triangular, m × m), column by column.
-        let r = |i: usize, c: usize| j[c * nr + i];
         let mut x = [0.0f64; MAX_M * MAX_M];
-        for c in 0..m {
-            if r(c, c) == 0.0 {
-                return None;
-            }
-            x[c * m + c] = 1.0 / r(c, c);
-            for i in (0..c).rev() {
-                let mut acc = 0.0;
-                for k in i + 1..=c {
-                    acc += r(i, k) * x[c * m + k];
-                }
-                x[c * m + i] = -acc / r(i, i);
-            }
-        }
-        let s2 = self.cur.rss / dof as f64;
         let mut se = vec![0.0; m];
-        let mut inv_f2 = 0.0;
         let perm = self.cur.qr.perm();
-        for i in 0..m {
-            let row: f64 = (i..m).map(|c| x[c * m + i] * x[c * m + i]).sum();
-            inv_f2 += d[i] * d[i] * row;
-            let index = if i < p { q + perm[i] } else { i - p };
-            se[index] = (s2 * row).sqrt();
-        }
-        let kappa_f2 = m as f64 * inv_f2;
-        if kappa_f2.is_nan() || kappa_f2 > 1e16 || !se.iter().all(|v| v.is_finite()) {
-            return None;
-        }
-        Some(se)
+        let r = |i: usize, c: usize| j[c * nr + i];
+        let accepted = crate::stats::triangular_std_errors(m, r, &d[..m], self.cur.rss / dof as f64, &mut x, |i, e| {
+            se[if i < p { q + perm[i] } else { i - p }] = e;
+        });
+        (accepted && se.iter().all(|v| v.is_finite())).then_some(se)
     }
 }
 

@@ -242,40 +242,55 @@ pub(crate) fn std_errors_qr(j: MatRef<'_, f64>, rss: f64, dof: usize) -> Option<
     }
     // R of J P (P: exact powers of two, the identity but at extreme scales); ‖r_k‖ = d_{Π k}.
     let SafeQr { qr, r, norms, p2 } = safe_tall_qr(j)?;
-    if !(0..m).all(|c| r[(c, c)] != 0.0) {
-        return None;
+    let mut x = vec![0.0; m * m];
+    let mut se = vec![0.0; m];
+    let perm = qr.perm();
+    let accepted = triangular_std_errors(m, |i, c| r[(i, c)], &norms, rss / dof as f64, &mut x, |i, e| {
+        let pi = perm[i];
+        se[pi] = e * p2.as_ref().map_or(1.0, |p2| p2[pi]);
+    });
+    (accepted && se.iter().all(|v| v.is_finite())).then_some(se)
+}
+
+/// The standard errors of the columns of `J Π = Q R` from its upper-triangular `m×m` factor
+/// `R` (read as `r(i, c)`): `s·‖row i of R⁻¹‖` for column `i`, `s² = s2`, handed to
+/// `put(i, error)`, with `x` (at least `m²`) as scratch for `R⁻¹`. Returns whether they are to
+/// be used: `R` has no zero on its diagonal and `κ_F(R D⁻¹)² = m·Σ_i norms_i²·‖row i of R⁻¹‖²
+/// ≤ 1e16` (`norms`: `R`'s column norms; NaN or ∞ is declined too). Shared by
+/// [`std_errors_qr`] and the variable projection's factors
+/// (`VarProProblem::lean_std_errors`), so both routes take the same decision.
+pub(crate) fn triangular_std_errors(
+    m: usize,
+    r: impl Fn(usize, usize) -> f64,
+    norms: &[f64],
+    s2: f64,
+    x: &mut [f64],
+    mut put: impl FnMut(usize, f64),
+) -> bool {
+    if !(0..m).all(|c| r(c, c) != 0.0) {
+        return false;
     }
-    // X = R⁻¹ (upper triangular) column by column: X[c, c] = 1/r_cc and, upwards,
-    // X[i, c] = −(Σ_{k=i+1..=c} r_ik X[k, c]) / r_ii.
-    let mut x = Mat::<f64>::zeros(m, m);
+    // X = R⁻¹ (upper triangular, column-major in `x`) column by column: X[c, c] = 1/r_cc and,
+    // upwards, X[i, c] = −(Σ_{k=i+1..=c} r_ik X[k, c]) / r_ii.
     for c in 0..m {
-        x[(c, c)] = 1.0 / r[(c, c)];
+        x[c * m + c] = 1.0 / r(c, c);
         for i in (0..c).rev() {
             let mut acc = 0.0;
             for k in i + 1..=c {
-                acc += r[(i, k)] * x[(k, c)];
+                acc += r(i, k) * x[c * m + k];
             }
-            x[(i, c)] = -acc / r[(i, i)];
+            x[c * m + i] = -acc / r(i, i);
         }
     }
-    let s2 = rss / dof as f64;
-    let mut se = vec![0.0; m];
-    // κ_F² = ‖R_s‖_F² ‖D_Π R⁻¹‖_F² with ‖R_s‖_F² = m (unit columns).
+    // κ_F² = ‖R_s‖_F² ‖D R⁻¹‖_F² with ‖R_s‖_F² = m (unit columns).
     let mut inv_f2 = 0.0;
-    for (i, (&pi, &ni)) in qr.perm().iter().zip(&norms).enumerate() {
-        let row: f64 = (i..m).map(|c| x[(i, c)] * x[(i, c)]).sum();
+    for (i, &ni) in norms.iter().enumerate().take(m) {
+        let row: f64 = (i..m).map(|c| x[c * m + i] * x[c * m + i]).sum();
         inv_f2 += ni * ni * row;
-        se[pi] = (s2 * row).sqrt();
-        if let Some(p2) = &p2 {
-            se[pi] *= p2[pi];
-        }
+        put(i, (s2 * row).sqrt());
     }
-    // NaN or ∞ is declined too.
     let kappa_f2 = m as f64 * inv_f2;
-    if kappa_f2.is_nan() || kappa_f2 > 1e16 {
-        return None;
-    }
-    se.iter().all(|v| v.is_finite()).then_some(se)
+    !(kappa_f2.is_nan() || kappa_f2 > 1e16)
 }
 
 #[cfg(test)]
