@@ -872,6 +872,11 @@ def fit_global(
 
 
 # -- gradients of losses ----------------------------------------------------------------------
+def _float_arrays(values: Dict[str, Any]) -> Dict[str, np.ndarray]:
+    """The values as contiguous float64 arrays, as the loss evaluators take them."""
+    return {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
+
+
 class Gradient:
     """An exact gradient of a loss in vectors and matrices (:func:`grad`)."""
 
@@ -884,7 +889,7 @@ class Gradient:
 
     def __call__(self, **values: Any) -> Tuple[float, np.ndarray]:
         """``(loss, gradient)`` at the given values (gradient shaped like ``values[wrt]``)."""
-        vals = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
+        vals = _float_arrays(values)
         shape = vals[self.wrt].shape if self.wrt in vals else None
         value, g = self._raw.eval(vals)
         g = np.asarray(g)
@@ -930,15 +935,11 @@ class Derivative:
         #: The gradient of a Hessian's loss (empty for a Jacobian).
         self.gradient_formula: str = raw.gradient_formula
 
-    @staticmethod
-    def _values(values: Dict[str, Any]) -> Dict[str, np.ndarray]:
-        return {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
-
     def __call__(self, **values: Any):
         """At the given values: ``(value, jacobian)`` for a Jacobian (``value`` a vector, the
         Jacobian ``len(value) × size(wrt)``, a matrix variable's entries column by column), or
         ``(loss, gradient, hessian)`` for a Hessian (the gradient shaped like ``values[wrt]``)."""
-        vals = self._values(values)
+        vals = _float_arrays(values)
         out = [np.asarray(a) for a in self._raw.eval(vals)]
         size = vals[self.wrt].size if self.wrt in vals else None
         if self.kind == "hessian":
@@ -958,7 +959,7 @@ class Derivative:
         """The largest relative error against Richardson central differences (of the
         expression for a Jacobian, of the gradient for a Hessian) along ``directions`` random
         directions at the values: about 1e-10 or less when the derivative is right."""
-        return self._raw.check(self._values(values), directions, seed)
+        return self._raw.check(_float_arrays(values), directions, seed)
 
     def __repr__(self) -> str:
         what = f"∂f/∂{self.wrt}" if self.kind == "jacobian" else f"∇²_{self.wrt}"
@@ -986,7 +987,7 @@ def minimize(loss: str, wrt: str = "w", x0: Any = None, var: str = "", method: s
     'iterations', 'converged', 'message'}``."""
     if x0 is None:
         raise ValueError("minimize needs x0")
-    vals = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
+    vals = _float_arrays(values)
     x0 = np.asarray(x0, dtype=np.float64)
     out = _sepfit.minimize(loss, wrt, var, np.ascontiguousarray(x0), vals, method, max_iterations)
     out["x"] = np.asarray(out["x"]).reshape(x0.shape)

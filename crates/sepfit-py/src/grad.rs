@@ -74,6 +74,41 @@ fn build(src: &str, decls: &str, wrt: &str, values: Option<&Values>) -> Result<(
     Ok((f, g))
 }
 
+/// A formula and what was derived from it (`B`).
+type Built<B> = (LossFormula, B);
+
+/// `build` with the declarations `var` alone (`None` without declarations: the shapes then
+/// come from the values at each evaluation).
+fn build_declared<B>(src: &str, var: &str, build: impl FnOnce(Option<&Values>) -> Result<Built<B>, LossError>) -> PyResult<Option<Built<B>>> {
+    if var.trim().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(guard(|| build(None).map_err(|e| loss_error(src, var, e)))?))
+}
+
+/// `run` on the formula built with the declarations (`built`), or else on one built now by
+/// `build` with the shapes of `vals`.
+fn with_formula<B, T>(
+    (src, decls): (&str, &str),
+    built: &Option<Built<B>>,
+    vals: &Values,
+    build: impl FnOnce(Option<&Values>) -> Result<Built<B>, LossError>,
+    run: impl FnOnce(&LossFormula, &B) -> Result<T, LossError>,
+) -> PyResult<T> {
+    guard(|| {
+        let lerr = |e| loss_error(src, decls, e);
+        let owned;
+        let (f, b) = match built {
+            Some((f, b)) => (f, b),
+            None => {
+                owned = build(Some(vals)).map_err(lerr)?;
+                (&owned.0, &owned.1)
+            }
+        };
+        run(f, b).map_err(lerr)
+    })
+}
+
 #[pymethods]
 impl Gradient {
     /// The gradient in matrix notation (Unicode).
@@ -107,18 +142,8 @@ impl Gradient {
     /// `(value, gradient)` at the values.
     fn eval<'py>(&self, py: Python<'py>, values: HashMap<String, PyReadonlyArrayDyn<'py, f64>>) -> PyResult<(f64, Bound<'py, PyArrayDyn<f64>>)> {
         let vals = values_from(&values)?;
-        let out = guard(|| {
-            let lerr = |e| loss_error(&self.src, &self.decls, e);
-            let owned;
-            let (f, g) = match &self.built {
-                Some((f, g)) => (f, *g),
-                None => {
-                    owned = build(&self.src, &self.decls, &self.wrt, Some(&vals)).map_err(lerr)?;
-                    (&owned.0, owned.1)
-                }
-            };
-            f.eval(&[f.root(), g], &vals).map_err(lerr)
-        })?;
+        let build = |v: Option<&Values>| build(&self.src, &self.decls, &self.wrt, v);
+        let out = with_formula((&self.src, &self.decls), &self.built, &vals, build, |f, g| f.eval(&[f.root(), *g], &vals))?;
         Ok((out[0].data[0], from_mat(py, &out[1])))
     }
 }
@@ -127,11 +152,7 @@ impl Gradient {
 #[pyfunction]
 #[pyo3(signature = (loss, wrt, var = ""))]
 fn grad(loss: &str, wrt: &str, var: &str) -> PyResult<Gradient> {
-    let built = if var.trim().is_empty() {
-        None
-    } else {
-        Some(guard(|| build(loss, var, wrt, None).map_err(|e| loss_error(loss, var, e)))?)
-    };
+    let built = build_declared(loss, var, |v| build(loss, var, wrt, v))?;
     Ok(Gradient { src: loss.to_string(), decls: var.to_string(), wrt: wrt.to_string(), built })
 }
 
@@ -155,10 +176,10 @@ pub struct Derivative {
     kind: DerivKind,
     /// The formula and its derivatives (`[J]`, or `[∇J, ∇²J]`), built with the declarations
     /// alone (None if shapes come from the values).
-    built: Option<(LossFormula, Vec<MId>)>,
+    built: Option<Built<Vec<MId>>>,
 }
 
-fn build_derivative(src: &str, decls: &str, wrt: &str, kind: DerivKind, values: Option<&Values>) -> Result<(LossFormula, Vec<MId>), LossError> {
+fn build_derivative(src: &str, decls: &str, wrt: &str, kind: DerivKind, values: Option<&Values>) -> Result<Built<Vec<MId>>, LossError> {
     let mut f = LossFormula::new(src, decls, values)?;
     let ids = match kind {
         DerivKind::Jacobian => vec![f.jacobian(wrt)?],
@@ -172,18 +193,8 @@ fn build_derivative(src: &str, decls: &str, wrt: &str, kind: DerivKind, values: 
 
 impl Derivative {
     fn with_built<T>(&self, vals: &Values, run: impl FnOnce(&LossFormula, &[MId]) -> Result<T, LossError>) -> PyResult<T> {
-        guard(|| {
-            let lerr = |e| loss_error(&self.src, &self.decls, e);
-            let owned;
-            let (f, ids) = match &self.built {
-                Some((f, ids)) => (f, ids.as_slice()),
-                None => {
-                    owned = build_derivative(&self.src, &self.decls, &self.wrt, self.kind, Some(vals)).map_err(lerr)?;
-                    (&owned.0, owned.1.as_slice())
-                }
-            };
-            run(f, ids).map_err(lerr)
-        })
+        let build = |v: Option<&Values>| build_derivative(&self.src, &self.decls, &self.wrt, self.kind, v);
+        with_formula((&self.src, &self.decls), &self.built, vals, build, |f, ids: &Vec<MId>| run(f, ids))
     }
 }
 
@@ -243,11 +254,7 @@ impl Derivative {
 }
 
 fn derivative(src: &str, wrt: &str, var: &str, kind: DerivKind) -> PyResult<Derivative> {
-    let built = if var.trim().is_empty() {
-        None
-    } else {
-        Some(guard(|| build_derivative(src, var, wrt, kind, None).map_err(|e| loss_error(src, var, e)))?)
-    };
+    let built = build_declared(src, var, |v| build_derivative(src, var, wrt, kind, v))?;
     Ok(Derivative { src: src.to_string(), decls: var.to_string(), wrt: wrt.to_string(), kind, built })
 }
 
